@@ -1,0 +1,136 @@
+"""The article's PyTorch reference, written out for parity tests and the benchmark.
+
+The network and the loop follow the article (VGG for MNIST, AdamW 1e-3 / 1e-4, cross-entropy,
+autocast + GradScaler on CUDA). MNIST is read straight from the IDX files (no torchvision
+download), normalized as the article's ToTensor() + Normalize((0.5,), (0.5,)).
+
+Commands (run with the project venv's python):
+  export   --out DIR  --mnist DIR [--seed S] [--n N]
+      builds the model with seed S, saves state_dict() with torch.save to DIR/vggnet_mnist.pth
+      exactly as the article's save_model does, and writes DIR/reference.json with the first N
+      test digits' normalized pixels and the model's eval-mode logits.
+  logits   --weights FILE.safetensors --mnist DIR [--n N]
+      loads weights saved by the Rust crate into the article's model and prints its logits
+      for the first N test digits as JSON.
+"""
+import argparse
+import gzip
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+class VGG(nn.Module):
+    """The article's network: 4 conv blocks (64/128/256/512) and a 3-layer classifier."""
+
+    def __init__(self, num_classes=10, input_channels=1):
+        super().__init__()
+        layers = []
+        cin = input_channels
+        for cout in (64, 128, 256, 512):
+            layers += [
+                nn.Conv2d(cin, cout, kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(cout, cout, kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(kernel_size=2, stride=2),
+            ]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 1 * 1, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        x = self.features(x)
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+
+
+def _open(path):
+    if os.path.exists(path):
+        return open(path, "rb")
+    return gzip.open(path + ".gz", "rb")
+
+
+def read_idx(mnist_dir, train):
+    """(images uint8 (N, 28, 28), labels int64 (N,)) from the IDX files."""
+    prefix = "train" if train else "t10k"
+    with _open(os.path.join(mnist_dir, f"{prefix}-images-idx3-ubyte")) as f:
+        raw = f.read()
+    images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+    with _open(os.path.join(mnist_dir, f"{prefix}-labels-idx1-ubyte")) as f:
+        raw = f.read()
+    labels = np.frombuffer(raw, dtype=np.uint8, offset=8).astype(np.int64)
+    return images, labels
+
+
+def normalize(images):
+    """ToTensor() then Normalize((0.5,), (0.5,)): (N, 28, 28) uint8 -> (N, 1, 28, 28) float."""
+    x = torch.from_numpy(images.copy()).float().div(255.0).unsqueeze(1)
+    return (x - 0.5) / 0.5
+
+
+def cmd_export(args):
+    torch.manual_seed(args.seed)
+    model = VGG()
+    model.eval()
+    images, labels = read_idx(args.mnist, train=False)
+    x = normalize(images[: args.n])
+    with torch.no_grad():
+        logits = model(x)
+    os.makedirs(args.out, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(args.out, "vggnet_mnist.pth"))
+    ref = {
+        "torch_version": torch.__version__,
+        "seed": args.seed,
+        "labels": labels[: args.n].tolist(),
+        "inputs": x.reshape(args.n, -1).tolist(),
+        "logits": logits.tolist(),
+        "keys": list(model.state_dict().keys()),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+    with open(os.path.join(args.out, "reference.json"), "w") as f:
+        json.dump(ref, f)
+
+
+def cmd_logits(args):
+    from safetensors.torch import load_file
+
+    model = VGG()
+    model.load_state_dict(load_file(args.weights))
+    model.eval()
+    images, _ = read_idx(args.mnist, train=False)
+    with torch.no_grad():
+        logits = model(normalize(images[: args.n]))
+    json.dump({"logits": logits.tolist()}, sys.stdout)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("--out", required=True)
+    e.add_argument("--mnist", required=True)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--n", type=int, default=8)
+    l = sub.add_parser("logits")
+    l.add_argument("--weights", required=True)
+    l.add_argument("--mnist", required=True)
+    l.add_argument("--n", type=int, default=8)
+    args = p.parse_args()
+    {"export": cmd_export, "logits": cmd_logits}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

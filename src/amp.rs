@@ -1,0 +1,103 @@
+//! Automatic mixed precision: a gradient scaler with PyTorch's `torch.amp.GradScaler` semantics.
+//!
+//! fp16 gradients underflow; multiplying the loss by a large `scale` before `backward()` keeps
+//! them representable. Before the optimizer step the gradients are divided by `scale` again
+//! ("unscale"); if any is inf/NaN the step is skipped and the scale halves (`backoff`), and after
+//! `growth_interval` clean steps in a row it doubles (`growth`).
+//!
+//! tch's `autocast` only works on CUDA: on the CPU, AMP is off and the scaler is disabled
+//! (every method is then a pass-through), exactly as PyTorch's GradScaler on a device without AMP.
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Scaler settings; `Default` is PyTorch's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GradScalerConfig {
+    pub init_scale: f64,
+    pub growth_factor: f64,
+    pub backoff_factor: f64,
+    pub growth_interval: u64,
+}
+
+impl Default for GradScalerConfig {
+    fn default() -> Self {
+        GradScalerConfig {
+            init_scale: 65536.0,
+            growth_factor: 2.0,
+            backoff_factor: 0.5,
+            growth_interval: 2000,
+        }
+    }
+}
+
+/// The scaler's state; serializable so resumed runs continue with the same scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradScaler {
+    pub config: GradScalerConfig,
+    pub enabled: bool,
+    pub scale: f64,
+    /// Clean steps since the last change of scale.
+    pub growth_tracker: u64,
+    /// Steps skipped because of inf/NaN gradients, over the scaler's life.
+    pub skipped_steps: u64,
+}
+
+impl GradScaler {
+    /// A scaler; `enabled == false` makes every method a pass-through.
+    pub fn new(config: GradScalerConfig, enabled: bool) -> Self {
+        GradScaler {
+            config,
+            enabled,
+            scale: config.init_scale,
+            growth_tracker: 0,
+            skipped_steps: 0,
+        }
+    }
+
+    /// `loss * scale` (or `loss` when disabled).
+    pub fn scale_loss(&self, loss: &Tensor) -> Tensor {
+        if self.enabled {
+            loss * self.scale
+        } else {
+            loss.shallow_clone()
+        }
+    }
+
+    /// Divides every gradient by the scale in place; returns true if any is inf or NaN.
+    pub fn unscale_(&self, grads: &[Tensor]) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let inv = 1.0 / self.scale;
+        let mut found_inf = false;
+        tch::no_grad(|| {
+            for g in grads.iter().filter(|g| g.defined()) {
+                let mut g = g.shallow_clone();
+                let _ = g.g_mul_scalar_(inv);
+                if !found_inf {
+                    found_inf = !bool::try_from(g.isfinite().all()).unwrap_or(false);
+                }
+            }
+        });
+        found_inf
+    }
+
+    /// Updates the scale after a step: backoff on inf/NaN, growth after enough clean steps.
+    pub fn update(&mut self, found_inf: bool) {
+        if !self.enabled {
+            return;
+        }
+        if found_inf {
+            self.scale *= self.config.backoff_factor;
+            self.growth_tracker = 0;
+            self.skipped_steps += 1;
+        } else {
+            self.growth_tracker += 1;
+            if self.growth_tracker == self.config.growth_interval {
+                self.scale *= self.config.growth_factor;
+                self.growth_tracker = 0;
+            }
+        }
+    }
+}

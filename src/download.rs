@@ -1,0 +1,170 @@
+//! Downloads the MNIST files from public mirrors, verifies the MD5 of the decompressed bytes,
+//! and writes each file atomically (temp file + rename): a failed or interrupted download never
+//! leaves a partial file under the final name.
+
+use crate::data::{find_file, validate_idx, MnistFile, FILES};
+use crate::error::{Error, Result};
+use crate::fsio;
+use flate2::read::GzDecoder;
+use md5::{Digest, Md5};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable holding a comma-separated list of mirror base URLs (overrides the
+/// defaults).
+pub const MIRROR_ENV: &str = "VGGNET_MNIST_MIRRORS";
+
+/// Public mirrors holding `<name>.gz`, tried in order (torchvision's list).
+pub fn default_mirrors() -> Vec<String> {
+    if let Ok(list) = std::env::var(MIRROR_ENV) {
+        return list
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    vec![
+        "https://ossci-datasets.s3.amazonaws.com/mnist/".into(),
+        "http://yann.lecun.com/exdb/mnist/".into(),
+    ]
+}
+
+/// Timeouts and limits for downloads.
+#[derive(Debug, Clone)]
+pub struct DownloadConfig {
+    pub connect_timeout: Duration,
+    /// No byte for this long: the server stalled.
+    pub read_timeout: Duration,
+    /// Largest body accepted (the biggest official file is ~9.9 MB compressed).
+    pub max_bytes: u64,
+}
+
+impl Default for DownloadConfig {
+    fn default() -> Self {
+        DownloadConfig {
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(30),
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// MD5 of `bytes` as lowercase hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    let digest = Md5::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
+    let fail = |reason: String| Error::Download {
+        url: url.into(),
+        reason,
+    };
+    let resp = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::Status(code, r) => fail(format!("HTTP {code} {}", r.status_text())),
+        ureq::Error::Transport(t) => fail(t.to_string()),
+    })?;
+    let expected_len: Option<u64> = resp.header("Content-Length").and_then(|v| v.parse().ok());
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(max + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| fail(format!("connection broke after {} bytes: {e}", body.len())))?;
+    if body.len() as u64 > max {
+        return Err(fail(format!("body larger than {max} bytes")));
+    }
+    if let Some(n) = expected_len {
+        if n != body.len() as u64 {
+            return Err(fail(format!(
+                "connection closed after {} of {n} bytes",
+                body.len()
+            )));
+        }
+    }
+    Ok(body)
+}
+
+/// Downloads one file from the first mirror that serves correct bytes; writes `<dir>/<name>.gz`.
+pub fn download_file(
+    dir: &Path,
+    file: &MnistFile,
+    mirrors: &[String],
+    cfg: &DownloadConfig,
+) -> Result<PathBuf> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(cfg.connect_timeout)
+        .timeout_read(cfg.read_timeout)
+        .redirects(5)
+        .build();
+    let target = dir.join(format!("{}.gz", file.name));
+    let mut errors = Vec::new();
+    for mirror in mirrors {
+        let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.name);
+        let result = fetch(&agent, &url, cfg.max_bytes).and_then(|gz| {
+            let mut raw = Vec::new();
+            GzDecoder::new(&gz[..])
+                .take(cfg.max_bytes)
+                .read_to_end(&mut raw)
+                .map_err(|e| Error::Download {
+                    url: url.clone(),
+                    reason: format!("not valid gzip data: {e}"),
+                })?;
+            let actual = md5_hex(&raw);
+            if actual != file.md5 {
+                return Err(Error::Checksum {
+                    path: PathBuf::from(&url),
+                    expected: file.md5.into(),
+                    actual,
+                });
+            }
+            validate_idx(&target, &raw, file.is_images)?;
+            fsio::atomic_write(&target, &gz)
+        });
+        match result {
+            Ok(()) => return Ok(target),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(Error::Download {
+        url: file.name.into(),
+        reason: if errors.is_empty() {
+            "no mirrors configured".into()
+        } else {
+            errors.join("; ")
+        },
+    })
+}
+
+/// Downloads every official file missing from `dir` (existing ones are kept as they are).
+pub fn download_mnist(dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
+    download_mnist_with(dir, mirrors, &DownloadConfig::default())
+}
+
+/// [`download_mnist`] with explicit timeouts.
+pub fn download_mnist_with(
+    dir: &Path,
+    mirrors: &[String],
+    cfg: &DownloadConfig,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut written = Vec::new();
+    for f in &FILES {
+        if find_file(dir, f.name)?.is_none() {
+            written.push(download_file(dir, f, mirrors, cfg)?);
+        }
+    }
+    Ok(written)
+}
+
+/// Checks the MD5 of every file present in `dir` (decompressed). Returns (path, ok) pairs.
+pub fn verify_dir(dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
+    let mut out = Vec::new();
+    for f in &FILES {
+        if let Some(p) = find_file(dir, f.name)? {
+            let bytes = crate::data::read_idx_bytes(&p, 64 << 20)?;
+            out.push((p, md5_hex(&bytes) == f.md5));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,173 @@
+//! The crate's typed error. Every variant that concerns a file names it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What is wrong with an IDX (MNIST) file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdxProblem {
+    /// The file has zero bytes.
+    Empty,
+    /// Fewer bytes than the header needs.
+    TruncatedHeader { needed: usize, found: usize },
+    /// The header promises more data than the file holds.
+    TruncatedBody { expected: usize, found: usize },
+    /// More bytes than the header accounts for.
+    TrailingBytes { expected: usize, found: usize },
+    /// The first four bytes are not the IDX magic number for this kind of file.
+    BadMagic { expected: u32, found: u32 },
+    /// Images other than 28x28.
+    BadDimensions { rows: u32, cols: u32 },
+    /// The item count is not the one the official set has.
+    BadCount { expected: u32, found: u32 },
+    /// A label outside 0-9.
+    BadLabel { index: usize, value: u8 },
+    /// The gzip stream could not be decompressed.
+    CorruptGzip(String),
+    /// The path is a directory (or another non-file).
+    NotAFile,
+    /// The image and label files hold different numbers of items.
+    CountsDisagree { images: u32, labels: u32, other: PathBuf },
+}
+
+impl fmt::Display for IdxProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdxProblem::Empty => write!(f, "file is empty"),
+            IdxProblem::TruncatedHeader { needed, found } => write!(
+                f,
+                "truncated header: needs {needed} bytes, file has {found}"
+            ),
+            IdxProblem::TruncatedBody { expected, found } => write!(
+                f,
+                "truncated data: header promises {expected} bytes in all, file has {found}"
+            ),
+            IdxProblem::TrailingBytes { expected, found } => write!(
+                f,
+                "unexpected trailing bytes: header accounts for {expected} bytes, file has {found}"
+            ),
+            IdxProblem::BadMagic { expected, found } => write!(
+                f,
+                "wrong magic number: expected {expected:#010x}, found {found:#010x} (not an IDX file of this kind)"
+            ),
+            IdxProblem::BadDimensions { rows, cols } => {
+                write!(f, "images are {rows}x{cols}, expected 28x28")
+            }
+            IdxProblem::BadCount { expected, found } => {
+                write!(f, "holds {found} items, expected {expected}")
+            }
+            IdxProblem::BadLabel { index, value } => {
+                write!(f, "label {value} at index {index} is outside 0-9")
+            }
+            IdxProblem::CorruptGzip(why) => write!(f, "corrupt gzip data: {why}"),
+            IdxProblem::NotAFile => write!(f, "is a directory, not a file"),
+            IdxProblem::CountsDisagree { images, labels, other } => write!(
+                f,
+                "holds {labels} labels but {} holds {images} images",
+                other.display()
+            ),
+        }
+    }
+}
+
+/// Every error the library returns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An I/O error on a named file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A malformed IDX file.
+    #[error("{}: {problem}", path.display())]
+    Idx { path: PathBuf, problem: IdxProblem },
+
+    /// Some MNIST files are missing and could not be obtained.
+    #[error(
+        "MNIST files missing in {}: {}. Looked for each name with and without .gz. \
+         Fix: run `vggnet download --dir {}` (needs internet), or set MNIST_DIR to a folder \
+         holding the four IDX files{}",
+        dir.display(), missing.join(", "), dir.display(),
+        download_error.as_ref().map(|e| format!(" (automatic download failed: {e})")).unwrap_or_default()
+    )]
+    MissingData {
+        dir: PathBuf,
+        missing: Vec<String>,
+        download_error: Option<String>,
+    },
+
+    /// A download failed (HTTP status, network error, timeout).
+    #[error("download of {url} failed: {reason}")]
+    Download { url: String, reason: String },
+
+    /// Downloaded or found bytes whose checksum is wrong.
+    #[error("{}: MD5 mismatch: expected {expected}, got {actual}", path.display())]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    /// A checkpoint file that cannot be used.
+    #[error("{}: {problem}", path.display())]
+    Checkpoint { path: PathBuf, problem: String },
+
+    /// A checkpoint tensor whose shape does not fit the model.
+    #[error(
+        "{}: tensor `{key}` has shape {found:?} in the file but the model expects {expected:?} (checkpoint for a different architecture?)",
+        path.display()
+    )]
+    ShapeMismatch {
+        path: PathBuf,
+        key: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+    },
+
+    /// An image given for prediction that cannot be used.
+    #[error("{}: {problem}", path.display())]
+    Image { path: PathBuf, problem: String },
+
+    /// A non-finite loss without AMP (with AMP, the scaler skips the step instead).
+    #[error(
+        "training stopped: loss is {loss} at epoch {epoch}, batch {batch} (non-finite, AMP off); \
+         the last good checkpoint is kept — lower the learning rate or enable AMP"
+    )]
+    NonFiniteLoss { loss: f64, epoch: usize, batch: usize },
+
+    /// A configuration value that makes no sense.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Training was stopped on request (Ctrl-C); state was saved by the caller.
+    #[error("interrupted")]
+    Interrupted,
+
+    /// An error raised inside libtorch.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl Error {
+    /// Wraps an `io::Error` with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A checkpoint problem for `path`.
+    pub fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Checkpoint {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}

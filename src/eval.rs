@@ -1,0 +1,130 @@
+//! Evaluation on a split: accuracy, the first six predictions (the article's figure),
+//! a confusion matrix and the misclassified examples; and prediction on single images.
+
+use crate::data::{denormalize_to_pixels, Split};
+use crate::error::Result;
+use crate::model::Vgg;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+/// How many leading examples the article shows.
+pub const FIRST_N: usize = 6;
+
+/// One example with its label and the model's prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Index in the split.
+    pub index: usize,
+    pub label: i64,
+    pub prediction: i64,
+    /// 28x28 grayscale pixels (0..=255), row-major.
+    pub pixels: Vec<u8>,
+}
+
+/// Results of [`evaluate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Percent correct.
+    pub accuracy: f64,
+    pub correct: u64,
+    pub total: u64,
+    /// The first six examples, as the article's `evaluate_model` returns them.
+    pub first: Vec<Sample>,
+    /// `confusion[label][prediction]` counts.
+    pub confusion: Vec<Vec<u64>>,
+    /// Indices of misclassified examples, ascending.
+    pub misclassified: Vec<usize>,
+}
+
+impl Evaluation {
+    /// Percent correct per true class (NaN for a class absent from the split).
+    pub fn per_class_accuracy(&self) -> Vec<f64> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let n: u64 = row.iter().sum();
+                100.0 * row[c] as f64 / n as f64
+            })
+            .collect()
+    }
+}
+
+/// Evaluates `model` on `split` in eval mode under no-grad, `batch_size` examples at a time.
+pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluation> {
+    let classes = model.config().num_classes;
+    let device = model.device();
+    let mut preds = Vec::with_capacity(split.len());
+    tch::no_grad(|| -> Result<()> {
+        let n = split.len() as i64;
+        let bs = batch_size.max(1) as i64;
+        let mut start = 0;
+        while start < n {
+            let len = bs.min(n - start);
+            let xs = split.images.narrow(0, start, len).to_device(device); // (B, 1, 28, 28)
+            let p = model.forward_t(&xs, false).argmax(1, false); // (B,)
+            preds.push(p.to_device(tch::Device::Cpu));
+            start += len;
+        }
+        Ok(())
+    })?;
+    let labels = &split.labels;
+    let preds = if preds.is_empty() {
+        Tensor::zeros([0], (Kind::Int64, tch::Device::Cpu))
+    } else {
+        Tensor::cat(&preds, 0) // (N,)
+    };
+    let wrong = preds.ne_tensor(labels);
+    let total = split.len() as u64;
+    let correct = total - i64::try_from(wrong.sum(Kind::Int64))? as u64;
+    let misclassified: Vec<usize> = Vec::<i64>::try_from(&wrong.nonzero().view([-1]))?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
+    let cells = (labels * classes + &preds).bincount::<Tensor>(None, classes * classes); // (C*C,)
+    let flat = Vec::<i64>::try_from(&cells)?;
+    let confusion = flat
+        .chunks(classes as usize)
+        .map(|row| row.iter().map(|&v| v as u64).collect())
+        .collect();
+    let label_v = Vec::<i64>::try_from(labels)?;
+    let pred_v = Vec::<i64>::try_from(&preds)?;
+    let first = (0..FIRST_N.min(split.len()))
+        .map(|i| Sample {
+            index: i,
+            label: label_v[i],
+            prediction: pred_v[i],
+            pixels: denormalize_to_pixels(&split.images.get(i as i64)),
+        })
+        .collect();
+    Ok(Evaluation {
+        accuracy: if total == 0 {
+            0.0
+        } else {
+            100.0 * correct as f64 / total as f64
+        },
+        correct,
+        total,
+        first,
+        confusion,
+        misclassified,
+    })
+}
+
+/// Class probabilities for normalized images (B, C, H, W): softmax of the logits, (B, classes).
+pub fn predict_proba(model: &Vgg, images: &Tensor) -> Tensor {
+    tch::no_grad(|| {
+        model
+            .forward_t(&images.to_device(model.device()), false)
+            .softmax(-1, Kind::Float)
+            .to_device(tch::Device::Cpu)
+    })
+}
+
+/// The `k` most likely classes with their probabilities, for one image's probability row.
+pub fn top_k(probs: &Tensor, k: usize) -> Result<Vec<(i64, f64)>> {
+    let p = Vec::<f64>::try_from(&probs.to_kind(Kind::Double).view([-1]))?;
+    let mut idx: Vec<usize> = (0..p.len()).collect();
+    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    Ok(idx.into_iter().take(k).map(|i| (i as i64, p[i])).collect())
+}

@@ -1,0 +1,32 @@
+//! # vggnet
+//!
+//! The classic PyTorch walkthrough "VGG on MNIST" in Rust, on libtorch through `tch`:
+//! the article's network ([`model`]), the MNIST pipeline ([`data`], [`download`]), AdamW +
+//! cross-entropy training with automatic mixed precision ([`train`], [`optim`], [`amp`]),
+//! evaluation ([`eval`]), checkpoints that interoperate with PyTorch ([`checkpoint`]) and plots
+//! and plots.
+//!
+//! ```no_run
+//! use vggnet::{data::Mnist, model::{Vgg, VggConfig}, train::{PrintLines, TrainConfig, Trainer}};
+//! # fn main() -> vggnet::Result<()> {
+//! let data = Mnist::load_default()?;
+//! tch::manual_seed(42);
+//! let model = Vgg::new(VggConfig::default(), vggnet::train::default_device())?;
+//! let mut trainer = Trainer::new(model, TrainConfig { epochs: 1, ..Default::default() });
+//! trainer.fit(&data.train, Some(&data.test), &mut PrintLines { every: 100 }, &mut |_| Ok(()))?;
+//! # Ok(()) }
+//! ```
+
+pub mod amp;
+pub mod checkpoint;
+pub mod data;
+pub mod download;
+pub mod error;
+pub mod eval;
+pub mod fsio;
+pub mod model;
+pub mod optim;
+pub mod pth;
+pub mod train;
+
+pub use error::{Error, IdxProblem, Result};

@@ -1,0 +1,72 @@
+//! Shared helpers for the integration tests. Missing inputs are failures, never skips.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use vggnet::data::{DataConfig, Mnist};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `$MNIST_DIR`, else `../shared/data/mnist`. Panics (fails the test) when neither has MNIST.
+pub fn mnist_dir() -> PathBuf {
+    let dir = std::env::var_os("MNIST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data/mnist"));
+    let missing = vggnet::data::missing_files(&dir).expect("cannot look into MNIST_DIR");
+    assert!(
+        missing.is_empty(),
+        "MNIST is required by this test: {} lacks {:?}. Set MNIST_DIR to a folder with the four IDX files.",
+        dir.display(),
+        missing
+    );
+    dir
+}
+
+/// Loads MNIST without downloading, optionally limited.
+pub fn load_mnist(train_limit: Option<usize>, test_limit: Option<usize>) -> Mnist {
+    Mnist::load(&DataConfig {
+        dir: mnist_dir(),
+        train_limit,
+        test_limit,
+        download: false,
+        ..Default::default()
+    })
+    .expect("loading MNIST")
+}
+
+/// The project venv's python (with torch 2.13.0), or `$VGGNET_PYTHON`. Panics when missing.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("VGGNET_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "the project venv's python is required ({}): run `make setup`",
+        p.display()
+    );
+    p
+}
+
+/// Runs `python/article.py` with `args`; returns stdout. Panics with stderr on failure.
+pub fn run_article(args: &[&str]) -> String {
+    let out = std::process::Command::new(python())
+        .arg(root().join("python/article.py"))
+        .args(args)
+        .output()
+        .expect("running python");
+    assert!(
+        out.status.success(),
+        "python/article.py {:?} failed:\n{}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
