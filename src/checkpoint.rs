@@ -15,7 +15,7 @@ use crate::amp::GradScaler;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::model::{Vgg, VggConfig};
-use crate::train::{EpochRecord, EvalPoint, Position, TrainConfig, Trainer};
+use crate::train::{CurvePoint, EpochRecord, EvalPoint, Position, TrainConfig, Trainer};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -275,6 +275,8 @@ pub struct TrainerState {
     pub history: Vec<EpochRecord>,
     #[serde(default)]
     pub evals: Vec<EvalPoint>,
+    #[serde(default)]
+    pub curve: Vec<CurvePoint>,
 }
 
 /// Writes a resumable training state into `dir` (model, optimizer, trainer.json). The files
@@ -300,6 +302,7 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
         optimizer_step: step,
         history: trainer.history.clone(),
         evals: trainer.evals.clone(),
+        curve: trainer.curve.clone(),
     };
     let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
     fsio::atomic_write(&staging.path().join(TRAINER_FILE), &json)?;
@@ -354,5 +357,6 @@ pub fn load_training_state(dir: &Path, device: Device) -> Result<Trainer> {
     trainer.position = state.position;
     trainer.history = state.history;
     trainer.evals = state.evals;
+    trainer.curve = state.curve;
     Ok(trainer)
 }

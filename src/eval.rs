@@ -34,6 +34,8 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<u64>>,
     /// Indices of misclassified examples, ascending.
     pub misclassified: Vec<usize>,
+    /// The prediction for every example, in split order.
+    pub predictions: Vec<i64>,
 }
 
 impl Evaluation {
@@ -108,6 +110,7 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
         first,
         confusion,
         misclassified,
+        predictions: pred_v,
     })
 }
 

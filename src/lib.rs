@@ -24,8 +24,10 @@ pub mod download;
 pub mod error;
 pub mod eval;
 pub mod fsio;
+pub mod imageio;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod pth;
 pub mod train;
 

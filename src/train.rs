@@ -43,6 +43,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Evaluate on the test split every this many optimizer steps (0: only at epoch ends).
     pub eval_every_steps: usize,
+    /// Record the running loss and accuracy every this many steps (for step curves; 0: never).
+    pub curve_every_steps: usize,
 }
 
 impl Default for TrainConfig {
@@ -56,6 +58,7 @@ impl Default for TrainConfig {
             scaler: GradScalerConfig::default(),
             eval_batch_size: 256,
             eval_every_steps: 0,
+            curve_every_steps: 50,
         }
     }
 }
@@ -108,6 +111,15 @@ pub struct EvalPoint {
     /// Training wall time so far, evaluations excluded.
     pub train_seconds: f64,
     pub test_accuracy: f64,
+}
+
+/// Running loss and accuracy at one optimizer step (for step curves).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub step: u64,
+    pub epoch: usize,
+    pub running_loss: f64,
+    pub running_accuracy: f64,
 }
 
 /// What one epoch produced.
@@ -219,6 +231,7 @@ pub struct Trainer {
     pub position: Position,
     pub history: Vec<EpochRecord>,
     pub evals: Vec<EvalPoint>,
+    pub curve: Vec<CurvePoint>,
     stop: Arc<AtomicBool>,
     amp_announced: bool,
 }
@@ -239,6 +252,7 @@ impl Trainer {
             position: Position::default(),
             history: Vec::new(),
             evals: Vec::new(),
+            curve: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             amp_announced: false,
         }
@@ -348,9 +362,19 @@ impl Trainer {
                 skipped: found_inf,
             };
             obs.on_batch(&progress);
+            let curve_every = self.config.curve_every_steps as u64;
+            if curve_every > 0 && self.position.global_step % curve_every == 0 {
+                self.curve.push(CurvePoint {
+                    step: self.position.global_step,
+                    epoch: epoch + 1,
+                    running_loss: progress.running_loss,
+                    running_accuracy: progress.running_accuracy,
+                });
+            }
+            let step = self.position.global_step;
             let every = self.config.eval_every_steps as u64;
-            if let (Some(test), true) = (test, every > 0 && pos.global_step % every == 0) {
-                let train_seconds = pos.train_seconds + elapsed;
+            if let (Some(test), true) = (test, every > 0 && step % every == 0) {
+                let train_seconds = self.position.train_seconds + elapsed;
                 let acc = evaluate(&self.model, test, self.config.eval_batch_size)?.accuracy;
                 let point = EvalPoint {
                     step: self.position.global_step,

@@ -1,1 +1,528 @@
-fn main() {}
+//! `vggnet`: train, evaluate and use the article's VGG on MNIST from the terminal.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use vggnet::checkpoint::{self, load_model, save_model, save_training_state};
+use vggnet::data::{DataConfig, Mnist, Split};
+use vggnet::eval::{evaluate, predict_proba, top_k, Evaluation};
+use vggnet::model::{Vgg, VggConfig};
+use vggnet::optim::AdamWConfig;
+use vggnet::train::{
+    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, TrainConfig,
+    Trainer,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "vggnet",
+    version,
+    about = "The classic VGG-on-MNIST walkthrough in Rust: train, evaluate, predict",
+    long_about = "The classic VGG-on-MNIST walkthrough in Rust (libtorch through tch): the article's \
+network, AdamW + cross-entropy, mixed precision on CUDA, checkpoints that load in PyTorch.\n\n\
+MNIST is read from --data-dir, else $MNIST_DIR, else data/mnist (downloaded when missing)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download and verify the four MNIST files (MD5-checked, atomic, re-runnable)
+    #[command(after_help = "Examples:\n  vggnet download\n  vggnet download --dir /data/mnist")]
+    Download {
+        /// Folder to put the files in [default: $MNIST_DIR or data/mnist]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Mirror base URL, tried in order (repeatable) [default: the public MNIST mirrors]
+        #[arg(long = "mirror")]
+        mirrors: Vec<String>,
+    },
+    /// Train the article's model (5 epochs, batch 64, AdamW 1e-3/1e-4, AMP on CUDA)
+    #[command(after_help = "Examples:\n  vggnet train                                  # the article's full run\n  \
+vggnet train --train-limit 5000 --epochs 1    # a quick run on a subset\n  \
+vggnet train --resume runs/vggnet             # continue an interrupted run\n  \
+vggnet train --dry-run                        # smoke test: 256 images, 1 epoch")]
+    Train(TrainArgs),
+    /// Evaluate a model on the MNIST test set: accuracy, per-class accuracy, confusion matrix
+    #[command(after_help = "Examples:\n  vggnet eval --model runs/vggnet/model.safetensors\n  \
+vggnet eval --model vggnet_mnist.pth --json")]
+    Eval {
+        /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Also write plots (2x3 grid, confusion matrix, misclassified digits) into this folder
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// cpu, cuda, cuda:N or auto
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Classify your own digit images (PNG/JPEG, any size or colours) or MNIST test digits
+    #[command(after_help = "Examples:\n  vggnet predict --model runs/vggnet/model.safetensors my_digit.png\n  \
+vggnet predict --model vggnet_mnist.pth --index 0 --index 1")]
+    Predict {
+        /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
+        #[arg(long)]
+        model: PathBuf,
+        /// Image files
+        images: Vec<PathBuf>,
+        /// MNIST test-set index (repeatable)
+        #[arg(long = "index")]
+        indices: Vec<usize>,
+        /// How many classes to show
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// cpu, cuda, cuda:N or auto
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// MNIST folder [default: $MNIST_DIR or data/mnist]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use only the first N training images
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Use only the first N test images
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Never download missing files
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AmpArg {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Mixed precision: auto (on for CUDA), on, off
+    #[arg(long, value_enum, default_value = "auto")]
+    amp: AmpArg,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output folder (model, checkpoints, metrics.json, plots)
+    #[arg(long, default_value = "runs/vggnet")]
+    out: PathBuf,
+    /// Continue the run saved in this folder (same settings, exact continuation)
+    #[arg(long, conflicts_with_all = ["epochs", "batch_size", "lr", "weight_decay", "seed", "amp"])]
+    resume: Option<PathBuf>,
+    /// Evaluate on the test set every N steps (for time-to-accuracy); 0 = epoch ends only
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Smoke test: 1 epoch on 256 training and 256 test images
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop after this many epochs of this invocation (the run stays resumable)
+    #[arg(long, hide = true)]
+    stop_after: Option<usize>,
+}
+
+fn data_config(args: &DataArgs) -> DataConfig {
+    DataConfig {
+        dir: args.data_dir.clone().unwrap_or_else(vggnet::data::default_dir),
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        download: !args.offline,
+        ..Default::default()
+    }
+}
+
+/// Progress for the terminal: an indicatif bar per epoch when stderr is a terminal, plain lines
+/// otherwise (logs, CI).
+struct Terminal {
+    bar: Option<ProgressBar>,
+    lines: Option<PrintLines>,
+}
+
+impl Terminal {
+    fn new() -> Self {
+        if std::io::stderr().is_terminal() {
+            Terminal { bar: None, lines: None }
+        } else {
+            Terminal { bar: None, lines: Some(PrintLines { every: 100 }) }
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn on_message(&mut self, m: &str) {
+        eprintln!("{m}");
+    }
+    fn on_epoch_start(&mut self, epoch: usize, num_batches: usize) {
+        if self.lines.is_some() {
+            return;
+        }
+        let bar = ProgressBar::new(num_batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30.cyan/blue}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        self.bar = Some(bar);
+    }
+    fn on_batch(&mut self, p: &BatchProgress) {
+        if let Some(lines) = &mut self.lines {
+            return lines.on_batch(p);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.batch as u64 + 1);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}% {:.1} img/s",
+                p.running_loss, p.running_accuracy, p.images_per_sec
+            ));
+        }
+    }
+    fn on_eval(&mut self, e: &EvalPoint) {
+        let line = format!(
+            "step {}: test accuracy {:.2}% after {:.0}s of training",
+            e.step, e.test_accuracy, e.train_seconds
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+    fn on_epoch_end(&mut self, r: &EpochRecord) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+        eprintln!(
+            "epoch {}: train loss {:.4}, train accuracy {:.2}%, test accuracy {}, {:.1}s ({:.1} images/s){}",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            r.test_accuracy.map(|a| format!("{a:.2}%")).unwrap_or_else(|| "-".into()),
+            r.seconds,
+            r.images_per_sec,
+            if r.skipped_steps > 0 { format!(", {} steps skipped (inf/NaN)", r.skipped_steps) } else { String::new() }
+        );
+    }
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value)?;
+    vggnet::fsio::atomic_write(path, &bytes)?;
+    Ok(())
+}
+
+/// Writes the evaluation plots into `dir`: the 2x3 grid, the confusion matrix and a gallery
+/// of misclassified digits.
+fn write_eval_plots(dir: &Path, ev: &Evaluation, test: &Split) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let grid = dir.join("predictions.png");
+    vggnet::plot::prediction_grid(&ev.first)?.save(&grid)?;
+    written.push(grid);
+    let conf = dir.join("confusion.png");
+    vggnet::plot::confusion_matrix(&ev.confusion)?.save(&conf)?;
+    written.push(conf);
+    if !ev.misclassified.is_empty() {
+        let path = dir.join("misclassified.png");
+        vggnet::plot::misclassified_gallery(ev, test, 24)?.save(&path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let mut data_args = args.data.clone();
+    if args.dry_run {
+        data_args.train_limit = Some(data_args.train_limit.unwrap_or(256).min(256));
+        data_args.test_limit = Some(data_args.test_limit.unwrap_or(256).min(256));
+    }
+    let device = parse_device(&args.device)?;
+    let out = args.resume.clone().unwrap_or_else(|| args.out.clone());
+    let state_dir = out.join("state");
+    let mut trainer = match &args.resume {
+        Some(dir) => {
+            let t = checkpoint::load_training_state(&dir.join("state"), device)
+                .with_context(|| format!("cannot resume from {}", dir.display()))?;
+            eprintln!(
+                "resuming {} at epoch {} batch {} ({} epochs done)",
+                dir.display(),
+                t.position.epoch + 1,
+                t.position.batch,
+                t.history.len()
+            );
+            t
+        }
+        None => {
+            let config = TrainConfig {
+                epochs: if args.dry_run { 1 } else { args.epochs },
+                batch_size: args.batch_size,
+                optimizer: AdamWConfig {
+                    lr: args.lr,
+                    weight_decay: args.weight_decay,
+                    ..Default::default()
+                },
+                seed: args.seed,
+                amp: match args.amp {
+                    AmpArg::Auto => AmpMode::Auto,
+                    AmpArg::On => AmpMode::On,
+                    AmpArg::Off => AmpMode::Off,
+                },
+                eval_every_steps: args.eval_every,
+                ..Default::default()
+            };
+            if config.batch_size == 0 || config.epochs == 0 {
+                bail!("--batch-size and --epochs must be at least 1");
+            }
+            tch::manual_seed(config.seed as i64);
+            let model = Vgg::new(VggConfig::default(), device)?;
+            Trainer::new(model, config)
+        }
+    };
+    let data = Mnist::load(&data_config(&data_args))?;
+    eprintln!(
+        "training on {} images, testing on {} ({:?}, batch {}, {} epochs, output {})",
+        data.train.len(),
+        data.test.len(),
+        device,
+        trainer.config.batch_size,
+        trainer.config.epochs,
+        out.display()
+    );
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let stop = trainer.stop_flag();
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting now (the last saved checkpoint is intact)");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this batch and saving a resumable checkpoint...");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    let mut obs = Terminal::new();
+    let epochs_before = trainer.history.len();
+    let stop_after = args.stop_after;
+    let stop_flag = trainer.stop_flag();
+    let out_dir = out.clone();
+    let mut after_epoch = |t: &Trainer| -> vggnet::Result<()> {
+        save_training_state(t, &state_dir)?;
+        save_model(&t.model, &out_dir.join("model.safetensors"))?;
+        let last = t.history.last().and_then(|r| r.test_accuracy);
+        let best = t.history.iter().filter_map(|r| r.test_accuracy).fold(f64::MIN, f64::max);
+        if last.is_some_and(|a| a >= best) {
+            save_model(&t.model, &out_dir.join("best.safetensors"))?;
+        }
+        vggnet::fsio::atomic_write(
+            &out_dir.join("metrics.json"),
+            &serde_json::to_vec_pretty(&serde_json::json!({
+                "config": t.config,
+                "epochs": t.history,
+                "evals": t.evals,
+                "curve": t.curve,
+            }))
+            .unwrap_or_default(),
+        )?;
+        vggnet::plot::training_curves(&t.history)?.save(&out_dir.join("curves.png"))?;
+        if stop_after.is_some_and(|n| t.history.len() - epochs_before >= n) {
+            stop_flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    };
+    let result = trainer.fit(&data.train, Some(&data.test), &mut obs, &mut after_epoch);
+    match result {
+        Ok(()) => {}
+        Err(vggnet::Error::Interrupted) => {
+            save_training_state(&trainer, &state_dir)?;
+            eprintln!(
+                "stopped at epoch {} batch {}; resume with: vggnet train --resume {}",
+                trainer.position.epoch + 1,
+                trainer.position.batch,
+                out.display()
+            );
+            if args.stop_after.is_some() && trainer.position.batch == 0 {
+                return Ok(());
+            }
+            std::process::exit(130);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let ev = evaluate(&trainer.model, &data.test, trainer.config.eval_batch_size)?;
+    let mut files = vec![
+        out.join("model.safetensors"),
+        out.join("model.json"),
+        out.join("best.safetensors"),
+        out.join("metrics.json"),
+        out.join("curves.png"),
+    ];
+    if !trainer.curve.is_empty() {
+        let points: Vec<(u64, f64)> = trainer.curve.iter().map(|p| (p.step, p.running_loss)).collect();
+        let path = out.join("loss_steps.png");
+        vggnet::plot::step_curve(&points, "Running training loss")?.save(&path)?;
+        files.push(path);
+    }
+    files.extend(write_eval_plots(&out, &ev, &data.test)?);
+    write_json(&out.join("eval.json"), &ev_summary(&ev))?;
+    files.push(out.join("eval.json"));
+    eprintln!("final test accuracy {:.2}% ({}/{})", ev.accuracy, ev.correct, ev.total);
+    eprintln!("wrote:");
+    for f in files.iter().filter(|f| f.exists()) {
+        eprintln!("  {}", f.display());
+    }
+    eprintln!("  {}/ (resumable training state)", state_dir.display());
+    Ok(())
+}
+
+fn ev_summary(ev: &Evaluation) -> serde_json::Value {
+    serde_json::json!({
+        "accuracy": ev.accuracy,
+        "correct": ev.correct,
+        "total": ev.total,
+        "per_class_accuracy": ev.per_class_accuracy(),
+        "confusion": ev.confusion,
+        "misclassified": ev.misclassified,
+        "first": ev.first.iter().map(|s| serde_json::json!({"index": s.index, "label": s.label, "prediction": s.prediction})).collect::<Vec<_>>(),
+    })
+}
+
+fn eval_cmd(model: &Path, data: &DataArgs, batch: usize, json: bool, plots: Option<PathBuf>, device: &str) -> Result<()> {
+    let device = parse_device(device)?;
+    let model = load_model(model, device)?;
+    let mut cfg = data_config(data);
+    cfg.train_limit = Some(0);
+    let mnist = Mnist::load(&cfg)?;
+    let ev = evaluate(&model, &mnist.test, batch)?;
+    if let Some(dir) = plots {
+        write_eval_plots(&dir, &ev, &mnist.test)?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&ev_summary(&ev))?);
+        return Ok(());
+    }
+    println!("test accuracy: {:.2}% ({}/{})", ev.accuracy, ev.correct, ev.total);
+    println!("per-class accuracy:");
+    for (c, a) in ev.per_class_accuracy().iter().enumerate() {
+        println!("  {c}: {a:6.2}%");
+    }
+    println!("confusion matrix (rows: true, columns: predicted):");
+    print!("     ");
+    for c in 0..ev.confusion.len() {
+        print!("{c:>6}");
+    }
+    println!();
+    for (t, row) in ev.confusion.iter().enumerate() {
+        print!("  {t}: ");
+        for v in row {
+            print!("{v:>6}");
+        }
+        println!();
+    }
+    println!("misclassified: {}", ev.misclassified.len());
+    Ok(())
+}
+
+fn predict_cmd(model: &Path, images: &[PathBuf], indices: &[usize], top: usize, data: &DataArgs, json: bool, device: &str) -> Result<()> {
+    if images.is_empty() && indices.is_empty() {
+        bail!("give at least one image file or --index N");
+    }
+    let device = parse_device(device)?;
+    let model = load_model(model, device)?;
+    let mut inputs: Vec<(String, Vec<u8>, Option<i64>)> = Vec::new();
+    for path in images {
+        inputs.push((path.display().to_string(), vggnet::imageio::load_digit(path)?, None));
+    }
+    if !indices.is_empty() {
+        let mut cfg = data_config(data);
+        cfg.train_limit = Some(0);
+        let mnist = Mnist::load(&cfg)?;
+        let labels = Vec::<i64>::try_from(&mnist.test.labels)?;
+        for &i in indices {
+            if i >= mnist.test.len() {
+                bail!("--index {i} is out of range: the test set has {} images", mnist.test.len());
+            }
+            let px = vggnet::data::denormalize_to_pixels(&mnist.test.images.get(i as i64));
+            inputs.push((format!("mnist-test[{i}]"), px, Some(labels[i])));
+        }
+    }
+    let pixels: Vec<u8> = inputs.iter().flat_map(|(_, p, _)| p.iter().copied()).collect();
+    let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels));
+    let mut results = Vec::new();
+    for (i, (name, _, label)) in inputs.iter().enumerate() {
+        let top = top_k(&probs.get(i as i64), top.max(1))?;
+        results.push(serde_json::json!({
+            "input": name,
+            "label": label,
+            "top": top.iter().map(|(c, p)| serde_json::json!({"class": c, "probability": p})).collect::<Vec<_>>(),
+        }));
+        if !json {
+            let ranked: Vec<String> = top.iter().map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
+            let label = label.map(|l| format!(" [true: {l}]")).unwrap_or_default();
+            println!("{name}: {}{label}", ranked.join(", "));
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Download { dir, mirrors } => {
+            let dir = dir.unwrap_or_else(vggnet::data::default_dir);
+            let mirrors = if mirrors.is_empty() { vggnet::download::default_mirrors() } else { mirrors };
+            let written = vggnet::download::download_mnist(&dir, &mirrors)?;
+            for p in &written {
+                eprintln!("downloaded {}", p.display());
+            }
+            for (p, ok) in vggnet::download::verify_dir(&dir)? {
+                if !ok {
+                    bail!("{}: MD5 mismatch with the official file; delete it and run again", p.display());
+                }
+                println!("ok  {}", p.display());
+            }
+            Ok(())
+        }
+        Command::Train(args) => train(args),
+        Command::Eval { model, data, batch_size, json, plots, device } => {
+            eval_cmd(&model, &data, batch_size, json, plots, &device)
+        }
+        Command::Predict { model, images, indices, top, data, json, device } => {
+            predict_cmd(&model, &images, &indices, top, &data, json, &device)
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Plots, drawn with plotters into PNG images.
+//!
+//! Text is rasterized from a font compiled into the crate (DejaVu Sans, `assets/fonts`) through
+//! plotters' `ab_glyph` backend, so figures render identically with or without system fonts
+//! (headless CI machines, minimal containers). A [`Figure`] can be saved to a file or shown
+//! inline in a Jupyter notebook run by evcxr.
+
+use crate::error::{Error, Result};
+use crate::data::{denormalize_to_pixels, Split};
+use crate::eval::{Evaluation, Sample};
+use crate::fsio;
+use crate::train::EpochRecord;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use std::path::Path;
+use std::sync::Once;
+
+const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FAMILY: &str = "vggnet-sans";
+static REGISTER: Once = Once::new();
+
+fn font(size: f64) -> TextStyle<'static> {
+    REGISTER.call_once(|| {
+        // The font is compiled in and known to parse; a failure would only leave text blank.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+    (FAMILY, size).into_font().color(&BLACK)
+}
+
+/// A rendered figure (PNG bytes).
+#[derive(Clone)]
+pub struct Figure {
+    pub width: u32,
+    pub height: u32,
+    /// RGB pixels, row-major.
+    pub rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Figure({}x{})", self.width, self.height)
+    }
+}
+
+fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Config(format!("plotting failed: {e}"))
+}
+
+impl Figure {
+    fn render(
+        width: u32,
+        height: u32,
+        draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+    ) -> Result<Figure> {
+        let mut rgb = vec![255u8; (width * height * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+            root.fill(&WHITE).map_err(plot_err)?;
+            draw(&root)?;
+            root.present().map_err(plot_err)?;
+        }
+        Ok(Figure { width, height, rgb })
+    }
+
+    /// The figure encoded as PNG.
+    pub fn png_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let enc = image::codecs::png::PngEncoder::new(&mut out);
+        image::ImageEncoder::write_image(
+            enc,
+            &self.rgb,
+            self.width,
+            self.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(plot_err)?;
+        Ok(out)
+    }
+
+    /// Writes the figure as PNG, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        fsio::atomic_write(path, &self.png_bytes()?)
+    }
+
+    /// Shows the figure inline in a Jupyter notebook (evcxr's rich output protocol).
+    pub fn evcxr_display(&self) {
+        use base64::Engine;
+        match self.png_bytes() {
+            Ok(png) => println!(
+                "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+                base64::engine::general_purpose::STANDARD.encode(png)
+            ),
+            Err(e) => eprintln!("{e}"),
+        }
+    }
+}
+
+/// Draws one 28x28 grayscale digit (0 = black) into `area`, scaled to fit, with a title.
+fn draw_digit(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    pixels: &[u8],
+    title: &str,
+) -> Result<()> {
+    let (w, h) = area.dim_in_pixel();
+    let title_h = 28;
+    let style = font(16.0);
+    let (tw, _) = area.estimate_text_size(title, &style).map_err(plot_err)?;
+    area.draw_text(title, &style, ((w as i32 - tw as i32) / 2, 4))
+        .map_err(plot_err)?;
+    let side = (w.min(h.saturating_sub(title_h)) as i32 / 28).max(1);
+    let x0 = (w as i32 - side * 28) / 2;
+    let y0 = title_h as i32;
+    for (i, &p) in pixels.iter().take(28 * 28).enumerate() {
+        let (r, c) = ((i / 28) as i32, (i % 28) as i32);
+        let color = RGBColor(p, p, p);
+        let (x, y) = (x0 + c * side, y0 + r * side);
+        area.draw(&Rectangle::new([(x, y), (x + side, y + side)], color.filled()))
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
+/// A grid of digits with titles, `cols` per row.
+pub fn digit_grid(digits: &[(Vec<u8>, String)], cols: usize) -> Result<Figure> {
+    let cols = cols.max(1);
+    let rows = digits.len().div_ceil(cols).max(1);
+    let cell = 170u32;
+    Figure::render(cell * cols as u32, (cell + 20) * rows as u32, |root| {
+        let areas = root.split_evenly((rows, cols));
+        for ((pixels, title), area) in digits.iter().zip(areas.iter()) {
+            draw_digit(area, pixels, title)?;
+        }
+        Ok(())
+    })
+}
+
+/// The article's figure: the first six test digits in a 2x3 grid titled "True: x, Pred: y".
+pub fn prediction_grid(samples: &[Sample]) -> Result<Figure> {
+    let digits: Vec<_> = samples
+        .iter()
+        .take(6)
+        .map(|s| {
+            (
+                s.pixels.clone(),
+                format!("True: {}, Pred: {}", s.label, s.prediction),
+            )
+        })
+        .collect();
+    digit_grid(&digits, 3)
+}
+
+/// Up to `max` misclassified digits of `split`, titled with the truth and the prediction.
+pub fn misclassified_gallery(ev: &Evaluation, split: &Split, max: usize) -> Result<Figure> {
+    let labels = Vec::<i64>::try_from(&split.labels)?;
+    let digits: Vec<_> = ev
+        .misclassified
+        .iter()
+        .take(max)
+        .map(|&i| {
+            (
+                denormalize_to_pixels(&split.images.get(i as i64)),
+                format!("#{i} True: {}, Pred: {}", labels[i], ev.predictions[i]),
+            )
+        })
+        .collect();
+    digit_grid(&digits, 6)
+}
+
+/// The first `n` digits of a split with their labels.
+pub fn sample_grid(split: &Split, n: usize, cols: usize) -> Result<Figure> {
+    let labels = Vec::<i64>::try_from(&split.labels)?;
+    let digits: Vec<_> = (0..n.min(split.len()))
+        .map(|i| {
+            (
+                denormalize_to_pixels(&split.images.get(i as i64)),
+                format!("Label: {}", labels[i]),
+            )
+        })
+        .collect();
+    digit_grid(&digits, cols)
+}
+
+/// Loss and accuracy per epoch: train loss on the left, train/test accuracy on the right.
+pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
+    let n = history.len().max(1) as f64;
+    Figure::render(1000, 400, |root| {
+        let (left, right) = root.split_horizontally(500);
+        let max_loss = history.iter().map(|r| r.train_loss).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+        let mut chart = ChartBuilder::on(&left)
+            .caption("Training loss", font(20.0))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5..n + 0.5, 0.0..max_loss)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .label_style(font(12.0))
+            .axis_desc_style(font(14.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                history.iter().map(|r| (r.epoch as f64, r.train_loss)),
+                RED.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(history.iter().map(|r| Circle::new((r.epoch as f64, r.train_loss), 4, RED.filled())))
+            .map_err(plot_err)?;
+        let min_acc = history
+            .iter()
+            .flat_map(|r| [Some(r.train_accuracy), r.test_accuracy])
+            .flatten()
+            .fold(100.0f64, f64::min)
+            .min(99.0);
+        let mut chart = ChartBuilder::on(&right)
+            .caption("Accuracy (%)", font(20.0))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.5..n + 0.5, (min_acc - 1.0).max(0.0)..100.0)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .label_style(font(12.0))
+            .axis_desc_style(font(14.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                history.iter().map(|r| (r.epoch as f64, r.train_accuracy)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label("train")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+        chart
+            .draw_series(LineSeries::new(
+                history
+                    .iter()
+                    .filter_map(|r| r.test_accuracy.map(|a| (r.epoch as f64, a))),
+                GREEN.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label("test")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
+        chart
+            .configure_series_labels()
+            .label_font(font(14.0))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// A value against optimizer step, e.g. the running loss of [`crate::train::Trainer::curve`].
+pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
+    let max_x = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
+    let max_y = points.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+    Figure::render(700, 400, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, font(20.0))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..max_x, 0.0..max_y)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .label_style(font(12.0))
+            .axis_desc_style(font(14.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|&(s, v)| (s as f64, v)),
+                RED.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// A heatmap of `confusion[label][prediction]` with the counts written in the cells.
+pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
+    let k = confusion.len().max(1);
+    let kf = k as f64;
+    let max = confusion.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    // Integer ticks fall on cell centres: cell (p, y) spans [p - 0.5, p + 0.5].
+    let label = move |v: &f64, flip: bool| {
+        let r = v.round();
+        if (v - r).abs() > 1e-6 || r < 0.0 || r > kf - 1.0 {
+            return String::new();
+        }
+        format!("{}", if flip { kf - 1.0 - r } else { r })
+    };
+    Figure::render(640, 640, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("Confusion matrix", font(22.0))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(40)
+            .build_cartesian_2d(-0.5..kf - 0.5, -0.5..kf - 0.5)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted")
+            .y_desc("true")
+            .x_labels(k)
+            .y_labels(k)
+            .label_style(font(12.0))
+            .axis_desc_style(font(14.0))
+            .x_label_formatter(&|v| label(v, false))
+            .y_label_formatter(&|v| label(v, true))
+            .draw()
+            .map_err(plot_err)?;
+        for (t, row) in confusion.iter().enumerate() {
+            for (p, &count) in row.iter().enumerate() {
+                // Log scale so small off-diagonal counts stay visible.
+                let level = ((count as f64 + 1.0).ln() / (max + 1.0).ln()).clamp(0.0, 1.0);
+                let shade = (255.0 * (1.0 - level)) as u8;
+                let (x, y) = (p as f64, (k - 1 - t) as f64);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                        RGBColor(shade, shade, 255).filled(),
+                    )))
+                    .map_err(plot_err)?;
+                let color = if level > 0.6 { WHITE } else { BLACK };
+                let text = format!("{count}");
+                let dx = 0.09 * text.len() as f64;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        text,
+                        (x - dx, y + 0.12),
+                        font(12.0).color(&color),
+                    )))
+                    .map_err(plot_err)?;
+            }
+        }
+        Ok(())
+    })
+}
