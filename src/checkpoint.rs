@@ -78,9 +78,8 @@ pub struct NamedTensors {
 /// Parses safetensors bytes (from `path`) into float tensors. Bad headers, unknown dtypes and
 /// out-of-range offsets become `Error::Checkpoint`, never a panic.
 pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<NamedTensors> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| {
-        Error::checkpoint(path, format!("not a valid safetensors checkpoint: {e}"))
-    })?;
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors checkpoint: {e}")))?;
     let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::checkpoint(path, format!("unreadable safetensors header: {e}")))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
@@ -146,7 +145,9 @@ pub fn load_weights(model: &mut Vgg, tensors: &HashMap<String, Tensor>, path: &P
         let t = tensors.get(key).ok_or_else(|| {
             Error::checkpoint(
                 path,
-                format!("tensor `{key}` (shape {shape:?}) is missing: not a checkpoint of this model"),
+                format!(
+                    "tensor `{key}` (shape {shape:?}) is missing: not a checkpoint of this model"
+                ),
             )
         })?;
         if &t.size() != shape {
@@ -182,17 +183,22 @@ pub fn load_weights(model: &mut Vgg, tensors: &HashMap<String, Tensor>, path: &P
 /// Infers the config of a PyTorch state_dict from its shapes (input channels, classes, size).
 fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<VggConfig> {
     let shape = |k: &str| {
-        tensors
-            .get(k)
-            .map(|t| t.size())
-            .ok_or_else(|| Error::checkpoint(path, format!("tensor `{k}` is missing: not a VGG state_dict")))
+        tensors.get(k).map(|t| t.size()).ok_or_else(|| {
+            Error::checkpoint(
+                path,
+                format!("tensor `{k}` is missing: not a VGG state_dict"),
+            )
+        })
     };
     let mut cfg = VggConfig::default();
     let first = shape("features.0.weight")?;
     let last = shape("classifier.6.weight")?;
     let fc0 = shape("classifier.0.weight")?;
     if first.len() != 4 || last.len() != 2 || fc0.len() != 2 {
-        return Err(Error::checkpoint(path, "unexpected tensor ranks: not a VGG state_dict"));
+        return Err(Error::checkpoint(
+            path,
+            "unexpected tensor ranks: not a VGG state_dict",
+        ));
     }
     cfg.in_channels = first[1];
     cfg.num_classes = last[0];
@@ -216,7 +222,10 @@ fn saved_config(path: &Path, metadata: &HashMap<String, String>) -> Result<Optio
     let side = config_path(path);
     let beside = match std::fs::read(&side) {
         Ok(bytes) => Some(serde_json::from_slice::<VggConfig>(&bytes).map_err(|e| {
-            Error::checkpoint(&side, format!("model config is not valid JSON for VggConfig: {e}"))
+            Error::checkpoint(
+                &side,
+                format!("model config is not valid JSON for VggConfig: {e}"),
+            )
         })?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(&side, e)),
@@ -282,7 +291,10 @@ pub struct TrainerState {
 /// Writes a resumable training state into `dir` (model, optimizer, trainer.json). The files
 /// go to a fresh sibling folder that then replaces `dir` by renames.
 pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let name = dir
         .file_name()
@@ -304,7 +316,8 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
         evals: trainer.evals.clone(),
         curve: trainer.curve.clone(),
     };
-    let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
+    let json =
+        serde_json::to_vec_pretty(&state).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
     fsio::atomic_write(&staging.path().join(TRAINER_FILE), &json)?;
     // Swap: dir -> dir.old, staging -> dir, remove dir.old. A kill between the two renames
     // leaves dir.old, which `load_training_state` falls back to.
@@ -323,7 +336,11 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
 pub fn load_training_state(dir: &Path, device: Device) -> Result<Trainer> {
     let mut dir = dir.to_path_buf();
     if !dir.join(TRAINER_FILE).exists() {
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let old = dir.with_file_name(format!(".{name}.old"));
         if old.join(TRAINER_FILE).exists() {
             dir = old;

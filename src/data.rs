@@ -340,7 +340,9 @@ impl Mnist {
 /// Hands the validated files to the `mnist` crate, which reads raw (uncompressed) files by
 /// name: compressed ones are written decompressed into a temporary folder first.
 fn parse_with_mnist_crate(dir: &Path, raw: &[(PathBuf, Vec<u8>, u32)]) -> Result<mnist::Mnist> {
-    let all_raw = raw.iter().all(|(p, _, _)| p.extension() != Some("gz".as_ref()));
+    let all_raw = raw
+        .iter()
+        .all(|(p, _, _)| p.extension() != Some("gz".as_ref()));
     let tmp;
     let base: PathBuf = if all_raw {
         dir.to_path_buf()
@@ -367,7 +369,12 @@ fn parse_with_mnist_crate(dir: &Path, raw: &[(PathBuf, Vec<u8>, u32)]) -> Result
             .test_set_length(FILES[2].count)
             .finalize()
     })
-    .map_err(|_| Error::Config(format!("{}: the mnist crate rejected the files", dir.display())))
+    .map_err(|_| {
+        Error::Config(format!(
+            "{}: the mnist crate rejected the files",
+            dir.display()
+        ))
+    })
 }
 
 impl Split {

@@ -30,7 +30,11 @@ pub enum IdxProblem {
     /// The path is a directory (or another non-file).
     NotAFile,
     /// The image and label files hold different numbers of items.
-    CountsDisagree { images: u32, labels: u32, other: PathBuf },
+    CountsDisagree {
+        images: u32,
+        labels: u32,
+        other: PathBuf,
+    },
 }
 
 impl fmt::Display for IdxProblem {
@@ -139,7 +143,11 @@ pub enum Error {
         "training stopped: loss is {loss} at epoch {epoch}, batch {batch} (non-finite, AMP off); \
          the last good checkpoint is kept — lower the learning rate or enable AMP"
     )]
-    NonFiniteLoss { loss: f64, epoch: usize, batch: usize },
+    NonFiniteLoss {
+        loss: f64,
+        epoch: usize,
+        batch: usize,
+    },
 
     /// A configuration value that makes no sense.
     #[error("invalid configuration: {0}")]

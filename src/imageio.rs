@@ -136,7 +136,10 @@ pub fn save_digit_png(path: &Path, pixels: &[u8]) -> Result<()> {
     })?;
     let mut bytes = Vec::new();
     DynamicImage::ImageLuma8(img)
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| Error::Image {
             path: path.into(),
             problem: e.to_string(),

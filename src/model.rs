@@ -57,7 +57,12 @@ impl VggConfig {
     /// Input width of the first linear layer, derived from the input size (512 for 28x28).
     pub fn classifier_in(&self) -> i64 {
         let side = self.feature_size();
-        self.block_channels.last().copied().unwrap_or(self.in_channels) * side * side
+        self.block_channels
+            .last()
+            .copied()
+            .unwrap_or(self.in_channels)
+            * side
+            * side
     }
 
     /// Checks the configuration can build a network.
@@ -242,8 +247,14 @@ impl Vgg {
             x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false); // (B, c, S/2, S/2)
         }
         let x = x.flatten(1, -1); // (B, 512 * s * s)
-        let x = self.fc[0].forward(&x).relu_().dropout(self.config.dropout, train); // (B, 4096)
-        let x = self.fc[1].forward(&x).relu_().dropout(self.config.dropout, train); // (B, 4096)
+        let x = self.fc[0]
+            .forward(&x)
+            .relu_()
+            .dropout(self.config.dropout, train); // (B, 4096)
+        let x = self.fc[1]
+            .forward(&x)
+            .relu_()
+            .dropout(self.config.dropout, train); // (B, 4096)
         self.fc[2].forward(&x) // (B, num_classes)
     }
 }

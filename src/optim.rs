@@ -110,7 +110,10 @@ impl AdamW {
         let mut out = Vec::with_capacity(self.params.len() * 2);
         for (i, (name, _)) in self.params.iter().enumerate() {
             out.push((format!("exp_avg.{name}"), self.exp_avg[i].shallow_clone()));
-            out.push((format!("exp_avg_sq.{name}"), self.exp_avg_sq[i].shallow_clone()));
+            out.push((
+                format!("exp_avg_sq.{name}"),
+                self.exp_avg_sq[i].shallow_clone(),
+            ));
         }
         (out, self.step)
     }
@@ -125,7 +128,10 @@ impl AdamW {
     ) -> Result<()> {
         tch::no_grad(|| {
             for (i, (name, p)) in self.params.iter().enumerate() {
-                for (prefix, buf) in [("exp_avg", &mut self.exp_avg[i]), ("exp_avg_sq", &mut self.exp_avg_sq[i])] {
+                for (prefix, buf) in [
+                    ("exp_avg", &mut self.exp_avg[i]),
+                    ("exp_avg_sq", &mut self.exp_avg_sq[i]),
+                ] {
                     let key = format!("{prefix}.{name}");
                     let t = tensors.get(&key).ok_or_else(|| {
                         Error::checkpoint(source, format!("optimizer state lacks `{key}`"))

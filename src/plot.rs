@@ -5,8 +5,8 @@
 //! (headless CI machines, minimal containers). A [`Figure`] can be saved to a file or shown
 //! inline in a Jupyter notebook run by evcxr.
 
-use crate::error::{Error, Result};
 use crate::data::{denormalize_to_pixels, Split};
+use crate::error::{Error, Result};
 use crate::eval::{Evaluation, Sample};
 use crate::fsio;
 use crate::train::EpochRecord;
@@ -114,8 +114,11 @@ fn draw_digit(
         let (r, c) = ((i / 28) as i32, (i % 28) as i32);
         let color = RGBColor(p, p, p);
         let (x, y) = (x0 + c * side, y0 + r * side);
-        area.draw(&Rectangle::new([(x, y), (x + side, y + side)], color.filled()))
-            .map_err(plot_err)?;
+        area.draw(&Rectangle::new(
+            [(x, y), (x + side, y + side)],
+            color.filled(),
+        ))
+        .map_err(plot_err)?;
     }
     Ok(())
 }
@@ -185,7 +188,12 @@ pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
     let n = history.len().max(1) as f64;
     Figure::render(1000, 400, |root| {
         let (left, right) = root.split_horizontally(500);
-        let max_loss = history.iter().map(|r| r.train_loss).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+        let max_loss = history
+            .iter()
+            .map(|r| r.train_loss)
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.1;
         let mut chart = ChartBuilder::on(&left)
             .caption("Training loss", font(20.0))
             .margin(10)
@@ -207,7 +215,11 @@ pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
             ))
             .map_err(plot_err)?;
         chart
-            .draw_series(history.iter().map(|r| Circle::new((r.epoch as f64, r.train_loss), 4, RED.filled())))
+            .draw_series(
+                history
+                    .iter()
+                    .map(|r| Circle::new((r.epoch as f64, r.train_loss), 4, RED.filled())),
+            )
             .map_err(plot_err)?;
         let min_acc = history
             .iter()
@@ -292,7 +304,13 @@ pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
 pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
     let k = confusion.len().max(1);
     let kf = k as f64;
-    let max = confusion.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let max = confusion
+        .iter()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     // Integer ticks fall on cell centres: cell (p, y) spans [p - 0.5, p + 0.5].
     let label = move |v: &f64, flip: bool| {
         let r = v.round();

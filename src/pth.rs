@@ -90,7 +90,9 @@ impl<'a> Machine<'a> {
         Ok(s)
     }
     fn pop(&mut self) -> std::result::Result<Value, String> {
-        self.stack.pop().ok_or_else(|| "pickle stack underflow".to_string())
+        self.stack
+            .pop()
+            .ok_or_else(|| "pickle stack underflow".to_string())
     }
     fn pop_mark(&mut self) -> std::result::Result<Vec<Value>, String> {
         let at = self
@@ -116,18 +118,21 @@ impl<'a> Machine<'a> {
             Value::Global(m, n) if m == "collections" && n == "OrderedDict" => Value::Dict(vec![]),
             Value::Global(m, n) if m == "torch._utils" && n == "_rebuild_tensor_v2" => {
                 match (args.first(), args.get(1), args.get(2), args.get(3)) {
-                    (Some(Value::Storage { dtype, key }), Some(Value::Int(offset)), Some(size), Some(stride)) => {
-                        match (as_int_list(size), as_int_list(stride)) {
-                            (Some(size), Some(stride)) => Value::Tensor(TensorRef {
-                                dtype: dtype.clone(),
-                                key: key.clone(),
-                                offset: *offset,
-                                size,
-                                stride,
-                            }),
-                            _ => Value::Opaque,
-                        }
-                    }
+                    (
+                        Some(Value::Storage { dtype, key }),
+                        Some(Value::Int(offset)),
+                        Some(size),
+                        Some(stride),
+                    ) => match (as_int_list(size), as_int_list(stride)) {
+                        (Some(size), Some(stride)) => Value::Tensor(TensorRef {
+                            dtype: dtype.clone(),
+                            key: key.clone(),
+                            offset: *offset,
+                            size,
+                            stride,
+                        }),
+                        _ => Value::Opaque,
+                    },
                     _ => Value::Opaque,
                 }
             }
@@ -158,7 +163,9 @@ impl<'a> Machine<'a> {
                 b')' => self.stack.push(Value::Tuple(vec![])),
                 b'J' => {
                     let b = self.take(4)?;
-                    self.stack.push(Value::Int(i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64))
+                    self.stack.push(Value::Int(
+                        i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64
+                    ))
                 }
                 b'K' => {
                     let v = self.u8()?;
@@ -166,7 +173,8 @@ impl<'a> Machine<'a> {
                 }
                 b'M' => {
                     let b = self.take(2)?;
-                    self.stack.push(Value::Int(u16::from_le_bytes([b[0], b[1]]) as i64))
+                    self.stack
+                        .push(Value::Int(u16::from_le_bytes([b[0], b[1]]) as i64))
                 }
                 0x8a => {
                     // LONG1: little-endian two's complement of n bytes
@@ -220,7 +228,11 @@ impl<'a> Machine<'a> {
                 }
                 b'r' => {
                     let k = self.u32()?;
-                    let top = self.stack.last().cloned().ok_or("LONG_BINPUT on empty stack")?;
+                    let top = self
+                        .stack
+                        .last()
+                        .cloned()
+                        .ok_or("LONG_BINPUT on empty stack")?;
                     self.memo.insert(k, top);
                 }
                 0x94 => {
@@ -229,8 +241,16 @@ impl<'a> Machine<'a> {
                     self.memo.insert(k, top);
                 }
                 b'h' | b'j' => {
-                    let k = if op == b'h' { self.u8()? as u32 } else { self.u32()? };
-                    let v = self.memo.get(&k).cloned().ok_or_else(|| format!("memo key {k} missing"))?;
+                    let k = if op == b'h' {
+                        self.u8()? as u32
+                    } else {
+                        self.u32()?
+                    };
+                    let v = self
+                        .memo
+                        .get(&k)
+                        .cloned()
+                        .ok_or_else(|| format!("memo key {k} missing"))?;
                     self.stack.push(v)
                 }
                 b't' => {
@@ -305,7 +325,12 @@ impl<'a> Machine<'a> {
                         l.extend(items)
                     }
                 }
-                other => return Err(format!("unsupported pickle opcode {other:#04x} at byte {}", self.pos - 1)),
+                other => {
+                    return Err(format!(
+                        "unsupported pickle opcode {other:#04x} at byte {}",
+                        self.pos - 1
+                    ))
+                }
             }
             if self.stack.len() > 1_000_000 {
                 return Err("pickle stack too deep".into());
@@ -349,8 +374,11 @@ fn parse_state_dict(pickle: &[u8]) -> std::result::Result<Vec<(String, TensorRef
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bad = |problem: String| Error::checkpoint(path, problem);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| bad(format!("not a PyTorch checkpoint (zip format expected): {e}")))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+        bad(format!(
+            "not a PyTorch checkpoint (zip format expected): {e}"
+        ))
+    })?;
     let pkl_name = zip
         .file_names()
         .find(|n| n.ends_with("data.pkl"))
@@ -363,12 +391,17 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         .take(MAX_PICKLE)
         .read_to_end(&mut pickle)
         .map_err(|e| bad(format!("cannot read {pkl_name}: {e}")))?;
-    let refs = parse_state_dict(&pickle).map_err(|e| bad(format!("unreadable state_dict pickle: {e}")))?;
+    let refs =
+        parse_state_dict(&pickle).map_err(|e| bad(format!("unreadable state_dict pickle: {e}")))?;
     let mut storages: HashMap<String, Vec<f32>> = HashMap::new();
     let mut out = HashMap::new();
     for (name, r) in refs {
-        let elem = element_size(&r.dtype)
-            .ok_or_else(|| bad(format!("tensor `{name}` has unsupported storage {}", r.dtype)))?;
+        let elem = element_size(&r.dtype).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` has unsupported storage {}",
+                r.dtype
+            ))
+        })?;
         if !storages.contains_key(&r.key) {
             let entry = format!("{prefix}data/{}", r.key);
             let mut f = zip
@@ -395,7 +428,10 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
             storages.insert(r.key.clone(), values);
         }
         let storage = &storages[&r.key];
-        if r.size.len() != r.stride.len() || r.size.iter().chain(&r.stride).any(|&d| d < 0) || r.offset < 0 {
+        if r.size.len() != r.stride.len()
+            || r.size.iter().chain(&r.stride).any(|&d| d < 0)
+            || r.offset < 0
+        {
             return Err(bad(format!("tensor `{name}` has an invalid size/stride")));
         }
         let numel: i64 = r.size.iter().product();

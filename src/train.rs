@@ -78,7 +78,9 @@ pub fn parse_device(s: &str) -> Result<Device> {
             .strip_prefix("cuda:")
             .and_then(|n| n.parse().ok())
             .map(Device::Cuda)
-            .ok_or_else(|| Error::Config(format!("unknown device `{s}` (cpu, cuda, cuda:N, auto)"))),
+            .ok_or_else(|| {
+                Error::Config(format!("unknown device `{s}` (cpu, cuda, cuda:N, auto)"))
+            }),
     }
 }
 
@@ -165,7 +167,9 @@ impl Observer for PrintLines {
         println!("{message}");
     }
     fn on_batch(&mut self, p: &BatchProgress) {
-        if self.every > 0 && ((p.batch + 1) % self.every == 0 || p.batch + 1 == p.num_batches) {
+        if self.every > 0
+            && ((p.batch + 1).is_multiple_of(self.every) || p.batch + 1 == p.num_batches)
+        {
             println!(
                 "epoch {} batch {}/{}: loss {:.4}, accuracy {:.2}%, {:.1} images/s",
                 p.epoch,
@@ -216,7 +220,9 @@ pub struct Position {
 
 /// SplitMix64: mixes seeds so that (seed, epoch, batch) give unrelated streams.
 fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_add(0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z = a ^ b
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -290,6 +296,19 @@ impl Trainer {
         obs.on_message(&msg);
     }
 
+    /// Backward pass and optimizer step through the grad scaler, as the article's
+    /// `scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()`.
+    /// Returns true when the step was skipped because a gradient was inf/NaN.
+    pub fn backward_and_step(&mut self, loss: &Tensor) -> bool {
+        self.scaler.scale_loss(loss).backward();
+        let found_inf = self.scaler.unscale_(&self.optimizer.grads());
+        if !found_inf {
+            self.optimizer.step();
+        }
+        self.scaler.update(found_inf);
+        found_inf
+    }
+
     /// Runs the rest of the current epoch (from `position.batch`) over `train`.
     /// Returns the epoch's record (without test accuracy) and advances to the next epoch.
     pub fn train_epoch(
@@ -333,12 +352,7 @@ impl Trainer {
                     batch: b,
                 });
             }
-            self.scaler.scale_loss(&loss).backward();
-            let found_inf = self.scaler.unscale_(&self.optimizer.grads());
-            if !found_inf {
-                self.optimizer.step();
-            }
-            self.scaler.update(found_inf);
+            let found_inf = self.backward_and_step(&loss);
             let n = chunk.len() as u64;
             let pos = &mut self.position;
             pos.batch = b + 1;
@@ -363,7 +377,7 @@ impl Trainer {
             };
             obs.on_batch(&progress);
             let curve_every = self.config.curve_every_steps as u64;
-            if curve_every > 0 && self.position.global_step % curve_every == 0 {
+            if curve_every > 0 && self.position.global_step.is_multiple_of(curve_every) {
                 self.curve.push(CurvePoint {
                     step: self.position.global_step,
                     epoch: epoch + 1,
@@ -373,7 +387,7 @@ impl Trainer {
             }
             let step = self.position.global_step;
             let every = self.config.eval_every_steps as u64;
-            if let (Some(test), true) = (test, every > 0 && step % every == 0) {
+            if let (Some(test), true) = (test, every > 0 && step.is_multiple_of(every)) {
                 let train_seconds = self.position.train_seconds + elapsed;
                 let acc = evaluate(&self.model, test, self.config.eval_batch_size)?.accuracy;
                 let point = EvalPoint {

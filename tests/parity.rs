@@ -30,7 +30,15 @@ fn pth_from_pytorch_reproduces_its_logits() {
     let mnist = mnist_dir();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_str().unwrap();
-    run_article(&["export", "--out", out, "--mnist", mnist.to_str().unwrap(), "--seed", "7"]);
+    run_article(&[
+        "export",
+        "--out",
+        out,
+        "--mnist",
+        mnist.to_str().unwrap(),
+        "--seed",
+        "7",
+    ]);
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("reference.json")).unwrap()).unwrap();
 

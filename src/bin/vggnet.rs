@@ -12,8 +12,8 @@ use vggnet::eval::{evaluate, predict_proba, top_k, Evaluation};
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::optim::AdamWConfig;
 use vggnet::train::{
-    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, TrainConfig,
-    Trainer,
+    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines,
+    TrainConfig, Trainer,
 };
 
 #[derive(Parser)]
@@ -43,14 +43,18 @@ enum Command {
         mirrors: Vec<String>,
     },
     /// Train the article's model (5 epochs, batch 64, AdamW 1e-3/1e-4, AMP on CUDA)
-    #[command(after_help = "Examples:\n  vggnet train                                  # the article's full run\n  \
+    #[command(
+        after_help = "Examples:\n  vggnet train                                  # the article's full run\n  \
 vggnet train --train-limit 5000 --epochs 1    # a quick run on a subset\n  \
 vggnet train --resume runs/vggnet             # continue an interrupted run\n  \
-vggnet train --dry-run                        # smoke test: 256 images, 1 epoch")]
+vggnet train --dry-run                        # smoke test: 256 images, 1 epoch"
+    )]
     Train(TrainArgs),
     /// Evaluate a model on the MNIST test set: accuracy, per-class accuracy, confusion matrix
-    #[command(after_help = "Examples:\n  vggnet eval --model runs/vggnet/model.safetensors\n  \
-vggnet eval --model vggnet_mnist.pth --json")]
+    #[command(
+        after_help = "Examples:\n  vggnet eval --model runs/vggnet/model.safetensors\n  \
+vggnet eval --model vggnet_mnist.pth --json"
+    )]
     Eval {
         /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
         #[arg(long)]
@@ -70,8 +74,10 @@ vggnet eval --model vggnet_mnist.pth --json")]
         device: String,
     },
     /// Classify your own digit images (PNG/JPEG, any size or colours) or MNIST test digits
-    #[command(after_help = "Examples:\n  vggnet predict --model runs/vggnet/model.safetensors my_digit.png\n  \
-vggnet predict --model vggnet_mnist.pth --index 0 --index 1")]
+    #[command(
+        after_help = "Examples:\n  vggnet predict --model runs/vggnet/model.safetensors my_digit.png\n  \
+vggnet predict --model vggnet_mnist.pth --index 0 --index 1"
+    )]
     Predict {
         /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
         #[arg(long)]
@@ -157,7 +163,10 @@ struct TrainArgs {
 
 fn data_config(args: &DataArgs) -> DataConfig {
     DataConfig {
-        dir: args.data_dir.clone().unwrap_or_else(vggnet::data::default_dir),
+        dir: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(vggnet::data::default_dir),
         train_limit: args.train_limit,
         test_limit: args.test_limit,
         download: !args.offline,
@@ -175,9 +184,15 @@ struct Terminal {
 impl Terminal {
     fn new() -> Self {
         if std::io::stderr().is_terminal() {
-            Terminal { bar: None, lines: None }
+            Terminal {
+                bar: None,
+                lines: None,
+            }
         } else {
-            Terminal { bar: None, lines: Some(PrintLines { every: 100 }) }
+            Terminal {
+                bar: None,
+                lines: Some(PrintLines { every: 100 }),
+            }
         }
     }
 }
@@ -342,7 +357,11 @@ fn train(args: TrainArgs) -> Result<()> {
         save_training_state(t, &state_dir)?;
         save_model(&t.model, &out_dir.join("model.safetensors"))?;
         let last = t.history.last().and_then(|r| r.test_accuracy);
-        let best = t.history.iter().filter_map(|r| r.test_accuracy).fold(f64::MIN, f64::max);
+        let best = t
+            .history
+            .iter()
+            .filter_map(|r| r.test_accuracy)
+            .fold(f64::MIN, f64::max);
         if last.is_some_and(|a| a >= best) {
             save_model(&t.model, &out_dir.join("best.safetensors"))?;
         }
@@ -389,7 +408,11 @@ fn train(args: TrainArgs) -> Result<()> {
         out.join("curves.png"),
     ];
     if !trainer.curve.is_empty() {
-        let points: Vec<(u64, f64)> = trainer.curve.iter().map(|p| (p.step, p.running_loss)).collect();
+        let points: Vec<(u64, f64)> = trainer
+            .curve
+            .iter()
+            .map(|p| (p.step, p.running_loss))
+            .collect();
         let path = out.join("loss_steps.png");
         vggnet::plot::step_curve(&points, "Running training loss")?.save(&path)?;
         files.push(path);
@@ -397,7 +420,10 @@ fn train(args: TrainArgs) -> Result<()> {
     files.extend(write_eval_plots(&out, &ev, &data.test)?);
     write_json(&out.join("eval.json"), &ev_summary(&ev))?;
     files.push(out.join("eval.json"));
-    eprintln!("final test accuracy {:.2}% ({}/{})", ev.accuracy, ev.correct, ev.total);
+    eprintln!(
+        "final test accuracy {:.2}% ({}/{})",
+        ev.accuracy, ev.correct, ev.total
+    );
     eprintln!("wrote:");
     for f in files.iter().filter(|f| f.exists()) {
         eprintln!("  {}", f.display());
@@ -418,7 +444,14 @@ fn ev_summary(ev: &Evaluation) -> serde_json::Value {
     })
 }
 
-fn eval_cmd(model: &Path, data: &DataArgs, batch: usize, json: bool, plots: Option<PathBuf>, device: &str) -> Result<()> {
+fn eval_cmd(
+    model: &Path,
+    data: &DataArgs,
+    batch: usize,
+    json: bool,
+    plots: Option<PathBuf>,
+    device: &str,
+) -> Result<()> {
     let device = parse_device(device)?;
     let model = load_model(model, device)?;
     let mut cfg = data_config(data);
@@ -432,7 +465,10 @@ fn eval_cmd(model: &Path, data: &DataArgs, batch: usize, json: bool, plots: Opti
         println!("{}", serde_json::to_string_pretty(&ev_summary(&ev))?);
         return Ok(());
     }
-    println!("test accuracy: {:.2}% ({}/{})", ev.accuracy, ev.correct, ev.total);
+    println!(
+        "test accuracy: {:.2}% ({}/{})",
+        ev.accuracy, ev.correct, ev.total
+    );
     println!("per-class accuracy:");
     for (c, a) in ev.per_class_accuracy().iter().enumerate() {
         println!("  {c}: {a:6.2}%");
@@ -454,7 +490,15 @@ fn eval_cmd(model: &Path, data: &DataArgs, batch: usize, json: bool, plots: Opti
     Ok(())
 }
 
-fn predict_cmd(model: &Path, images: &[PathBuf], indices: &[usize], top: usize, data: &DataArgs, json: bool, device: &str) -> Result<()> {
+fn predict_cmd(
+    model: &Path,
+    images: &[PathBuf],
+    indices: &[usize],
+    top: usize,
+    data: &DataArgs,
+    json: bool,
+    device: &str,
+) -> Result<()> {
     if images.is_empty() && indices.is_empty() {
         bail!("give at least one image file or --index N");
     }
@@ -462,7 +506,11 @@ fn predict_cmd(model: &Path, images: &[PathBuf], indices: &[usize], top: usize, 
     let model = load_model(model, device)?;
     let mut inputs: Vec<(String, Vec<u8>, Option<i64>)> = Vec::new();
     for path in images {
-        inputs.push((path.display().to_string(), vggnet::imageio::load_digit(path)?, None));
+        inputs.push((
+            path.display().to_string(),
+            vggnet::imageio::load_digit(path)?,
+            None,
+        ));
     }
     if !indices.is_empty() {
         let mut cfg = data_config(data);
@@ -471,13 +519,19 @@ fn predict_cmd(model: &Path, images: &[PathBuf], indices: &[usize], top: usize, 
         let labels = Vec::<i64>::try_from(&mnist.test.labels)?;
         for &i in indices {
             if i >= mnist.test.len() {
-                bail!("--index {i} is out of range: the test set has {} images", mnist.test.len());
+                bail!(
+                    "--index {i} is out of range: the test set has {} images",
+                    mnist.test.len()
+                );
             }
             let px = vggnet::data::denormalize_to_pixels(&mnist.test.images.get(i as i64));
             inputs.push((format!("mnist-test[{i}]"), px, Some(labels[i])));
         }
     }
-    let pixels: Vec<u8> = inputs.iter().flat_map(|(_, p, _)| p.iter().copied()).collect();
+    let pixels: Vec<u8> = inputs
+        .iter()
+        .flat_map(|(_, p, _)| p.iter().copied())
+        .collect();
     let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels));
     let mut results = Vec::new();
     for (i, (name, _, label)) in inputs.iter().enumerate() {
@@ -488,7 +542,10 @@ fn predict_cmd(model: &Path, images: &[PathBuf], indices: &[usize], top: usize, 
             "top": top.iter().map(|(c, p)| serde_json::json!({"class": c, "probability": p})).collect::<Vec<_>>(),
         }));
         if !json {
-            let ranked: Vec<String> = top.iter().map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p)).collect();
+            let ranked: Vec<String> = top
+                .iter()
+                .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
+                .collect();
             let label = label.map(|l| format!(" [true: {l}]")).unwrap_or_default();
             println!("{name}: {}{label}", ranked.join(", "));
         }
@@ -504,25 +561,43 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Download { dir, mirrors } => {
             let dir = dir.unwrap_or_else(vggnet::data::default_dir);
-            let mirrors = if mirrors.is_empty() { vggnet::download::default_mirrors() } else { mirrors };
+            let mirrors = if mirrors.is_empty() {
+                vggnet::download::default_mirrors()
+            } else {
+                mirrors
+            };
             let written = vggnet::download::download_mnist(&dir, &mirrors)?;
             for p in &written {
                 eprintln!("downloaded {}", p.display());
             }
             for (p, ok) in vggnet::download::verify_dir(&dir)? {
                 if !ok {
-                    bail!("{}: MD5 mismatch with the official file; delete it and run again", p.display());
+                    bail!(
+                        "{}: MD5 mismatch with the official file; delete it and run again",
+                        p.display()
+                    );
                 }
                 println!("ok  {}", p.display());
             }
             Ok(())
         }
         Command::Train(args) => train(args),
-        Command::Eval { model, data, batch_size, json, plots, device } => {
-            eval_cmd(&model, &data, batch_size, json, plots, &device)
-        }
-        Command::Predict { model, images, indices, top, data, json, device } => {
-            predict_cmd(&model, &images, &indices, top, &data, json, &device)
-        }
+        Command::Eval {
+            model,
+            data,
+            batch_size,
+            json,
+            plots,
+            device,
+        } => eval_cmd(&model, &data, batch_size, json, plots, &device),
+        Command::Predict {
+            model,
+            images,
+            indices,
+            top,
+            data,
+            json,
+            device,
+        } => predict_cmd(&model, &images, &indices, top, &data, json, &device),
     }
 }

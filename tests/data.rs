@@ -1,0 +1,256 @@
+//! The MNIST pipeline: every malformed IDX file gives a typed error naming the file and the
+//! problem (never a panic); normalization matches the article; batches are seeded and complete.
+
+mod common;
+
+use common::*;
+use flate2::write::GzEncoder;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::Kind;
+use vggnet::data::{read_idx_bytes, validate_idx, DataConfig, Mnist, FILES};
+use vggnet::{Error, IdxProblem};
+
+fn images_idx(count: u32, rows: u32, cols: u32, body: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [0x803u32, count, rows, cols] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend(std::iter::repeat_n(7u8, body));
+    b
+}
+
+fn labels_idx(labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0x801u32.to_be_bytes());
+    b.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    b.extend_from_slice(labels);
+    b
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn idx_problem(path: &Path, bytes: &[u8], images: bool) -> (IdxProblem, String) {
+    match validate_idx(path, bytes, images) {
+        Err(e @ Error::Idx { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&path.display().to_string()),
+                "message must name the file: {msg}"
+            );
+            match e {
+                Error::Idx { problem, .. } => (problem, msg),
+                _ => unreachable!(),
+            }
+        }
+        other => panic!("expected an IDX error, got {other:?}"),
+    }
+}
+
+#[test]
+fn crafted_bad_idx_files_are_rejected_with_named_problems() {
+    let p = Path::new("/x/train-images-idx3-ubyte");
+    let (e, _) = idx_problem(p, &[], true);
+    assert_eq!(e, IdxProblem::Empty);
+    let (e, msg) = idx_problem(p, &images_idx(1, 28, 28, 784)[..10], true);
+    assert!(
+        matches!(
+            e,
+            IdxProblem::TruncatedHeader {
+                needed: 16,
+                found: 10
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(msg.contains("truncated header"));
+    let (e, msg) = idx_problem(p, &images_idx(3, 28, 28, 784 * 2), true);
+    assert!(matches!(e, IdxProblem::TruncatedBody { .. }), "{e:?}");
+    assert!(msg.contains("truncated data"));
+    let mut wrong = images_idx(1, 28, 28, 784);
+    wrong[3] = 0x01;
+    let (e, msg) = idx_problem(p, &wrong, true);
+    assert_eq!(
+        e,
+        IdxProblem::BadMagic {
+            expected: 0x803,
+            found: 0x801
+        }
+    );
+    assert!(msg.contains("magic number"));
+    let (e, msg) = idx_problem(p, &images_idx(1, 32, 32, 1024), true);
+    assert_eq!(e, IdxProblem::BadDimensions { rows: 32, cols: 32 });
+    assert!(msg.contains("32x32"));
+    let (e, _) = idx_problem(p, &images_idx(1, 28, 28, 800), true);
+    assert!(matches!(e, IdxProblem::TrailingBytes { .. }));
+    let lp = Path::new("/x/train-labels-idx1-ubyte");
+    let (e, msg) = idx_problem(lp, &labels_idx(&[1, 2, 10]), false);
+    assert_eq!(
+        e,
+        IdxProblem::BadLabel {
+            index: 2,
+            value: 10
+        }
+    );
+    assert!(msg.contains("outside 0-9"));
+    // A good small file passes.
+    assert_eq!(validate_idx(lp, &labels_idx(&[0, 9]), false).unwrap(), 2);
+}
+
+#[test]
+fn corrupt_gzip_and_directories_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = write(
+        dir.path(),
+        "t10k-labels-idx1-ubyte.gz",
+        b"\x1f\x8b\x08\x00garbage",
+    );
+    let err = read_idx_bytes(&gz, 1 << 20).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Idx {
+                problem: IdxProblem::CorruptGzip(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("t10k-labels-idx1-ubyte.gz"));
+    std::fs::create_dir(dir.path().join("train-images-idx3-ubyte")).unwrap();
+    let err = vggnet::data::find_file(dir.path(), "train-images-idx3-ubyte").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Idx {
+                problem: IdxProblem::NotAFile,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// A folder with copies of the real files, where `name` is replaced by `bytes` (gzipped when
+/// `gz`).
+fn real_dir_with(name: &str, bytes: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in FILES {
+        if f.name != name {
+            let src = vggnet::data::find_file(&mnist_dir(), f.name)
+                .unwrap()
+                .unwrap();
+            std::fs::copy(&src, dir.path().join(src.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    write(dir.path(), &format!("{name}.gz"), &enc.finish().unwrap());
+    dir
+}
+
+fn load_from(dir: &Path) -> Result<Mnist, Error> {
+    Mnist::load(&DataConfig {
+        dir: dir.into(),
+        download: false,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn label_count_disagreeing_with_images_is_an_error() {
+    let labels = vec![1u8; 9_999];
+    let dir = real_dir_with("t10k-labels-idx1-ubyte", &labels_idx(&labels));
+    let err = load_from(dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            Error::Idx {
+                problem: IdxProblem::CountsDisagree {
+                    images: 10_000,
+                    labels: 9_999,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("t10k-labels-idx1-ubyte.gz") && msg.contains("t10k-images"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_consistent_but_unofficial_count_is_an_error() {
+    let dir = real_dir_with("t10k-labels-idx1-ubyte", &labels_idx(&[1u8; 10]));
+    // Images say 10000, labels 10: the pair disagrees first.
+    assert!(load_from(dir.path()).is_err());
+}
+
+#[test]
+fn missing_files_error_says_what_where_and_how_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load_from(dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::MissingData { .. }));
+    for f in FILES {
+        assert!(msg.contains(f.name), "{msg}");
+    }
+    assert!(msg.contains(&dir.path().display().to_string()));
+    assert!(
+        msg.contains("vggnet download") && msg.contains("MNIST_DIR"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn real_mnist_loads_and_normalizes_like_the_article() {
+    let data = load_mnist(None, None);
+    assert_eq!(data.train.len(), 60_000);
+    assert_eq!(data.test.len(), 10_000);
+    assert_eq!(data.train.images.size(), vec![60_000, 1, 28, 28]);
+    assert_eq!(data.train.images.kind(), Kind::Float);
+    let min = f64::try_from(data.train.images.min()).unwrap();
+    let max = f64::try_from(data.train.images.max()).unwrap();
+    assert_eq!((min, max), (-1.0, 1.0)); // (x/255 - 0.5) / 0.5
+                                         // First test labels of MNIST: 7 2 1 0 4 1 4 9.
+    let first: Vec<i64> = Vec::try_from(&data.test.labels.narrow(0, 0, 8)).unwrap();
+    assert_eq!(first, vec![7, 2, 1, 0, 4, 1, 4, 9]);
+    // Class counts of the training set sum up and all classes occur.
+    let counts: Vec<i64> =
+        Vec::try_from(&data.train.labels.bincount::<tch::Tensor>(None, 10)).unwrap();
+    assert_eq!(counts.iter().sum::<i64>(), 60_000);
+    assert_eq!(counts[1], 6742);
+}
+
+#[test]
+fn batches_are_seeded_complete_and_keep_the_last_partial_batch() {
+    let data = load_mnist(Some(200), Some(10));
+    let split = &data.train;
+    assert_eq!(split.num_batches(64), 4);
+    let sizes: Vec<i64> = split
+        .batches(64, Some(1))
+        .map(|(x, _)| x.size()[0])
+        .collect();
+    assert_eq!(sizes, vec![64, 64, 64, 8]);
+    assert_eq!(split.order(Some(5)), split.order(Some(5)));
+    assert_ne!(split.order(Some(5)), split.order(Some(6)));
+    let mut seen = split.order(Some(5));
+    seen.sort();
+    assert_eq!(seen, (0..200).collect::<Vec<i64>>());
+    assert_eq!(split.order(None), (0..200).collect::<Vec<i64>>());
+    // Labels travel with their images.
+    let order = split.order(Some(9));
+    let (_, y) = split.batches(64, Some(9)).next().unwrap();
+    let all: Vec<i64> = Vec::try_from(&split.labels).unwrap();
+    let got: Vec<i64> = Vec::try_from(&y).unwrap();
+    let want: Vec<i64> = order[..64].iter().map(|&i| all[i as usize]).collect();
+    assert_eq!(got, want);
+}

@@ -1,0 +1,132 @@
+//! The network: shapes, parameter names and count, dropout modes, PyTorch-default init.
+//! PyTorch reference: `sum(p.numel() for p in VGG().parameters()) == 23_607_754`.
+
+use tch::{Device, Kind, Tensor};
+use vggnet::model::{Vgg, VggConfig};
+
+#[test]
+fn mnist_shapes_and_parameter_count() {
+    let cfg = VggConfig::default();
+    assert_eq!(cfg.feature_size(), 1); // 28 -> 14 -> 7 -> 3 -> 1
+    assert_eq!(cfg.classifier_in(), 512);
+    assert_eq!(cfg.num_parameters(), 23_607_754);
+    let model = Vgg::new(cfg, Device::Cpu).unwrap();
+    let counted: i64 = model
+        .named_parameters()
+        .iter()
+        .map(|(_, t)| t.numel() as i64)
+        .sum();
+    assert_eq!(counted, 23_607_754);
+    let y = tch::no_grad(|| {
+        model.forward_t(
+            &Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)),
+            false,
+        )
+    });
+    assert_eq!(y.size(), vec![2, 10]);
+}
+
+#[test]
+fn parameter_names_match_pytorch_state_dict() {
+    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
+    let names: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let conv = [0, 2, 5, 7, 10, 12, 15, 17];
+    let mut expected = Vec::new();
+    for i in conv {
+        expected.push(format!("features.{i}.weight"));
+        expected.push(format!("features.{i}.bias"));
+    }
+    for i in [0, 3, 6] {
+        expected.push(format!("classifier.{i}.weight"));
+        expected.push(format!("classifier.{i}.bias"));
+    }
+    assert_eq!(names, expected);
+    // The var store holds exactly these, nothing else.
+    assert_eq!(model.var_store().variables().len(), expected.len());
+}
+
+#[test]
+fn cifar_sized_input_derives_classifier_width() {
+    let cfg = VggConfig {
+        in_channels: 3,
+        image_size: 32,
+        ..Default::default()
+    };
+    assert_eq!(cfg.feature_size(), 2); // 32 -> 16 -> 8 -> 4 -> 2
+    assert_eq!(cfg.classifier_in(), 2048);
+    let model = Vgg::new(cfg, Device::Cpu).unwrap();
+    let y = tch::no_grad(|| {
+        model.forward_t(
+            &Tensor::randn([3, 3, 32, 32], (Kind::Float, Device::Cpu)),
+            false,
+        )
+    });
+    assert_eq!(y.size(), vec![3, 10]);
+}
+
+#[test]
+fn too_small_input_is_a_config_error() {
+    let cfg = VggConfig {
+        image_size: 8,
+        ..Default::default()
+    };
+    let err = Vgg::new(cfg, Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("too small"), "{err}");
+}
+
+#[test]
+fn dropout_only_in_train_mode() {
+    tch::manual_seed(0);
+    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
+    let x = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let (e1, e2, t1, t2) = tch::no_grad(|| {
+        (
+            model.forward_t(&x, false),
+            model.forward_t(&x, false),
+            model.forward_t(&x, true),
+            model.forward_t(&x, true),
+        )
+    });
+    assert!(e1.equal(&e2), "eval mode must be deterministic");
+    let d = f64::try_from((&t1 - &t2).abs().max()).unwrap();
+    assert!(d > 0.0, "train mode must apply dropout");
+}
+
+#[test]
+fn init_follows_pytorch_defaults() {
+    // PyTorch: weight ~ kaiming_uniform(a = sqrt 5) = U(-1/sqrt(fan_in), 1/sqrt(fan_in));
+    // bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). The std of U(-b, b) is b / sqrt 3.
+    tch::manual_seed(1);
+    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
+    for (name, t) in model.named_parameters() {
+        let fan_in: i64 = if name.ends_with(".bias") {
+            let w = model
+                .named_parameters()
+                .into_iter()
+                .find(|(n, _)| *n == name.replace(".bias", ".weight"))
+                .unwrap()
+                .1;
+            w.size()[1..].iter().product()
+        } else {
+            t.size()[1..].iter().product()
+        };
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let max = f64::try_from(t.abs().max()).unwrap();
+        assert!(
+            max <= bound * (1.0 + 1e-6),
+            "{name}: max {max} > bound {bound}"
+        );
+        if t.numel() > 10_000 {
+            let std = f64::try_from(t.std(true)).unwrap();
+            let expected = bound / 3f64.sqrt();
+            assert!(
+                (std / expected - 1.0).abs() < 0.02,
+                "{name}: std {std} vs {expected}"
+            );
+        }
+    }
+}
