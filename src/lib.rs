@@ -32,3 +32,8 @@ pub mod pth;
 pub mod train;
 
 pub use error::{Error, IdxProblem, Result};
+
+/// The README's Rust examples, compiled as doctests so they cannot drift.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

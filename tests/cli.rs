@@ -297,3 +297,17 @@ fn ctrl_c_saves_a_resumable_checkpoint() {
         .success();
     assert_eq!(epochs(&json(&out.join("metrics.json"))).len(), 1);
 }
+
+/// Every `vggnet …` command shown in README.md parses (run with `--help` appended).
+#[test]
+fn readme_commands_parse() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut n = 0;
+    for line in readme.lines().map(str::trim).filter(|l| l.starts_with("vggnet ")) {
+        let cmd = line.split('#').next().unwrap().trim();
+        let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+        vggnet().args(&args).arg("--help").assert().success();
+        n += 1;
+    }
+    assert!(n >= 5, "expected the README's command examples, found {n}");
+}
