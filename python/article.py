@@ -12,6 +12,8 @@ Commands (run with the project venv's python):
   logits   --weights FILE.safetensors --mnist DIR [--n N]
       loads weights saved by the Rust crate into the article's model and prints its logits
       for the first N test digits as JSON.
+  adamw    --input IN.safetensors --output OUT.safetensors [--steps S]
+      runs torch.optim.AdamW(lr=1e-3, weight_decay=1e-4) on given params and gradients.
 """
 import argparse
 import gzip
@@ -116,6 +118,26 @@ def cmd_logits(args):
     json.dump({"logits": logits.tolist()}, sys.stdout)
 
 
+def cmd_adamw(args):
+    """Runs torch.optim.AdamW (the article's settings) over params p.<i> with gradients
+    g<step>.<i> from a safetensors file; writes the params after each step as p<step>.<i>."""
+    from safetensors.torch import load_file, save_file
+
+    data = load_file(args.input)
+    n = len([k for k in data if k.startswith("p.")])
+    params = [torch.nn.Parameter(data[f"p.{i}"].clone()) for i in range(n)]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    out = {}
+    for step in range(args.steps):
+        opt.zero_grad()
+        for i, p in enumerate(params):
+            p.grad = data[f"g{step}.{i}"].clone()
+        opt.step()
+        for i, p in enumerate(params):
+            out[f"p{step}.{i}"] = p.detach().clone().contiguous()
+    save_file(out, args.output)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -128,8 +150,14 @@ def main():
     l.add_argument("--weights", required=True)
     l.add_argument("--mnist", required=True)
     l.add_argument("--n", type=int, default=8)
+    a = sub.add_parser("adamw")
+    a.add_argument("--input", required=True)
+    a.add_argument("--output", required=True)
+    a.add_argument("--steps", type=int, default=3)
+    a.add_argument("--lr", type=float, default=1e-3)
+    a.add_argument("--weight-decay", type=float, default=1e-4)
     args = p.parse_args()
-    {"export": cmd_export, "logits": cmd_logits}[args.cmd](args)
+    {"export": cmd_export, "logits": cmd_logits, "adamw": cmd_adamw}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
     let classes = model.config().num_classes;
     let device = model.device();
     let mut preds = Vec::with_capacity(split.len());
+    let packed = model.packed_for_inference();
     tch::no_grad(|| -> Result<()> {
         let n = split.len() as i64;
         let bs = batch_size.max(1) as i64;
@@ -64,7 +65,11 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
         while start < n {
             let len = bs.min(n - start);
             let xs = split.images.narrow(0, start, len).to_device(device); // (B, 1, 28, 28)
-            let p = model.forward_t(&xs, false).argmax(1, false); // (B,)
+            let logits = match &packed {
+                Some(net) => net.forward(&xs)?,
+                None => model.forward_t(&xs, false),
+            }; // (B, classes)
+            let p = logits.argmax(1, false); // (B,)
             preds.push(p.to_device(tch::Device::Cpu));
             start += len;
         }
@@ -117,10 +122,12 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
 /// Class probabilities for normalized images (B, C, H, W): softmax of the logits, (B, classes).
 pub fn predict_proba(model: &Vgg, images: &Tensor) -> Tensor {
     tch::no_grad(|| {
-        model
-            .forward_t(&images.to_device(model.device()), false)
-            .softmax(-1, Kind::Float)
-            .to_device(tch::Device::Cpu)
+        let xs = images.to_device(model.device());
+        let logits = match model.packed_for_inference().map(|net| net.forward(&xs)) {
+            Some(Ok(logits)) => logits,
+            _ => model.forward_t(&xs, false),
+        };
+        logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu)
     })
 }
 

@@ -37,6 +37,100 @@ impl Default for AdamWConfig {
     }
 }
 
+/// Scalars of one fused AdamW step, in float32 as PyTorch computes them for float tensors.
+#[derive(Clone, Copy)]
+struct FusedConsts {
+    decay: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    bias2_sqrt: f32,
+    eps: f32,
+    neg_step_size: f32,
+}
+
+/// True when `t` is a float32 CPU tensor whose elements fill its memory span exactly (any
+/// stride order, e.g. contiguous or channels-last), so it can be walked as a flat slice.
+fn is_dense_f32_cpu(t: &Tensor) -> bool {
+    if t.device() != tch::Device::Cpu || t.kind() != tch::Kind::Float {
+        return false;
+    }
+    let mut dims: Vec<(i64, i64)> = t
+        .size()
+        .into_iter()
+        .zip(t.stride())
+        .filter(|&(s, _)| s != 1)
+        .collect();
+    dims.sort_by_key(|&(_, st)| st);
+    let mut expected = 1;
+    for (size, stride) in dims {
+        if stride != expected {
+            return false;
+        }
+        expected *= size;
+    }
+    true
+}
+
+/// The AdamW update of one parameter in a single pass over memory (PyTorch's single-tensor
+/// formula, element by element, in the same order of float32 operations), split over threads.
+/// Returns false (doing nothing) when the tensors are not all dense float32 CPU tensors with
+/// the same layout; the caller then uses tensor ops.
+fn fused_step_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &FusedConsts) -> bool {
+    let (size, stride) = (p.size(), p.stride());
+    let same = |t: &Tensor| t.size() == size && t.stride() == stride && is_dense_f32_cpu(t);
+    if !(is_dense_f32_cpu(p) && same(g) && same(m) && same(v)) {
+        return false;
+    }
+    let n = p.numel();
+    if n == 0 {
+        return true;
+    }
+    // SAFETY: the four tensors are distinct, dense float32 CPU buffers of `n` elements each
+    // (checked above); this optimizer owns `p`, `m` and `v`, runs under no_grad, and nothing
+    // else touches them during the step. `g` is only read.
+    let (ps, gs, ms, vs) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts(g.data_ptr() as *const f32, n),
+            std::slice::from_raw_parts_mut(m.data_ptr() as *mut f32, n),
+            std::slice::from_raw_parts_mut(v.data_ptr() as *mut f32, n),
+        )
+    };
+    let k = *k;
+    let kernel = move |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+        for i in 0..p.len() {
+            let gi = g[i];
+            p[i] *= k.decay;
+            let mi = m[i] + k.one_minus_beta1 * (gi - m[i]); // lerp, weight < 0.5
+            let vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
+            let denom = vi.sqrt() / k.bias2_sqrt + k.eps;
+            p[i] += k.neg_step_size * (mi / denom);
+            m[i] = mi;
+            v[i] = vi;
+        }
+    };
+    let threads = (tch::get_num_threads().max(1) as usize)
+        .min(n / (1 << 16))
+        .max(1);
+    if threads == 1 {
+        kernel(ps, gs, ms, vs);
+        return true;
+    }
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (((p, g), m), v) in ps
+            .chunks_mut(chunk)
+            .zip(gs.chunks(chunk))
+            .zip(ms.chunks_mut(chunk))
+            .zip(vs.chunks_mut(chunk))
+        {
+            s.spawn(move || kernel(p, g, m, v));
+        }
+    });
+    true
+}
+
 /// The optimizer: named parameters plus their moment buffers.
 pub struct AdamW {
     pub config: AdamWConfig,
@@ -77,18 +171,55 @@ impl AdamW {
         }
     }
 
-    /// One AdamW update from the current gradients.
+    /// The parameters, in order (for computing gradients with `Tensor::run_backward`).
+    pub fn params(&self) -> Vec<&Tensor> {
+        self.params.iter().map(|(_, p)| p).collect()
+    }
+
+    /// One AdamW update from the parameters' `.grad()`: the fused single-pass CPU kernel where
+    /// the tensors allow it (dense float32 on the CPU), else the same formula as tensor ops.
     pub fn step(&mut self) {
+        self.step_with(true)
+    }
+
+    /// One AdamW update; `fused == false` forces the tensor-op path (for comparisons).
+    pub fn step_with(&mut self, fused: bool) {
+        let grads = self.grads();
+        self.step_grads(&grads, fused)
+    }
+
+    /// One AdamW update from `grads` (one per parameter, in order; undefined ones are skipped),
+    /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`.
+    pub fn step_grads(&mut self, grads: &[Tensor], fused: bool) {
         self.step += 1;
         let c = self.config;
         let t = self.step as i32;
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         let step_size = c.lr / bias1;
+        let k = FusedConsts {
+            decay: (1.0 - c.lr * c.weight_decay) as f32,
+            one_minus_beta1: (1.0 - c.beta1) as f32,
+            beta2: c.beta2 as f32,
+            one_minus_beta2: (1.0 - c.beta2) as f32,
+            bias2_sqrt: bias2_sqrt as f32,
+            eps: c.eps as f32,
+            neg_step_size: (-step_size) as f32,
+        };
         tch::no_grad(|| {
-            for (i, (_, p)) in self.params.iter_mut().enumerate() {
-                let g = p.grad();
+            for (i, ((_, p), g)) in self.params.iter_mut().zip(grads).enumerate() {
                 if !g.defined() {
+                    continue;
+                }
+                let g = if g.stride() == p.stride() {
+                    g.shallow_clone()
+                } else {
+                    // Match the parameter's layout (e.g. channels-last) so the fused kernel runs.
+                    let mut same_layout = p.empty_like();
+                    same_layout.copy_(g);
+                    same_layout
+                };
+                if fused && fused_step_cpu(p, &g, &self.exp_avg[i], &self.exp_avg_sq[i], &k) {
                     continue;
                 }
                 let _ = p.g_mul_scalar_(1.0 - c.lr * c.weight_decay);

@@ -299,11 +299,14 @@ impl Trainer {
     /// Backward pass and optimizer step through the grad scaler, as the article's
     /// `scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()`.
     /// Returns true when the step was skipped because a gradient was inf/NaN.
+    /// Gradients come from `Tensor::run_backward` (autograd.grad), not `.grad()`: nothing to
+    /// zero and nothing to accumulate, like PyTorch's `zero_grad(set_to_none=True)`.
     pub fn backward_and_step(&mut self, loss: &Tensor) -> bool {
-        self.scaler.scale_loss(loss).backward();
-        let found_inf = self.scaler.unscale_(&self.optimizer.grads());
+        let scaled = self.scaler.scale_loss(loss);
+        let grads = Tensor::run_backward(&[&scaled], &self.optimizer.params(), false, false);
+        let found_inf = self.scaler.unscale_(&grads);
         if !found_inf {
-            self.optimizer.step();
+            self.optimizer.step_grads(&grads, true);
         }
         self.scaler.update(found_inf);
         found_inf
@@ -339,7 +342,6 @@ impl Trainer {
             tch::manual_seed(mix(mix(seed, epoch as u64), b as u64) as i64);
             let (xs, ys) = train.gather(chunk);
             let (xs, ys) = (xs.to_device(device), ys.to_device(device)); // (B,1,28,28), (B,)
-            self.optimizer.zero_grad();
             let logits = tch::autocast(amp, || self.model.forward_t(&xs, true)); // (B, 10)
             let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&ys); // ()
             let correct = logits.argmax(1, false).eq_tensor(&ys).sum(Kind::Float); // ()

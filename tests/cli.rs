@@ -303,7 +303,11 @@ fn ctrl_c_saves_a_resumable_checkpoint() {
 fn readme_commands_parse() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let mut n = 0;
-    for line in readme.lines().map(str::trim).filter(|l| l.starts_with("vggnet ")) {
+    for line in readme
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("vggnet "))
+    {
         let cmd = line.split('#').next().unwrap().trim();
         let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
         vggnet().args(&args).arg("--help").assert().success();

@@ -27,6 +27,28 @@ fn mnist_shapes_and_parameter_count() {
 }
 
 #[test]
+fn forward_flops_are_counted_per_layer() {
+    // By hand: convs 2 * H * W * Cout * Cin * 9 at sides 28, 14, 7, 3 plus the three linears.
+    let convs = [
+        (28, 1, 64),
+        (28, 64, 64),
+        (14, 64, 128),
+        (14, 128, 128),
+        (7, 128, 256),
+        (7, 256, 256),
+        (3, 256, 512),
+        (3, 512, 512),
+    ];
+    let conv: f64 = convs
+        .iter()
+        .map(|&(s, i, o)| 2.0 * (s * s * i * o * 9) as f64)
+        .sum();
+    let linear = 2.0 * (512.0 * 4096.0 + 4096.0 * 4096.0 + 4096.0 * 10.0);
+    assert_eq!(VggConfig::default().forward_flops(), conv + linear);
+    assert!((VggConfig::default().forward_flops() / 1e9 - 0.334).abs() < 0.01);
+}
+
+#[test]
 fn parameter_names_match_pytorch_state_dict() {
     let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
     let names: Vec<String> = model

@@ -67,6 +67,18 @@ fn pth_from_pytorch_reproduces_its_logits() {
     let diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
     println!("parity pth->rust: max |logit diff| = {diff:.3e} over {N} digits");
     assert!(diff <= TOL, "logits differ by {diff}");
+    // The fast CPU inference path (oneDNN-packed weights) gives the same logits.
+    let packed = model.packed_for_inference().expect("CPU model packs");
+    let fast = packed.forward(&data.test.images).unwrap();
+    let diff = max_abs_diff(&flat(&fast), &json_matrix(&reference["logits"]));
+    println!("parity pth->rust (packed inference): max |logit diff| = {diff:.3e}");
+    assert!(diff <= TOL, "packed logits differ by {diff}");
+    // And with NCHW instead of channels-last storage.
+    let mut model = model;
+    model.set_channels_last(false);
+    let nchw = tch::no_grad(|| model.forward_t(&data.test.images, false));
+    let diff = max_abs_diff(&flat(&nchw), &json_matrix(&reference["logits"]));
+    assert!(diff <= TOL, "NCHW logits differ by {diff}");
 }
 
 #[test]

@@ -1,0 +1,359 @@
+//! `make bench`: vggnet (Rust) against the PyTorch (Python) original, side by side, in one run.
+//!
+//! Each measure runs in a fresh process per side (so peak memory is per measure), in interleaved
+//! A/B pairs whose order alternates; the table shows medians and the ratio Rust / Python.
+//! The sgemm peak of this machine is measured in the same run, to put GFLOP/s in context.
+//! Timings are never part of the pass/fail tests.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+use vggnet::data::{DataConfig, Mnist};
+use vggnet::eval::evaluate;
+use vggnet::model::{Vgg, VggConfig};
+use vggnet::train::{BatchProgress, Observer, TrainConfig, Trainer};
+
+#[derive(Parser)]
+#[command(about = "Benchmark vggnet against the PyTorch original (python/bench_reference.py)")]
+struct Args {
+    /// A/B pairs per measure (medians are reported)
+    #[arg(long, default_value_t = 3)]
+    pairs: usize,
+    /// Measured training steps (batch 64) per run, after the warm-up
+    #[arg(long, default_value_t = 20)]
+    train_steps: usize,
+    /// Measured evaluation batches (batch 256) per run
+    #[arg(long, default_value_t = 8)]
+    eval_steps: usize,
+    /// Warm-up steps, not measured
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    #[arg(long, default_value_t = 64)]
+    train_batch: usize,
+    #[arg(long, default_value_t = 256)]
+    eval_batch: usize,
+    /// Threads for both sides (0: libtorch's default, one per core)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Write all raw results here as JSON
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Only this measure (train, eval, load)
+    #[arg(long)]
+    only: Option<String>,
+    /// Internal: run one measure in this process and print it as JSON
+    #[arg(long, hide = true)]
+    worker: Option<String>,
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn mnist_dir() -> PathBuf {
+    vggnet::data::default_dir()
+}
+
+/// Records when the warm-up ends and when the last step ends.
+struct Clock {
+    warmup: usize,
+    start: Option<Instant>,
+    end: Option<Instant>,
+}
+
+impl Observer for Clock {
+    fn on_batch(&mut self, p: &BatchProgress) {
+        if p.batch + 1 == self.warmup {
+            self.start = Some(Instant::now());
+        }
+        self.end = Some(Instant::now());
+    }
+}
+
+fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads as i32);
+    }
+    let device = tch::Device::Cpu;
+    let data_cfg = |train: usize, test: usize| DataConfig {
+        dir: mnist_dir(),
+        train_limit: Some(train),
+        test_limit: Some(test),
+        download: false,
+        ..Default::default()
+    };
+    let value = match measure {
+        "train" => {
+            let n = (args.warmup.max(1) + args.train_steps) * args.train_batch;
+            let data = Mnist::load(&data_cfg(n, 0))?;
+            tch::manual_seed(0);
+            let model = Vgg::new(VggConfig::default(), device)?;
+            let mut t = Trainer::new(
+                model,
+                TrainConfig {
+                    epochs: 1,
+                    batch_size: args.train_batch,
+                    curve_every_steps: 0,
+                    ..Default::default()
+                },
+            );
+            let mut clock = Clock {
+                warmup: args.warmup.max(1),
+                start: None,
+                end: None,
+            };
+            t.train_epoch(&data.train, None, &mut clock)?;
+            let secs = clock
+                .end
+                .zip(clock.start)
+                .map(|(e, s)| (e - s).as_secs_f64())
+                .context("no steps ran")?;
+            serde_json::json!({"images_per_sec": (args.train_steps * args.train_batch) as f64 / secs, "seconds": secs})
+        }
+        "eval" => {
+            let n = args.eval_steps * args.eval_batch;
+            let data = Mnist::load(&data_cfg(0, n))?;
+            tch::manual_seed(0);
+            let model = Vgg::new(VggConfig::default(), device)?;
+            let warm = data.test.take(args.eval_batch);
+            for _ in 0..args.warmup {
+                evaluate(&model, &warm, args.eval_batch)?;
+            }
+            let start = Instant::now();
+            let ev = evaluate(&model, &data.test, args.eval_batch)?;
+            let secs = start.elapsed().as_secs_f64();
+            serde_json::json!({"images_per_sec": ev.total as f64 / secs, "seconds": secs})
+        }
+        "load" => {
+            let start = Instant::now();
+            let data = Mnist::load(&DataConfig {
+                dir: mnist_dir(),
+                download: false,
+                ..Default::default()
+            })?;
+            let secs = start.elapsed().as_secs_f64();
+            if data.train.len() != 60_000 {
+                bail!("expected the full training set");
+            }
+            serde_json::json!({"seconds": secs})
+        }
+        "sgemm" => {
+            let n = 2048i64;
+            let a = tch::Tensor::randn([n, n], (tch::Kind::Float, device));
+            let b = tch::Tensor::randn([n, n], (tch::Kind::Float, device));
+            let _ = a.matmul(&b);
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let start = Instant::now();
+                for _ in 0..3 {
+                    let _ = a.matmul(&b);
+                }
+                best = best.min(start.elapsed().as_secs_f64() / 3.0);
+            }
+            serde_json::json!({"gflops": 2.0 * (n * n * n) as f64 / best / 1e9})
+        }
+        other => bail!("unknown measure {other}"),
+    };
+    let mut value = value;
+    value["side"] = "rust".into();
+    value["measure"] = measure.into();
+    value["threads"] = tch::get_num_threads().into();
+    value["peak_rss_mb"] = peak_rss_mb().into();
+    Ok(value)
+}
+
+fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().context("no output")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(m) = &args.worker {
+        println!("{}", worker(&args, m)?);
+        return Ok(());
+    }
+    let me = std::env::current_exe()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("VGGNET_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    let script = root.join("python/bench_reference.py");
+    let common = |measure: &str, rust: bool| -> Vec<String> {
+        let (steps, batch) = match measure {
+            "train" => (args.train_steps, args.train_batch),
+            _ => (args.eval_steps, args.eval_batch),
+        };
+        let mut v = vec![];
+        if rust {
+            v.extend([
+                "--worker".into(),
+                measure.into(),
+                "--train-steps".into(),
+                args.train_steps.to_string(),
+            ]);
+            v.extend([
+                "--eval-steps".into(),
+                args.eval_steps.to_string(),
+                "--train-batch".into(),
+                args.train_batch.to_string(),
+            ]);
+            v.extend(["--eval-batch".into(), args.eval_batch.to_string()]);
+        } else {
+            v.extend([
+                measure.to_string(),
+                "--mnist".into(),
+                mnist_dir().display().to_string(),
+            ]);
+            v.extend([
+                "--steps".into(),
+                steps.to_string(),
+                "--batch".into(),
+                batch.to_string(),
+            ]);
+        }
+        v.extend([
+            "--warmup".into(),
+            args.warmup.to_string(),
+            "--threads".into(),
+            args.threads.to_string(),
+        ]);
+        v
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!(
+        "machine: {cpu}, {cores} cores; pairs: {}; threads: {}",
+        args.pairs,
+        if args.threads == 0 {
+            "default".into()
+        } else {
+            args.threads.to_string()
+        }
+    );
+
+    let sgemm = run_json(Command::new(&me).args([
+        "--worker",
+        "sgemm",
+        "--threads",
+        &args.threads.to_string(),
+    ]))?;
+    let peak = sgemm["gflops"].as_f64().unwrap_or(f64::NAN);
+    println!("sgemm peak (2048x2048 matmul, libtorch, best of 5): {peak:.1} GFLOP/s");
+
+    let flops = VggConfig::default().forward_flops();
+    let mut raw = Vec::new();
+    let mut rows = Vec::new();
+    let measures: Vec<&str> = ["train", "eval", "load"]
+        .into_iter()
+        .filter(|m| args.only.as_deref().is_none_or(|o| o == *m))
+        .collect();
+    for measure in measures {
+        let (mut rust, mut py) = (Vec::new(), Vec::new());
+        for pair in 0..args.pairs {
+            let run_rust = || run_json(Command::new(&me).args(common(measure, true)));
+            let run_py = || {
+                run_json(
+                    Command::new(&python)
+                        .arg(&script)
+                        .args(common(measure, false)),
+                )
+            };
+            let (r, p) = if pair % 2 == 0 {
+                let r = run_rust()?;
+                (r, run_py()?)
+            } else {
+                let p = run_py()?;
+                (run_rust()?, p)
+            };
+            eprintln!(
+                "  {measure} pair {}: rust {r}\n  {measure} pair {}: python {p}",
+                pair + 1,
+                pair + 1
+            );
+            rust.push(r.clone());
+            py.push(p.clone());
+            raw.push(r);
+            raw.push(p);
+        }
+        let get = |v: &[serde_json::Value], k: &str| {
+            median(v.iter().filter_map(|x| x[k].as_f64()).collect())
+        };
+        let (key, higher_better) = if measure == "load" {
+            ("seconds", false)
+        } else {
+            ("images_per_sec", true)
+        };
+        let (r, p) = (get(&rust, key), get(&py, key));
+        let ratio = if higher_better { r / p } else { p / r };
+        let work = if measure == "train" {
+            3.0 * flops
+        } else {
+            flops
+        };
+        rows.push((
+            measure,
+            r,
+            p,
+            ratio,
+            work,
+            get(&rust, "peak_rss_mb"),
+            get(&py, "peak_rss_mb"),
+        ));
+    }
+    println!();
+    println!("| measure | vggnet (Rust) | PyTorch (Python) | speed-up | Rust GFLOP/s (of peak) | peak RSS Rust / Python |");
+    println!("|---|---|---|---|---|---|");
+    for (m, r, p, ratio, work, rr, pr) in &rows {
+        match *m {
+            "load" => println!("| load + normalize 70k images | {r:.2} s | {p:.2} s | {ratio:.2}x | - | {rr:.0} / {pr:.0} MB |"),
+            _ => {
+                let label = if *m == "train" { format!("train img/s (batch {})", args.train_batch) } else { format!("eval img/s (batch {}, no-grad)", args.eval_batch) };
+                let gf = r * work / 1e9;
+                println!("| {label} | {r:.1} | {p:.1} | {ratio:.2}x | {gf:.1} ({:.0}%) | {rr:.0} / {pr:.0} MB |", 100.0 * gf / peak);
+            }
+        }
+    }
+    if let Some(path) = &args.json {
+        let doc =
+            serde_json::json!({"machine": cpu, "cores": cores, "sgemm_gflops": peak, "runs": raw});
+        vggnet::fsio::atomic_write(path, &serde_json::to_vec_pretty(&doc)?)?;
+    }
+    Ok(())
+}
