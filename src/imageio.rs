@@ -30,13 +30,24 @@ pub fn open_image(path: &Path) -> Result<DynamicImage> {
     if meta.len() == 0 {
         return Err(bad("file is empty (0 bytes)".into()));
     }
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
-    if reader.format().is_none() {
-        return Err(bad("not an image (expected PNG or JPEG)".into()));
-    }
+    // Judge by content, not by the file name's extension.
+    let mut head = [0u8; 64];
+    let n = {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        f.read(&mut head).map_err(|e| Error::io(path, e))?
+    };
+    let format = match image::guess_format(&head[..n]) {
+        Ok(f @ (image::ImageFormat::Png | image::ImageFormat::Jpeg)) => f,
+        Ok(other) => {
+            return Err(bad(format!(
+                "unsupported image format {other:?} (expected PNG or JPEG)"
+            )))
+        }
+        Err(_) => return Err(bad("not an image (expected PNG or JPEG)".into())),
+    };
+    let mut reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    reader.set_format(format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);

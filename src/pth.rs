@@ -370,6 +370,15 @@ fn parse_state_dict(pickle: &[u8]) -> std::result::Result<Vec<(String, TensorRef
     Ok(out)
 }
 
+/// Parses the `data.pkl` pickle of a state_dict into (name, shape) pairs without touching any
+/// storage: the pure part of the reader (used by the fuzz target). Errors are plain text.
+pub fn inspect_pickle(pickle: &[u8]) -> std::result::Result<Vec<(String, Vec<i64>)>, String> {
+    Ok(parse_state_dict(pickle)?
+        .into_iter()
+        .map(|(name, r)| (name, r.size))
+        .collect())
+}
+
 /// Reads every tensor of a PyTorch state_dict `.pth` file as float32.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bad = |problem: String| Error::checkpoint(path, problem);

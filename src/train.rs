@@ -242,6 +242,17 @@ pub struct Trainer {
     amp_announced: bool,
 }
 
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("model", &self.model)
+            .field("config", &self.config)
+            .field("position", &self.position)
+            .field("epochs_done", &self.history.len())
+            .finish()
+    }
+}
+
 impl Trainer {
     /// A trainer for `model` with fresh optimizer state.
     pub fn new(model: Vgg, config: TrainConfig) -> Self {
