@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
 CARGO ?= cargo
 
-.PHONY: setup build test lint train bench notebooks lab fuzz clean-venv
+.PHONY: setup setup-notebooks build test test-rust lint train bench notebooks lab fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -11,11 +11,35 @@ setup:
 build: setup
 	$(CARGO) build --release
 
-## Every test: unit + integration (CPU), then format and lint checks.
-test: setup
+setup-notebooks: setup
+	@bash scripts/setup-notebooks.sh
+
+## Every test: unit + integration (CPU), format and lint, then every notebook executed headless
+## and checked in a real browser.
+test: test-rust notebooks
+
+test-rust: setup
 	$(CARGO) test --release
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+
+## Execute all notebooks headless; executed copies, HTML and a screenshot go to out/notebooks/.
+notebooks: setup-notebooks
+	.venv/bin/python scripts/run_notebooks.py --out out/notebooks
+
+## Jupyter Lab on the notebooks, with the project's Rust kernel.
+lab: setup-notebooks
+	.venv/bin/jupyter lab --notebook-dir=notebooks
+
+## Fuzz the IDX parser and the checkpoint header handling (1,000,000 runs each; cargo-fuzz).
+FUZZ_RUNS ?= 1000000
+fuzz: setup
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
+	mkdir -p fuzz/corpus/idx fuzz/corpus/checkpoint
+	cd fuzz && for t in idx checkpoint; do \
+	  LD_LIBRARY_PATH=$(CURDIR)/.venv/libtorch/lib ./target/x86_64-unknown-linux-gnu/release/$$t \
+	    -runs=$(FUZZ_RUNS) -rss_limit_mb=4096 corpus/$$t || exit 1; done
 
 lint: setup
 	$(CARGO) fmt --check

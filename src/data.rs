@@ -106,13 +106,19 @@ pub fn read_idx_bytes(path: &Path, limit: usize) -> Result<Vec<u8>> {
     }
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let gz = path.extension().is_some_and(|e| e == "gz");
+    decode_idx(path, file, gz, limit)
+}
+
+/// Reads IDX bytes from `source` (gzip-compressed when `gz`), at most `limit` bytes (plus one,
+/// so an oversized file shows as such). `path` only names the source in errors.
+pub fn decode_idx(path: &Path, source: impl Read, gz: bool, limit: usize) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let res = if gz {
-        GzDecoder::new(file)
+        GzDecoder::new(source)
             .take(limit as u64 + 1)
             .read_to_end(&mut bytes)
     } else {
-        file.take(limit as u64 + 1).read_to_end(&mut bytes)
+        source.take(limit as u64 + 1).read_to_end(&mut bytes)
     };
     match res {
         Ok(_) => Ok(bytes),

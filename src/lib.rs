@@ -37,3 +37,6 @@ pub use error::{Error, IdxProblem, Result};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The `tch` crate this crate is built on, re-exported so notebooks and users need one dependency.
+pub use tch;

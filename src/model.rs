@@ -354,6 +354,34 @@ impl Vgg {
     }
 }
 
+impl Vgg {
+    /// The shape after each stage for an input of `batch` images: a teaching aid that shows
+    /// 28 -> 14 -> 7 -> 3 -> 1 (runs a real forward pass in eval mode).
+    pub fn stage_shapes(&self, batch: i64) -> Vec<(String, Vec<i64>)> {
+        let c = &self.config;
+        let x = Tensor::zeros(
+            [batch, c.in_channels, c.image_size, c.image_size],
+            (Kind::Float, self.device()),
+        );
+        let mut out = vec![("input".to_string(), x.size())];
+        tch::no_grad(|| {
+            let mut x = x;
+            for (i, pair) in self.convs.chunks(2).enumerate() {
+                x = pair[0].forward(&x).relu();
+                x = pair[1].forward(&x).relu();
+                x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+                out.push((format!("block {} (conv, conv, pool)", i + 1), x.size()));
+            }
+            let x = x.flatten(1, -1);
+            out.push(("flatten".to_string(), x.size()));
+            let x = self.fc[1].forward(&self.fc[0].forward(&x).relu()).relu();
+            out.push(("classifier hidden".to_string(), x.size()));
+            out.push(("logits".to_string(), self.fc[2].forward(&x).size()));
+        });
+        out
+    }
+}
+
 /// See [`Vgg::packed_for_inference`]: eval-mode forward passes on the CPU through oneDNN.
 pub struct PackedVgg<'a> {
     net: &'a Vgg,

@@ -1,0 +1,147 @@
+"""Executes every notebook headless with the project's Rust kernel and checks the results.
+
+For each notebooks/NN_*.ipynb, in order:
+  - runs it top to bottom (per-cell timeout), in the notebooks/ folder;
+  - fails on any error output, and on any output text with a Rust panic ("panicked at") or an
+    evcxr/rustc error ("error[E", "Error:"): evcxr reports panics and `?` errors as if the cell
+    had succeeded, so the outputs themselves are checked;
+  - fails when a cell tagged "plot" produced no image/png or image/svg+xml output;
+  - writes the executed notebook and its HTML to the output folder.
+Then opens every HTML page in headless Chromium and checks that the expected number of plot
+images actually rendered (loaded, with a non-zero size), and keeps a screenshot of the
+evaluation page (the 2x3 grid) as an artifact.
+
+Usage: python scripts/run_notebooks.py [--out out/notebooks] [--timeout 1800] [--only NAME]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = re.compile(r"panicked at|error\[E\d+\]|^Error:|^error:", re.MULTILINE)
+
+
+def output_text(out):
+    if out.get("output_type") == "stream":
+        return out.get("text", "")
+    if out.get("output_type") == "error":
+        return "\n".join([out.get("ename", ""), out.get("evalue", "")] + out.get("traceback", []))
+    data = out.get("data", {})
+    return data.get("text/plain", "") if isinstance(data.get("text/plain", ""), str) else ""
+
+
+def check(nb, name):
+    problems, plots = [], 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        images = 0
+        for out in cell.get("outputs", []):
+            text = output_text(out)
+            if out.get("output_type") == "error":
+                problems.append(f"{name} cell {i}: error output: {text[:500]}")
+            elif BAD.search(text):
+                problems.append(f"{name} cell {i}: error text in output: {text[:500]}")
+            data = out.get("data", {})
+            if "image/png" in data or "image/svg+xml" in data:
+                images += 1
+        if "plot" in tags:
+            plots += 1
+            if images == 0:
+                problems.append(f"{name} cell {i}: plot cell produced no image")
+    return problems, plots
+
+
+def browser_check(html_files, expected, out_dir):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        return ["chromium not found: run scripts/setup-notebooks.sh"]
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    probe = ("<script>window.addEventListener('load', function () {"
+             "var ok = Array.from(document.images).filter(function (i) {"
+             "return i.complete && i.naturalWidth > 0 && i.src.indexOf('data:image/') === 0; }).length;"
+             "var d = document.createElement('div'); d.id = 'vggnet-rendered'; d.textContent = 'RENDERED=' + ok;"
+             "document.body.appendChild(d); });</script>")
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for html in html_files:
+            page = Path(tmp) / html.name
+            page.write_text(html.read_text().replace("</body>", probe + "</body>"))
+            profile = tempfile.mkdtemp(dir=tmp)
+            dom = subprocess.run([chromium, *flags, f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+                                  "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
+            m = re.search(r"RENDERED=(\d+)", dom)
+            got = int(m.group(1)) if m else -1
+            print(f"browser: {html.name}: {got} plot images rendered (expected {expected[html.name]})")
+            if got != expected[html.name]:
+                problems.append(f"{html.name}: {got} images rendered in Chromium, expected {expected[html.name]}")
+            if html.name.startswith("04_"):
+                shot = out_dir / "screenshot_04_evaluate.png"
+                subprocess.run([chromium, *flags, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}",
+                                "--window-size=1200,2600", "--virtual-time-budget=10000",
+                                f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=180)
+                print(f"browser: screenshot {shot} ({shot.stat().st_size if shot.exists() else 0} bytes)")
+                if not shot.exists():
+                    problems.append("the screenshot was not written")
+    return problems
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=str(ROOT / "out" / "notebooks"))
+    p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
+    p.add_argument("--only", default=None)
+    args = p.parse_args()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (ROOT / "runs" / "notebook").mkdir(parents=True, exist_ok=True)
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        notebooks = [n for n in notebooks if args.only in n.name]
+    if not notebooks:
+        sys.exit("no notebooks found")
+    problems, expected, html_files, timings = [], {}, [], []
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        start = time.time()
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name="vggnet-rust",
+                                resources={"metadata": {"path": str(path.parent)}}, allow_errors=True)
+        try:
+            client.execute()
+        except Exception as e:  # kernel death, timeout
+            problems.append(f"{path.name}: execution failed: {e}")
+        elapsed = time.time() - start
+        timings.append((path.name, elapsed))
+        found, plots = check(nb, path.name)
+        problems += found
+        nbformat.write(nb, out_dir / path.name)
+        html, _ = HTMLExporter().from_notebook_node(nb)
+        html_path = out_dir / path.with_suffix(".html").name
+        html_path.write_text(html)
+        html_files.append(html_path)
+        expected[html_path.name] = plots
+        print(f"executed {path.name} in {elapsed:.0f}s: {plots} plots, {len(found)} problems", flush=True)
+    problems += browser_check(html_files, expected, out_dir)
+    (out_dir / "timings.json").write_text(json.dumps(dict(timings), indent=1))
+    for pr in problems:
+        print("PROBLEM:", pr)
+    failed = {Path(pr.split(":")[0].split()[0]).stem for pr in problems}
+    print(f"notebooks: {len(notebooks) - len(failed & {n.stem for n in notebooks})} passed, {len(failed)} failed")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent set-up for the notebooks (after scripts/setup.sh):
+#  - Jupyter (Lab, nbclient, nbconvert) from PyPI into the project venv;
+#  - evcxr_jupyter (the Rust kernel) from crates.io at a pinned version, reused when present;
+#  - a project kernel "vggnet-rust" registered inside the venv, whose environment finds
+#    libtorch and keeps evcxr's build folder in a persistent cache outside the source tree
+#    (so tch is compiled once, not once per notebook or per kernel start);
+#  - Debian's chromium for the browser check (when run as root and it is missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=$ROOT/.venv
+EVCXR_VERSION=0.22.0
+CACHE=${VGGNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vggnet}
+start=$(date +%s)
+
+if ! "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbconvert, nbformat' 2>/dev/null; then
+  echo "setup-notebooks: installing Jupyter into $VENV"
+  "$VENV/bin/python" -m pip install -q -r scripts/requirements-notebooks.txt
+fi
+
+EVCXR=$(command -v evcxr_jupyter || echo "$HOME/.cargo/bin/evcxr_jupyter")
+if [ ! -x "$EVCXR" ] || [ "$("$EVCXR" --version 2>/dev/null | awk '{print $NF}')" != "$EVCXR_VERSION" ]; then
+  echo "setup-notebooks: installing evcxr_jupyter $EVCXR_VERSION (about 17 minutes on 2 cores, once)"
+  cargo install evcxr_jupyter --version "$EVCXR_VERSION" --locked
+  EVCXR="$HOME/.cargo/bin/evcxr_jupyter"
+fi
+
+mkdir -p "$CACHE/evcxr"
+KDIR="$VENV/share/jupyter/kernels/vggnet-rust"
+mkdir -p "$KDIR"
+cat > "$KDIR/kernel.json.new" <<JSON
+{
+  "argv": ["$EVCXR", "--control_file", "{connection_file}"],
+  "display_name": "Rust (vggnet)",
+  "language": "rust",
+  "interrupt_mode": "message",
+  "env": {
+    "LIBTORCH": "$VENV/libtorch",
+    "LD_LIBRARY_PATH": "$VENV/libtorch/lib",
+    "EVCXR_TMPDIR": "$CACHE/evcxr",
+    "PATH": "$HOME/.cargo/bin:$PATH"
+  }
+}
+JSON
+mv "$KDIR/kernel.json.new" "$KDIR/kernel.json"
+
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup-notebooks: installing Debian's chromium (browser check)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup-notebooks: chromium is missing; install it (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+echo "setup-notebooks: ok (kernel vggnet-rust, evcxr_jupyter $EVCXR_VERSION, build cache $CACHE/evcxr; $(( $(date +%s) - start ))s)"
