@@ -382,6 +382,46 @@ impl Vgg {
     }
 }
 
+impl Vgg {
+    /// Wall time of each layer in one forward pass (train mode, as in training), in seconds,
+    /// for profiling. CPU ops run synchronously, so each figure is that layer's own time.
+    pub fn profile_forward(&self, xs: &Tensor) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        let mut time = |name: String, f: &mut dyn FnMut() -> Tensor| {
+            let t = std::time::Instant::now();
+            let y = f();
+            out.push((name, t.elapsed().as_secs_f64()));
+            y
+        };
+        let mut x = if self.channels_last {
+            to_channels_last(xs)
+        } else {
+            xs.shallow_clone()
+        };
+        for (i, conv) in self.convs.iter().enumerate() {
+            let idx = (i / 2) * 5 + (i % 2) * 2;
+            x = time(format!("features.{idx} conv+relu"), &mut || {
+                conv.forward(&x).relu_()
+            });
+            if i % 2 == 1 {
+                x = time(format!("features.{} maxpool", idx + 2), &mut || {
+                    x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
+                });
+            }
+        }
+        let mut x = x.flatten(1, -1);
+        for (i, fc) in self.fc.iter().enumerate() {
+            x = time(format!("classifier.{} linear", i * 3), &mut || {
+                fc.forward(&x)
+            });
+            if i < 2 {
+                x = x.relu_().dropout(self.config.dropout, true);
+            }
+        }
+        out
+    }
+}
+
 /// See [`Vgg::packed_for_inference`]: eval-mode forward passes on the CPU through oneDNN.
 pub struct PackedVgg<'a> {
     net: &'a Vgg,

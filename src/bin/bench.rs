@@ -162,6 +162,55 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             }
             serde_json::json!({"gflops": 2.0 * (n * n * n) as f64 / best / 1e9})
         }
+        "profile" => {
+            // Where a training step's time goes: data, forward (per layer), backward, optimizer.
+            let steps = args.train_steps.max(1);
+            let n = (args.warmup + steps) * args.train_batch;
+            let data = Mnist::load(&data_cfg(n, 0))?;
+            tch::manual_seed(0);
+            let model = Vgg::new(VggConfig::default(), device)?;
+            let mut t = Trainer::new(model, TrainConfig::default());
+            let order: Vec<i64> = (0..n as i64).collect();
+            let mut phases = std::collections::BTreeMap::<String, f64>::new();
+            let mut layers = std::collections::BTreeMap::<String, f64>::new();
+            for (step, chunk) in order.chunks(args.train_batch).enumerate() {
+                let measure = step >= args.warmup;
+                let mut add = |k: &str, v: f64| {
+                    if measure {
+                        *phases.entry(k.to_string()).or_default() += v / steps as f64;
+                    }
+                };
+                let s = Instant::now();
+                let (xs, ys) = data.train.gather(chunk);
+                add("1 data (gather batch)", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                let logits = t.model.forward_t(&xs, true);
+                let loss = logits.cross_entropy_for_logits(&ys);
+                add("2 forward + loss", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                let grads =
+                    tch::Tensor::run_backward(&[&loss], &t.optimizer.params(), false, false);
+                add("3 backward", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                t.optimizer.step_grads(&grads, true);
+                add("4 optimizer (fused AdamW)", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                let _ = f64::try_from(&loss)?;
+                add("5 loss read-back", s.elapsed().as_secs_f64());
+                if measure {
+                    let s = Instant::now();
+                    t.optimizer.step_grads(&grads, false);
+                    *phases
+                        .entry("(4' optimizer, unfused, for comparison)".into())
+                        .or_default() += s.elapsed().as_secs_f64() / steps as f64;
+                    for (name, secs) in tch::no_grad(|| t.model.profile_forward(&xs)) {
+                        *layers.entry(name).or_default() += secs / steps as f64;
+                    }
+                }
+            }
+            serde_json::json!({"phases_ms": phases.iter().map(|(k, v)| (k.clone(), v * 1e3)).collect::<std::collections::BTreeMap<_, _>>(),
+                               "forward_layers_ms": layers.iter().map(|(k, v)| (k.clone(), v * 1e3)).collect::<std::collections::BTreeMap<_, _>>()})
+        }
         other => bail!("unknown measure {other}"),
     };
     let mut value = value;
@@ -349,6 +398,28 @@ fn main() -> Result<()> {
                 println!("| {label} | {r:.1} | {p:.1} | {ratio:.2}x | {gf:.1} ({:.0}%) | {rr:.0} / {pr:.0} MB |", 100.0 * gf / peak);
             }
         }
+    }
+    if args.only.is_none() || args.only.as_deref() == Some("profile") {
+        let prof = run_json(Command::new(&me).args([
+            "--worker",
+            "profile",
+            "--train-steps",
+            &args.train_steps.min(10).to_string(),
+            "--warmup",
+            &args.warmup.to_string(),
+        ]))?;
+        println!(
+            "\nwhere a training step's time goes (Rust, batch {}, ms per step):",
+            args.train_batch
+        );
+        for section in ["phases_ms", "forward_layers_ms"] {
+            if let Some(map) = prof[section].as_object() {
+                for (k, v) in map {
+                    println!("  {k:<40} {:8.1}", v.as_f64().unwrap_or(f64::NAN));
+                }
+            }
+        }
+        raw.push(prof);
     }
     if let Some(path) = &args.json {
         let doc =
