@@ -96,11 +96,7 @@ impl Figure {
 }
 
 /// Draws one 28x28 grayscale digit (0 = black) into `area`, scaled to fit, with a title.
-fn draw_digit(
-    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
-    pixels: &[u8],
-    title: &str,
-) -> Result<()> {
+fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     let title_h = 28;
     let style = font(16.0);
@@ -183,6 +179,38 @@ pub fn sample_grid(split: &Split, n: usize, cols: usize) -> Result<Figure> {
     digit_grid(&digits, cols)
 }
 
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+type LineChart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A captioned chart with labelled axes over `x` and `y`, ready for line series.
+fn line_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    x_desc: &str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<LineChart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, font(20.0))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .label_style(font(12.0))
+        .axis_desc_style(font(14.0))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
 /// Loss and accuracy per epoch: train loss on the left, train/test accuracy on the right.
 pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
     let n = history.len().max(1) as f64;
@@ -194,20 +222,7 @@ pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
             .fold(0.0f64, f64::max)
             .max(1e-3)
             * 1.1;
-        let mut chart = ChartBuilder::on(&left)
-            .caption("Training loss", font(20.0))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.5..n + 0.5, 0.0..max_loss)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .label_style(font(12.0))
-            .axis_desc_style(font(14.0))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = line_chart(&left, "Training loss", "epoch", 0.5..n + 0.5, 0.0..max_loss)?;
         chart
             .draw_series(LineSeries::new(
                 history.iter().map(|r| (r.epoch as f64, r.train_loss)),
@@ -227,20 +242,8 @@ pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
             .flatten()
             .fold(100.0f64, f64::min)
             .min(99.0);
-        let mut chart = ChartBuilder::on(&right)
-            .caption("Accuracy (%)", font(20.0))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.5..n + 0.5, (min_acc - 1.0).max(0.0)..100.0)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .label_style(font(12.0))
-            .axis_desc_style(font(14.0))
-            .draw()
-            .map_err(plot_err)?;
+        let y = (min_acc - 1.0).max(0.0)..100.0;
+        let mut chart = line_chart(&right, "Accuracy (%)", "epoch", 0.5..n + 0.5, y)?;
         chart
             .draw_series(LineSeries::new(
                 history.iter().map(|r| (r.epoch as f64, r.train_accuracy)),
@@ -276,20 +279,7 @@ pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
     let max_x = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
     let max_y = points.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
     Figure::render(700, 400, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, font(20.0))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..max_x, 0.0..max_y)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("step")
-            .label_style(font(12.0))
-            .axis_desc_style(font(14.0))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = line_chart(root, title, "step", 0.0..max_x, 0.0..max_y)?;
         chart
             .draw_series(LineSeries::new(
                 points.iter().map(|&(s, v)| (s as f64, v)),
