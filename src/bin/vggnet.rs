@@ -556,8 +556,18 @@ fn predict_cmd(
     Ok(())
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole cause chain on one line, e.g. "cannot resume from X: X/state/...: ...".
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Download { dir, mirrors } => {
             let dir = dir.unwrap_or_else(vggnet::data::default_dir);
