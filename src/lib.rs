@@ -27,6 +27,7 @@ pub mod fsio;
 pub mod imageio;
 pub mod model;
 pub mod optim;
+pub mod perf;
 pub mod plot;
 pub mod pth;
 pub mod train;
