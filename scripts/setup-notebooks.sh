@@ -19,14 +19,17 @@ if ! "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbconvert, nbformat' 2>
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-notebooks.txt
 fi
 
-EVCXR=$(command -v evcxr_jupyter || echo "$HOME/.cargo/bin/evcxr_jupyter")
-if [ ! -x "$EVCXR" ] || [ "$("$EVCXR" --version 2>/dev/null | awk '{print $NF}')" != "$EVCXR_VERSION" ]; then
+EVCXR="${CARGO_HOME:-$HOME/.cargo}/bin/evcxr_jupyter"
+# evcxr_jupyter has no --version: ask cargo what it installed.
+if [ ! -x "$EVCXR" ] || ! cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
   echo "setup-notebooks: installing evcxr_jupyter $EVCXR_VERSION (about 17 minutes on 2 cores, once)"
   cargo install evcxr_jupyter --version "$EVCXR_VERSION" --locked
-  EVCXR="$HOME/.cargo/bin/evcxr_jupyter"
 fi
 
 mkdir -p "$CACHE/evcxr"
+# evcxr loads each cell as a dylib linked to Rust's libstd-*.so (in the toolchain's sysroot)
+# and, through vggnet, to libtorch: both go on the kernel's library path.
+SYSROOT_LIB="$(rustc --print target-libdir)"
 KDIR="$VENV/share/jupyter/kernels/vggnet-rust"
 mkdir -p "$KDIR"
 cat > "$KDIR/kernel.json.new" <<JSON
@@ -37,9 +40,9 @@ cat > "$KDIR/kernel.json.new" <<JSON
   "interrupt_mode": "message",
   "env": {
     "LIBTORCH": "$VENV/libtorch",
-    "LD_LIBRARY_PATH": "$VENV/libtorch/lib",
+    "LD_LIBRARY_PATH": "$VENV/libtorch/lib:$SYSROOT_LIB",
     "EVCXR_TMPDIR": "$CACHE/evcxr",
-    "PATH": "$HOME/.cargo/bin:$PATH"
+    "PATH": "${CARGO_HOME:-$HOME/.cargo}/bin:/usr/local/bin:/usr/bin:/bin"
   }
 }
 JSON
