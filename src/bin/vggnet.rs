@@ -240,7 +240,8 @@ impl Observer for Terminal {
     }
     fn on_epoch_end(&mut self, r: &EpochRecord) {
         if let Some(bar) = self.bar.take() {
-            bar.finish();
+            // The summary line below replaces the bar, so it always starts on its own line.
+            bar.finish_and_clear();
         }
         eprintln!(
             "epoch {}: train loss {:.4}, train accuracy {:.2}%, test accuracy {}, {:.1}s ({:.1} images/s){}",
