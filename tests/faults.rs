@@ -100,7 +100,8 @@ fn training_state_folder_that_is_not_one() {
     );
 }
 
-/// Child half of the kill test: saves forever, alternating two models, until killed.
+/// Child half of the kill test: writes the two versions it alternates between as references
+/// (`a.safetensors`, `b.safetensors`), then saves forever, alternating, until killed.
 #[test]
 fn save_loop_child() {
     let Some(dir) = std::env::var_os("VGGNET_SAVE_LOOP_DIR") else {
@@ -116,6 +117,8 @@ fn save_loop_child() {
             )
         })
         .collect();
+    save_model(&trainers[0].model, &dir.join("a.safetensors")).unwrap();
+    save_model(&trainers[1].model, &dir.join("b.safetensors")).unwrap();
     for i in 0.. {
         let t = &trainers[i % 2];
         save_model(&t.model, &dir.join("model.safetensors")).unwrap();
@@ -128,13 +131,9 @@ fn save_loop_child() {
 fn killed_mid_save_leaves_the_previous_checkpoint_loadable() {
     let dir = tempfile::tempdir().unwrap();
     let x = Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let expected: Vec<Tensor> = (0..2)
-        .map(|s| {
-            tch::manual_seed(s);
-            let m = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
-            tch::no_grad(|| m.forward_t(&x, false))
-        })
-        .collect();
+    // The two complete versions, as the child wrote them before its save loop (the torch RNG
+    // is shared with other tests running on threads here, so they are not re-derived from seeds).
+    let mut expected: Vec<Tensor> = Vec::new();
     let me = std::env::current_exe().unwrap();
     for round in 0..4u64 {
         let mut child = std::process::Command::new(&me)
@@ -167,6 +166,16 @@ fn killed_mid_save_leaves_the_previous_checkpoint_loadable() {
         std::thread::sleep(Duration::from_millis(150 + 230 * round));
         child.kill().unwrap(); // SIGKILL: no chance to clean up
         child.wait().unwrap();
+        if expected.is_empty() {
+            for name in ["a.safetensors", "b.safetensors"] {
+                let m = load_model(&dir.path().join(name), Device::Cpu).unwrap();
+                expected.push(tch::no_grad(|| m.forward_t(&x, false)));
+            }
+            assert!(
+                !expected[0].equal(&expected[1]),
+                "the two versions must differ"
+            );
+        }
         let model = load_model(&dir.path().join("model.safetensors"), Device::Cpu)
             .unwrap_or_else(|e| panic!("round {round}: model not loadable after kill: {e}"));
         let y = tch::no_grad(|| model.forward_t(&x, false));
