@@ -203,6 +203,21 @@ fn nan_split(n: i64) -> Split {
     }
 }
 
+/// Copies of the trainer's parameters, to compare after a step that must not change them.
+fn snapshot(t: &Trainer) -> Vec<Tensor> {
+    t.model
+        .named_parameters()
+        .iter()
+        .map(|(_, p)| p.copy())
+        .collect()
+}
+
+fn assert_unchanged(t: &Trainer, before: &[Tensor], what: &str) {
+    for ((name, p), b) in t.model.named_parameters().iter().zip(before) {
+        assert!(p.equal(b), "{name} {what}");
+    }
+}
+
 #[test]
 fn nan_loss_without_amp_stops_with_a_clear_error_and_keeps_the_weights() {
     tch::manual_seed(2);
@@ -214,12 +229,7 @@ fn nan_loss_without_amp_stops_with_a_clear_error_and_keeps_the_weights() {
         },
     );
     assert!(!t.amp_enabled());
-    let before: Vec<Tensor> = t
-        .model
-        .named_parameters()
-        .iter()
-        .map(|(_, p)| p.copy())
-        .collect();
+    let before = snapshot(&t);
     let err = t
         .fit(&nan_split(8), None, &mut Silent, &mut |_| Ok(()))
         .unwrap_err();
@@ -238,9 +248,7 @@ fn nan_loss_without_amp_stops_with_a_clear_error_and_keeps_the_weights() {
         err.to_string().contains("last good checkpoint is kept"),
         "{err}"
     );
-    for ((name, p), b) in t.model.named_parameters().iter().zip(&before) {
-        assert!(p.equal(b), "{name} changed");
-    }
+    assert_unchanged(&t, &before, "changed");
 }
 
 #[test]
@@ -255,20 +263,13 @@ fn nan_loss_with_amp_skips_steps_and_backs_off() {
         },
     );
     t.scaler.enabled = true; // the scaler's logic, forced on (autocast itself is CUDA-only)
-    let before: Vec<Tensor> = t
-        .model
-        .named_parameters()
-        .iter()
-        .map(|(_, p)| p.copy())
-        .collect();
+    let before = snapshot(&t);
     t.fit(&nan_split(12), None, &mut Silent, &mut |_| Ok(()))
         .unwrap();
     assert_eq!(t.history[0].skipped_steps, 3);
     assert_eq!(t.scaler.scale, 65536.0 / 8.0);
     assert_eq!(t.optimizer.step_count(), 0);
-    for ((name, p), b) in t.model.named_parameters().iter().zip(&before) {
-        assert!(p.equal(b), "{name} changed on skipped steps");
-    }
+    assert_unchanged(&t, &before, "changed on skipped steps");
 }
 
 #[test]
