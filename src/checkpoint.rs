@@ -300,8 +300,11 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::Config(format!("{}: not a folder name", dir.display())))?;
+    // A save killed half-way leaves its staging folder (hundreds of MB); clear those first.
+    let staging_prefix = format!(".{name}.new-");
+    fsio::remove_leftovers(parent, &staging_prefix)?;
     let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}.new-"))
+        .prefix(&staging_prefix)
         .tempdir_in(parent)
         .map_err(|e| Error::io(parent, e))?;
     save_model(&trainer.model, &staging.path().join(MODEL_FILE))?;

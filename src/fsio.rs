@@ -21,13 +21,50 @@ pub fn atomic_write_with(
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".vggnet-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// The name prefix of [`atomic_write`]'s temporary files.
+pub const TEMP_PREFIX: &str = ".vggnet-tmp-";
+
+/// Removes what killed writers left in `dir`: entries (files or folders) whose name starts
+/// with `prefix`, e.g. [`TEMP_PREFIX`]. Only for folders no other process is writing into.
+/// Returns how many were removed.
+pub fn remove_leftovers(dir: &Path, prefix: &str) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir();
+        let gone = if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        gone.map_err(|e| Error::io(&path, e))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Writes `value` as pretty-printed JSON to `path`, atomically.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::io(path, e.into()))?;
+    atomic_write(path, &bytes)
 }
 
 /// Reads a whole file, mapping errors to `Error::Io` with the path.

@@ -221,6 +221,9 @@ fn resume_is_exact() {
         .assert()
         .success();
     assert_eq!(epochs(&json(&split.join("metrics.json"))).len(), 1);
+    // What a save killed half-way leaves behind is cleared when the run goes on.
+    let leftover = split.join(".vggnet-tmp-killed");
+    std::fs::write(&leftover, b"partial").unwrap();
     vggnet()
         .args([
             "train",
@@ -234,7 +237,12 @@ fn resume_is_exact() {
         ])
         .assert()
         .success()
-        .stderr(predicate::str::contains("resuming"));
+        .stderr(predicate::str::contains("resuming"))
+        .stderr(predicate::str::contains("removed 1 temporary file(s)"));
+    assert!(
+        !leftover.exists(),
+        "the leftover temporary file was not removed"
+    );
     assert_eq!(
         epochs(&json(&split.join("metrics.json"))),
         epochs(&json(&full.join("metrics.json")))

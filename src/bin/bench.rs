@@ -424,7 +424,7 @@ fn main() -> Result<()> {
     if let Some(path) = &args.json {
         let doc =
             serde_json::json!({"machine": cpu, "cores": cores, "sgemm_gflops": peak, "runs": raw});
-        vggnet::fsio::atomic_write(path, &serde_json::to_vec_pretty(&doc)?)?;
+        vggnet::fsio::write_json(path, &doc)?;
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use vggnet::checkpoint::{self, load_model, save_model, save_training_state};
 use vggnet::data::{DataConfig, Mnist, Split};
 use vggnet::eval::{evaluate, predict_proba, top_k, Evaluation};
+use vggnet::fsio::write_json;
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::optim::AdamWConfig;
 use vggnet::train::{
@@ -256,12 +257,6 @@ impl Observer for Terminal {
     }
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value)?;
-    vggnet::fsio::atomic_write(path, &bytes)?;
-    Ok(())
-}
-
 /// Writes the evaluation plots into `dir`: the 2x3 grid, the confusion matrix and a gallery
 /// of misclassified digits.
 fn write_eval_plots(dir: &Path, ev: &Evaluation, test: &Split) -> Result<Vec<PathBuf>> {
@@ -339,6 +334,13 @@ fn train(args: TrainArgs) -> Result<()> {
         out.display()
     );
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let leftovers = vggnet::fsio::remove_leftovers(&out, vggnet::fsio::TEMP_PREFIX)?;
+    if leftovers > 0 {
+        eprintln!(
+            "removed {leftovers} temporary file(s) left in {} by an interrupted save",
+            out.display()
+        );
+    }
     let stop = trainer.stop_flag();
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
@@ -366,15 +368,14 @@ fn train(args: TrainArgs) -> Result<()> {
         if last.is_some_and(|a| a >= best) {
             save_model(&t.model, &out_dir.join("best.safetensors"))?;
         }
-        vggnet::fsio::atomic_write(
+        write_json(
             &out_dir.join("metrics.json"),
-            &serde_json::to_vec_pretty(&serde_json::json!({
+            &serde_json::json!({
                 "config": t.config,
                 "epochs": t.history,
                 "evals": t.evals,
                 "curve": t.curve,
-            }))
-            .unwrap_or_default(),
+            }),
         )?;
         vggnet::plot::training_curves(&t.history)?.save(&out_dir.join("curves.png"))?;
         if stop_after.is_some_and(|n| t.history.len() - epochs_before >= n) {
