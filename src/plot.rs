@@ -27,6 +27,41 @@ fn font(size: f64) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
+/// Draws `text` horizontally centred in `area` with its top at `y`.
+///
+/// plotters' `ab_glyph` text drawing puts each glyph's bitmap at the pen position and drops
+/// the glyph's own offset (its left side bearing), which jams letters together ("True" renders
+/// with the "r" inside the "T"). Here the line is laid out with the font's advances and kerning,
+/// and each character is drawn on its own at the pen position plus that offset.
+fn draw_centered(area: &Area<'_>, text: &str, size: f64, y: i32) -> Result<()> {
+    use ab_glyph::{Font, ScaleFont};
+    let face = ab_glyph::FontRef::try_from_slice(FONT).map_err(plot_err)?;
+    let scaled = face.as_scaled(size as f32);
+    let mut pen = 0f32;
+    let mut prev = None;
+    let mut placed = Vec::new();
+    for c in text.chars() {
+        let id = scaled.glyph_id(c);
+        if let Some(p) = prev {
+            pen += scaled.kern(p, id);
+        }
+        if let Some(outline) = scaled.outline_glyph(scaled.scaled_glyph(c)) {
+            placed.push((c, pen + outline.px_bounds().min.x));
+        }
+        pen += scaled.h_advance(id);
+        prev = Some(id);
+    }
+    let left = (area.dim_in_pixel().0 as f32 - pen) / 2.0;
+    let style = font(size);
+    let mut buf = [0u8; 4];
+    for (c, x) in placed {
+        let pos = ((left + x).round() as i32, y);
+        area.draw_text(c.encode_utf8(&mut buf), &style, pos)
+            .map_err(plot_err)?;
+    }
+    Ok(())
+}
+
 /// A rendered figure (PNG bytes).
 #[derive(Clone)]
 pub struct Figure {
@@ -99,10 +134,7 @@ impl Figure {
 fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     let title_h = 28;
-    let style = font(16.0);
-    let (tw, _) = area.estimate_text_size(title, &style).map_err(plot_err)?;
-    area.draw_text(title, &style, ((w as i32 - tw as i32) / 2, 4))
-        .map_err(plot_err)?;
+    draw_centered(area, title, 16.0, 4)?;
     let side = (w.min(h.saturating_sub(title_h)) as i32 / 28).max(1);
     let x0 = (w as i32 - side * 28) / 2;
     let y0 = title_h as i32;
@@ -194,9 +226,10 @@ fn line_chart<'a, 'b>(
     x: std::ops::Range<f64>,
     y: std::ops::Range<f64>,
 ) -> Result<LineChart<'a, 'b>> {
+    draw_centered(area, caption, 20.0, 10)?;
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, font(20.0))
         .margin(10)
+        .margin_top(40)
         .x_label_area_size(35)
         .y_label_area_size(50)
         .build_cartesian_2d(x, y)
@@ -310,9 +343,10 @@ pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
         format!("{}", if flip { kf - 1.0 - r } else { r })
     };
     Figure::render(640, 640, |root| {
+        draw_centered(root, "Confusion matrix", 22.0, 10)?;
         let mut chart = ChartBuilder::on(root)
-            .caption("Confusion matrix", font(22.0))
             .margin(10)
+            .margin_top(42)
             .x_label_area_size(40)
             .y_label_area_size(40)
             .build_cartesian_2d(-0.5..kf - 0.5, -0.5..kf - 0.5)
