@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks build test test-rust lint train bench notebooks lab fuzz
+.PHONY: setup setup-notebooks build test test-rust lint train reference bench notebooks lab fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,12 @@ lint: setup
 ## The article's run: 5 epochs on the full training set (about 1 hour on a 2-core CPU).
 train: setup
 	$(CARGO) run --release --bin vggnet -- train $(ARGS)
+
+## PyTorch's run of the article's loop with the same settings, for the README's comparison
+## (about 45 minutes on a 2-core CPU; writes results/full/pytorch.json).
+reference: setup
+	.venv/bin/python python/article.py train --mnist $(MNIST_DIR) --out results/full/pytorch.json \
+	  --epochs 5 --seed 42 --eval-every 200 --threads 2 $(ARGS)
 
 ## Side-by-side benchmark against the PyTorch original (never part of `make test`).
 bench: setup

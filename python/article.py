@@ -14,6 +14,17 @@ Commands (run with the project venv's python):
       for the first N test digits as JSON.
   adamw    --input IN.safetensors --output OUT.safetensors [--steps S]
       runs torch.optim.AdamW(lr=1e-3, weight_decay=1e-4) on given params and gradients.
+  steps    --out DIR --mnist DIR [--seed S] [--steps K] [--batch-size B]
+      builds the model with seed S, saves its initial state_dict to DIR/init.pth, then takes K
+      AdamW steps (the article's optimizer and loss) on the first K*B training digits in order,
+      with dropout off (model.eval(): no other layer differs between the modes), and writes
+      DIR/steps.json with each step's loss and the first 8 test digits' final logits.
+  train    --mnist DIR --out FILE.json [--epochs 5] [--seed 42] [--eval-every N]
+           [--train-limit N] [--test-limit N] [--threads T]
+      the article's training run (its train_epoch loop: shuffled DataLoader of batch 64,
+      AdamW, cross-entropy, autocast + GradScaler, enabled on CUDA only) with the test set
+      evaluated every N steps and at each epoch end; FILE.json is rewritten after each
+      evaluation (per-epoch train loss/accuracy, test accuracy, training seconds).
 """
 import argparse
 import gzip
@@ -138,6 +149,122 @@ def cmd_adamw(args):
     save_file(out, args.output)
 
 
+def cmd_steps(args):
+    torch.manual_seed(args.seed)
+    model = VGG()
+    os.makedirs(args.out, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(args.out, "init.pth"))
+    model.eval()  # dropout off, so both sides see the same network on the same batches
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    criterion = nn.CrossEntropyLoss()
+    images, labels = read_idx(args.mnist, train=True)
+    losses = []
+    for k in range(args.steps):
+        lo, hi = k * args.batch_size, (k + 1) * args.batch_size
+        optimizer.zero_grad()
+        loss = criterion(model(normalize(images[lo:hi])), torch.from_numpy(labels[lo:hi]))
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    test_images, _ = read_idx(args.mnist, train=False)
+    with torch.no_grad():
+        logits = model(normalize(test_images[:8]))
+    _write_json(os.path.join(args.out, "steps.json"), {"losses": losses, "logits": logits.tolist()})
+
+
+def _write_json(path, value):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(value, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _test_accuracy(model, x, y, device, batch=256):
+    """The article's evaluate_model: eval mode, no_grad, argmax, percent correct."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            out = model(x[i : i + batch].to(device))
+            correct += (out.argmax(1).cpu() == y[i : i + batch]).sum().item()
+    model.train()
+    return 100.0 * correct / len(y)
+
+
+def cmd_train(args):
+    import time
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cuda = device.type == "cuda"
+    torch.manual_seed(args.seed)
+    images, labels = read_idx(args.mnist, train=True)
+    test_images, test_labels = read_idx(args.mnist, train=False)
+    train_set = TensorDataset(normalize(images[: args.train_limit]), torch.from_numpy(labels[: args.train_limit]))
+    test_x = normalize(test_images[: args.test_limit])
+    test_y = torch.from_numpy(test_labels[: args.test_limit])
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True)
+    model = VGG().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    criterion = nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    result = {
+        "torch_version": torch.__version__,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "config": {k: v for k, v in vars(args).items() if k not in ("cmd", "out", "mnist")},
+        "train_images": len(train_set),
+        "test_images": len(test_y),
+        "epochs": [],
+        "evals": [],
+    }
+    step, train_seconds = 0, 0.0
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        running_loss, correct, total = 0.0, 0, 0
+        started = time.perf_counter()
+        for data, target in loader:
+            data, target = data.to(device), target.to(device)
+            optimizer.zero_grad()
+            with torch.autocast(device_type=device.type, enabled=cuda):
+                output = model(data)
+                loss = criterion(output, target)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            running_loss += loss.item()
+            correct += (output.argmax(1) == target).sum().item()
+            total += target.size(0)
+            step += 1
+            if args.eval_every and step % args.eval_every == 0:
+                train_seconds += time.perf_counter() - started
+                acc = _test_accuracy(model, test_x, test_y, device)
+                result["evals"].append({"step": step, "epoch": epoch, "test_accuracy": acc, "train_seconds": train_seconds})
+                print(f"step {step}: test accuracy {acc:.2f}% after {train_seconds:.0f}s", flush=True)
+                _write_json(args.out, result)
+                started = time.perf_counter()
+        train_seconds += time.perf_counter() - started
+        acc = _test_accuracy(model, test_x, test_y, device)
+        record = {
+            "epoch": epoch,
+            "train_loss": running_loss / len(loader),
+            "train_accuracy": 100.0 * correct / total,
+            "test_accuracy": acc,
+            "train_seconds": train_seconds,
+            "step": step,
+        }
+        result["epochs"].append(record)
+        print(
+            f"epoch {epoch}: train loss {record['train_loss']:.4f}, train accuracy {record['train_accuracy']:.2f}%, "
+            f"test accuracy {acc:.2f}%",
+            flush=True,
+        )
+        _write_json(args.out, result)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -156,8 +283,26 @@ def main():
     a.add_argument("--steps", type=int, default=3)
     a.add_argument("--lr", type=float, default=1e-3)
     a.add_argument("--weight-decay", type=float, default=1e-4)
+    st = sub.add_parser("steps")
+    st.add_argument("--out", required=True)
+    st.add_argument("--mnist", required=True)
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--steps", type=int, default=20)
+    st.add_argument("--batch-size", type=int, default=32)
+    t = sub.add_parser("train")
+    t.add_argument("--mnist", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--eval-every", type=int, default=0)
+    t.add_argument("--train-limit", type=int, default=None)
+    t.add_argument("--test-limit", type=int, default=None)
+    t.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
-    {"export": cmd_export, "logits": cmd_logits, "adamw": cmd_adamw}[args.cmd](args)
+    {"export": cmd_export, "logits": cmd_logits, "adamw": cmd_adamw, "steps": cmd_steps, "train": cmd_train}[args.cmd](args)
 
 
 if __name__ == "__main__":

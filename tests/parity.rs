@@ -9,6 +9,7 @@ use common::*;
 use tch::{Device, Kind, Tensor};
 use vggnet::checkpoint::{load_model, save_model};
 use vggnet::model::{Vgg, VggConfig};
+use vggnet::train::{TrainConfig, Trainer};
 
 const N: i64 = 8;
 const TOL: f64 = 1e-4;
@@ -103,4 +104,115 @@ fn safetensors_from_rust_reproduces_logits_in_pytorch() {
     let diff = max_abs_diff(&flat(&logits), &json_matrix(&theirs["logits"]));
     println!("parity rust->pytorch: max |logit diff| = {diff:.3e} over {N} digits");
     assert!(diff <= TOL, "logits differ by {diff}");
+}
+
+/// The training step itself: from PyTorch's initial weights, K AdamW steps on the same batches
+/// (dropout off on both sides, since the two RNGs differ) give the same loss at every step and
+/// the same final logits. The Rust side uses the trainer's own `backward_and_step` (autograd,
+/// GradScaler, the fused AdamW kernel), as `train_epoch` does.
+#[test]
+fn training_steps_follow_pytorch() {
+    const STEPS: usize = 20;
+    const BATCH: usize = 32;
+    let mnist = mnist_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    run_article(&[
+        "steps",
+        "--out",
+        tmp.path().to_str().unwrap(),
+        "--mnist",
+        mnist.to_str().unwrap(),
+        "--seed",
+        "5",
+        "--steps",
+        &STEPS.to_string(),
+        "--batch-size",
+        &BATCH.to_string(),
+    ]);
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("steps.json")).unwrap()).unwrap();
+    let theirs: Vec<f64> = reference["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+
+    let model = load_model(&tmp.path().join("init.pth"), Device::Cpu).unwrap();
+    let mut trainer = Trainer::new(model, TrainConfig::default());
+    let data = load_mnist(Some(STEPS * BATCH), Some(N as usize));
+    let mut ours = Vec::new();
+    for k in 0..STEPS {
+        let idx: Vec<i64> = ((k * BATCH) as i64..((k + 1) * BATCH) as i64).collect();
+        let (xs, ys) = data.train.gather(&idx); // (B, 1, 28, 28), (B,)
+        let loss = trainer
+            .model
+            .forward_t(&xs, false)
+            .cross_entropy_for_logits(&ys); // ()
+        ours.push(loss.double_value(&[]));
+        assert!(!trainer.backward_and_step(&loss), "no step may be skipped");
+    }
+    let loss_diff = max_abs_diff(&ours, &theirs);
+    let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false));
+    let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
+    println!(
+        "parity training: {STEPS} steps of {BATCH}: losses {:.4} -> {:.4} (PyTorch {:.4} -> {:.4}), \
+         max |loss diff| {loss_diff:.3e}, final max |logit diff| {logit_diff:.3e}",
+        ours[0],
+        ours[STEPS - 1],
+        theirs[0],
+        theirs[STEPS - 1]
+    );
+    // These first steps sit on the network's 2.30 plateau, but the loss moves from batch to
+    // batch by ~0.1; it must move exactly as PyTorch's does. Measured on the 2-core CPU:
+    // max |loss diff| 1.0e-3, final logits 5.0e-3 (float rounding that Adam's per-parameter
+    // normalization amplifies: gradients near zero flip sign). A learning rate only 20% off
+    // (1.2e-3) already gives a max |loss diff| of 3.5e-2, seven times this bar.
+    let spread = ours.iter().cloned().fold(f64::MIN, f64::max)
+        - ours.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread > 0.05, "the loss did not move: {ours:?}");
+    assert!(
+        loss_diff <= 5e-3,
+        "losses differ by {loss_diff}: {ours:?} vs {theirs:?}"
+    );
+    assert!(logit_diff <= 5e-2, "final logits differ by {logit_diff}");
+}
+
+/// The PyTorch run of the article's loop that the README compares against
+/// (`python/article.py train`) runs end to end and records what the comparison reads.
+#[test]
+fn pytorch_reference_run_records_its_metrics() {
+    let mnist = mnist_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("pytorch.json");
+    run_article(&[
+        "train",
+        "--mnist",
+        mnist.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--train-limit",
+        "128",
+        "--test-limit",
+        "64",
+        "--eval-every",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(run["train_images"], 128);
+    assert_eq!(run["test_images"], 64);
+    let epochs = run["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 1);
+    let loss = epochs[0]["train_loss"].as_f64().unwrap();
+    assert!(loss.is_finite() && loss > 0.0, "train loss {loss}");
+    let evals = run["evals"].as_array().unwrap();
+    assert_eq!(evals.len(), 2, "one evaluation per step: {evals:?}");
+    for e in evals.iter().chain(epochs) {
+        let acc = e["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&acc), "accuracy {acc}");
+    }
 }
