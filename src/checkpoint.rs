@@ -303,8 +303,7 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
     // A save killed half-way leaves its staging folder (hundreds of MB); clear those first.
     let staging_prefix = format!(".{name}.new-");
     fsio::remove_leftovers(parent, &staging_prefix)?;
-    let staging = tempfile::Builder::new()
-        .prefix(&staging_prefix)
+    let staging = fsio::temp_builder(&staging_prefix, true)
         .tempdir_in(parent)
         .map_err(|e| Error::io(parent, e))?;
     save_model(&trainer.model, &staging.path().join(MODEL_FILE))?;

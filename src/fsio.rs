@@ -20,10 +20,15 @@ pub fn atomic_write_with(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+    let mut tmp = temp_builder(TEMP_PREFIX, false)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
+    // Replacing a file keeps its permissions, as writing into it in place would.
+    if let Ok(existing) = std::fs::metadata(path) {
+        tmp.as_file()
+            .set_permissions(existing.permissions())
+            .map_err(|e| Error::io(path, e))?;
+    }
     fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -65,6 +70,23 @@ pub fn remove_leftovers(dir: &Path, prefix: &str) -> Result<usize> {
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::io(path, e.into()))?;
     atomic_write(path, &bytes)
+}
+
+/// A temporary-file builder whose files and folders get the permissions that
+/// `File::create` / `create_dir` would give (0o666 / 0o777 less the umask) instead of
+/// tempfile's owner-only ones, so a saved model is as readable as any other file.
+pub fn temp_builder(prefix: &str, folder: bool) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if folder { 0o777 } else { 0o666 };
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = folder;
+    builder
 }
 
 /// Reads a whole file, mapping errors to `Error::Io` with the path.

@@ -116,3 +116,33 @@ fn training_state_round_trip_restores_everything() {
         .collect();
     assert_eq!(names, vec!["state".to_string()], "no staging folders left");
 }
+
+/// Saved files get the permissions any newly created file gets here (not the owner-only mode
+/// of temporary files), a replaced file keeps its own, and the training-state folder is a
+/// plain folder too.
+#[cfg(unix)]
+#[test]
+fn saved_files_get_ordinary_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("probe");
+    std::fs::write(&probe, b"x").unwrap();
+    let probe_dir = dir.path().join("probe-dir");
+    std::fs::create_dir(&probe_dir).unwrap();
+
+    tch::manual_seed(3);
+    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
+    let path = dir.path().join("m.safetensors");
+    save_model(&model, &path).unwrap();
+    assert_eq!(mode(&path), mode(&probe), "new model file");
+    assert_eq!(mode(&config_path(&path)), mode(&probe), "new config file");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    save_model(&model, &path).unwrap();
+    assert_eq!(mode(&path), 0o640, "a replaced file keeps its permissions");
+
+    let state = dir.path().join("state");
+    save_training_state(&Trainer::new(model, TrainConfig::default()), &state).unwrap();
+    assert_eq!(mode(&state), mode(&probe_dir), "state folder");
+}
