@@ -1,6 +1,9 @@
 //! Checkpoints: safetensors round trip with the config beside it, atomic writes, clear errors
 //! for other architectures, training-state round trip.
 
+mod common;
+
+use common::names_starting_with;
 use tch::{Device, Kind, Tensor};
 use vggnet::checkpoint::{
     config_path, load_model, load_training_state, save_model, save_training_state,
@@ -28,11 +31,7 @@ fn save_load_round_trip_gives_identical_logits_and_config() {
         config_path(&path).exists(),
         "config saved beside the weights"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(".vggnet-tmp"))
-        .collect();
+    let leftovers = names_starting_with(dir.path(), ".vggnet-tmp");
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     let loaded = load_model(&path, Device::Cpu).unwrap();
     assert_eq!(loaded.config(), &cfg);

@@ -199,11 +199,7 @@ fn killed_mid_save_leaves_the_previous_checkpoint_loadable() {
     std::fs::create_dir_all(dir.path().join(".state.new-planted")).unwrap();
     let state = load_training_state(&dir.path().join("state"), Device::Cpu).unwrap();
     save_training_state(&state, &dir.path().join("state")).unwrap();
-    let left: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".state."))
-        .collect();
+    let left = names_starting_with(dir.path(), ".state.");
     assert!(left.is_empty(), "staging folders left behind: {left:?}");
 }
 
