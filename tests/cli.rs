@@ -311,13 +311,17 @@ fn ctrl_c_saves_a_resumable_checkpoint() {
 fn readme_commands_parse() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let mut n = 0;
-    for line in readme
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("vggnet "))
-    {
-        let cmd = line.split('#').next().unwrap().trim();
-        let args: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    for line in readme.lines() {
+        // `vggnet …`, also after `VAR=value` settings and as `target/release/vggnet …`.
+        let cmd = line.split('#').next().unwrap();
+        let mut words = cmd.split_whitespace().skip_while(|w| w.contains('='));
+        if !words
+            .next()
+            .is_some_and(|w| w == "vggnet" || w.ends_with("/vggnet"))
+        {
+            continue;
+        }
+        let args: Vec<&str> = words.collect();
         vggnet().args(&args).arg("--help").assert().success();
         n += 1;
     }
