@@ -318,9 +318,7 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
         evals: trainer.evals.clone(),
         curve: trainer.curve.clone(),
     };
-    let json =
-        serde_json::to_vec_pretty(&state).map_err(|e| Error::checkpoint(dir, e.to_string()))?;
-    fsio::atomic_write(&staging.path().join(TRAINER_FILE), &json)?;
+    fsio::write_json(&staging.path().join(TRAINER_FILE), &state)?;
     // Swap: dir -> dir.old, staging -> dir, remove dir.old. A kill between the two renames
     // leaves dir.old, which `load_training_state` falls back to.
     let old = parent.join(format!(".{name}.old"));
