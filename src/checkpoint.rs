@@ -15,7 +15,7 @@ use crate::amp::GradScaler;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::model::{Vgg, VggConfig};
-use crate::train::{CurvePoint, EpochRecord, EvalPoint, Position, TrainConfig, Trainer};
+use crate::train::{AmpMode, CurvePoint, EpochRecord, EvalPoint, Position, TrainConfig, Trainer};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -291,6 +291,18 @@ pub struct TrainerState {
 /// Writes a resumable training state into `dir` (model, optimizer, trainer.json). The files
 /// go to a fresh sibling folder that then replaces `dir` by renames.
 pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
+    save_training_state_with(trainer, dir, &[])
+}
+
+/// [`save_training_state`] plus `extra` files (name, bytes) written into the same folder and
+/// swapped in with it, so they always belong to the same moment of training (`vggnet train`
+/// keeps the run's settings there). Durable: every file is fsynced, and so is the parent
+/// folder after the swap, before this returns.
+pub fn save_training_state_with(
+    trainer: &Trainer,
+    dir: &Path,
+    extra: &[(&str, &[u8])],
+) -> Result<()> {
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -319,43 +331,65 @@ pub fn save_training_state(trainer: &Trainer, dir: &Path) -> Result<()> {
         curve: trainer.curve.clone(),
     };
     fsio::write_json(&staging.path().join(TRAINER_FILE), &state)?;
+    for (file, bytes) in extra {
+        fsio::atomic_write(&staging.path().join(file), bytes)?;
+    }
     // Swap: dir -> dir.old, staging -> dir, remove dir.old. A kill between the two renames
     // leaves dir.old, which `load_training_state` falls back to.
     let old = parent.join(format!(".{name}.old"));
     let _ = std::fs::remove_dir_all(&old);
     if dir.exists() {
-        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+        fsio::rename(dir, &old)?;
     }
     let staged = staging.keep();
-    std::fs::rename(&staged, dir).map_err(|e| Error::io(dir, e))?;
+    fsio::rename(&staged, dir)?;
+    fsio::sync_dir(parent)?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
 }
 
+/// The folder a saved training state is read from: `dir`, or the `.dir.old` that a save
+/// killed between its two renames left behind.
+pub fn state_folder(dir: &Path) -> Result<PathBuf> {
+    if dir.join(TRAINER_FILE).exists() {
+        return Ok(dir.to_path_buf());
+    }
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let old = dir.with_file_name(format!(".{name}.old"));
+    if old.join(TRAINER_FILE).exists() {
+        return Ok(old);
+    }
+    Err(Error::checkpoint(
+        dir.join(TRAINER_FILE),
+        "no training state here (missing trainer.json): not a folder written by `vggnet train`",
+    ))
+}
+
 /// Loads a training state written by [`save_training_state`] onto `device`.
 pub fn load_training_state(dir: &Path, device: Device) -> Result<Trainer> {
-    let mut dir = dir.to_path_buf();
-    if !dir.join(TRAINER_FILE).exists() {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
-        let old = dir.with_file_name(format!(".{name}.old"));
-        if old.join(TRAINER_FILE).exists() {
-            dir = old;
-        } else {
-            return Err(Error::checkpoint(
-                dir.join(TRAINER_FILE),
-                "no training state here (missing trainer.json): not a folder written by `vggnet train`",
-            ));
-        }
-    }
+    load_training_state_with_amp(dir, device, None)
+}
+
+/// [`load_training_state`] with the mixed-precision mode replaced by `amp` when given (to
+/// continue on another device; the continuation is then not exact).
+pub fn load_training_state_with_amp(
+    dir: &Path,
+    device: Device,
+    amp: Option<AmpMode>,
+) -> Result<Trainer> {
+    let dir = state_folder(dir)?;
     let state_path = dir.join(TRAINER_FILE);
     let state: TrainerState = serde_json::from_slice(&fsio::read(&state_path)?)
         .map_err(|e| Error::checkpoint(&state_path, format!("invalid training state: {e}")))?;
     let model = load_model(&dir.join(MODEL_FILE), device)?;
-    let mut trainer = Trainer::new(model, state.config);
+    let config = TrainConfig {
+        amp: amp.unwrap_or(state.config.amp),
+        ..state.config
+    };
+    let mut trainer = Trainer::new(model, config)?;
     let opt_path = dir.join(OPTIMIZER_FILE);
     let opt = read_safetensors(&opt_path)?;
     let moved: HashMap<String, Tensor> = opt

@@ -2,11 +2,10 @@
 //! and writes each file atomically (temp file + rename): a failed or interrupted download never
 //! leaves a partial file under the final name.
 
-use crate::data::{find_file, validate_idx, MnistFile, FILES};
+use crate::idx::{find_file, validate_idx, MnistFile, FILES};
 use crate::error::{Error, Result};
 use crate::fsio;
 use flate2::read::GzDecoder;
-use md5::{Digest, Md5};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,11 +49,7 @@ impl Default for DownloadConfig {
     }
 }
 
-/// MD5 of `bytes` as lowercase hex.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    let digest = Md5::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::idx::md5_hex;
 
 fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
     let fail = |reason: String| Error::Download {
@@ -162,7 +157,7 @@ pub fn verify_dir(dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
     let mut out = Vec::new();
     for f in &FILES {
         if let Some(p) = find_file(dir, f.name)? {
-            let bytes = crate::data::read_idx_bytes(&p, 64 << 20)?;
+            let bytes = crate::idx::read_idx_bytes(&p, 64 << 20)?;
             out.push((p, md5_hex(&bytes) == f.md5));
         }
     }

@@ -149,6 +149,18 @@ pub enum Error {
         batch: usize,
     },
 
+    /// Drawing a plot failed (in plotters or while encoding the image).
+    #[error("plotting failed: {0}")]
+    Plot(String),
+
+    /// `--resume` with settings that would change the saved run.
+    #[error(
+        "cannot resume {}: {}. Run `vggnet train --resume {}` alone to continue the run as it \
+         was started, or start a new run in another --out folder",
+        dir.display(), conflicts.join("; "), dir.display()
+    )]
+    ResumeConflict { dir: PathBuf, conflicts: Vec<String> },
+
     /// A configuration value that makes no sense.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -67,7 +67,7 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
             let xs = split.images.narrow(0, start, len).to_device(device); // (B, 1, 28, 28)
             let logits = match &packed {
                 Some(net) => net.forward(&xs)?,
-                None => model.forward_t(&xs, false),
+                None => model.forward_t(&xs, false)?,
             }; // (B, classes)
             let p = logits.argmax(1, false); // (B,)
             preds.push(p.to_device(tch::Device::Cpu));
@@ -120,14 +120,14 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
 }
 
 /// Class probabilities for normalized images (B, C, H, W): softmax of the logits, (B, classes).
-pub fn predict_proba(model: &Vgg, images: &Tensor) -> Tensor {
+/// Images of the wrong shape are an error.
+pub fn predict_proba(model: &Vgg, images: &Tensor) -> Result<Tensor> {
     tch::no_grad(|| {
-        let xs = images.to_device(model.device());
-        let logits = match model.packed_for_inference().map(|net| net.forward(&xs)) {
-            Some(Ok(logits)) => logits,
-            _ => model.forward_t(&xs, false),
-        };
-        logits.softmax(-1, Kind::Float).to_device(tch::Device::Cpu)
+        let logits = match model.packed_for_inference() {
+            Some(net) => net.forward(images)?,
+            None => model.forward_t(images, false)?,
+        }; // (B, classes)
+        Ok(logits.f_softmax(-1, Kind::Float)?.f_to_device(tch::Device::Cpu)?)
     })
 }
 

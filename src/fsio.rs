@@ -1,16 +1,72 @@
-//! Atomic file writes: a temporary file in the target's folder, fsync, then rename.
-//! A crash or kill at any point leaves either the old file or the new one, never a mix.
+//! Atomic, durable file writes: a temporary file in the target's folder, fsync of the file,
+//! rename over the target, then fsync of the folder. A crash or kill at any point leaves
+//! either the old file or the new one, never a mix; once a write returns, a power cut keeps
+//! the new file (its data and its directory entry are on disk).
 
 use crate::error::{Error, Result};
+use std::cell::RefCell;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically (temp file + fsync + rename).
+/// One durability step, as recorded by [`trace_syncs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    /// A file's data was flushed to disk (`fsync`).
+    File(PathBuf),
+    /// A temporary file or folder was renamed to its final name.
+    Rename(PathBuf),
+    /// A folder was flushed, making the names in it durable (`fsync` on the directory).
+    Dir(PathBuf),
+}
+
+thread_local! {
+    static TRACE: RefCell<Option<Vec<SyncEvent>>> = const { RefCell::new(None) };
+}
+
+fn record(event: impl FnOnce() -> SyncEvent) {
+    TRACE.with(|t| {
+        if let Some(events) = t.borrow_mut().as_mut() {
+            events.push(event());
+        }
+    });
+}
+
+/// Runs `f` and returns, with its result, the fsyncs and renames this thread made meanwhile,
+/// in order: a way to check (in tests) that every save is durable, not just atomic.
+pub fn trace_syncs<T>(f: impl FnOnce() -> T) -> (T, Vec<SyncEvent>) {
+    let outer = TRACE.with(|t| t.borrow_mut().replace(Vec::new()));
+    let value = f();
+    let events = TRACE.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer));
+    (value, events.unwrap_or_default())
+}
+
+/// Flushes a folder's entries to disk (after a rename or a new file in it).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
+    record(|| SyncEvent::Dir(dir.to_path_buf()));
+    Ok(())
+}
+
+/// Renames `from` to `to` (same folder) and records it for [`trace_syncs`].
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
+    record(|| SyncEvent::Rename(to.to_path_buf()));
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically and durably (temp file, fsync, rename, fsync of the folder).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_write_with(path, |f| f.write_all(bytes))
 }
 
-/// Runs `fill` on a temporary file beside `path`, then renames it over `path`.
+/// Runs `fill` on a temporary file beside `path`, then renames it over `path` (durably).
 pub fn atomic_write_with(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
@@ -31,8 +87,10 @@ pub fn atomic_write_with(
     }
     fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    record(|| SyncEvent::File(path.to_path_buf()));
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    record(|| SyncEvent::Rename(path.to_path_buf()));
+    sync_dir(dir)
 }
 
 /// The name prefix of [`atomic_write`]'s temporary files.

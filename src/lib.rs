@@ -24,12 +24,14 @@ pub mod download;
 pub mod error;
 pub mod eval;
 pub mod fsio;
+pub mod idx;
 pub mod imageio;
 pub mod model;
 pub mod optim;
 pub mod perf;
 pub mod plot;
 pub mod pth;
+pub mod run;
 pub mod train;
 
 pub use error::{Error, IdxProblem, Result};

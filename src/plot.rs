@@ -78,7 +78,7 @@ impl std::fmt::Debug for Figure {
 }
 
 fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Config(format!("plotting failed: {e}"))
+    Error::Plot(e.to_string())
 }
 
 impl Figure {

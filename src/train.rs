@@ -107,6 +107,30 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
+/// What one training step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutput {
+    /// Mean cross-entropy of the batch (unscaled).
+    pub loss: f64,
+    /// Examples of the batch classified correctly (dropout on, as trained).
+    pub correct: u64,
+    /// True when the scaler found inf/NaN gradients and skipped the optimizer step.
+    pub skipped: bool,
+}
+
+/// The phases of [`Trainer::step`], in the order they end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepPhase {
+    /// Forward pass and loss.
+    Forward,
+    /// Loss and accuracy copied to the host (the step's one synchronization).
+    ReadBack,
+    /// Scaled backward pass.
+    Backward,
+    /// Unscale, AdamW step, scaler update.
+    Optimizer,
+}
+
 /// Progress within one batch, reported to the observer.
 #[derive(Debug, Clone)]
 pub struct BatchProgress {
@@ -126,6 +150,8 @@ pub struct BatchProgress {
     pub images_per_sec: f64,
     /// True when the scaler skipped this step (inf/NaN gradients).
     pub skipped: bool,
+    /// Optimizer steps over the whole run, this one included.
+    pub global_step: u64,
 }
 
 /// A test-set evaluation made during training (for time-to-accuracy).
@@ -277,14 +303,24 @@ impl std::fmt::Debug for Trainer {
 }
 
 impl Trainer {
-    /// A trainer for `model` with fresh optimizer state.
-    pub fn new(model: Vgg, config: TrainConfig) -> Self {
-        let amp = match config.amp {
-            AmpMode::Auto | AmpMode::On => model.device().is_cuda(),
-            AmpMode::Off => false,
-        };
+    /// A trainer for `model` with fresh optimizer state. Fails on settings that cannot run:
+    /// a zero batch size, or `AmpMode::On` where autocast cannot apply (tch's autocast is
+    /// CUDA-only, so on the CPU AMP would silently do nothing).
+    pub fn new(model: Vgg, config: TrainConfig) -> Result<Self> {
+        if config.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        let cuda = model.device().is_cuda();
+        if config.amp == AmpMode::On && !cuda {
+            return Err(Error::Config(format!(
+                "mixed precision (AMP on) needs a CUDA device; the model is on {:?}, where \
+                 tch's autocast does nothing (use AMP off or auto there)",
+                model.device()
+            )));
+        }
+        let amp = config.amp != AmpMode::Off && cuda;
         let optimizer = AdamW::new(model.named_parameters(), config.optimizer);
-        Trainer {
+        Ok(Trainer {
             optimizer,
             scaler: GradScaler::new(config.scaler, amp),
             model,
@@ -295,7 +331,7 @@ impl Trainer {
             curve: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             amp_announced: false,
-        }
+        })
     }
 
     /// True when autocast + the grad scaler are active.
@@ -330,20 +366,93 @@ impl Trainer {
         obs.on_message(&msg);
     }
 
-    /// Backward pass and optimizer step through the grad scaler, as the article's
-    /// `scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()`.
-    /// Returns true when the step was skipped because a gradient was inf/NaN.
-    /// Gradients come from `Tensor::run_backward` (autograd.grad), not `.grad()`: nothing to
-    /// zero and nothing to accumulate, like PyTorch's `zero_grad(set_to_none=True)`.
-    pub fn backward_and_step(&mut self, loss: &Tensor) -> bool {
+    /// Forward pass and loss, as the article's `with autocast(): outputs = model(images);
+    /// loss = criterion(outputs, labels)`: logits (B, classes), float16 under autocast when
+    /// AMP is on, and the mean cross-entropy in float32. Dropout is on (training mode).
+    pub fn forward_loss(&self, xs: &Tensor, ys: &Tensor) -> Result<(Tensor, Tensor)> {
+        let ys = ys.f_to_device(self.model.device())?; // (B,)
+        let logits = tch::autocast(self.amp_enabled(), || self.model.forward_t(xs, true))?; // (B, 10)
+        let loss = logits
+            .f_to_kind(Kind::Float)?
+            .f_cross_entropy_loss::<Tensor>(&ys, None, tch::Reduction::Mean, -100, 0.0)?; // ()
+        Ok((logits, loss))
+    }
+
+    /// The scaled backward pass, `scaler.scale(loss).backward()`: the gradients of the scaled
+    /// loss with respect to every parameter, in [`AdamW::params`] order. They come from
+    /// autograd.grad, not `.grad()`: nothing to zero and nothing to accumulate, like
+    /// PyTorch's `zero_grad(set_to_none=True)`.
+    pub fn scaled_grads(&self, loss: &Tensor) -> Result<Vec<Tensor>> {
         let scaled = self.scaler.scale_loss(loss);
-        let grads = Tensor::run_backward(&[&scaled], &self.optimizer.params(), false, false);
-        let found_inf = self.scaler.unscale_(&grads);
+        Ok(Tensor::f_run_backward(
+            &[&scaled],
+            &self.optimizer.params(),
+            false,
+            false,
+        )?)
+    }
+
+    /// `scaler.step(optimizer); scaler.update()`: unscales `grads` in place, takes the AdamW
+    /// step unless a gradient is inf/NaN, and updates the scale. Returns true when the step
+    /// was skipped.
+    pub fn apply_grads(&mut self, grads: &[Tensor]) -> bool {
+        let found_inf = self.scaler.unscale_(grads);
         if !found_inf {
-            self.optimizer.step_grads(&grads, true);
+            self.optimizer.step_grads(grads, true);
         }
         self.scaler.update(found_inf);
         found_inf
+    }
+
+    /// [`Trainer::scaled_grads`] then [`Trainer::apply_grads`]: the backward half of a step
+    /// for a loss computed elsewhere. Returns true when the step was skipped.
+    pub fn backward_and_step(&mut self, loss: &Tensor) -> Result<bool> {
+        let grads = self.scaled_grads(loss)?;
+        Ok(self.apply_grads(&grads))
+    }
+
+    /// One step of the article's loop on a batch (`xs` (B, 1, 28, 28), `ys` (B,)): forward
+    /// and loss, scaled backward, unscale, AdamW step, scaler update. Every batch that
+    /// [`Trainer::fit`] trains goes through here. Without AMP a non-finite loss is an error
+    /// raised before any weight changes; with AMP the scaler skips the step instead.
+    pub fn step(&mut self, xs: &Tensor, ys: &Tensor) -> Result<StepOutput> {
+        self.step_observed(xs, ys, &mut |_| {})
+    }
+
+    /// [`Trainer::step`], calling `phase` as each phase ends (the benchmark's profile times
+    /// the step this way, so it measures exactly the step that training runs).
+    pub fn step_observed(
+        &mut self,
+        xs: &Tensor,
+        ys: &Tensor,
+        phase: &mut dyn FnMut(StepPhase),
+    ) -> Result<StepOutput> {
+        let (logits, loss) = self.forward_loss(xs, ys)?;
+        phase(StepPhase::Forward);
+        // One read-back per step: the loss and the number of correct predictions.
+        let correct = logits
+            .f_argmax(1, false)?
+            .f_eq_tensor(&ys.f_to_device(logits.device())?)?
+            .f_sum(Kind::Float)?; // ()
+        let stats = Vec::<f64>::try_from(&Tensor::f_stack(&[&loss, &correct], 0)?)?;
+        let (loss_v, correct_v) = (stats[0], stats[1]);
+        phase(StepPhase::ReadBack);
+        if !self.amp_enabled() && !loss_v.is_finite() {
+            return Err(Error::NonFiniteLoss {
+                loss: loss_v,
+                epoch: self.position.epoch + 1,
+                batch: self.position.batch,
+            });
+        }
+        let grads = self.scaled_grads(&loss)?;
+        phase(StepPhase::Backward);
+        let skipped = self.apply_grads(&grads);
+        phase(StepPhase::Optimizer);
+        Ok(StepOutput {
+            loss: loss_v,
+            correct: correct_v as u64,
+            skipped,
+        })
     }
 
     /// Runs the rest of the current epoch (from `position.batch`) over `train`.
@@ -359,7 +468,6 @@ impl Trainer {
         let epoch = self.position.epoch;
         let seed = self.config.seed;
         let num_batches = train.num_batches(bs);
-        let device = self.model.device();
         let amp = self.amp_enabled();
         let order = train.order(Some(mix(seed, epoch as u64)));
         obs.on_epoch_start(epoch + 1, num_batches);
@@ -374,27 +482,15 @@ impl Trainer {
                 return Err(Error::Interrupted);
             }
             tch::manual_seed(mix(mix(seed, epoch as u64), b as u64) as i64);
-            let (xs, ys) = train.gather(chunk);
-            let (xs, ys) = (xs.to_device(device), ys.to_device(device)); // (B,1,28,28), (B,)
-            let logits = tch::autocast(amp, || self.model.forward_t(&xs, true)); // (B, 10)
-            let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&ys); // ()
-            let correct = logits.argmax(1, false).eq_tensor(&ys).sum(Kind::Float); // ()
-            let stats = Vec::<f64>::try_from(&Tensor::stack(&[&loss, &correct], 0))?;
-            let (loss_v, correct_v) = (stats[0], stats[1]);
-            if !amp && !loss_v.is_finite() {
-                return Err(Error::NonFiniteLoss {
-                    loss: loss_v,
-                    epoch: epoch + 1,
-                    batch: b,
-                });
-            }
-            let found_inf = self.backward_and_step(&loss);
+            let (xs, ys) = train.gather(chunk); // (B, 1, 28, 28), (B,)
+            let out = self.step(&xs, &ys)?;
+            let (loss_v, found_inf) = (out.loss, out.skipped);
             let n = chunk.len() as u64;
             let pos = &mut self.position;
             pos.batch = b + 1;
             pos.global_step += 1;
             pos.seen += n;
-            pos.correct += correct_v as u64;
+            pos.correct += out.correct;
             pos.skipped += found_inf as u64;
             if loss_v.is_finite() {
                 pos.loss_sum += loss_v * n as f64;
@@ -410,6 +506,7 @@ impl Trainer {
                 seen: pos.seen as usize,
                 images_per_sec: (pos.seen - seen_at_start) as f64 / elapsed.max(1e-9),
                 skipped: found_inf,
+                global_step: pos.global_step,
             };
             obs.on_batch(&progress);
             let curve_every = self.config.curve_every_steps as u64;

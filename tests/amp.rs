@@ -1,10 +1,13 @@
 //! The grad scaler, on the CPU, against PyTorch's GradScaler semantics:
 //! init scale 65536, growth x2 after 2000 clean steps, backoff x0.5 on inf/NaN (step skipped).
 
+mod common;
+
+use common::{tiny, trainer_for};
 use tch::{Device, Kind, Tensor};
 use vggnet::amp::{GradScaler, GradScalerConfig};
-use vggnet::model::{Vgg, VggConfig};
-use vggnet::train::{TrainConfig, Trainer};
+use vggnet::model::Vgg;
+use vggnet::train::{AmpMode, TrainConfig, Trainer};
 
 fn grad_of(values: &[f32]) -> Tensor {
     let p =
@@ -70,9 +73,7 @@ fn disabled_scaler_is_a_pass_through() {
 
 #[test]
 fn trainer_skips_the_step_on_an_injected_inf_gradient() {
-    tch::manual_seed(3);
-    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
-    let mut trainer = Trainer::new(model, TrainConfig::default());
+    let mut trainer = trainer_for(tiny(), 3, TrainConfig::default());
     // tch's autocast is CUDA-only, but the scaler's logic is device-independent: force it on.
     trainer.scaler.enabled = true;
     let before: Vec<Tensor> = trainer
@@ -82,22 +83,33 @@ fn trainer_skips_the_step_on_an_injected_inf_gradient() {
         .map(|(_, t)| t.copy())
         .collect();
     let x = Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let loss = trainer.model.forward_t(&x, true).sum(Kind::Float) * f64::INFINITY;
-    assert!(trainer.backward_and_step(&loss), "step must be skipped");
+    let loss = trainer.model.forward_t(&x, true).unwrap().sum(Kind::Float) * f64::INFINITY;
+    assert!(trainer.backward_and_step(&loss).unwrap(), "step must be skipped");
     assert_eq!(trainer.scaler.scale, 32768.0);
     assert_eq!(trainer.optimizer.step_count(), 0);
     for ((name, after), before) in trainer.model.named_parameters().iter().zip(&before) {
         assert!(after.equal(before), "{name} changed on a skipped step");
     }
-    // A clean step (after zero_grad, as the loop does) goes through and changes the weights.
-    trainer.optimizer.zero_grad();
-    let loss = trainer
-        .model
-        .forward_t(&x, true)
-        .cross_entropy_for_logits(&Tensor::from_slice(&[1i64, 2]));
-    assert!(!trainer.backward_and_step(&loss));
+    // A clean step, the trainer's own, goes through and changes the weights.
+    let out = trainer.step(&x, &Tensor::from_slice(&[1i64, 2])).unwrap();
+    assert!(!out.skipped);
     assert_eq!(trainer.optimizer.step_count(), 1);
     assert_eq!(trainer.scaler.growth_tracker, 1);
     let (_, first) = &trainer.model.named_parameters()[0];
     assert!(!first.equal(&before[0]));
+}
+
+/// `AmpMode::On` where autocast cannot apply (the CPU) is an error, not a silent float32 run;
+/// `Auto` trains in float32 there.
+#[test]
+fn amp_on_off_cuda_is_an_error() {
+    let model = Vgg::new(tiny(), Device::Cpu).unwrap();
+    let on = TrainConfig {
+        amp: AmpMode::On,
+        ..Default::default()
+    };
+    let err = Trainer::new(model, on).unwrap_err();
+    assert!(err.to_string().contains("needs a CUDA device"), "{err}");
+    let auto = trainer_for(tiny(), 1, TrainConfig::default());
+    assert!(!auto.amp_enabled());
 }

@@ -8,7 +8,8 @@ use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::Kind;
-use vggnet::data::{read_idx_bytes, validate_idx, DataConfig, Mnist, FILES};
+use vggnet::data::{DataConfig, Mnist, FILES};
+use vggnet::idx::{read_idx_bytes, validate_idx};
 use vggnet::{Error, IdxProblem};
 
 fn images_idx(count: u32, rows: u32, cols: u32, body: usize) -> Vec<u8> {
@@ -187,11 +188,68 @@ fn label_count_disagreeing_with_images_is_an_error() {
     );
 }
 
+/// Images and labels that agree with each other (10 of each) but not with the official set
+/// (10,000): `BadCount`, naming the file, for the full load and the test-only load alike.
 #[test]
 fn a_consistent_but_unofficial_count_is_an_error() {
     let dir = real_dir_with("t10k-labels-idx1-ubyte", &labels_idx(&[1u8; 10]));
-    // Images say 10000, labels 10: the pair disagrees first.
-    assert!(load_from(dir.path()).is_err());
+    std::fs::remove_file(dir.path().join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let images = write(
+        dir.path(),
+        "t10k-images-idx3-ubyte",
+        &images_idx(10, 28, 28, 10 * 784),
+    );
+    let cfg = DataConfig {
+        dir: dir.path().into(),
+        download: false,
+        ..Default::default()
+    };
+    let full = Mnist::load(&cfg).unwrap_err();
+    let test_only = Mnist::load_test(&cfg).unwrap_err();
+    for err in [full, test_only] {
+        assert!(
+            matches!(
+                &err,
+                Error::Idx {
+                    problem: IdxProblem::BadCount {
+                        expected: 10_000,
+                        found: 10
+                    },
+                    path,
+                } if *path == images
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("holds 10 items, expected 10000"), "{err}");
+    }
+}
+
+/// Evaluation needs only the test files: `load_test` reads the two `t10k` files, validated,
+/// giving the same test split as the full load.
+#[test]
+fn the_test_split_loads_without_the_training_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in &FILES[2..] {
+        let src = vggnet::data::find_file(&mnist_dir(), f.name)
+            .unwrap()
+            .unwrap();
+        std::fs::copy(&src, dir.path().join(src.file_name().unwrap())).unwrap();
+    }
+    let cfg = DataConfig {
+        dir: dir.path().into(),
+        test_limit: Some(500),
+        download: false,
+        ..Default::default()
+    };
+    let (test, sources) = Mnist::load_test(&cfg).unwrap();
+    let full = load_mnist(Some(0), Some(500));
+    assert!(test.images.equal(&full.test.images));
+    assert!(test.labels.equal(&full.test.labels));
+    let md5: Vec<&str> = sources.iter().map(|s| s.md5.as_str()).collect();
+    assert_eq!(md5, [FILES[2].md5, FILES[3].md5]);
+    // The full load still needs all four, and says which are missing.
+    let err = Mnist::load(&cfg).unwrap_err();
+    assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn serve(max_conns: usize) -> String {
                         .and_then(|_| stream.write_all(&body[..body.len() / 2])),
                     "wrong" => {
                         // Valid gzip, wrong content: the real raw bytes with one byte changed.
-                        let mut raw = vggnet::data::read_idx_bytes(&dir.join(file), 1 << 26).unwrap();
+                        let mut raw = vggnet::idx::read_idx_bytes(&dir.join(file), 1 << 26).unwrap();
                         let last = raw.len() - 1;
                         raw[last] ^= 1;
                         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

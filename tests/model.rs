@@ -1,6 +1,8 @@
 //! The network: shapes, parameter names and count, dropout modes, PyTorch-default init.
 //! PyTorch reference: `sum(p.numel() for p in VGG().parameters()) == 23_607_754`.
 
+mod common;
+
 use tch::{Device, Kind, Tensor};
 use vggnet::model::{Vgg, VggConfig};
 
@@ -17,13 +19,61 @@ fn mnist_shapes_and_parameter_count() {
         .map(|(_, t)| t.numel() as i64)
         .sum();
     assert_eq!(counted, 23_607_754);
-    let y = tch::no_grad(|| {
-        model.forward_t(
-            &Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu)),
-            false,
-        )
-    });
+    let x = Tensor::zeros([2, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let y = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
     assert_eq!(y.size(), vec![2, 10]);
+    // The block activations come from the same walk: 28 -> 14 -> 7 -> 3 -> 1.
+    let (logits, blocks) = tch::no_grad(|| model.forward_with_blocks(&x, false)).unwrap();
+    assert!(logits.equal(&y));
+    let shapes: Vec<Vec<i64>> = blocks.iter().map(|b| b.size()).collect();
+    assert_eq!(
+        shapes,
+        [
+            vec![2, 64, 14, 14],
+            vec![2, 128, 7, 7],
+            vec![2, 256, 3, 3],
+            vec![2, 512, 1, 1]
+        ]
+    );
+    let stages = model.stage_shapes(1).unwrap();
+    let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "input",
+            "block 1 (conv, conv, pool)",
+            "block 2 (conv, conv, pool)",
+            "block 3 (conv, conv, pool)",
+            "block 4 (conv, conv, pool)",
+            "flatten",
+            "classifier hidden",
+            "logits"
+        ]
+    );
+    assert_eq!(stages[5].1, vec![1, 512]);
+    assert_eq!(stages[6].1, vec![1, 4096]);
+    // Every layer, in PyTorch's order, with its own time in the profile.
+    let profile = model.profile_forward(&x).unwrap();
+    assert_eq!(profile.len(), model.layers().len());
+    assert!(profile[0].0.starts_with("features.0 Conv"), "{profile:?}");
+    assert!(profile.last().unwrap().0.starts_with("classifier.6 Linear"));
+}
+
+/// Input the network cannot take is an error naming the expected shape, not a crash.
+#[test]
+fn wrong_input_is_an_error_not_a_panic() {
+    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
+    for x in [
+        Tensor::zeros([2, 3, 28, 28], (Kind::Float, Device::Cpu)),
+        Tensor::zeros([2, 1, 32, 32], (Kind::Float, Device::Cpu)),
+        Tensor::zeros([28, 28], (Kind::Float, Device::Cpu)),
+        Tensor::zeros([2, 1, 28, 28], (Kind::Int64, Device::Cpu)),
+    ] {
+        let err = model.forward_t(&x, false).unwrap_err();
+        assert!(err.to_string().contains("(batch, 1, 28, 28)"), "{err}");
+        let err = vggnet::eval::predict_proba(&model, &x).unwrap_err();
+        assert!(err.to_string().contains("(batch, 1, 28, 28)"), "{err}");
+    }
 }
 
 #[test]
@@ -86,7 +136,8 @@ fn cifar_sized_input_derives_classifier_width() {
             &Tensor::randn([3, 3, 32, 32], (Kind::Float, Device::Cpu)),
             false,
         )
-    });
+    })
+    .unwrap();
     assert_eq!(y.size(), vec![3, 10]);
 }
 
@@ -103,14 +154,14 @@ fn too_small_input_is_a_config_error() {
 #[test]
 fn dropout_only_in_train_mode() {
     tch::manual_seed(0);
-    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
+    let model = Vgg::new(common::tiny(), Device::Cpu).unwrap();
     let x = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
     let (e1, e2, t1, t2) = tch::no_grad(|| {
         (
-            model.forward_t(&x, false),
-            model.forward_t(&x, false),
-            model.forward_t(&x, true),
-            model.forward_t(&x, true),
+            model.forward_t(&x, false).unwrap(),
+            model.forward_t(&x, false).unwrap(),
+            model.forward_t(&x, true).unwrap(),
+            model.forward_t(&x, true).unwrap(),
         )
     });
     assert!(e1.equal(&e2), "eval mode must be deterministic");

@@ -64,7 +64,7 @@ fn pth_from_pytorch_reproduces_its_logits() {
     assert!(input_diff <= 1e-6, "inputs differ by {input_diff}");
 
     let model = load_model(&tmp.path().join("vggnet_mnist.pth"), Device::Cpu).unwrap();
-    let logits = tch::no_grad(|| model.forward_t(&data.test.images, false));
+    let logits = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
     let diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
     println!("parity pth->rust: max |logit diff| = {diff:.3e} over {N} digits");
     assert!(diff <= TOL, "logits differ by {diff}");
@@ -77,7 +77,7 @@ fn pth_from_pytorch_reproduces_its_logits() {
     // And with NCHW instead of channels-last storage.
     let mut model = model;
     model.set_channels_last(false);
-    let nchw = tch::no_grad(|| model.forward_t(&data.test.images, false));
+    let nchw = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
     let diff = max_abs_diff(&flat(&nchw), &json_matrix(&reference["logits"]));
     assert!(diff <= TOL, "NCHW logits differ by {diff}");
 }
@@ -92,7 +92,7 @@ fn safetensors_from_rust_reproduces_logits_in_pytorch() {
     save_model(&model, &path).unwrap();
 
     let data = load_mnist(Some(0), Some(N as usize));
-    let logits = tch::no_grad(|| model.forward_t(&data.test.images, false));
+    let logits = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
     let out = run_article(&[
         "logits",
         "--weights",
@@ -108,8 +108,8 @@ fn safetensors_from_rust_reproduces_logits_in_pytorch() {
 
 /// The training step itself: from PyTorch's initial weights, K AdamW steps on the same batches
 /// (dropout off on both sides, since the two RNGs differ) give the same loss at every step and
-/// the same final logits. The Rust side uses the trainer's own `backward_and_step` (autograd,
-/// GradScaler, the fused AdamW kernel), as `train_epoch` does.
+/// the same final logits. The Rust side is the trainer's own `step` (forward, loss, autograd,
+/// GradScaler, the fused AdamW kernel), the one `fit` runs for every batch.
 #[test]
 fn training_steps_follow_pytorch() {
     const STEPS: usize = 20;
@@ -138,22 +138,28 @@ fn training_steps_follow_pytorch() {
         .map(|v| v.as_f64().unwrap())
         .collect();
 
-    let model = load_model(&tmp.path().join("init.pth"), Device::Cpu).unwrap();
-    let mut trainer = Trainer::new(model, TrainConfig::default());
+    // PyTorch's initial weights in the article's network with dropout off (p = 0), so that
+    // the trainer's own step (autocast/scaler, autograd, fused AdamW) runs unchanged.
+    let init = tmp.path().join("init.pth");
+    let named = vggnet::checkpoint::read_pth(&init).unwrap();
+    let no_dropout = VggConfig {
+        dropout: 0.0,
+        ..Default::default()
+    };
+    let mut model = Vgg::new(no_dropout, Device::Cpu).unwrap();
+    vggnet::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
+    let mut trainer = Trainer::new(model, TrainConfig::default()).unwrap();
     let data = load_mnist(Some(STEPS * BATCH), Some(N as usize));
     let mut ours = Vec::new();
     for k in 0..STEPS {
         let idx: Vec<i64> = ((k * BATCH) as i64..((k + 1) * BATCH) as i64).collect();
         let (xs, ys) = data.train.gather(&idx); // (B, 1, 28, 28), (B,)
-        let loss = trainer
-            .model
-            .forward_t(&xs, false)
-            .cross_entropy_for_logits(&ys); // ()
-        ours.push(loss.double_value(&[]));
-        assert!(!trainer.backward_and_step(&loss), "no step may be skipped");
+        let out = trainer.step(&xs, &ys).unwrap();
+        ours.push(out.loss);
+        assert!(!out.skipped, "no step may be skipped");
     }
     let loss_diff = max_abs_diff(&ours, &theirs);
-    let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false));
+    let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false)).unwrap();
     let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
     println!(
         "parity training: {STEPS} steps of {BATCH}: losses {:.4} -> {:.4} (PyTorch {:.4} -> {:.4}), \

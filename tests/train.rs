@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tch::Device;
 use vggnet::checkpoint::{load_training_state, save_training_state};
 use vggnet::data::Mnist;
-use vggnet::model::{Vgg, VggConfig};
-use vggnet::train::{BatchProgress, EpochRecord, Observer, Silent, TrainConfig, Trainer};
+use vggnet::model::VggConfig;
+use vggnet::train::{BatchProgress, CurvePoint, Observer, Silent, TrainConfig, Trainer};
 
 /// Torch's RNG (init, dropout) is process-global and the test harness runs tests on threads:
 /// each test holds this lock so no other test draws from the generator meanwhile.
@@ -20,18 +20,17 @@ fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
     TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A trainer for the small network (seeding, resumption and the loop do not depend on the
+/// width) with per-step curve points and periodic evaluations.
 fn trainer(seed: u64, epochs: usize) -> Trainer {
-    tch::manual_seed(seed as i64);
-    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
-    Trainer::new(
-        model,
-        TrainConfig {
-            epochs,
-            seed,
-            curve_every_steps: 1,
-            ..Default::default()
-        },
-    )
+    let config = TrainConfig {
+        epochs,
+        seed,
+        curve_every_steps: 1,
+        eval_every_steps: 2,
+        ..Default::default()
+    };
+    trainer_for(tiny(), seed as i64, config)
 }
 
 fn fit(t: &mut Trainer, data: &Mnist, obs: &mut dyn Observer) -> vggnet::Result<()> {
@@ -83,10 +82,18 @@ impl Observer for StopAt {
     }
 }
 
-fn comparable(h: &[EpochRecord]) -> Vec<(f64, f64, Option<f64>)> {
-    h.iter()
-        .map(|r| (r.train_loss, r.train_accuracy, r.test_accuracy))
-        .collect()
+/// Everything a run records except wall times: per-epoch figures, evaluations, curve.
+type Comparable = (Vec<(f64, f64, Option<f64>)>, Vec<(u64, f64)>, Vec<CurvePoint>);
+
+fn comparable(t: &Trainer) -> Comparable {
+    (
+        t.history
+            .iter()
+            .map(|r| (r.train_loss, r.train_accuracy, r.test_accuracy))
+            .collect(),
+        t.evals.iter().map(|e| (e.step, e.test_accuracy)).collect(),
+        t.curve.clone(),
+    )
 }
 
 #[test]
@@ -95,8 +102,9 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     let data = load_mnist(Some(160), Some(64));
     let mut full = trainer(21, 3);
     fit(&mut full, &data, &mut Silent).unwrap();
-    let reference = comparable(&full.history);
-    assert_eq!(reference.len(), 3);
+    let reference = comparable(&full);
+    assert_eq!(reference.0.len(), 3);
+    assert!(!reference.1.is_empty() && !reference.2.is_empty());
 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -115,10 +123,18 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     let mut resumed = load_training_state(&state, Device::Cpu).unwrap();
     fit(&mut resumed, &data, &mut Silent).unwrap();
     assert_eq!(
-        comparable(&resumed.history),
+        comparable(&resumed),
         reference,
         "mid-epoch resume diverged"
     );
+    for ((name, a), (_, b)) in full
+        .model
+        .named_parameters()
+        .iter()
+        .zip(resumed.model.named_parameters().iter())
+    {
+        assert!(a.equal(b), "{name}: weights differ after the mid-epoch resume");
+    }
 
     // Interrupted exactly at an epoch boundary.
     let mut first = trainer(21, 3);
@@ -132,7 +148,7 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     let mut resumed = load_training_state(&state, Device::Cpu).unwrap();
     fit(&mut resumed, &data, &mut Silent).unwrap();
     assert_eq!(
-        comparable(&resumed.history),
+        comparable(&resumed),
         reference,
         "epoch-boundary resume diverged"
     );
@@ -146,7 +162,14 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
 fn short_real_run_clearly_learns() {
     let _rng = rng_lock();
     let data = load_mnist(Some(12_800), Some(1_000));
-    let mut t = trainer(42, 2);
+    let mut t = trainer_for(
+        VggConfig::default(),
+        42,
+        TrainConfig {
+            epochs: 2,
+            ..Default::default()
+        },
+    );
     let start = std::time::Instant::now();
     fit(&mut t, &data, &mut Silent).unwrap();
     let acc = t.history.last().unwrap().test_accuracy.unwrap();

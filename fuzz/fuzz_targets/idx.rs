@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let is_images = flags & 1 == 1;
     let gz = flags & 2 == 2;
     let path = Path::new("fuzz-input");
-    if let Ok(bytes) = vggnet::data::decode_idx(path, rest, gz, 1 << 20) {
-        let _ = vggnet::data::validate_idx(path, &bytes, is_images);
+    if let Ok(bytes) = vggnet::idx::decode_idx(path, rest, gz, 1 << 20) {
+        let _ = vggnet::idx::validate_idx(path, &bytes, is_images);
     }
 });

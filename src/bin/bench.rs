@@ -13,7 +13,7 @@ use std::time::Instant;
 use vggnet::data::{DataConfig, Mnist};
 use vggnet::eval::evaluate;
 use vggnet::model::{Vgg, VggConfig};
-use vggnet::train::{BatchProgress, Observer, TrainConfig, Trainer};
+use vggnet::train::{BatchProgress, Observer, StepPhase, TrainConfig, Trainer};
 
 #[derive(Parser)]
 #[command(about = "Benchmark vggnet against the PyTorch original (python/bench_reference.py)")]
@@ -106,7 +106,7 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                     curve_every_steps: 0,
                     ..Default::default()
                 },
-            );
+            )?;
             let mut clock = Clock {
                 warmup: args.warmup.max(1),
                 start: None,
@@ -169,7 +169,7 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             let data = Mnist::load(&data_cfg(n, 0))?;
             tch::manual_seed(0);
             let model = Vgg::new(VggConfig::default(), device)?;
-            let mut t = Trainer::new(model, TrainConfig::default());
+            let mut t = Trainer::new(model, TrainConfig::default())?;
             let order: Vec<i64> = (0..n as i64).collect();
             let mut phases = std::collections::BTreeMap::<String, f64>::new();
             let mut layers = std::collections::BTreeMap::<String, f64>::new();
@@ -181,29 +181,23 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                     }
                 };
                 let s = Instant::now();
-                let (xs, ys) = data.train.gather(chunk);
+                let (xs, ys) = data.train.gather(chunk); // (B, 1, 28, 28), (B,)
                 add("1 data (gather batch)", s.elapsed().as_secs_f64());
-                let s = Instant::now();
-                let logits = t.model.forward_t(&xs, true);
-                let loss = logits.cross_entropy_for_logits(&ys);
-                add("2 forward + loss", s.elapsed().as_secs_f64());
-                let s = Instant::now();
-                let grads =
-                    tch::Tensor::run_backward(&[&loss], &t.optimizer.params(), false, false);
-                add("3 backward", s.elapsed().as_secs_f64());
-                let s = Instant::now();
-                t.optimizer.step_grads(&grads, true);
-                add("4 optimizer (fused AdamW)", s.elapsed().as_secs_f64());
-                let s = Instant::now();
-                let _ = f64::try_from(&loss)?;
-                add("5 loss read-back", s.elapsed().as_secs_f64());
+                // The trainer's own step, timed phase by phase as each one ends.
+                let mut last = Instant::now();
+                t.step_observed(&xs, &ys, &mut |phase| {
+                    let name = match phase {
+                        StepPhase::Forward => "2 forward + loss",
+                        StepPhase::ReadBack => "3 loss/accuracy read-back",
+                        StepPhase::Backward => "4 backward",
+                        StepPhase::Optimizer => "5 unscale + fused AdamW + scaler",
+                    };
+                    add(name, last.elapsed().as_secs_f64());
+                    last = Instant::now();
+                })?;
                 if measure {
-                    let s = Instant::now();
-                    t.optimizer.step_grads(&grads, false);
-                    *phases
-                        .entry("(4' optimizer, unfused, for comparison)".into())
-                        .or_default() += s.elapsed().as_secs_f64() / steps as f64;
-                    for (name, secs) in tch::no_grad(|| t.model.profile_forward(&xs)) {
+                    let timed = tch::no_grad(|| t.model.profile_forward(&xs))?;
+                    for (name, secs) in timed {
                         *layers.entry(name).or_default() += secs / steps as f64;
                     }
                 }

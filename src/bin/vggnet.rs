@@ -1,20 +1,20 @@
 //! `vggnet`: train, evaluate and use the article's VGG on MNIST from the terminal.
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use vggnet::checkpoint::{self, load_model, save_model, save_training_state};
-use vggnet::data::{DataConfig, Mnist, Split};
-use vggnet::eval::{evaluate, predict_proba, top_k, Evaluation};
-use vggnet::fsio::write_json;
-use vggnet::model::{Vgg, VggConfig};
+use vggnet::checkpoint::load_model;
+use vggnet::data::{DataConfig, Mnist};
+use vggnet::eval::{evaluate, predict_proba, top_k};
 use vggnet::optim::AdamWConfig;
+use vggnet::run::{evaluation_json, write_eval_plots, ResumeRequest, Run, RunConfig, RunEnd, StopAt};
 use vggnet::train::{
     parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines,
-    TrainConfig, Trainer,
+    TrainConfig,
 };
 
 #[derive(Parser)]
@@ -140,7 +140,7 @@ struct TrainArgs {
     /// cpu, cuda, cuda:N or auto
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Mixed precision: auto (on for CUDA), on, off
+    /// Mixed precision: auto (on for CUDA), on (CUDA only), off
     #[arg(long, value_enum, default_value = "auto")]
     amp: AmpArg,
     #[command(flatten)]
@@ -148,12 +148,23 @@ struct TrainArgs {
     /// Output folder (model, checkpoints, metrics.json, plots)
     #[arg(long, default_value = "runs/vggnet")]
     out: PathBuf,
-    /// Continue the run saved in this folder (same settings, exact continuation)
-    #[arg(long, conflicts_with_all = ["epochs", "batch_size", "lr", "weight_decay", "seed", "amp"])]
+    /// Continue the run saved in this folder with every setting it was started with (data
+    /// limits, data folder, device, ...); a flag that would change the run is refused
+    #[arg(long, conflicts_with_all = ["out", "dry_run"])]
     resume: Option<PathBuf>,
+    /// With --resume: allow another device or precision than the run used (the
+    /// continuation is then not exact)
+    #[arg(long, requires = "resume")]
+    allow_inexact_resume: bool,
     /// Evaluate on the test set every N steps (for time-to-accuracy); 0 = epoch ends only
     #[arg(long, default_value_t = 0)]
     eval_every: usize,
+    /// Write no PNG plots (metrics.json and eval.json only)
+    #[arg(long)]
+    no_plots: bool,
+    /// Progress line every N batches when the output is not a terminal
+    #[arg(long, default_value_t = 100)]
+    log_every: usize,
     /// Smoke test: 1 epoch on 256 training and 256 test images
     #[arg(long)]
     dry_run: bool,
@@ -183,17 +194,10 @@ struct Terminal {
 }
 
 impl Terminal {
-    fn new() -> Self {
-        if std::io::stderr().is_terminal() {
-            Terminal {
-                bar: None,
-                lines: None,
-            }
-        } else {
-            Terminal {
-                bar: None,
-                lines: Some(PrintLines { every: 100 }),
-            }
+    fn new(every: usize) -> Self {
+        Terminal {
+            bar: None,
+            lines: (!std::io::stderr().is_terminal()).then_some(PrintLines { every }),
         }
     }
 }
@@ -257,37 +261,49 @@ impl Observer for Terminal {
     }
 }
 
-/// Writes the evaluation plots into `dir`: the 2x3 grid, the confusion matrix and a gallery
-/// of misclassified digits.
-fn write_eval_plots(dir: &Path, ev: &Evaluation, test: &Split) -> Result<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    let grid = dir.join("predictions.png");
-    vggnet::plot::prediction_grid(&ev.first)?.save(&grid)?;
-    written.push(grid);
-    let conf = dir.join("confusion.png");
-    vggnet::plot::confusion_matrix(&ev.confusion)?.save(&conf)?;
-    written.push(conf);
-    if !ev.misclassified.is_empty() {
-        let path = dir.join("misclassified.png");
-        vggnet::plot::misclassified_gallery(ev, test, 24)?.save(&path)?;
-        written.push(path);
+/// A path as the user can paste it into a shell.
+fn shell_quoted(path: &Path) -> String {
+    let s = path.display().to_string();
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
-    Ok(written)
 }
 
-fn train(args: TrainArgs) -> Result<()> {
-    let mut data_args = args.data.clone();
-    if args.dry_run {
-        data_args.train_limit = Some(data_args.train_limit.unwrap_or(256).min(256));
-        data_args.test_limit = Some(data_args.test_limit.unwrap_or(256).min(256));
+fn amp_mode(arg: AmpArg) -> AmpMode {
+    match arg {
+        AmpArg::Auto => AmpMode::Auto,
+        AmpArg::On => AmpMode::On,
+        AmpArg::Off => AmpMode::Off,
     }
+}
+
+fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
+    // Only what the user typed counts with --resume; defaults never override a saved run.
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let device = parse_device(&args.device)?;
-    let out = args.resume.clone().unwrap_or_else(|| args.out.clone());
-    let state_dir = out.join("state");
-    let mut trainer = match &args.resume {
+    let mut run = match &args.resume {
         Some(dir) => {
-            let t = checkpoint::load_training_state(&dir.join("state"), device)
+            let request = ResumeRequest {
+                epochs: given("epochs").then_some(args.epochs),
+                batch_size: given("batch_size").then_some(args.batch_size),
+                lr: given("lr").then_some(args.lr),
+                weight_decay: given("weight_decay").then_some(args.weight_decay),
+                seed: given("seed").then_some(args.seed),
+                amp: given("amp").then_some(amp_mode(args.amp)),
+                eval_every: given("eval_every").then_some(args.eval_every),
+                data_dir: args.data.data_dir.clone(),
+                train_limit: args.data.train_limit,
+                test_limit: args.data.test_limit,
+                device: given("device").then_some(device),
+                allow_inexact: args.allow_inexact_resume,
+                plots: given("no_plots").then_some(!args.no_plots),
+                download: !args.data.offline,
+            };
+            let run = Run::resume(dir, &request)
                 .with_context(|| format!("cannot resume from {}", dir.display()))?;
+            let t = &run.trainer;
             eprintln!(
                 "resuming {} at epoch {} batch {} ({} epochs done)",
                 dir.display(),
@@ -295,11 +311,21 @@ fn train(args: TrainArgs) -> Result<()> {
                 t.position.batch,
                 t.history.len()
             );
-            t
+            run
         }
         None => {
-            let config = TrainConfig {
-                epochs: if args.dry_run { 1 } else { args.epochs },
+            let mut data = data_config(&args.data);
+            let mut epochs = args.epochs;
+            if args.dry_run {
+                data.train_limit = Some(data.train_limit.unwrap_or(256).min(256));
+                data.test_limit = Some(data.test_limit.unwrap_or(256).min(256));
+                epochs = 1;
+            }
+            if args.batch_size == 0 || epochs == 0 {
+                bail!("--batch-size and --epochs must be at least 1");
+            }
+            let train = TrainConfig {
+                epochs,
                 batch_size: args.batch_size,
                 optimizer: AdamWConfig {
                     lr: args.lr,
@@ -307,41 +333,36 @@ fn train(args: TrainArgs) -> Result<()> {
                     ..Default::default()
                 },
                 seed: args.seed,
-                amp: match args.amp {
-                    AmpArg::Auto => AmpMode::Auto,
-                    AmpArg::On => AmpMode::On,
-                    AmpArg::Off => AmpMode::Off,
-                },
+                amp: amp_mode(args.amp),
                 eval_every_steps: args.eval_every,
                 ..Default::default()
             };
-            if config.batch_size == 0 || config.epochs == 0 {
-                bail!("--batch-size and --epochs must be at least 1");
-            }
-            tch::manual_seed(config.seed as i64);
-            let model = Vgg::new(VggConfig::default(), device)?;
-            Trainer::new(model, config)
+            Run::start(
+                &args.out,
+                RunConfig {
+                    train,
+                    data,
+                    device,
+                    plots: !args.no_plots,
+                    ..Default::default()
+                },
+            )?
         }
     };
-    let data = Mnist::load(&data_config(&data_args))?;
-    eprintln!(
-        "training on {} images, testing on {} ({:?}, batch {}, {} epochs, output {})",
-        data.train.len(),
-        data.test.len(),
-        device,
-        trainer.config.batch_size,
-        trainer.config.epochs,
-        out.display()
-    );
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let leftovers = vggnet::fsio::remove_leftovers(&out, vggnet::fsio::TEMP_PREFIX)?;
-    if leftovers > 0 {
-        eprintln!(
-            "removed {leftovers} temporary file(s) left in {} by an interrupted save",
-            out.display()
-        );
+    for note in &run.notes {
+        eprintln!("{note}");
     }
-    let stop = trainer.stop_flag();
+    let config = &run.trainer.config;
+    eprintln!(
+        "training on {} images, testing on {} ({}, batch {}, {} epochs, output {})",
+        run.data.train.len(),
+        run.data.test.len(),
+        run.spec.device,
+        config.batch_size,
+        config.epochs,
+        run.dir.display()
+    );
+    let stop = run.trainer.stop_flag();
     ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
             eprintln!("\nsecond Ctrl-C: exiting now (the last saved checkpoint is intact)");
@@ -351,99 +372,36 @@ fn train(args: TrainArgs) -> Result<()> {
     })
     .context("cannot install the Ctrl-C handler")?;
 
-    let mut obs = Terminal::new();
-    let epochs_before = trainer.history.len();
-    let stop_after = args.stop_after;
-    let stop_flag = trainer.stop_flag();
-    let out_dir = out.clone();
-    let mut after_epoch = |t: &Trainer| -> vggnet::Result<()> {
-        save_training_state(t, &state_dir)?;
-        save_model(&t.model, &out_dir.join("model.safetensors"))?;
-        let last = t.history.last().and_then(|r| r.test_accuracy);
-        let best = t
-            .history
-            .iter()
-            .filter_map(|r| r.test_accuracy)
-            .fold(f64::MIN, f64::max);
-        if last.is_some_and(|a| a >= best) {
-            save_model(&t.model, &out_dir.join("best.safetensors"))?;
-        }
-        write_json(
-            &out_dir.join("metrics.json"),
-            &serde_json::json!({
-                "config": t.config,
-                "epochs": t.history,
-                "evals": t.evals,
-                "curve": t.curve,
-            }),
-        )?;
-        vggnet::plot::training_curves(&t.history)?.save(&out_dir.join("curves.png"))?;
-        if stop_after.is_some_and(|n| t.history.len() - epochs_before >= n) {
-            stop_flag.store(true, Ordering::SeqCst);
-        }
-        Ok(())
+    let mut obs = Terminal::new(args.log_every);
+    let limits = StopAt {
+        epochs: args.stop_after,
+        ..Default::default()
     };
-    let result = trainer.fit(&data.train, Some(&data.test), &mut obs, &mut after_epoch);
-    match result {
-        Ok(()) => {}
-        Err(vggnet::Error::Interrupted) => {
-            save_training_state(&trainer, &state_dir)?;
-            eprintln!(
-                "stopped at epoch {} batch {}; resume with: vggnet train --resume {}",
-                trainer.position.epoch + 1,
-                trainer.position.batch,
-                out.display()
-            );
-            if args.stop_after.is_some() && trainer.position.batch == 0 {
-                return Ok(());
-            }
+    let end = run.train(&mut obs, limits)?;
+    if end != RunEnd::Finished {
+        let p = &run.trainer.position;
+        eprintln!(
+            "stopped at epoch {} batch {}; resume with: vggnet train --resume {}",
+            p.epoch + 1,
+            p.batch,
+            shell_quoted(&run.dir)
+        );
+        if end == RunEnd::Interrupted {
             std::process::exit(130);
         }
-        Err(e) => return Err(e.into()),
+        return Ok(());
     }
-    let ev = evaluate(&trainer.model, &data.test, trainer.config.eval_batch_size)?;
-    let mut files = vec![
-        out.join("model.safetensors"),
-        out.join("model.json"),
-        out.join("best.safetensors"),
-        out.join("metrics.json"),
-        out.join("curves.png"),
-    ];
-    if !trainer.curve.is_empty() {
-        let points: Vec<(u64, f64)> = trainer
-            .curve
-            .iter()
-            .map(|p| (p.step, p.running_loss))
-            .collect();
-        let path = out.join("loss_steps.png");
-        vggnet::plot::step_curve(&points, "Running training loss")?.save(&path)?;
-        files.push(path);
-    }
-    files.extend(write_eval_plots(&out, &ev, &data.test)?);
-    write_json(&out.join("eval.json"), &ev_summary(&ev))?;
-    files.push(out.join("eval.json"));
+    let (ev, files) = run.finish()?;
     eprintln!(
         "final test accuracy {:.2}% ({}/{})",
         ev.accuracy, ev.correct, ev.total
     );
     eprintln!("wrote:");
-    for f in files.iter().filter(|f| f.exists()) {
+    for f in &files {
         eprintln!("  {}", f.display());
     }
-    eprintln!("  {}/ (resumable training state)", state_dir.display());
+    eprintln!("  {}/ (resumable training state)", run.state_dir().display());
     Ok(())
-}
-
-fn ev_summary(ev: &Evaluation) -> serde_json::Value {
-    serde_json::json!({
-        "accuracy": ev.accuracy,
-        "correct": ev.correct,
-        "total": ev.total,
-        "per_class_accuracy": ev.per_class_accuracy(),
-        "confusion": ev.confusion,
-        "misclassified": ev.misclassified,
-        "first": ev.first.iter().map(|s| serde_json::json!({"index": s.index, "label": s.label, "prediction": s.prediction})).collect::<Vec<_>>(),
-    })
 }
 
 fn eval_cmd(
@@ -456,15 +414,13 @@ fn eval_cmd(
 ) -> Result<()> {
     let device = parse_device(device)?;
     let model = load_model(model, device)?;
-    let mut cfg = data_config(data);
-    cfg.train_limit = Some(0);
-    let mnist = Mnist::load(&cfg)?;
-    let ev = evaluate(&model, &mnist.test, batch)?;
+    let (test, _) = Mnist::load_test(&data_config(data))?;
+    let ev = evaluate(&model, &test, batch)?;
     if let Some(dir) = plots {
-        write_eval_plots(&dir, &ev, &mnist.test)?;
+        write_eval_plots(&dir, &ev, &test)?;
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&ev_summary(&ev))?);
+        println!("{}", serde_json::to_string_pretty(&evaluation_json(&ev))?);
         return Ok(());
     }
     println!(
@@ -515,18 +471,16 @@ fn predict_cmd(
         ));
     }
     if !indices.is_empty() {
-        let mut cfg = data_config(data);
-        cfg.train_limit = Some(0);
-        let mnist = Mnist::load(&cfg)?;
-        let labels = Vec::<i64>::try_from(&mnist.test.labels)?;
+        let (test, _) = Mnist::load_test(&data_config(data))?;
+        let labels = Vec::<i64>::try_from(&test.labels)?;
         for &i in indices {
-            if i >= mnist.test.len() {
+            if i >= test.len() {
                 bail!(
                     "--index {i} is out of range: the test set has {} images",
-                    mnist.test.len()
+                    test.len()
                 );
             }
-            let px = vggnet::data::denormalize_to_pixels(&mnist.test.images.get(i as i64));
+            let px = vggnet::data::denormalize_to_pixels(&test.images.get(i as i64));
             inputs.push((format!("mnist-test[{i}]"), px, Some(labels[i])));
         }
     }
@@ -534,7 +488,7 @@ fn predict_cmd(
         .iter()
         .flat_map(|(_, p, _)| p.iter().copied())
         .collect();
-    let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels));
+    let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels))?;
     let mut results = Vec::new();
     for (i, (name, _, label)) in inputs.iter().enumerate() {
         let top = top_k(&probs.get(i as i64), top.max(1))?;
@@ -559,7 +513,13 @@ fn predict_cmd(
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let train_matches = matches.subcommand_matches("train").cloned();
+    match run(cli, train_matches) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The whole cause chain on one line, e.g. "cannot resume from X: X/state/...: ...".
@@ -569,7 +529,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
     match cli.command {
         Command::Download { dir, mirrors } => {
             let dir = dir.unwrap_or_else(vggnet::data::default_dir);
@@ -593,7 +553,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(args, &train_matches.unwrap_or_default()),
         Command::Eval {
             model,
             data,

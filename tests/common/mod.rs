@@ -82,3 +82,24 @@ pub fn names_starting_with(dir: &std::path::Path, prefix: &str) -> Vec<String> {
         .filter(|n| n.starts_with(prefix))
         .collect()
 }
+
+/// A narrow network of the article's shape (4 conv blocks, 3 linear layers, dropout) for the
+/// tests where the width does not matter: it builds, trains and saves in milliseconds.
+pub fn tiny() -> vggnet::model::VggConfig {
+    vggnet::model::VggConfig {
+        block_channels: vec![4, 8, 8, 8],
+        hidden: 32,
+        ..Default::default()
+    }
+}
+
+/// A trainer for a freshly seeded model of `model` config on the CPU.
+pub fn trainer_for(
+    model: vggnet::model::VggConfig,
+    seed: i64,
+    config: vggnet::train::TrainConfig,
+) -> vggnet::train::Trainer {
+    tch::manual_seed(seed);
+    let model = vggnet::model::Vgg::new(model, tch::Device::Cpu).expect("building the model");
+    vggnet::train::Trainer::new(model, config).expect("building the trainer")
+}

@@ -1,0 +1,207 @@
+//! The four MNIST files and the IDX format: where they are, how they are read (plain or
+//! gzipped, with a size cap) and every check made before the `mnist` crate parses them.
+//! Both [`crate::data`] (loading) and [`crate::download`] (verifying what arrives) use this
+//! module; it uses neither.
+
+use crate::error::{Error, IdxProblem, Result};
+use flate2::read::GzDecoder;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// MD5 of `bytes` as lowercase hex (the official checksums are of the decompressed files).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Image side in pixels.
+pub const SIDE: usize = 28;
+const IMAGE_MAGIC: u32 = 0x0000_0803;
+const LABEL_MAGIC: u32 = 0x0000_0801;
+
+/// One of the four MNIST files: its name and the MD5 of its decompressed bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MnistFile {
+    pub name: &'static str,
+    pub md5: &'static str,
+    pub count: u32,
+    pub is_images: bool,
+}
+
+/// The official files, in the order train images, train labels, test images, test labels.
+pub const FILES: [MnistFile; 4] = [
+    MnistFile {
+        name: "train-images-idx3-ubyte",
+        md5: "6bbc9ace898e44ae57da46a324031adb",
+        count: 60_000,
+        is_images: true,
+    },
+    MnistFile {
+        name: "train-labels-idx1-ubyte",
+        md5: "a25bea736e30d166cdddb491f175f624",
+        count: 60_000,
+        is_images: false,
+    },
+    MnistFile {
+        name: "t10k-images-idx3-ubyte",
+        md5: "2646ac647ad5339dbf082846283269ea",
+        count: 10_000,
+        is_images: true,
+    },
+    MnistFile {
+        name: "t10k-labels-idx1-ubyte",
+        md5: "27ae3e4e09519cfbb04c329615203637",
+        count: 10_000,
+        is_images: false,
+    },
+];
+
+/// Finds `name` or `name.gz` in `dir`. `Ok(None)` when neither exists.
+pub fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
+    for candidate in [dir.join(name), dir.join(format!("{name}.gz"))] {
+        match std::fs::metadata(&candidate) {
+            Ok(m) if m.is_file() => return Ok(Some(candidate)),
+            Ok(_) => {
+                return Err(Error::Idx {
+                    path: candidate,
+                    problem: IdxProblem::NotAFile,
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(candidate, e)),
+        }
+    }
+    Ok(None)
+}
+
+/// Names of the official files missing from `dir`.
+pub fn missing_files(dir: &Path) -> Result<Vec<&'static str>> {
+    let mut missing = Vec::new();
+    for f in FILES {
+        if find_file(dir, f.name)?.is_none() {
+            missing.push(f.name);
+        }
+    }
+    Ok(missing)
+}
+
+/// Reads an IDX file, decompressing it when its name ends in `.gz`. At most `limit` bytes
+/// are decompressed (a gzip bomb or a wrong file cannot exhaust memory).
+pub fn read_idx_bytes(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::Idx {
+            path: path.into(),
+            problem: IdxProblem::NotAFile,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    decode_idx(path, file, gz, limit)
+}
+
+/// Reads IDX bytes from `source` (gzip-compressed when `gz`), at most `limit` bytes (plus one,
+/// so an oversized file shows as such). `path` only names the source in errors.
+pub fn decode_idx(path: &Path, source: impl Read, gz: bool, limit: usize) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let res = if gz {
+        GzDecoder::new(source)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        source.take(limit as u64 + 1).read_to_end(&mut bytes)
+    };
+    match res {
+        Ok(_) => Ok(bytes),
+        Err(e) if gz && e.kind() != std::io::ErrorKind::PermissionDenied => Err(Error::Idx {
+            path: path.into(),
+            problem: IdxProblem::CorruptGzip(e.to_string()),
+        }),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Checks an IDX image or label file held in `bytes` (read from `path`) and returns its
+/// item count. Checks: non-empty, full header, magic number, 28x28, body length, labels 0-9.
+pub fn validate_idx(path: &Path, bytes: &[u8], is_images: bool) -> Result<u32> {
+    let bad = |problem| Error::Idx {
+        path: path.into(),
+        problem,
+    };
+    let header = if is_images { 16 } else { 8 };
+    if bytes.is_empty() {
+        return Err(bad(IdxProblem::Empty));
+    }
+    if bytes.len() < 4 {
+        return Err(bad(IdxProblem::TruncatedHeader {
+            needed: header,
+            found: bytes.len(),
+        }));
+    }
+    let expected_magic = if is_images { IMAGE_MAGIC } else { LABEL_MAGIC };
+    let magic = be_u32(bytes, 0);
+    if magic != expected_magic {
+        return Err(bad(IdxProblem::BadMagic {
+            expected: expected_magic,
+            found: magic,
+        }));
+    }
+    if bytes.len() < header {
+        return Err(bad(IdxProblem::TruncatedHeader {
+            needed: header,
+            found: bytes.len(),
+        }));
+    }
+    let count = be_u32(bytes, 4);
+    let item = if is_images {
+        let (rows, cols) = (be_u32(bytes, 8), be_u32(bytes, 12));
+        if rows as usize != SIDE || cols as usize != SIDE {
+            return Err(bad(IdxProblem::BadDimensions { rows, cols }));
+        }
+        SIDE * SIDE
+    } else {
+        1
+    };
+    let expected_len = header + count as usize * item;
+    if bytes.len() < expected_len {
+        return Err(bad(IdxProblem::TruncatedBody {
+            expected: expected_len,
+            found: bytes.len(),
+        }));
+    }
+    if bytes.len() > expected_len {
+        return Err(bad(IdxProblem::TrailingBytes {
+            expected: expected_len,
+            found: bytes.len(),
+        }));
+    }
+    if !is_images {
+        if let Some((index, &value)) = bytes[header..].iter().enumerate().find(|(_, &v)| v > 9) {
+            return Err(bad(IdxProblem::BadLabel { index, value }));
+        }
+    }
+    Ok(count)
+}
+
+/// Largest plausible size of an official file (decompressed), plus slack for the header.
+pub fn size_limit(f: &MnistFile) -> usize {
+    let item = if f.is_images { SIDE * SIDE } else { 1 };
+    16 + f.count as usize * item
+}
+
+/// Reads and validates one official file from `dir`. Returns its path and decompressed bytes.
+pub fn read_validated(dir: &Path, f: &MnistFile) -> Result<(PathBuf, Vec<u8>, u32)> {
+    let path = find_file(dir, f.name)?.ok_or_else(|| Error::MissingData {
+        dir: dir.into(),
+        missing: vec![f.name.into()],
+        download_error: None,
+    })?;
+    let bytes = read_idx_bytes(&path, size_limit(f))?;
+    let count = validate_idx(&path, &bytes, f.is_images)?;
+    Ok((path, bytes, count))
+}
+
