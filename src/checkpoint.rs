@@ -354,10 +354,7 @@ pub fn state_folder(dir: &Path) -> Result<PathBuf> {
     if dir.join(TRAINER_FILE).exists() {
         return Ok(dir.to_path_buf());
     }
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let old = dir.with_file_name(format!(".{name}.old"));
     if old.join(TRAINER_FILE).exists() {
         return Ok(old);

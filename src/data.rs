@@ -6,8 +6,8 @@
 
 use crate::download;
 use crate::error::{Error, IdxProblem, Result};
-pub use crate::idx::{find_file, missing_files, MnistFile, FILES, SIDE};
 use crate::idx::read_validated;
+pub use crate::idx::{find_file, missing_files, MnistFile, FILES, SIDE};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};

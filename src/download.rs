@@ -2,9 +2,9 @@
 //! and writes each file atomically (temp file + rename): a failed or interrupted download never
 //! leaves a partial file under the final name.
 
-use crate::idx::{find_file, validate_idx, MnistFile, FILES};
 use crate::error::{Error, Result};
 use crate::fsio;
+use crate::idx::{find_file, validate_idx, MnistFile, FILES};
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -159,7 +159,10 @@ pub enum Error {
          was started, or start a new run in another --out folder",
         dir.display(), conflicts.join("; "), dir.display()
     )]
-    ResumeConflict { dir: PathBuf, conflicts: Vec<String> },
+    ResumeConflict {
+        dir: PathBuf,
+        conflicts: Vec<String>,
+    },
 
     /// A configuration value that makes no sense.
     #[error("invalid configuration: {0}")]

@@ -127,7 +127,9 @@ pub fn predict_proba(model: &Vgg, images: &Tensor) -> Result<Tensor> {
             Some(net) => net.forward(images)?,
             None => model.forward_t(images, false)?,
         }; // (B, classes)
-        Ok(logits.f_softmax(-1, Kind::Float)?.f_to_device(tch::Device::Cpu)?)
+        Ok(logits
+            .f_softmax(-1, Kind::Float)?
+            .f_to_device(tch::Device::Cpu)?)
     })
 }
 

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 /// MD5 of `bytes` as lowercase hex (the official checksums are of the decompressed files).
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
-    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Image side in pixels.
@@ -204,4 +207,3 @@ pub fn read_validated(dir: &Path, f: &MnistFile) -> Result<(PathBuf, Vec<u8>, u3
     let count = validate_idx(&path, &bytes, f.is_images)?;
     Ok((path, bytes, count))
 }
-

@@ -3,8 +3,8 @@
 //! The classic PyTorch walkthrough "VGG on MNIST" in Rust, on libtorch through `tch`:
 //! the article's network ([`model`]), the MNIST pipeline ([`data`], [`download`]), AdamW +
 //! cross-entropy training with automatic mixed precision ([`train`], [`optim`], [`amp`]),
-//! evaluation ([`eval`]), checkpoints that interoperate with PyTorch ([`checkpoint`]) and plots
-//! and plots.
+//! evaluation ([`eval`]), checkpoints that interoperate with PyTorch ([`checkpoint`]), plots
+//! ([`plot`]), and the run folder that `vggnet train` and the notebooks write ([`run`]).
 //!
 //! ```no_run
 //! use vggnet::{data::Mnist, model::{Vgg, VggConfig}, train::{PrintLines, TrainConfig, Trainer}};
@@ -12,7 +12,7 @@
 //! let data = Mnist::load_default()?;
 //! tch::manual_seed(42);
 //! let model = Vgg::new(VggConfig::default(), vggnet::train::default_device())?;
-//! let mut trainer = Trainer::new(model, TrainConfig { epochs: 1, ..Default::default() });
+//! let mut trainer = Trainer::new(model, TrainConfig { epochs: 1, ..Default::default() })?;
 //! trainer.fit(&data.train, Some(&data.test), &mut PrintLines { every: 100 }, &mut |_| Ok(()))?;
 //! # Ok(()) }
 //! ```

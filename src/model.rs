@@ -109,7 +109,10 @@ impl VggConfig {
                     kind: LayerKind::Conv(conv),
                     shape: vec![cout, inc, 3, 3],
                 });
-                out.push(Layer::plain(format!("features.{}", index + 1), LayerKind::Relu));
+                out.push(Layer::plain(
+                    format!("features.{}", index + 1),
+                    LayerKind::Relu,
+                ));
                 conv += 1;
             }
             let name = format!("features.{}", out.len());
@@ -129,8 +132,14 @@ impl VggConfig {
                 shape: vec![fout, fin],
             });
             if i < 2 {
-                out.push(Layer::plain(format!("classifier.{}", 3 * i + 1), LayerKind::Relu));
-                out.push(Layer::plain(format!("classifier.{}", 3 * i + 2), LayerKind::Dropout));
+                out.push(Layer::plain(
+                    format!("classifier.{}", 3 * i + 1),
+                    LayerKind::Relu,
+                ));
+                out.push(Layer::plain(
+                    format!("classifier.{}", 3 * i + 2),
+                    LayerKind::Dropout,
+                ));
             }
         }
         out
@@ -265,7 +274,10 @@ impl Vgg {
         let mut convs = Vec::new();
         let mut fc = Vec::new();
         for layer in config.layers() {
-            let path = layer.name.split('.').fold(root.clone(), |p, part| &p / part);
+            let path = layer
+                .name
+                .split('.')
+                .fold(root.clone(), |p, part| &p / part);
             let fan_in: i64 = layer.shape.iter().skip(1).product();
             let init = torch_default_init(fan_in);
             match layer.kind {
@@ -445,7 +457,8 @@ impl Vgg {
             x = match (layer.kind, packed) {
                 (LayerKind::Conv(i), None) => {
                     let c = &self.convs[i];
-                    x.f_conv2d(&c.ws, c.bs.as_ref(), [1, 1], [1, 1], [1, 1], 1)? // (B, c, S, S)
+                    x.f_conv2d(&c.ws, c.bs.as_ref(), [1, 1], [1, 1], [1, 1], 1)?
+                    // (B, c, S, S)
                 }
                 (LayerKind::Conv(i), Some(p)) => {
                     let (w, b) = &p[i];
@@ -459,7 +472,9 @@ impl Vgg {
                     x.f_mkldnn_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)?
                 }
                 (LayerKind::Flatten, None) => x.f_flatten(1, -1)?, // (B, 512 * s * s)
-                (LayerKind::Flatten, Some(_)) => x.f_to_dense(None::<Kind>, false)?.f_flatten(1, -1)?,
+                (LayerKind::Flatten, Some(_)) => {
+                    x.f_to_dense(None::<Kind>, false)?.f_flatten(1, -1)?
+                }
                 (LayerKind::Linear(i), _) => {
                     let l = &self.fc[i];
                     x.f_linear(&l.ws, l.bs.as_ref())? // (B, 4096) or (B, num_classes)
@@ -547,6 +562,9 @@ impl PackedVgg<'_> {
     /// Eval-mode logits (B, num_classes) for (B, C, H, W) CPU input; the same values as
     /// `forward_t(xs, false)` up to float rounding.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        tch::no_grad(|| self.net.walk_with(xs, false, Some(&self.convs), &mut |_, _| {}))
+        tch::no_grad(|| {
+            self.net
+                .walk_with(xs, false, Some(&self.convs), &mut |_, _| {})
+        })
     }
 }

@@ -186,19 +186,20 @@ impl Run {
     pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
         let state_dir = state_folder(&dir.join(STATE_DIR))?;
         let trainer_path = state_dir.join(TRAINER_FILE);
-        let saved: TrainerState = serde_json::from_slice(&fsio::read(&trainer_path)?)
-            .map_err(|e| {
+        let saved: TrainerState =
+            serde_json::from_slice(&fsio::read(&trainer_path)?).map_err(|e| {
                 Error::checkpoint(&trainer_path, format!("invalid training state: {e}"))
             })?;
         let run_path = state_dir.join(RUN_FILE);
         let mut notes = Vec::new();
-        let spec: Option<RunSpec> = match std::fs::read(&run_path) {
-            Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                Error::checkpoint(&run_path, format!("invalid run settings: {e}"))
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&run_path, e)),
-        };
+        let spec: Option<RunSpec> =
+            match std::fs::read(&run_path) {
+                Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::checkpoint(&run_path, format!("invalid run settings: {e}"))
+                })?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io(&run_path, e)),
+            };
         let mut conflicts = training_conflicts(&saved.config, request);
         let (mut spec, checked) = match spec {
             Some(spec) => {
@@ -228,7 +229,8 @@ impl Run {
                 (spec, false)
             }
         };
-        let (device, amp_mode) = resume_device(&spec, &saved.config, request, &mut conflicts, &mut notes)?;
+        let (device, amp_mode) =
+            resume_device(&spec, &saved.config, request, &mut conflicts, &mut notes)?;
         if !conflicts.is_empty() {
             return Err(Error::ResumeConflict {
                 dir: dir.to_path_buf(),
@@ -243,7 +245,13 @@ impl Run {
             download: request.download,
             ..Default::default()
         })?;
-        if checked && data.sources.iter().map(|f| &f.md5).ne(spec.data_files.iter().map(|f| &f.md5)) {
+        if checked
+            && data
+                .sources
+                .iter()
+                .map(|f| &f.md5)
+                .ne(spec.data_files.iter().map(|f| &f.md5))
+        {
             let changed: Vec<String> = data
                 .sources
                 .iter()
@@ -261,7 +269,10 @@ impl Run {
                 .collect();
             return Err(Error::ResumeConflict {
                 dir: dir.to_path_buf(),
-                conflicts: vec![format!("the data differs from the run's: {}", changed.join(", "))],
+                conflicts: vec![format!(
+                    "the data differs from the run's: {}",
+                    changed.join(", ")
+                )],
             });
         }
         let trainer = load_training_state_with_amp(&dir.join(STATE_DIR), device, Some(amp_mode))?;
@@ -332,7 +343,10 @@ impl Run {
         let mut epoch_limit_reached = false;
         let result = trainer.fit(&data.train, Some(&data.test), &mut limited, &mut |t| {
             save_epoch(dir, spec, t)?;
-            if stop.epochs.is_some_and(|n| t.history.len() - epochs_before >= n) {
+            if stop
+                .epochs
+                .is_some_and(|n| t.history.len() - epochs_before >= n)
+            {
                 epoch_limit_reached = true;
                 flag.store(true, Ordering::SeqCst);
             }
@@ -393,19 +407,31 @@ fn training_conflicts(saved: &TrainConfig, r: &ResumeRequest) -> Vec<String> {
             }
         }
     };
-    check("--epochs", r.epochs.map(|v| v.to_string()), saved.epochs.to_string());
+    check(
+        "--epochs",
+        r.epochs.map(|v| v.to_string()),
+        saved.epochs.to_string(),
+    );
     check(
         "--batch-size",
         r.batch_size.map(|v| v.to_string()),
         saved.batch_size.to_string(),
     );
-    check("--lr", r.lr.map(|v| v.to_string()), saved.optimizer.lr.to_string());
+    check(
+        "--lr",
+        r.lr.map(|v| v.to_string()),
+        saved.optimizer.lr.to_string(),
+    );
     check(
         "--weight-decay",
         r.weight_decay.map(|v| v.to_string()),
         saved.optimizer.weight_decay.to_string(),
     );
-    check("--seed", r.seed.map(|v| v.to_string()), saved.seed.to_string());
+    check(
+        "--seed",
+        r.seed.map(|v| v.to_string()),
+        saved.seed.to_string(),
+    );
     check(
         "--eval-every",
         r.eval_every.map(|v| v.to_string()),
@@ -418,8 +444,18 @@ fn training_conflicts(saved: &TrainConfig, r: &ResumeRequest) -> Vec<String> {
 fn data_conflicts(spec: &RunSpec, r: &ResumeRequest) -> Vec<String> {
     let mut out = Vec::new();
     for (flag, given, saved, all) in [
-        ("--train-limit", r.train_limit, spec.train_limit, FILES[0].count),
-        ("--test-limit", r.test_limit, spec.test_limit, FILES[2].count),
+        (
+            "--train-limit",
+            r.train_limit,
+            spec.train_limit,
+            FILES[0].count,
+        ),
+        (
+            "--test-limit",
+            r.test_limit,
+            spec.test_limit,
+            FILES[2].count,
+        ),
     ] {
         let effective = |l: Option<usize>| l.unwrap_or(usize::MAX).min(all as usize);
         if let Some(g) = given {

@@ -84,7 +84,10 @@ fn trainer_skips_the_step_on_an_injected_inf_gradient() {
         .collect();
     let x = Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let loss = trainer.model.forward_t(&x, true).unwrap().sum(Kind::Float) * f64::INFINITY;
-    assert!(trainer.backward_and_step(&loss).unwrap(), "step must be skipped");
+    assert!(
+        trainer.backward_and_step(&loss).unwrap(),
+        "step must be skipped"
+    );
     assert_eq!(trainer.scaler.scale, 32768.0);
     assert_eq!(trainer.optimizer.step_count(), 0);
     for ((name, after), before) in trainer.model.named_parameters().iter().zip(&before) {

@@ -168,7 +168,10 @@ fn saves_sync_the_file_and_its_folder() {
         };
         let synced = at(SyncEvent::File(file.clone()));
         let renamed = at(SyncEvent::Rename(file.clone()));
-        assert!(synced < renamed, "data synced before the rename: {events:?}");
+        assert!(
+            synced < renamed,
+            "data synced before the rename: {events:?}"
+        );
         assert!(
             events[renamed + 1..].contains(&SyncEvent::Dir(dir.path().to_path_buf())),
             "folder synced after the rename of {}: {events:?}",
@@ -182,7 +185,10 @@ fn saves_sync_the_file_and_its_folder() {
         .iter()
         .filter(|e| matches!(e, SyncEvent::File(_)))
         .count();
-    assert!(files >= 4, "model, config, optimizer, trainer.json synced: {events:?}");
+    assert!(
+        files >= 4,
+        "model, config, optimizer, trainer.json synced: {events:?}"
+    );
     let tail = &events[events.len() - 2..];
     assert_eq!(
         tail,

@@ -81,7 +81,15 @@ fn clear_failures() {
         .stderr(predicate::str::contains("panicked").not());
     // Mixed precision where autocast cannot apply is refused, not silently ignored.
     vggnet()
-        .args(["train", "--dry-run", "--amp", "on", "--device", "cpu", "--offline"])
+        .args([
+            "train",
+            "--dry-run",
+            "--amp",
+            "on",
+            "--device",
+            "cpu",
+            "--offline",
+        ])
         .args(["--out", dir.path().join("amp").to_str().unwrap()])
         .assert()
         .failure()
@@ -169,7 +177,12 @@ fn train_eval_predict_smoke() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| (t["class"].as_i64().unwrap(), t["probability"].as_f64().unwrap()))
+            .map(|t| {
+                (
+                    t["class"].as_i64().unwrap(),
+                    t["probability"].as_f64().unwrap(),
+                )
+            })
             .collect()
     };
     let (file, index) = (probs(&results[0]), probs(&results[1]));
@@ -184,7 +197,10 @@ fn train_eval_predict_smoke() {
         .arg(&plain)
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"seven\.png: \d \(\d+\.\d%\), \d \(\d+\.\d%\), \d \(").unwrap());
+        .stdout(
+            predicate::str::is_match(r"seven\.png: \d \(\d+\.\d%\), \d \(\d+\.\d%\), \d \(")
+                .unwrap(),
+        );
 }
 
 /// Everything metrics.json records except wall times.
@@ -256,13 +272,20 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
     for _ in lines {} // drain
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "after `{signal_after}`: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "after `{signal_after}`: {stderr}"
+    );
     let state = json(&cut.join("state/trainer.json"));
     let (epoch, batch) = (
         state["position"]["epoch"].as_u64().unwrap(),
         state["position"]["batch"].as_u64().unwrap(),
     );
-    assert!(epoch == 1 && batch >= 2 && batch < 20, "stopped at epoch index {epoch} batch {batch}");
+    assert!(
+        epoch == 1 && (2..20).contains(&batch),
+        "stopped at epoch index {epoch} batch {batch}"
+    );
     let printed = stderr
         .lines()
         .find_map(|l| l.split("resume with: ").nth(1))
@@ -270,8 +293,15 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
     assert_eq!(printed, format!("vggnet train --resume {}", cut.display()));
 
     // Exactly the printed command, through a shell, with the binary on PATH.
-    let bin_dir = assert_cmd::cargo::cargo_bin("vggnet").parent().unwrap().to_path_buf();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let bin_dir = assert_cmd::cargo::cargo_bin("vggnet")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let resumed = std::process::Command::new("sh")
         .args(["-c", printed])
         .env("PATH", path)
@@ -280,7 +310,10 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{stderr}");
-    assert!(stderr.contains("training on 1280 images, testing on 200"), "{stderr}");
+    assert!(
+        stderr.contains("training on 1280 images, testing on 200"),
+        "{stderr}"
+    );
     assert_eq!(
         results(&json(&cut.join("metrics.json"))),
         results(&json(&full.join("metrics.json")))
@@ -291,7 +324,10 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
     {
         assert!(a.equal(b), "{name} differs from the uninterrupted run");
     }
-    assert!(!cut.join("curves.png").exists(), "--no-plots was restored too");
+    assert!(
+        !cut.join("curves.png").exists(),
+        "--no-plots was restored too"
+    );
 }
 
 /// A flag given with --resume that would change the run is refused, naming the saved and the
@@ -303,11 +339,21 @@ fn resume_refuses_what_would_change_the_run() {
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
     vggnet()
-        .args(["train", "--train-limit", "128", "--test-limit", "64", "--epochs", "3"])
+        .args([
+            "train",
+            "--train-limit",
+            "128",
+            "--test-limit",
+            "64",
+            "--epochs",
+            "3",
+        ])
         .args(["--no-plots", "--offline", "--stop-after", "1", "--out", r])
         .assert()
         .success()
-        .stderr(predicate::str::contains(format!("resume with: vggnet train --resume {r}")));
+        .stderr(predicate::str::contains(format!(
+            "resume with: vggnet train --resume {r}"
+        )));
     let refused = |extra: &[&str], says: &[&str]| {
         let mut assert = vggnet()
             .args(["train", "--offline", "--resume", r])
@@ -328,7 +374,18 @@ fn resume_refuses_what_would_change_the_run() {
         &["--test-limit 10000 would change the run (it was started with --test-limit 64)"],
     );
     refused(
-        &["--seed", "9", "--lr", "0.003", "--batch-size", "32", "--epochs", "5", "--eval-every", "4"],
+        &[
+            "--seed",
+            "9",
+            "--lr",
+            "0.003",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "5",
+            "--eval-every",
+            "4",
+        ],
         &[
             "--seed 9 would change the run (it was started with --seed 42)",
             "--lr 0.003 would change the run (it was started with --lr 0.001)",
@@ -343,7 +400,9 @@ fn resume_refuses_what_would_change_the_run() {
     let other = dir.path().join("other data");
     std::fs::create_dir(&other).unwrap();
     for f in vggnet::data::FILES {
-        let src = vggnet::data::find_file(&mnist_dir(), f.name).unwrap().unwrap();
+        let src = vggnet::data::find_file(&mnist_dir(), f.name)
+            .unwrap()
+            .unwrap();
         let mut bytes = vggnet::idx::read_idx_bytes(&src, 1 << 26).unwrap();
         if f.name == "t10k-images-idx3-ubyte" {
             bytes[16 + 300] ^= 0x40;
@@ -352,7 +411,10 @@ fn resume_refuses_what_would_change_the_run() {
     }
     refused(
         &["--data-dir", other.to_str().unwrap()],
-        &["the data differs from the run's", "t10k-images-idx3-ubyte has MD5"],
+        &[
+            "the data differs from the run's",
+            "t10k-images-idx3-ubyte has MD5",
+        ],
     );
 
     // A run saved on a GPU: not continued on the CPU without asking.
@@ -361,7 +423,10 @@ fn resume_refuses_what_would_change_the_run() {
     spec["device"] = "cuda:0".into();
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
     if !tch::Cuda::is_available() {
-        refused(&[], &["the run trained on cuda:0, which this machine does not have"]);
+        refused(
+            &[],
+            &["the run trained on cuda:0, which this machine does not have"],
+        );
     }
     refused(
         &["--device", "cpu"],
@@ -369,11 +434,28 @@ fn resume_refuses_what_would_change_the_run() {
     );
     // Asked for: continues, says it is not exact; the same limit and output-only flags pass.
     vggnet()
-        .args(["train", "--offline", "--resume", r, "--device", "cpu", "--allow-inexact-resume"])
-        .args(["--train-limit", "128", "--log-every", "1", "--stop-after", "1"])
+        .args([
+            "train",
+            "--offline",
+            "--resume",
+            r,
+            "--device",
+            "cpu",
+            "--allow-inexact-resume",
+        ])
+        .args([
+            "--train-limit",
+            "128",
+            "--log-every",
+            "1",
+            "--stop-after",
+            "1",
+        ])
         .assert()
         .success()
-        .stderr(predicate::str::contains("the continuation is no longer exact"))
+        .stderr(predicate::str::contains(
+            "the continuation is no longer exact",
+        ))
         .stderr(predicate::str::contains("resuming"));
     assert_eq!(epochs(&json(&run.join("metrics.json"))).len(), 2);
     assert_eq!(json(&spec_path)["device"], "cpu");

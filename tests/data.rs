@@ -220,7 +220,10 @@ fn a_consistent_but_unofficial_count_is_an_error() {
             ),
             "{err:?}"
         );
-        assert!(err.to_string().contains("holds 10 items, expected 10000"), "{err}");
+        assert!(
+            err.to_string().contains("holds 10 items, expected 10000"),
+            "{err}"
+        );
     }
 }
 

@@ -107,7 +107,8 @@ fn training_state_folder_that_is_not_one() {
 #[ignore = "child process of killed_mid_save_leaves_the_previous_checkpoint_loadable"]
 fn save_loop_child() {
     let dir = PathBuf::from(
-        std::env::var_os("VGGNET_SAVE_LOOP_DIR").expect("run by the kill test, which sets VGGNET_SAVE_LOOP_DIR"),
+        std::env::var_os("VGGNET_SAVE_LOOP_DIR")
+            .expect("run by the kill test, which sets VGGNET_SAVE_LOOP_DIR"),
     );
     let trainers: Vec<Trainer> = (0..2)
         .map(|s| {

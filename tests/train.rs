@@ -83,7 +83,11 @@ impl Observer for StopAt {
 }
 
 /// Everything a run records except wall times: per-epoch figures, evaluations, curve.
-type Comparable = (Vec<(f64, f64, Option<f64>)>, Vec<(u64, f64)>, Vec<CurvePoint>);
+type Comparable = (
+    Vec<(f64, f64, Option<f64>)>,
+    Vec<(u64, f64)>,
+    Vec<CurvePoint>,
+);
 
 fn comparable(t: &Trainer) -> Comparable {
     (
@@ -122,18 +126,17 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     drop(first);
     let mut resumed = load_training_state(&state, Device::Cpu).unwrap();
     fit(&mut resumed, &data, &mut Silent).unwrap();
-    assert_eq!(
-        comparable(&resumed),
-        reference,
-        "mid-epoch resume diverged"
-    );
+    assert_eq!(comparable(&resumed), reference, "mid-epoch resume diverged");
     for ((name, a), (_, b)) in full
         .model
         .named_parameters()
         .iter()
         .zip(resumed.model.named_parameters().iter())
     {
-        assert!(a.equal(b), "{name}: weights differ after the mid-epoch resume");
+        assert!(
+            a.equal(b),
+            "{name}: weights differ after the mid-epoch resume"
+        );
     }
 
     // Interrupted exactly at an epoch boundary.

@@ -11,10 +11,11 @@ use vggnet::checkpoint::load_model;
 use vggnet::data::{DataConfig, Mnist};
 use vggnet::eval::{evaluate, predict_proba, top_k};
 use vggnet::optim::AdamWConfig;
-use vggnet::run::{evaluation_json, write_eval_plots, ResumeRequest, Run, RunConfig, RunEnd, StopAt};
+use vggnet::run::{
+    evaluation_json, write_eval_plots, ResumeRequest, Run, RunConfig, RunEnd, StopAt,
+};
 use vggnet::train::{
-    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines,
-    TrainConfig,
+    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, TrainConfig,
 };
 
 #[derive(Parser)]
@@ -264,7 +265,9 @@ impl Observer for Terminal {
 /// A path as the user can paste it into a shell.
 fn shell_quoted(path: &Path) -> String {
     let s = path.display().to_string();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
+    {
         s
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
@@ -400,7 +403,10 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     for f in &files {
         eprintln!("  {}", f.display());
     }
-    eprintln!("  {}/ (resumable training state)", run.state_dir().display());
+    eprintln!(
+        "  {}/ (resumable training state)",
+        run.state_dir().display()
+    );
     Ok(())
 }
 
