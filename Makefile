@@ -14,7 +14,7 @@ build: setup
 setup-notebooks: setup
 	@bash scripts/setup-notebooks.sh
 
-## Every test: unit + integration (CPU), format and lint, then every notebook executed headless
+## Every test: the integration tests in tests/ (CPU), format and lint, then every notebook executed headless
 ## and checked in a real browser.
 test: test-rust notebooks
 

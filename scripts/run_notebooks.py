@@ -7,6 +7,10 @@ For each notebooks/NN_*.ipynb, in order:
     had succeeded, so the outputs themselves are checked;
   - fails when a cell tagged "plot" produced no image/png or image/svg+xml output;
   - writes the executed notebook and its HTML to the output folder.
+After 02_training, the learning bar: the article's network and settings, trained by the notebook
+(on a CPU: 12,800 digits for 2 epochs, through the same `Run`/`Trainer::fit` code as `vggnet
+train`), must reach at least 90% on the held-out test digits (runs/notebook/metrics.json). This
+is the one training run of that size in `make test`.
 Then opens every HTML page in headless Chromium and checks that the expected number of plot
 images actually rendered (loaded, with a non-zero size), and keeps a screenshot of the
 evaluation page (the 2x3 grid) as an artifact.
@@ -64,6 +68,28 @@ def check(nb, name):
     return problems, plots
 
 
+LEARNING_BAR = 90.0
+
+
+def learning_check(metrics_path):
+    """The final test accuracy of notebook 02's run against the bar."""
+    if not metrics_path.exists():
+        return [f"02_training: {metrics_path} was not written"]
+    m = json.loads(metrics_path.read_text())
+    epochs = m.get("epochs", [])
+    if not epochs or epochs[-1].get("test_accuracy") is None:
+        return ["02_training: no test accuracy in metrics.json"]
+    acc = epochs[-1]["test_accuracy"]
+    run = m.get("run", {})
+    print(f"learning: 02_training trained on {run.get('train_limit') or 60000} images for {len(epochs)} "
+          f"epochs: test accuracy {acc:.2f}% on {run.get('test_limit') or 10000} digits (bar {LEARNING_BAR}%)")
+    if epochs[0]["train_loss"] <= epochs[-1]["train_loss"] and len(epochs) > 1:
+        return [f"02_training: the training loss did not fall ({epochs[0]['train_loss']} -> {epochs[-1]['train_loss']})"]
+    if acc < LEARNING_BAR:
+        return [f"02_training: test accuracy {acc:.2f}% is below the {LEARNING_BAR}% bar"]
+    return []
+
+
 def browser_check(html_files, expected, out_dir):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
@@ -114,7 +140,10 @@ def main():
     if not notebooks:
         sys.exit("no notebooks found")
     problems, expected, html_files, timings = [], {}, [], []
+    metrics = ROOT / "runs" / "notebook" / "metrics.json"
     for path in notebooks:
+        if path.name.startswith("02_"):
+            metrics.unlink(missing_ok=True)  # never judge a stale run
         nb = nbformat.read(path, as_version=4)
         start = time.time()
         client = NotebookClient(nb, timeout=args.timeout, kernel_name="vggnet-rust",
@@ -134,6 +163,8 @@ def main():
         html_files.append(html_path)
         expected[html_path.name] = plots
         print(f"executed {path.name} in {elapsed:.0f}s: {plots} plots, {len(found)} problems", flush=True)
+        if path.name.startswith("02_"):
+            problems += learning_check(metrics)
     problems += browser_check(html_files, expected, out_dir)
     (out_dir / "timings.json").write_text(json.dumps(dict(timings), indent=1))
     for pr in problems:

@@ -30,8 +30,10 @@ pub mod model;
 pub mod optim;
 pub mod perf;
 pub mod plot;
+pub mod prepare;
 pub mod pth;
 pub mod run;
+pub mod synth;
 pub mod train;
 
 pub use error::{Error, IdxProblem, Result};

@@ -159,33 +159,9 @@ impl AdamW {
         self.step
     }
 
-    /// The gradients of all parameters (undefined tensors where none was computed).
-    pub fn grads(&self) -> Vec<Tensor> {
-        self.params.iter().map(|(_, p)| p.grad()).collect()
-    }
-
-    /// Sets all gradients to zero (PyTorch's `zero_grad(set_to_none=False)` equivalent).
-    pub fn zero_grad(&mut self) {
-        for (_, p) in self.params.iter_mut() {
-            p.zero_grad();
-        }
-    }
-
     /// The parameters, in order (for computing gradients with `Tensor::run_backward`).
     pub fn params(&self) -> Vec<&Tensor> {
         self.params.iter().map(|(_, p)| p).collect()
-    }
-
-    /// One AdamW update from the parameters' `.grad()`: the fused single-pass CPU kernel where
-    /// the tensors allow it (dense float32 on the CPU), else the same formula as tensor ops.
-    pub fn step(&mut self) {
-        self.step_with(true)
-    }
-
-    /// One AdamW update; `fused == false` forces the tensor-op path (for comparisons).
-    pub fn step_with(&mut self, fused: bool) {
-        let grads = self.grads();
-        self.step_grads(&grads, fused)
     }
 
     /// One AdamW update from `grads` (one per parameter, in order; undefined ones are skipped),

@@ -391,3 +391,63 @@ pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
         Ok(())
     })
 }
+
+/// Each preparation of a user's picture as a row of captioned panels: the picture (grey, at
+/// working size), the ink map, the digit's strokes as kept, the crop after the stroke-width
+/// correction, and the 28x28 image the model sees. `rows`: (title, preparation).
+pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Result<Figure> {
+    const PANEL_H: u32 = 140;
+    const GAP: u32 = 10;
+    const CAPTION: u32 = 24;
+    const TITLE: u32 = 24;
+    let captions = ["picture", "ink", "digit", "crop", "28x28"];
+    let panels: Vec<Vec<image::GrayImage>> = rows
+        .iter()
+        .map(|(_, p)| {
+            let result = image::GrayImage::from_raw(28, 28, p.pixels.clone()).unwrap_or_default();
+            [&p.working, &p.ink, &p.mask, &p.crop, &result]
+                .iter()
+                .map(|img| {
+                    let (w, h) = img.dimensions();
+                    let nw = ((w as f32 * PANEL_H as f32 / h.max(1) as f32).round() as u32)
+                        .clamp(1, 2 * PANEL_H);
+                    let filter = if w <= 28 {
+                        image::imageops::FilterType::Nearest
+                    } else {
+                        image::imageops::FilterType::Triangle
+                    };
+                    image::imageops::resize(*img, nw, PANEL_H, filter)
+                })
+                .collect()
+        })
+        .collect();
+    let width = panels
+        .iter()
+        .map(|row| row.iter().map(|p| p.width() + GAP).sum::<u32>() + GAP)
+        .max()
+        .unwrap_or(GAP)
+        .max(200);
+    let row_h = TITLE + CAPTION + PANEL_H + GAP;
+    Figure::render(width, row_h * rows.len().max(1) as u32, |root| {
+        for (r, ((title, _), row)) in rows.iter().zip(&panels).enumerate() {
+            let top = r as u32 * row_h;
+            let band = root.clone().shrink((0, top), (width, TITLE));
+            draw_centered(&band, title, 15.0, 3)?;
+            let mut x = GAP;
+            for (panel, caption) in row.iter().zip(captions) {
+                let cap = root
+                    .clone()
+                    .shrink((x, top + TITLE), (panel.width(), CAPTION));
+                draw_centered(&cap, caption, 14.0, 2)?;
+                let y0 = (top + TITLE + CAPTION) as i32;
+                for (px, py, v) in panel.enumerate_pixels() {
+                    let c = RGBColor(v[0], v[0], v[0]);
+                    root.draw_pixel((x as i32 + px as i32, y0 + py as i32), &c)
+                        .map_err(plot_err)?;
+                }
+                x += panel.width() + GAP;
+            }
+        }
+        Ok(())
+    })
+}

@@ -110,7 +110,7 @@ fn test_files_only() -> tempfile::TempDir {
 
 /// The whole CLI on a smoke-sized run (`--dry-run`: 256 images, 1 epoch): every file of the
 /// run folder, `eval --json` on a folder holding only the test files, and `predict` on the
-/// user's own PNG, which must give exactly what `--index` gives for the same digit.
+/// user's own pictures (one without a digit, reported as such) with `--show-prepared`.
 /// (Whether training learns is tests/train.rs's `short_real_run_clearly_learns`.)
 #[test]
 fn train_eval_predict_smoke() {
@@ -156,51 +156,59 @@ fn train_eval_predict_smoke() {
     assert_eq!(ev["confusion"].as_array().unwrap().len(), 10);
     assert_eq!(ev["per_class_accuracy"].as_array().unwrap().len(), 10);
 
-    // The user's own image: MNIST test digit 0 written as a PNG.
+    // The user's own pictures: MNIST test digit 0 written as a PNG, and a blank page.
     let data = load_mnist(Some(0), Some(1));
     let px = vggnet::data::denormalize_to_pixels(&data.test.images.get(0));
     let plain = dir.path().join("seven.png");
     vggnet::imageio::save_digit_png(&plain, &px).unwrap();
+    let blank = dir.path().join("blank.jpg");
+    vggnet::synth::without_digit(1)[0].1.save(&blank).unwrap();
+    let seen = dir.path().join("seen.png");
     let pred = vggnet()
         .args(["predict", "--model", model.to_str().unwrap(), "--json"])
         .args(["--index", "0", "--top", "10", "--data-dir"])
         .arg(test_only.path())
         .arg(&plain)
+        .arg(&blank)
+        .arg("--show-prepared")
+        .arg(&seen)
         .assert()
         .success();
     let pred: serde_json::Value = serde_json::from_slice(&pred.get_output().stdout).unwrap();
     let results = pred.as_array().unwrap();
-    assert_eq!(results.len(), 2);
-    assert_eq!(results[1]["label"].as_i64(), Some(7));
-    let probs = |r: &serde_json::Value| -> Vec<(i64, f64)> {
-        r["top"]
-            .as_array()
-            .unwrap()
+    assert_eq!(results.len(), 3, "{pred}");
+    let by_input = |name: &str| {
+        results
             .iter()
-            .map(|t| {
-                (
-                    t["class"].as_i64().unwrap(),
-                    t["probability"].as_f64().unwrap(),
-                )
-            })
-            .collect()
+            .find(|r| r["input"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} missing in {pred}"))
     };
-    let (file, index) = (probs(&results[0]), probs(&results[1]));
-    assert_eq!(file.len(), 10);
-    for ((c1, p1), (c2, p2)) in file.iter().zip(&index) {
-        assert_eq!(c1, c2, "{file:?} vs {index:?}");
-        assert!((p1 - p2).abs() < 1e-6, "{file:?} vs {index:?}");
-    }
-    // Text output shows the top-3 with probabilities.
+    assert!(
+        by_input("blank.jpg")["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no digit found"),
+        "{pred}"
+    );
+    let file = by_input("seven.png");
+    assert_eq!(file["top"].as_array().unwrap().len(), 10);
+    assert_eq!(file["digits_found"], 1);
+    assert_eq!(by_input("mnist-test[0]")["label"].as_i64(), Some(7));
+    let strip = image::open(&seen).unwrap();
+    let (w, h) = (strip.width(), strip.height());
+    assert!(w > 5 * 140 && h >= 140, "strip {w}x{h}");
+    // Text output: the top-3 with probabilities, and the picture without a digit said so.
     vggnet()
         .args(["predict", "--model", model.to_str().unwrap()])
         .arg(&plain)
+        .arg(&blank)
         .assert()
         .success()
         .stdout(
             predicate::str::is_match(r"seven\.png: \d \(\d+\.\d%\), \d \(\d+\.\d%\), \d \(")
                 .unwrap(),
-        );
+        )
+        .stdout(predicate::str::contains("blank.jpg: no digit found"));
 }
 
 /// Everything metrics.json records except wall times.

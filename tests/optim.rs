@@ -39,15 +39,15 @@ fn run_ours(
     );
     let mut out = Vec::new();
     for g in grads.iter().take(STEPS) {
-        opt.zero_grad();
-        // Gradients through autograd, so they get the parameters' layout as in training.
+        // Gradients through autograd (as `Trainer::scaled_grads` takes them), so they get the
+        // parameters' layout as in training.
         let loss = params
             .iter()
             .zip(g)
             .map(|((_, p), g)| (p * g).sum(Kind::Float))
             .fold(Tensor::from(0f32), |a, b| a + b);
-        loss.backward();
-        opt.step_with(fused);
+        let grads = Tensor::run_backward(&[&loss], &opt.params(), false, false);
+        opt.step_grads(&grads, fused);
         out.push(params.iter().map(|(_, p)| p.detach().copy()).collect());
     }
     out

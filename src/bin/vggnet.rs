@@ -75,32 +75,40 @@ vggnet eval --model vggnet_mnist.pth --json"
         #[arg(long, default_value = "auto")]
         device: String,
     },
-    /// Classify your own digit images (PNG/JPEG, any size or colours) or MNIST test digits
+    /// Classify your own handwritten digits (photos or scans, PNG/JPEG) or MNIST test digits
     #[command(
         after_help = "Examples:\n  vggnet predict --model runs/vggnet/model.safetensors my_digit.png\n  \
+vggnet predict --model runs/vggnet/best.safetensors photo.jpg --show-prepared seen.png\n  \
 vggnet predict --model vggnet_mnist.pth --index 0 --index 1"
     )]
-    Predict {
-        /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
-        #[arg(long)]
-        model: PathBuf,
-        /// Image files
-        images: Vec<PathBuf>,
-        /// MNIST test-set index (repeatable)
-        #[arg(long = "index")]
-        indices: Vec<usize>,
-        /// How many classes to show
-        #[arg(long, default_value_t = 3)]
-        top: usize,
-        #[command(flatten)]
-        data: DataArgs,
-        /// Print JSON instead of text
-        #[arg(long)]
-        json: bool,
-        /// cpu, cuda, cuda:N or auto
-        #[arg(long, default_value = "auto")]
-        device: String,
-    },
+    Predict(PredictArgs),
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
+    #[arg(long)]
+    model: PathBuf,
+    /// Pictures of handwritten digits: photos or scans, PNG or JPEG, any size
+    images: Vec<PathBuf>,
+    /// MNIST test-set index (repeatable)
+    #[arg(long = "index")]
+    indices: Vec<usize>,
+    /// How many classes to show
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Write what the model saw to this PNG: per picture the grey picture, the ink found,
+    /// the digit's strokes, the crop and the 28x28 input
+    #[arg(long, value_name = "OUT.png")]
+    show_prepared: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "auto")]
+    device: String,
 }
 
 #[derive(Args, Clone)]
@@ -454,32 +462,46 @@ fn eval_cmd(
     Ok(())
 }
 
-fn predict_cmd(
-    model: &Path,
-    images: &[PathBuf],
-    indices: &[usize],
-    top: usize,
-    data: &DataArgs,
-    json: bool,
-    device: &str,
-) -> Result<()> {
-    if images.is_empty() && indices.is_empty() {
+fn predict_cmd(args: &PredictArgs) -> Result<()> {
+    if args.images.is_empty() && args.indices.is_empty() {
         bail!("give at least one image file or --index N");
     }
-    let device = parse_device(device)?;
-    let model = load_model(model, device)?;
-    let mut inputs: Vec<(String, Vec<u8>, Option<i64>)> = Vec::new();
-    for path in images {
-        inputs.push((
-            path.display().to_string(),
-            vggnet::imageio::load_digit(path)?,
-            None,
-        ));
+    let device = parse_device(&args.device)?;
+    let model = load_model(&args.model, device)?;
+    // (name, pixels, true label, digits found); pictures without a digit are reported apart.
+    let mut inputs: Vec<(String, Vec<u8>, Option<i64>, usize)> = Vec::new();
+    let mut prepared = Vec::new();
+    let mut results = Vec::new();
+    for path in &args.images {
+        let name = path.display().to_string();
+        match vggnet::prepare::prepare_file(path) {
+            Ok(p) => {
+                inputs.push((name.clone(), p.pixels.clone(), None, p.digits_found));
+                prepared.push((name, p));
+            }
+            Err(vggnet::Error::Image { problem, .. }) if problem.starts_with("no digit found") => {
+                if !args.json {
+                    println!("{name}: {problem}");
+                }
+                results.push(serde_json::json!({"input": name, "error": problem}));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    if !indices.is_empty() {
-        let (test, _) = Mnist::load_test(&data_config(data))?;
+    if let Some(out) = &args.show_prepared {
+        let rows: Vec<(String, &vggnet::prepare::Preparation)> =
+            prepared.iter().map(|(n, p)| (n.clone(), p)).collect();
+        if rows.is_empty() {
+            eprintln!("--show-prepared: no picture with a digit to show");
+        } else {
+            vggnet::plot::preparation_strips(&rows)?.save(out)?;
+            eprintln!("wrote {} (what the model saw)", out.display());
+        }
+    }
+    if !args.indices.is_empty() {
+        let (test, _) = Mnist::load_test(&data_config(&args.data))?;
         let labels = Vec::<i64>::try_from(&test.labels)?;
-        for &i in indices {
+        for &i in &args.indices {
             if i >= test.len() {
                 bail!(
                     "--index {i} is out of range: the test set has {} images",
@@ -487,32 +509,39 @@ fn predict_cmd(
                 );
             }
             let px = vggnet::data::denormalize_to_pixels(&test.images.get(i as i64));
-            inputs.push((format!("mnist-test[{i}]"), px, Some(labels[i])));
+            inputs.push((format!("mnist-test[{i}]"), px, Some(labels[i]), 1));
         }
     }
-    let pixels: Vec<u8> = inputs
-        .iter()
-        .flat_map(|(_, p, _)| p.iter().copied())
-        .collect();
-    let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels))?;
-    let mut results = Vec::new();
-    for (i, (name, _, label)) in inputs.iter().enumerate() {
-        let top = top_k(&probs.get(i as i64), top.max(1))?;
-        results.push(serde_json::json!({
-            "input": name,
-            "label": label,
-            "top": top.iter().map(|(c, p)| serde_json::json!({"class": c, "probability": p})).collect::<Vec<_>>(),
-        }));
-        if !json {
-            let ranked: Vec<String> = top
-                .iter()
-                .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
-                .collect();
-            let label = label.map(|l| format!(" [true: {l}]")).unwrap_or_default();
-            println!("{name}: {}{label}", ranked.join(", "));
+    if !inputs.is_empty() {
+        let pixels: Vec<u8> = inputs
+            .iter()
+            .flat_map(|(_, p, _, _)| p.iter().copied())
+            .collect();
+        let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels))?;
+        for (i, (name, _, label, found)) in inputs.iter().enumerate() {
+            let top = top_k(&probs.get(i as i64), args.top.max(1))?;
+            results.push(serde_json::json!({
+                "input": name,
+                "label": label,
+                "digits_found": found,
+                "top": top.iter().map(|(c, p)| serde_json::json!({"class": c, "probability": p})).collect::<Vec<_>>(),
+            }));
+            if !args.json {
+                let ranked: Vec<String> = top
+                    .iter()
+                    .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
+                    .collect();
+                let label = label.map(|l| format!(" [true: {l}]")).unwrap_or_default();
+                let several = if *found > 1 {
+                    format!(" [found {found} digits; this is the largest]")
+                } else {
+                    String::new()
+                };
+                println!("{name}: {}{label}{several}", ranked.join(", "));
+            }
         }
     }
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(())
@@ -568,14 +597,6 @@ fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
             plots,
             device,
         } => eval_cmd(&model, &data, batch_size, json, plots, &device),
-        Command::Predict {
-            model,
-            images,
-            indices,
-            top,
-            data,
-            json,
-            device,
-        } => predict_cmd(&model, &images, &indices, top, &data, json, &device),
+        Command::Predict(args) => predict_cmd(&args),
     }
 }

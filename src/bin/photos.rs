@@ -1,0 +1,138 @@
+//! `photos`: the synthetic photo test set (vggnet::synth) end to end. Writes every picture
+//! as the file a user would have (PNG or JPEG), prepares it from that file, compares the
+//! result with the same strokes rendered in MNIST style, and, with `--model`, classifies it.
+//! Prints the accuracy per style and the preparation time of the largest picture; writes
+//! `report.json` and a strip of prepared examples into `--out`.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+use vggnet::prepare::{prepare_file, similarity};
+use vggnet::synth::{mnist_reference, test_set};
+
+#[derive(Parser)]
+#[command(about = "Prepare (and classify) the synthetic photo test set")]
+struct Args {
+    /// Model to classify with (.safetensors or .pth); without it only the preparation is checked
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Output folder: the pictures, report.json, strip.png
+    #[arg(long, default_value = "out/photos")]
+    out: PathBuf,
+    /// Pictures per style and digit
+    #[arg(long, default_value_t = 2)]
+    per: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let model = match &args.model {
+        Some(p) => Some(vggnet::checkpoint::load_model(p, tch::Device::Cpu)?),
+        None => None,
+    };
+    let mut per_style: BTreeMap<&str, (usize, usize, f64)> = BTreeMap::new();
+    let mut rows = Vec::new();
+    let mut slowest = (0.0f64, String::new());
+    let mut strips = Vec::new();
+    for (i, pic) in test_set(args.per, args.seed).enumerate() {
+        let (bytes, ext) = pic.encode()?;
+        let name = format!("{:03}-{}-{}.{ext}", i, pic.style.name(), pic.label);
+        let path = args.out.join(&name);
+        std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let start = Instant::now();
+        let prepared = prepare_file(&path);
+        let secs = start.elapsed().as_secs_f64();
+        if secs > slowest.0 {
+            slowest = (
+                secs,
+                format!("{name} ({}x{})", pic.image.width(), pic.image.height()),
+            );
+        }
+        let entry = per_style.entry(pic.style.name()).or_default();
+        entry.0 += 1;
+        let (similar, predicted) = match &prepared {
+            Ok(p) => {
+                let reference = mnist_reference(&pic.strokes, pic.pen_width);
+                let sim = similarity(&p.pixels, &reference);
+                entry.2 += sim;
+                if i % (10 * args.per) == 3 {
+                    strips.push((name.clone(), vggnet::prepare::strip(p, 96)));
+                }
+                let predicted = match &model {
+                    Some(m) => {
+                        let probs = vggnet::eval::predict_proba(
+                            m,
+                            &vggnet::data::normalize_pixels(&p.pixels),
+                        )?;
+                        Some(vggnet::eval::top_k(&probs.get(0), 1)?[0].0)
+                    }
+                    None => None,
+                };
+                (Some(sim), predicted)
+            }
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                (None, None)
+            }
+        };
+        if predicted == Some(pic.label as i64) {
+            entry.1 += 1;
+        }
+        rows.push(serde_json::json!({
+            "file": name, "style": pic.style, "label": pic.label,
+            "width": pic.image.width(), "height": pic.image.height(),
+            "jpeg_quality": pic.jpeg_quality, "similarity": similar,
+            "predicted": predicted, "prepare_seconds": secs,
+        }));
+    }
+    let mut total = (0, 0);
+    println!(
+        "style        pictures  correct  accuracy  mean similarity to the MNIST-style rendering"
+    );
+    for (style, (n, ok, sim)) in &per_style {
+        total.0 += n;
+        total.1 += ok;
+        println!(
+            "{style:<12} {n:>8} {ok:>8} {:>8.1}%  {:.3}",
+            100.0 * *ok as f64 / *n as f64,
+            sim / *n as f64
+        );
+    }
+    println!(
+        "all          {:>8} {:>8} {:>8.1}%",
+        total.0,
+        total.1,
+        100.0 * total.1 as f64 / total.0 as f64
+    );
+    println!("slowest preparation: {:.3}s for {}", slowest.0, slowest.1);
+    let strip_rows: Vec<image::GrayImage> = strips.into_iter().map(|(_, s)| s).collect();
+    if !strip_rows.is_empty() {
+        let w = strip_rows.iter().map(|s| s.width()).max().unwrap_or(1);
+        let h: u32 = strip_rows.iter().map(|s| s.height()).sum();
+        let mut sheet = image::GrayImage::from_pixel(w, h, image::Luma([128]));
+        let mut y = 0;
+        for s in &strip_rows {
+            image::imageops::replace(&mut sheet, s, 0, y as i64);
+            y += s.height();
+        }
+        sheet.save(args.out.join("strip.png"))?;
+    }
+    vggnet::fsio::write_json(
+        &args.out.join("report.json"),
+        &serde_json::json!({
+            "model": args.model, "per": args.per, "seed": args.seed,
+            "per_style": per_style.iter().map(|(s, (n, ok, sim))| (s.to_string(), serde_json::json!({
+                "pictures": n, "correct": ok, "accuracy": 100.0 * *ok as f64 / *n as f64,
+                "mean_similarity": sim / *n as f64}))).collect::<BTreeMap<_, _>>(),
+            "slowest_prepare_seconds": slowest.0, "pictures": rows,
+        }),
+    )?;
+    Ok(())
+}
