@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks build test test-rust lint train reference bench notebooks lab fuzz
+.PHONY: setup setup-notebooks build test test-rust lint train reference bench photos notebooks lab fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -58,3 +58,9 @@ reference: setup
 ## Side-by-side benchmark against the PyTorch original (never part of `make test`).
 bench: setup
 	$(CARGO) run --release --bin bench -- $(ARGS)
+
+## The synthetic photo test set (vggnet::synth) prepared from its files and classified by MODEL:
+## accuracy per style, similarity to the MNIST-style rendering, preparation time (out/photos/).
+MODEL ?= runs/vggnet/best.safetensors
+photos: setup
+	$(CARGO) run --release --bin photos -- --model $(MODEL) $(ARGS)

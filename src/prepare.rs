@@ -475,35 +475,6 @@ pub fn prepare_file(path: &Path) -> Result<Preparation> {
     })
 }
 
-/// The preparation as one strip: the picture, the ink map, the digit's mask, the crop and the
-/// 28x28 result, each scaled to `height` pixels, side by side on a grey background.
-pub fn strip(p: &Preparation, height: u32) -> GrayImage {
-    let result = GrayImage::from_raw(SIDE, SIDE, p.pixels.clone()).unwrap_or_default();
-    let panels = [&p.working, &p.ink, &p.mask, &p.crop, &result];
-    let gap = 8;
-    let scaled: Vec<GrayImage> = panels
-        .iter()
-        .map(|img| {
-            let (w, h) = img.dimensions();
-            let nw = ((w as f32 * height as f32 / h.max(1) as f32).round() as u32).max(1);
-            let filter = if img.width() <= SIDE {
-                image::imageops::FilterType::Nearest
-            } else {
-                image::imageops::FilterType::Triangle
-            };
-            image::imageops::resize(*img, nw, height, filter)
-        })
-        .collect();
-    let width = scaled.iter().map(|i| i.width() + gap).sum::<u32>() + gap;
-    let mut out = GrayImage::from_pixel(width, height + 2 * gap, Luma([128]));
-    let mut x = gap;
-    for img in &scaled {
-        image::imageops::replace(&mut out, img, x as i64, gap as i64);
-        x += img.width() + gap;
-    }
-    out
-}
-
 /// How alike two 28x28 digits are: the correlation of their pixels after a Gaussian blur of
 /// 1 px (so that a one-pixel shift of a 2-px stroke is not a miss). 1 = the same picture,
 /// about 0 = unrelated.

@@ -441,6 +441,9 @@ fn resume_refuses_what_would_change_the_run() {
         &["device cpu instead of cuda:0 would change the run; add --allow-inexact-resume"],
     );
     // Asked for: continues, says it is not exact; the same limit and output-only flags pass.
+    // (What a save killed half-way left behind is cleared when the run goes on.)
+    let leftover = run.join(".vggnet-tmp-killed");
+    std::fs::write(&leftover, b"partial").unwrap();
     vggnet()
         .args([
             "train",
@@ -464,7 +467,12 @@ fn resume_refuses_what_would_change_the_run() {
         .stderr(predicate::str::contains(
             "the continuation is no longer exact",
         ))
+        .stderr(predicate::str::contains("removed 1 temporary file(s)"))
         .stderr(predicate::str::contains("resuming"));
+    assert!(
+        !leftover.exists(),
+        "the leftover temporary file was not removed"
+    );
     assert_eq!(epochs(&json(&run.join("metrics.json"))).len(), 2);
     assert_eq!(json(&spec_path)["device"], "cpu");
 }

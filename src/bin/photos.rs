@@ -62,8 +62,10 @@ fn main() -> Result<()> {
                 let reference = mnist_reference(&pic.strokes, pic.pen_width);
                 let sim = similarity(&p.pixels, &reference);
                 entry.2 += sim;
-                if i % (10 * args.per) == 3 {
-                    strips.push((name.clone(), vggnet::prepare::strip(p, 96)));
+                // One example per style, each a different digit, for strip.png.
+                let (style_pos, within) = (i / (10 * args.per), i % (10 * args.per));
+                if within % args.per == 0 && within / args.per == (style_pos * 3 + 1) % 10 {
+                    strips.push((name.clone(), p.clone()));
                 }
                 let predicted = match &model {
                     Some(m) => {
@@ -112,17 +114,10 @@ fn main() -> Result<()> {
         100.0 * total.1 as f64 / total.0 as f64
     );
     println!("slowest preparation: {:.3}s for {}", slowest.0, slowest.1);
-    let strip_rows: Vec<image::GrayImage> = strips.into_iter().map(|(_, s)| s).collect();
-    if !strip_rows.is_empty() {
-        let w = strip_rows.iter().map(|s| s.width()).max().unwrap_or(1);
-        let h: u32 = strip_rows.iter().map(|s| s.height()).sum();
-        let mut sheet = image::GrayImage::from_pixel(w, h, image::Luma([128]));
-        let mut y = 0;
-        for s in &strip_rows {
-            image::imageops::replace(&mut sheet, s, 0, y as i64);
-            y += s.height();
-        }
-        sheet.save(args.out.join("strip.png"))?;
+    if !strips.is_empty() {
+        let rows: Vec<(String, &vggnet::prepare::Preparation)> =
+            strips.iter().map(|(n, p)| (n.clone(), p)).collect();
+        vggnet::plot::preparation_strips(&rows)?.save(&args.out.join("strip.png"))?;
     }
     vggnet::fsio::write_json(
         &args.out.join("report.json"),
