@@ -312,8 +312,8 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 plots: given("no_plots").then_some(!args.no_plots),
                 download: !args.data.offline,
             };
-            let run = Run::resume(dir, &request)
-                .with_context(|| format!("cannot resume from {}", dir.display()))?;
+            // Its errors name the folder or file and the problem.
+            let run = Run::resume(dir, &request)?;
             let t = &run.trainer;
             eprintln!(
                 "resuming {} at epoch {} batch {} ({} epochs done)",
