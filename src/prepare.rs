@@ -31,7 +31,8 @@ use imageproc::morphology::{grayscale_dilate, grayscale_erode, Mask};
 use imageproc::region_labelling::{connected_components, Connectivity};
 use std::path::Path;
 
-type GrayF = ImageBuffer<Luma<f32>, Vec<f32>>;
+/// A grayscale image of floats (0..1).
+pub type GrayF = ImageBuffer<Luma<f32>, Vec<f32>>;
 
 /// The side of an MNIST image and of the box its digit is scaled into.
 const SIDE: u32 = 28;
@@ -363,15 +364,11 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
             0
         }])
     });
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (x, y, p) in kept.enumerate_pixels() {
-        if p[0] > 0 {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
+    // The digit's box: the union of the kept groups' boxes.
+    let kept_blobs = found.iter().filter(|b| keep.contains(&b.label));
+    let (x0, y0, x1, y1) = kept_blobs.fold((w, h, 0, 0), |(x0, y0, x1, y1), b| {
+        (x0.min(b.x0), y0.min(b.y0), x1.max(b.x1), y1.max(b.y1))
+    });
     // The ink's grey levels around the kept strokes (their anti-aliased edges included).
     let halo = grayscale_dilate(&kept, &Mask::square(2));
     let pad = 3;
@@ -420,39 +417,16 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
     let s = BOX / cw.max(ch) as f32;
     let nw = ((cw as f32 * s).round() as u32).clamp(1, BOX as u32);
     let nh = ((ch as f32 * s).round() as u32).clamp(1, BOX as u32);
-    let small = image::imageops::resize(
+    let mut small = image::imageops::resize(
         &to_gray_f(&crop),
         nw,
         nh,
         image::imageops::FilterType::Triangle,
     );
-    let top = small
-        .pixels()
-        .map(|p| p[0])
-        .fold(0.0f32, f32::max)
-        .max(1e-6);
-    let (mut mx, mut my, mut mass) = (0.0f32, 0.0f32, 0.0f32);
-    for (x, y, p) in small.enumerate_pixels() {
-        mx += x as f32 * p[0];
-        my += y as f32 * p[0];
-        mass += p[0];
-    }
-    let (comx, comy) = if mass > 0.0 {
-        (mx / mass, my / mass)
-    } else {
-        (nw as f32 / 2.0, nh as f32 / 2.0)
-    };
-    let ox = (SIDE as f32 / 2.0 - comx).round() as i64;
-    let oy = (SIDE as f32 / 2.0 - comy).round() as i64;
-    let mut pixels = vec![0u8; (SIDE * SIDE) as usize];
-    for (x, y, p) in small.enumerate_pixels() {
-        let (tx, ty) = (x as i64 + ox, y as i64 + oy);
-        if (0..SIDE as i64).contains(&tx) && (0..SIDE as i64).contains(&ty) {
-            // Full strokes reach 255 after the resize's averaging, as in MNIST.
-            let v = (p[0] / top.max(0.5)).clamp(0.0, 1.0);
-            pixels[(ty * SIDE as i64 + tx) as usize] = (v * 255.0).round() as u8;
-        }
-    }
+    // Full strokes reach 255 after the resize's averaging, as in MNIST.
+    let top = small.pixels().map(|p| p[0]).fold(0.0f32, f32::max).max(0.5);
+    small.pixels_mut().for_each(|p| p[0] /= top);
+    let pixels = centre_by_mass(&small);
     Ok(Preparation {
         pixels,
         working,
@@ -463,6 +437,33 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
         lines_removed,
         stroke_width: (width, stroke_goal(width, long)),
     })
+}
+
+/// Places a digit (values 0..1, at most 28x28) in a 28x28 field with its centre of mass at
+/// the centre, as MNIST did; returns 784 pixels, 255 = full stroke.
+pub fn centre_by_mass(digit: &GrayF) -> Vec<u8> {
+    let (w, h) = digit.dimensions();
+    let (mut mx, mut my, mut mass) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y, p) in digit.enumerate_pixels() {
+        mx += x as f32 * p[0];
+        my += y as f32 * p[0];
+        mass += p[0];
+    }
+    let (comx, comy) = if mass > 0.0 {
+        (mx / mass, my / mass)
+    } else {
+        (w as f32 / 2.0, h as f32 / 2.0)
+    };
+    let ox = (SIDE as f32 / 2.0 - comx).round() as i64;
+    let oy = (SIDE as f32 / 2.0 - comy).round() as i64;
+    let mut pixels = vec![0u8; (SIDE * SIDE) as usize];
+    for (x, y, p) in digit.enumerate_pixels() {
+        let (tx, ty) = (x as i64 + ox, y as i64 + oy);
+        if (0..SIDE as i64).contains(&tx) && (0..SIDE as i64).contains(&ty) {
+            pixels[(ty * SIDE as i64 + tx) as usize] = (p[0].clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    pixels
 }
 
 /// Loads a picture and prepares it; a picture without a digit is an [`Error::Image`] naming

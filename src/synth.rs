@@ -486,24 +486,8 @@ pub fn mnist_reference(strokes: &[Vec<Pt>], pen_width: f32) -> Vec<u8> {
             small[(y / 4 * 28 + x / 4) as usize] += big[(y * side + x) as usize] / 16.0;
         }
     }
-    let (mut mx, mut my, mut mass) = (0.0, 0.0, 0.0);
-    for (i, v) in small.iter().enumerate() {
-        mx += (i % 28) as f32 * v;
-        my += (i / 28) as f32 * v;
-        mass += v;
-    }
-    let (dx, dy) = (
-        (14.0 - mx / mass.max(1e-6)).round() as i32,
-        (14.0 - my / mass.max(1e-6)).round() as i32,
-    );
-    let mut out = vec![0u8; 28 * 28];
-    for (i, v) in small.iter().enumerate() {
-        let (x, y) = ((i % 28) as i32 + dx, (i / 28) as i32 + dy);
-        if (0..28).contains(&x) && (0..28).contains(&y) {
-            out[(y * 28 + x) as usize] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-        }
-    }
-    out
+    let small = crate::prepare::GrayF::from_raw(28, 28, small).unwrap_or_default();
+    crate::prepare::centre_by_mass(&small)
 }
 
 /// The fixed test set: every style, every digit, `per` pictures each (seeded).
