@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks build test test-rust lint train reference bench photos notebooks lab fuzz
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks lab fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -23,9 +23,26 @@ test-rust: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
-## Execute all notebooks headless; executed copies, HTML and a screenshot go to out/notebooks/.
+## The walkthrough: sets everything up, then opens the notebooks in Jupyter Lab; with no browser at
+## hand (no DISPLAY, WAYLAND_DISPLAY or BROWSER) it executes them and says where the HTML is.
+start: setup-notebooks
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY$$BROWSER" ]; then \
+	  .venv/bin/jupyter lab --notebook-dir=notebooks; \
+	else \
+	  echo "start: no browser here, so the notebooks are executed instead"; \
+	  $(MAKE) --no-print-directory notebooks && \
+	  echo "start: open $(CURDIR)/out/notebooks/index.html (or run \`make lab\` and open the URL it prints)"; \
+	fi
+
+## How long the first cells take in a fresh kernel after set-up (what a reader waits for).
+first-cell: setup-notebooks
+	.venv/bin/python scripts/warm_kernel.py
+
+## Execute all notebooks headless; executed copies, HTML, screenshots and index.html go to
+## out/notebooks/. Outside CI the executed notebooks are written back into notebooks/ (commit
+## them: they are what a code host shows); in CI the committed outputs must match the cells.
 notebooks: setup-notebooks
-	.venv/bin/python scripts/run_notebooks.py --out out/notebooks
+	.venv/bin/python scripts/run_notebooks.py --out out/notebooks $(if $(CI),--check-published,--publish)
 
 ## Jupyter Lab on the notebooks, with the project's Rust kernel.
 lab: setup-notebooks

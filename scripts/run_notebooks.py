@@ -12,11 +12,21 @@ After 02_training, the learning bar: the article's network and settings, trained
 train`), must reach at least 90% on the held-out test digits (runs/notebook/metrics.json). This
 is the one training run of that size in `make test`.
 Then opens every HTML page in headless Chromium and checks that the expected number of plot
-images actually rendered (loaded, with a non-zero size), and keeps a screenshot of the
-evaluation page (the 2x3 grid) as an artifact.
+images actually rendered (loaded, with a non-zero size), and keeps a full-page screenshot of
+each page as an artifact (out/notebooks/screenshot_NN_name.png).
+
+The notebooks are committed with their outputs, so that they read well on a code host. Each
+executed code cell carries the SHA-256 of its source (metadata "vggnet_source_sha256"):
+  --publish          writes the executed notebooks back into notebooks/ (`make notebooks` does,
+                     outside CI), outputs and hashes included;
+  --check-published  first fails on any committed code cell that has no outputs from its current
+                     source (never executed, or edited since): CI's check that what a reader
+                     sees on the code host is what the cells produce.
 
 Usage: python scripts/run_notebooks.py [--out out/notebooks] [--timeout 1800] [--only NAME]
+                                       [--publish] [--check-published]
 """
+import hashlib
 import argparse
 import json
 import os
@@ -68,6 +78,36 @@ def check(nb, name):
     return problems, plots
 
 
+def source_sha(cell):
+    return hashlib.sha256(cell.source.encode()).hexdigest()
+
+
+def published_problems(path):
+    """Committed code cells whose outputs are not from their current source."""
+    nb = nbformat.read(path, as_version=4)
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if cell.get("execution_count") is None:
+            problems.append(f"{path.name} cell {i}: committed without outputs (run `make notebooks` and commit)")
+        elif cell.metadata.get("vggnet_source_sha256") != source_sha(cell):
+            problems.append(f"{path.name} cell {i}: its outputs are from an older version of the cell "
+                            "(run `make notebooks` and commit)")
+    return problems
+
+
+def publish(nb, path):
+    """Writes the executed notebook back to notebooks/, with each code cell's source hash and
+    without nbclient's per-cell timestamps (they would change every line on every run)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.metadata.pop("execution", None)
+            cell.metadata["vggnet_source_sha256"] = source_sha(cell)
+    nbformat.write(nb, path)
+
+
 LEARNING_BAR = 90.0
 
 
@@ -100,7 +140,9 @@ def browser_check(html_files, expected, out_dir):
              "var ok = Array.from(document.images).filter(function (i) {"
              "return i.complete && i.naturalWidth > 0 && i.src.indexOf('data:image/') === 0; }).length;"
              "var d = document.createElement('div'); d.id = 'vggnet-rendered'; d.textContent = 'RENDERED=' + ok;"
-             "document.body.appendChild(d); });</script>")
+             "document.body.appendChild(d);"
+             "var h = document.createElement('div'); h.textContent = 'PAGE_HEIGHT=' + "
+             "document.documentElement.scrollHeight; document.body.appendChild(h); });</script>")
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         for html in html_files:
@@ -114,14 +156,17 @@ def browser_check(html_files, expected, out_dir):
             print(f"browser: {html.name}: {got} plot images rendered (expected {expected[html.name]})")
             if got != expected[html.name]:
                 problems.append(f"{html.name}: {got} images rendered in Chromium, expected {expected[html.name]}")
-            if html.name.startswith("04_"):
-                shot = out_dir / "screenshot_04_evaluate.png"
-                subprocess.run([chromium, *flags, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}",
-                                "--window-size=1200,2600", "--virtual-time-budget=10000",
-                                f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=180)
-                print(f"browser: screenshot {shot} ({shot.stat().st_size if shot.exists() else 0} bytes)")
-                if not shot.exists():
-                    problems.append("the screenshot was not written")
+            m = re.search(r"PAGE_HEIGHT=(\d+)", dom)
+            height = min(int(m.group(1)) + 40 if m else 4000, 16000)
+            shot = out_dir / f"screenshot_{html.stem}.png"
+            shot.unlink(missing_ok=True)
+            subprocess.run([chromium, *flags, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}",
+                            f"--window-size=1200,{height}", "--virtual-time-budget=10000",
+                            "--hide-scrollbars", f"--screenshot={shot}", html.as_uri()],
+                           capture_output=True, timeout=180)
+            print(f"browser: screenshot {shot} ({shot.stat().st_size if shot.exists() else 0} bytes)")
+            if not shot.exists():
+                problems.append(f"{html.name}: the screenshot was not written")
     return problems
 
 
@@ -130,6 +175,9 @@ def main():
     p.add_argument("--out", default=str(ROOT / "out" / "notebooks"))
     p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
     p.add_argument("--only", default=None)
+    p.add_argument("--publish", action="store_true", help="write the executed notebooks back into notebooks/")
+    p.add_argument("--check-published", action="store_true",
+                   help="fail on committed cells whose outputs are not from their current source")
     args = p.parse_args()
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +188,10 @@ def main():
     if not notebooks:
         sys.exit("no notebooks found")
     problems, expected, html_files, timings = [], {}, [], []
+    if args.check_published:
+        for path in notebooks:
+            problems += published_problems(path)
+        print(f"published: {len(problems)} stale or unexecuted cells in the committed notebooks", flush=True)
     metrics = ROOT / "runs" / "notebook" / "metrics.json"
     for path in notebooks:
         if path.name.startswith("02_"):
@@ -157,6 +209,8 @@ def main():
         found, plots = check(nb, path.name)
         problems += found
         nbformat.write(nb, out_dir / path.name)
+        if args.publish and not found:
+            publish(nb, path)
         html, _ = HTMLExporter().from_notebook_node(nb)
         html_path = out_dir / path.with_suffix(".html").name
         html_path.write_text(html)
@@ -166,7 +220,12 @@ def main():
         if path.name.startswith("02_"):
             problems += learning_check(metrics)
     problems += browser_check(html_files, expected, out_dir)
+    links = "\n".join(f'<li><a href="{h.name}">{h.stem}</a></li>' for h in html_files)
+    (out_dir / "index.html").write_text(f"<!doctype html><title>vggnet notebooks</title>"
+                                        f"<h1>vggnet: the executed notebooks</h1><ul>{links}</ul>\n")
     (out_dir / "timings.json").write_text(json.dumps(dict(timings), indent=1))
+    print(f"notebook time: {sum(t for _, t in timings):.0f}s in all ("
+          + ", ".join(f"{n} {t:.0f}s" for n, t in timings) + ")")
     for pr in problems:
         print("PROBLEM:", pr)
     failed = {Path(pr.split(":")[0].split()[0]).stem for pr in problems}

@@ -5,6 +5,8 @@
 #  - a project kernel "vggnet-rust" registered inside the venv, whose environment finds
 #    libtorch and keeps evcxr's build folder in a persistent cache outside the source tree
 #    (so tch is compiled once, not once per notebook or per kernel start);
+#  - the kernel warmed: evcxr compiles the crate and tch into that cache here, once per change of
+#    the sources (a stamp records what was compiled), so a reader's first cell answers in seconds;
 #  - Debian's chromium for the browser check (when run as root and it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,11 +44,28 @@ cat > "$KDIR/kernel.json.new" <<JSON
     "LIBTORCH": "$VENV/libtorch",
     "LD_LIBRARY_PATH": "$VENV/libtorch/lib:$SYSROOT_LIB",
     "EVCXR_TMPDIR": "$CACHE/evcxr",
+    "EVCXR_CONFIG_DIR": "$CACHE/evcxr-config",
     "PATH": "${CARGO_HOME:-$HOME/.cargo}/bin:/usr/local/bin:/usr/bin:/bin"
   }
 }
 JSON
 mv "$KDIR/kernel.json.new" "$KDIR/kernel.json"
+
+# evcxr runs `:offline 1` at every kernel start: cargo then resolves the notebooks' `:dep`s from
+# the local registry cache (filled by `cargo fetch` below) instead of asking crates.io each
+# time (about 10 s per notebook). A notebook that wants a new crate runs `:offline 0` first.
+mkdir -p "$CACHE/evcxr-config"
+echo ':offline 1' > "$CACHE/evcxr-config/init.evcxr"
+
+STAMP="$CACHE/evcxr-warm.stamp"
+want=$( (cat Cargo.toml Cargo.lock "$KDIR/kernel.json"; find src assets -type f -print0 | LC_ALL=C sort -z | xargs -0 cat; \
+         head -c 4000 notebooks/01_model.ipynb; echo "$EVCXR_VERSION") | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  echo "setup-notebooks: warming the kernel (compiles the crate and tch into $CACHE/evcxr; about 10 minutes the first time on 2 cores)"
+  cargo fetch --locked -q
+  "$VENV/bin/python" scripts/warm_kernel.py
+  echo "$want" > "$STAMP"
+fi
 
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then

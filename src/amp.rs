@@ -55,6 +55,15 @@ impl GradScaler {
         }
     }
 
+    /// The factor the loss is multiplied by: the scale, or 1 when the scaler is off.
+    pub fn effective_scale(&self) -> f64 {
+        if self.enabled {
+            self.scale
+        } else {
+            1.0
+        }
+    }
+
     /// `loss * scale` (or `loss` when disabled).
     pub fn scale_loss(&self, loss: &Tensor) -> Tensor {
         if self.enabled {

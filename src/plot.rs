@@ -451,3 +451,389 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
         Ok(())
     })
 }
+
+/// "hot" colour map: 0 black, then red, yellow, 1 white (saliency, activations).
+fn hot(v: f64) -> RGBColor {
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let ch = |x: f64| (255.0 * x.clamp(0.0, 1.0)).round() as u8;
+    RGBColor(ch(3.0 * v), ch(3.0 * v - 1.0), ch(3.0 * v - 2.0))
+}
+
+/// Diverging colour map for signed weights: -1 blue, 0 white, +1 red.
+fn diverging(v: f64) -> RGBColor {
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let fade = (255.0 * (1.0 - v.abs())).round() as u8;
+    if v >= 0.0 {
+        RGBColor(255, fade, fade)
+    } else {
+        RGBColor(fade, fade, 255)
+    }
+}
+
+/// Draws a `rows` x `cols` matrix of colours as square cells filling `area` below a title.
+fn draw_cells(
+    area: &Area<'_>,
+    title: &str,
+    rows: usize,
+    cols: usize,
+    color: &dyn Fn(usize, usize) -> RGBColor,
+) -> Result<()> {
+    let (w, h) = area.dim_in_pixel();
+    let title_h = if title.is_empty() { 0 } else { 24 };
+    if !title.is_empty() {
+        draw_centered(area, title, 14.0, 3)?;
+    }
+    let side = ((w as usize / cols.max(1))
+        .min(h.saturating_sub(title_h + 4) as usize / rows.max(1)))
+    .max(1) as i32;
+    let x0 = (w as i32 - side * cols as i32) / 2;
+    let y0 = title_h as i32 + 2;
+    for r in 0..rows {
+        for c in 0..cols {
+            let (x, y) = (x0 + c as i32 * side, y0 + r as i32 * side);
+            area.draw(&Rectangle::new(
+                [(x, y), (x + side, y + side)],
+                color(r, c).filled(),
+            ))
+            .map_err(plot_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Values of a tensor as f64 on the host.
+fn values(t: &tch::Tensor) -> Result<Vec<f64>> {
+    Ok(Vec::<f64>::try_from(
+        &t.f_to_device(tch::Device::Cpu)?
+            .f_to_kind(tch::Kind::Double)?
+            .f_flatten(0, -1)?,
+    )?)
+}
+
+/// The first layer's filters, (N, C, k, k), as a grid of k x k cells: red positive, blue
+/// negative, each filter scaled to its own largest magnitude (the first input channel when
+/// there are several).
+pub fn filter_grid(filters: &tch::Tensor) -> Result<Figure> {
+    let size = filters.size();
+    if size.len() != 4 {
+        return Err(Error::Plot(format!(
+            "filter_grid takes (N, C, k, k) weights, got {size:?}"
+        )));
+    }
+    let (n, k) = (size[0] as usize, size[2] as usize);
+    let first = filters.f_select(1, 0)?; // (N, k, k)
+    let v = values(&first)?;
+    let cols = 8usize;
+    let rows = n.div_ceil(cols).max(1);
+    let cell = 90u32;
+    Figure::render(cell * cols as u32, cell * rows as u32 + 40, |root| {
+        draw_centered(
+            root,
+            &format!("The {n} first-layer filters ({k}x{k}; red +, blue -)"),
+            18.0,
+            8,
+        )?;
+        let body = root
+            .clone()
+            .shrink((0, 40), (cell * cols as u32, cell * rows as u32));
+        let areas = body.split_evenly((rows, cols));
+        for (i, area) in areas.iter().enumerate().take(n) {
+            let w = &v[i * k * k..(i + 1) * k * k];
+            let max = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-12);
+            let inner = area.margin(4, 4, 4, 4);
+            draw_cells(&inner, "", k, k, &|r, c| diverging(w[r * k + c] / max))?;
+        }
+        Ok(())
+    })
+}
+
+/// One titled panel of values: (title, rows, cols, row-major values).
+type Panel = (String, usize, usize, Vec<f64>);
+
+/// The feature maps of one digit after each block (see [`crate::inspect::feature_maps`]): a
+/// row per block with its `per_block` most active channels (largest mean activation), each
+/// scaled to its own maximum; a block of 1x1 maps is drawn as one panel of all its channels.
+pub fn feature_maps(blocks: &[crate::inspect::BlockMaps], per_block: usize) -> Result<Figure> {
+    let per_block = per_block.max(1);
+    let cell = 110u32;
+    let label_w = 150u32;
+    let rows = blocks.len().max(1);
+    let mut panels: Vec<(String, Vec<Panel>)> = Vec::new();
+    for b in blocks {
+        let size = b.maps.size(); // (C, S, S)
+        if size.len() != 3 {
+            return Err(Error::Plot(format!(
+                "feature maps are (C, S, S), got {size:?}"
+            )));
+        }
+        let (c, s) = (size[0] as usize, size[1] as usize);
+        let v = values(&b.maps)?;
+        let label = format!("{} ({c}x{s}x{s})", b.name);
+        let row = if s == 1 {
+            let cols = (c as f64).sqrt().ceil() as usize;
+            let rws = c.div_ceil(cols);
+            let mut grid = v.clone();
+            grid.resize(rws * cols, 0.0);
+            vec![(format!("all {c} channels"), rws, cols, grid)]
+        } else {
+            let mut order: Vec<usize> = (0..c).collect();
+            let mean = |ch: usize| v[ch * s * s..(ch + 1) * s * s].iter().sum::<f64>();
+            order.sort_by(|&a, &b| mean(b).total_cmp(&mean(a)));
+            order
+                .into_iter()
+                .take(per_block)
+                .map(|ch| {
+                    (
+                        format!("ch {ch}"),
+                        s,
+                        s,
+                        v[ch * s * s..(ch + 1) * s * s].to_vec(),
+                    )
+                })
+                .collect()
+        };
+        panels.push((label, row));
+    }
+    let width = label_w + cell * per_block as u32;
+    Figure::render(width, (cell + 10) * rows as u32 + 40, |root| {
+        draw_centered(
+            root,
+            "Feature maps after each block (most active channels)",
+            18.0,
+            8,
+        )?;
+        for (r, (label, row)) in panels.iter().enumerate() {
+            let top = 40 + r as u32 * (cell + 10);
+            let lab = root.clone().shrink((0, top + cell / 2 - 12), (label_w, 30));
+            draw_centered(&lab, label, 13.0, 2)?;
+            for (i, (title, h, w, v)) in row.iter().enumerate() {
+                let max = v.iter().fold(0.0f64, |m, x| m.max(*x)).max(1e-12);
+                let area = root
+                    .clone()
+                    .shrink((label_w + i as u32 * cell, top), (cell, cell + 10));
+                let (h, w) = (*h, *w);
+                draw_cells(&area, title, h, w, &|y, x| hot(v[y * w + x] / max))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Digits above their saliency maps (see [`crate::inspect::saliency`]): `images`
+/// (B, 1, 28, 28) normalized, `saliency` (B, 28, 28), one title per digit.
+pub fn saliency_maps(
+    images: &tch::Tensor,
+    saliency: &tch::Tensor,
+    titles: &[String],
+) -> Result<Figure> {
+    let n = titles.len();
+    let s = saliency.size();
+    if s.len() != 3 || s[0] as usize != n || images.size().first().copied() != Some(n as i64) {
+        return Err(Error::Plot(format!(
+            "saliency_maps: {n} titles, images {:?}, saliency {s:?}",
+            images.size()
+        )));
+    }
+    let side = s[1] as usize;
+    let cell = 150u32;
+    let sal = values(saliency)?;
+    Figure::render(cell * n.max(1) as u32, 2 * cell + 80, |root| {
+        draw_centered(
+            root,
+            "Saliency: |d score / d pixel| for the true class",
+            18.0,
+            8,
+        )?;
+        for i in 0..n {
+            let pixels = denormalize_to_pixels(&images.get(i as i64));
+            let top = root
+                .clone()
+                .shrink((i as u32 * cell, 36), (cell, cell + 24));
+            draw_digit(&top, &pixels, &titles[i])?;
+            let m = &sal[i * side * side..(i + 1) * side * side];
+            let max = m.iter().fold(0.0f64, |a, b| a.max(*b)).max(1e-12);
+            let bottom = root
+                .clone()
+                .shrink((i as u32 * cell, 36 + cell + 10), (cell, cell - 20));
+            draw_cells(&bottom, "", side, side, &|y, x| hot(m[y * side + x] / max))?;
+        }
+        Ok(())
+    })
+}
+
+/// Misclassified digits titled with truth, prediction and the predicted class's probability.
+pub fn mistakes(mistakes: &[crate::inspect::Mistake], cols: usize) -> Result<Figure> {
+    let digits: Vec<_> = mistakes
+        .iter()
+        .map(|m| {
+            (
+                m.pixels.clone(),
+                format!(
+                    "{}: pred {} ({:.0}%)",
+                    m.label,
+                    m.predicted,
+                    100.0 * m.confidence
+                ),
+            )
+        })
+        .collect();
+    digit_grid(&digits, cols)
+}
+
+/// The learning-rate range test: loss (batch and smoothed) against the learning rate on a log
+/// axis, with the suggested rate marked.
+pub fn lr_range(range: &crate::experiment::LrRange) -> Result<Figure> {
+    use plotters::coord::combinators::IntoLogRange;
+    let pts = &range.points;
+    let lo = pts.first().map_or(1e-6, |p| p.lr);
+    let hi = pts.last().map_or(1.0, |p| p.lr).max(lo * 10.0);
+    let ymax = pts
+        .iter()
+        .map(|p| p.loss)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.05;
+    let ymin = pts.iter().map(|p| p.smoothed).fold(ymax, f64::min) * 0.9;
+    Figure::render(800, 450, |root| {
+        draw_centered(root, "Learning-rate range test", 20.0, 10)?;
+        let mut chart = ChartBuilder::on(root)
+            .margin(10)
+            .margin_top(40)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d((lo..hi).log_scale(), ymin..ymax)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("learning rate (log scale)")
+            .y_desc("training loss")
+            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .label_style(font(12.0))
+            .axis_desc_style(font(14.0))
+            .draw()
+            .map_err(plot_err)?;
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.lr, p.loss)),
+                RGBColor(180, 180, 220).stroke_width(1),
+            ))
+            .map_err(plot_err)?
+            .label("batch loss")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(180, 180, 220)));
+        chart
+            .draw_series(LineSeries::new(
+                pts.iter().map(|p| (p.lr, p.smoothed)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label("smoothed")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+        chart
+            .draw_series(LineSeries::new(
+                [(range.suggested, ymin), (range.suggested, ymax)],
+                RED.stroke_width(2),
+            ))
+            .map_err(plot_err)?
+            .label(format!("suggested {:.0e}", range.suggested))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+        chart
+            .configure_series_labels()
+            .label_font(font(14.0))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// Trials of [`crate::experiment::compare`] side by side: smoothed training loss against step
+/// on the left, test accuracy against step on the right, one colour per setting.
+pub fn compare_trials(trials: &[crate::experiment::Trial]) -> Result<Figure> {
+    const COLORS: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
+    ];
+    let max_step = trials
+        .iter()
+        .flat_map(|t| t.losses.last().map(|p| p.0))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let smoothed: Vec<Vec<(u64, f64)>> = trials.iter().map(|t| t.smoothed_losses(0.9)).collect();
+    let max_loss = smoothed
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.1;
+    Figure::render(1100, 430, |root| {
+        let (left, right) = root.split_horizontally(550);
+        let mut chart = line_chart(
+            &left,
+            "Training loss (smoothed)",
+            "step",
+            0.0..max_step,
+            0.0..max_loss,
+        )?;
+        for (i, (t, s)) in trials.iter().zip(&smoothed).enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.iter().map(|&(x, y)| (x as f64, y)),
+                    c.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(t.name.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font(font(14.0))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerLeft)
+            .draw()
+            .map_err(plot_err)?;
+        let mut chart = line_chart(
+            &right,
+            "Test accuracy (%)",
+            "step",
+            0.0..max_step,
+            0.0..100.0,
+        )?;
+        for (i, t) in trials.iter().enumerate() {
+            let c = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    t.evals.iter().map(|e| (e.step as f64, e.test_accuracy)),
+                    c.stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(
+                    t.evals
+                        .iter()
+                        .map(|e| Circle::new((e.step as f64, e.test_accuracy), 3, c.filled())),
+                )
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}

@@ -27,8 +27,7 @@ use crate::fsio;
 use crate::idx::FILES;
 use crate::model::{Vgg, VggConfig};
 use crate::train::{
-    default_device, parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer,
-    TrainConfig, Trainer,
+    default_device, parse_device, AmpMode, EpochRecord, Observer, StepLimit, TrainConfig, Trainer,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -334,12 +333,11 @@ impl Run {
         } = self;
         let flag = trainer.stop_flag();
         let epochs_before = trainer.history.len();
-        let mut limited = Limit {
-            inner: obs,
-            flag: flag.clone(),
-            until_step: stop.steps.map(|n| trainer.position.global_step + n),
-            reached: false,
-        };
+        let mut limited = StepLimit::new(
+            obs,
+            flag.clone(),
+            stop.steps.map(|n| trainer.position.global_step + n),
+        );
         let mut epoch_limit_reached = false;
         let result = trainer.fit(&data.train, Some(&data.test), &mut limited, &mut |t| {
             save_epoch(dir, spec, t)?;
@@ -352,11 +350,17 @@ impl Run {
             }
             Ok(())
         });
+        let own_stop = limited.reached || epoch_limit_reached;
+        if own_stop {
+            // The stop was this call's limit, not a request from outside: lower the flag so
+            // that the next call (a notebook cell run again) trains on.
+            flag.store(false, Ordering::SeqCst);
+        }
         match result {
             Ok(()) => Ok(RunEnd::Finished),
             Err(Error::Interrupted) => {
                 save_state(dir, spec, trainer)?;
-                Ok(if limited.reached || epoch_limit_reached {
+                Ok(if own_stop {
                     RunEnd::Paused
                 } else {
                     RunEnd::Interrupted
@@ -598,37 +602,4 @@ pub fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
             "index": s.index, "label": s.label, "prediction": s.prediction
         })).collect::<Vec<_>>(),
     })
-}
-
-/// Passes everything on to the user's observer and raises the stop flag once the step
-/// limit is reached.
-struct Limit<'a> {
-    inner: &'a mut dyn Observer,
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    until_step: Option<u64>,
-    reached: bool,
-}
-
-impl Observer for Limit<'_> {
-    fn on_message(&mut self, m: &str) {
-        self.inner.on_message(m);
-    }
-    fn on_epoch_start(&mut self, epoch: usize, num_batches: usize) {
-        self.inner.on_epoch_start(epoch, num_batches);
-    }
-    fn on_batch(&mut self, p: &BatchProgress) {
-        self.inner.on_batch(p);
-        if let Some(until) = self.until_step {
-            if p.global_step >= until && !self.reached {
-                self.reached = true;
-                self.flag.store(true, Ordering::SeqCst);
-            }
-        }
-    }
-    fn on_eval(&mut self, e: &EvalPoint) {
-        self.inner.on_eval(e);
-    }
-    fn on_epoch_end(&mut self, r: &EpochRecord) {
-        self.inner.on_epoch_end(r);
-    }
 }

@@ -63,30 +63,6 @@ impl Default for TrainConfig {
     }
 }
 
-/// Settings for a notebook run: the article's full run (5 epochs on all 60,000 images) when
-/// `full_run` is true or a GPU is present, else a CPU-sized run that finishes in a few
-/// minutes on 2 cores (2 epochs on the first 12,800 images, 2,000 test images; `make test`
-/// checks it reaches at least 90%).
-/// Returns the training settings and the (train, test) limits.
-pub fn notebook_plan(
-    device: Device,
-    full_run: bool,
-) -> (TrainConfig, Option<usize>, Option<usize>) {
-    if full_run || device.is_cuda() {
-        (TrainConfig::default(), None, None)
-    } else {
-        (
-            TrainConfig {
-                epochs: 2,
-                curve_every_steps: 10,
-                ..TrainConfig::default()
-            },
-            Some(12_800),
-            Some(2_000),
-        )
-    }
-}
-
 /// The device to train on: CUDA when available, else the CPU.
 pub fn default_device() -> Device {
     Device::cuda_if_available()
@@ -246,6 +222,57 @@ impl Observer for PrintLines {
             "epoch {} done: train loss {:.4}, train accuracy {:.2}%{test}, {:.1}s, {:.1} images/s",
             r.epoch, r.train_loss, r.train_accuracy, r.seconds, r.images_per_sec
         );
+    }
+}
+
+/// Passes everything on to another observer and raises a trainer's stop flag once the run
+/// reaches optimizer step `until_step`, so that training stops cleanly at the next batch
+/// boundary (a step budget: [`crate::run::StopAt`], the experiments' fixed-length trials).
+pub struct StepLimit<'a> {
+    inner: &'a mut dyn Observer,
+    flag: Arc<AtomicBool>,
+    until_step: Option<u64>,
+    /// True once the limit was reached (and the flag raised by this observer).
+    pub reached: bool,
+}
+
+impl<'a> StepLimit<'a> {
+    /// Stops at global step `until_step` (never when `None`).
+    pub fn new(
+        inner: &'a mut dyn Observer,
+        flag: Arc<AtomicBool>,
+        until_step: Option<u64>,
+    ) -> Self {
+        StepLimit {
+            inner,
+            flag,
+            until_step,
+            reached: false,
+        }
+    }
+}
+
+impl Observer for StepLimit<'_> {
+    fn on_message(&mut self, m: &str) {
+        self.inner.on_message(m);
+    }
+    fn on_epoch_start(&mut self, epoch: usize, num_batches: usize) {
+        self.inner.on_epoch_start(epoch, num_batches);
+    }
+    fn on_batch(&mut self, p: &BatchProgress) {
+        self.inner.on_batch(p);
+        if let Some(until) = self.until_step {
+            if p.global_step >= until && !self.reached {
+                self.reached = true;
+                self.flag.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    fn on_eval(&mut self, e: &EvalPoint) {
+        self.inner.on_eval(e);
+    }
+    fn on_epoch_end(&mut self, r: &EpochRecord) {
+        self.inner.on_epoch_end(r);
     }
 }
 

@@ -30,55 +30,57 @@ fn json_matrix(v: &serde_json::Value) -> Vec<f64> {
 fn pth_from_pytorch_reproduces_its_logits() {
     let mnist = mnist_dir();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().to_str().unwrap();
-    run_article(&[
-        "export",
-        "--out",
-        out,
-        "--mnist",
-        mnist.to_str().unwrap(),
-        "--seed",
-        "7",
-    ]);
-    let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("reference.json")).unwrap()).unwrap();
+    // The notebooks' way (03_save_load): vggnet::reference runs the article's model code.
+    let script = vggnet::reference::ArticleScript {
+        python: python(),
+        ..Default::default()
+    };
+    let reference =
+        vggnet::reference::export_article_pth(&script, &mnist, tmp.path(), 7, N as usize).unwrap();
+    assert_eq!(reference.seed, 7);
+    assert!(
+        reference.torch_version.starts_with("2.13.0"),
+        "{}",
+        reference.torch_version
+    );
 
     // Same parameter names and count as PyTorch's state_dict().
-    let keys: Vec<String> = reference["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap().to_string())
-        .collect();
     let ours: Vec<String> = VggConfig::default()
         .parameter_shapes()
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(ours, keys);
-    assert_eq!(reference["num_parameters"].as_i64().unwrap(), 23_607_754);
+    assert_eq!(ours, reference.keys);
+    assert_eq!(reference.num_parameters, 23_607_754);
+    assert_eq!(
+        VggConfig::default().num_parameters(),
+        reference.num_parameters
+    );
 
     // Our data pipeline gives the same normalized inputs as ToTensor() + Normalize(0.5, 0.5).
     let data = load_mnist(Some(0), Some(N as usize));
-    let input_diff = max_abs_diff(&flat(&data.test.images), &json_matrix(&reference["inputs"]));
+    let labels = Vec::<i64>::try_from(&data.test.labels).unwrap();
+    assert_eq!(labels, reference.labels);
+    let input_diff = max_abs_diff(&flat(&data.test.images), &flat(&reference.inputs));
     assert!(input_diff <= 1e-6, "inputs differ by {input_diff}");
+    let theirs = flat(&reference.logits);
 
-    let model = load_model(&tmp.path().join("vggnet_mnist.pth"), Device::Cpu).unwrap();
+    let model = load_model(&reference.pth, Device::Cpu).unwrap();
     let logits = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
-    let diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
+    let diff = max_abs_diff(&flat(&logits), &theirs);
     println!("parity pth->rust: max |logit diff| = {diff:.3e} over {N} digits");
     assert!(diff <= TOL, "logits differ by {diff}");
     // The fast CPU inference path (oneDNN-packed weights) gives the same logits.
     let packed = model.packed_for_inference().expect("CPU model packs");
     let fast = packed.forward(&data.test.images).unwrap();
-    let diff = max_abs_diff(&flat(&fast), &json_matrix(&reference["logits"]));
+    let diff = max_abs_diff(&flat(&fast), &theirs);
     println!("parity pth->rust (packed inference): max |logit diff| = {diff:.3e}");
     assert!(diff <= TOL, "packed logits differ by {diff}");
     // And with NCHW instead of channels-last storage.
     let mut model = model;
     model.set_channels_last(false);
     let nchw = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
-    let diff = max_abs_diff(&flat(&nchw), &json_matrix(&reference["logits"]));
+    let diff = max_abs_diff(&flat(&nchw), &theirs);
     assert!(diff <= TOL, "NCHW logits differ by {diff}");
 }
 

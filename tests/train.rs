@@ -156,3 +156,113 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
         "epoch-boundary resume diverged"
     );
 }
+
+/// The notebook's hand-run loop: the public pieces, called one after another, are exactly
+/// `Trainer::step` (with the grad scaler switched on, so unscaling is exercised too).
+#[test]
+fn the_pieces_run_by_hand_are_the_step() {
+    let _rng = rng_lock();
+    let data = load_mnist(Some(96), Some(0));
+    let scaled = |seed: u64| {
+        let mut t = trainer(seed, 1);
+        t.scaler = vggnet::amp::GradScaler::new(t.config.scaler, true);
+        t
+    };
+    let mut by_step = scaled(5);
+    let mut by_hand = scaled(5);
+    for (b, (xs, ys)) in data.train.batches(32, None).enumerate() {
+        tch::manual_seed(100 + b as i64);
+        let out = by_step.step(&xs, &ys).unwrap();
+        tch::manual_seed(100 + b as i64);
+        let (_logits, loss) = by_hand.forward_loss(&xs, &ys).unwrap();
+        let grads = by_hand.scaled_grads(&loss).unwrap();
+        let found_inf = by_hand.scaler.unscale_(&grads);
+        if !found_inf {
+            by_hand.optimizer.step_grads(&grads, true);
+        }
+        by_hand.scaler.update(found_inf);
+        assert_eq!(f64::try_from(&loss).unwrap(), out.loss);
+        assert_eq!(found_inf, out.skipped);
+    }
+    assert_eq!(by_hand.scaler.scale, by_step.scaler.scale);
+    for ((name, a), (_, b)) in by_step
+        .model
+        .named_parameters()
+        .iter()
+        .zip(by_hand.model.named_parameters().iter())
+    {
+        assert!(
+            a.equal(b),
+            "{name}: the hand-run loop differs from Trainer::step"
+        );
+    }
+}
+
+/// A notebook's training cell runs under a step budget and can be run again: each call
+/// continues where the last stopped, and the run ends as one uninterrupted run would.
+#[test]
+fn a_run_trained_in_budgeted_calls_equals_one_call() {
+    use vggnet::data::DataConfig;
+    use vggnet::run::{Run, RunConfig, RunEnd, StopAt};
+    let _rng = rng_lock();
+    let config = |dir: &std::path::Path| {
+        let run_config = RunConfig {
+            train: TrainConfig {
+                epochs: 2,
+                batch_size: 32,
+                ..Default::default()
+            },
+            model: tiny(),
+            data: DataConfig {
+                dir: mnist_dir(),
+                train_limit: Some(160),
+                test_limit: Some(32),
+                download: false,
+                ..Default::default()
+            },
+            device: Device::Cpu,
+            plots: false,
+        };
+        Run::start(dir, run_config).unwrap()
+    };
+    let dirs = tempfile::tempdir().unwrap();
+    let mut whole = config(&dirs.path().join("whole"));
+    assert_eq!(
+        whole.train(&mut Silent, StopAt::default()).unwrap(),
+        RunEnd::Finished
+    );
+    let mut parts = config(&dirs.path().join("parts"));
+    let budget = StopAt {
+        steps: Some(3),
+        ..Default::default()
+    };
+    let mut ends = Vec::new();
+    for _ in 0..4 {
+        ends.push(parts.train(&mut Silent, budget).unwrap());
+        assert!(
+            !parts.trainer.stop_flag().load(Ordering::SeqCst),
+            "the budget's stop is lowered"
+        );
+    }
+    // 10 steps in all: 3 + 3 + 3 + the last one.
+    assert_eq!(
+        ends,
+        [
+            RunEnd::Paused,
+            RunEnd::Paused,
+            RunEnd::Paused,
+            RunEnd::Finished
+        ]
+    );
+    assert_eq!(parts.trainer.position.global_step, 10);
+    assert_eq!(comparable(&parts.trainer), comparable(&whole.trainer));
+    for ((name, a), (_, b)) in whole
+        .trainer
+        .model
+        .named_parameters()
+        .iter()
+        .zip(parts.trainer.model.named_parameters().iter())
+    {
+        assert!(a.equal(b), "{name}: budgeted calls differ from one call");
+    }
+}

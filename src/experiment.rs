@@ -1,0 +1,262 @@
+//! Small experiments for the notebooks: a learning-rate range test and a side-by-side of a few
+//! training settings, each a fixed number of steps of the same [`Trainer::step`] that training
+//! runs, so they finish in minutes on a CPU.
+
+use crate::data::Split;
+use crate::error::{Error, Result};
+use crate::model::{Vgg, VggConfig};
+use crate::train::{BatchProgress, EvalPoint, Observer, StepLimit, TrainConfig, Trainer};
+use tch::Device;
+
+/// A fresh model seeded with `train.seed` and its trainer.
+fn fresh_trainer(model: &VggConfig, train: TrainConfig, device: Device) -> Result<Trainer> {
+    tch::manual_seed(train.seed as i64);
+    Trainer::new(Vgg::new(model.clone(), device)?, train)
+}
+
+/// Exponential moving average with bias correction (as in Adam): the smoothed value after
+/// each point of `values`.
+pub fn smooth(values: &[f64], beta: f64) -> Vec<f64> {
+    let mut avg = 0.0;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            avg = beta * avg + (1.0 - beta) * v;
+            avg / (1.0 - beta.powi(i as i32 + 1))
+        })
+        .collect()
+}
+
+/// Settings of [`lr_range_test`]. `Default`: 1e-6 to 1, 100 steps of 64 images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrRangeConfig {
+    pub start_lr: f64,
+    pub end_lr: f64,
+    /// Steps from `start_lr` to `end_lr` (the learning rate grows geometrically).
+    pub steps: usize,
+    /// Training settings other than the learning rate (batch size, weight decay, seed).
+    pub train: TrainConfig,
+    /// Smoothing of the loss curve (moving-average factor).
+    pub beta: f64,
+    /// Stop once the smoothed loss exceeds this many times its minimum (it has diverged).
+    pub stop_factor: f64,
+}
+
+impl Default for LrRangeConfig {
+    fn default() -> Self {
+        LrRangeConfig {
+            start_lr: 1e-6,
+            end_lr: 1.0,
+            steps: 100,
+            train: TrainConfig::default(),
+            beta: 0.9,
+            stop_factor: 4.0,
+        }
+    }
+}
+
+/// One step of the range test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LrPoint {
+    pub step: usize,
+    pub lr: f64,
+    /// The batch's loss.
+    pub loss: f64,
+    /// The smoothed loss.
+    pub smoothed: f64,
+}
+
+/// The result of [`lr_range_test`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LrRange {
+    pub points: Vec<LrPoint>,
+    /// The learning rate where the smoothed loss was lowest.
+    pub lr_at_min: f64,
+    /// The first learning rate past the minimum where the smoothed loss reached twice its
+    /// minimum: training blows up from here (the last rate tried when it never did).
+    pub lr_at_blowup: f64,
+    /// A learning rate to train with: a tenth of `lr_at_blowup`, a safe step back from where
+    /// training comes apart.
+    pub suggested: f64,
+    /// True when the test stopped early because the loss diverged.
+    pub diverged: bool,
+}
+
+/// The learning-rate range test (Smith, 2017): trains `model` (a fresh one, or a trained one
+/// to see how far its training can be pushed) for `cfg.steps` steps with the learning rate
+/// rising geometrically from `start_lr` to `end_lr`, one batch per step, and records the loss.
+/// The loss falls while the rate helps and explodes once it is too large; a good rate lies
+/// before the minimum. The model is consumed: it ends the test ruined.
+pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<LrRange> {
+    if cfg.steps < 2 || cfg.start_lr <= 0.0 || cfg.end_lr <= cfg.start_lr {
+        return Err(Error::Config(format!(
+            "lr range test: need at least 2 steps and 0 < start_lr < end_lr, got {} steps from {} to {}",
+            cfg.steps, cfg.start_lr, cfg.end_lr
+        )));
+    }
+    if train.is_empty() {
+        return Err(Error::Config("lr range test: no training images".into()));
+    }
+    tch::manual_seed(cfg.train.seed as i64);
+    let mut trainer = Trainer::new(model, cfg.train.clone())?;
+    let bs = cfg.train.batch_size.max(1);
+    let order = train.order(Some(cfg.train.seed));
+    let ratio = cfg.end_lr / cfg.start_lr;
+    let mut points: Vec<LrPoint> = Vec::with_capacity(cfg.steps);
+    let mut losses = Vec::with_capacity(cfg.steps);
+    let mut best = f64::INFINITY;
+    let mut diverged = false;
+    for (step, chunk) in order.chunks(bs).cycle().take(cfg.steps).enumerate() {
+        let lr = cfg.start_lr * ratio.powf(step as f64 / (cfg.steps - 1) as f64);
+        trainer.optimizer.config.lr = lr;
+        let (xs, ys) = train.gather(chunk); // (B, 1, 28, 28), (B,)
+        let loss = match trainer.step(&xs, &ys) {
+            Ok(out) => out.loss,
+            Err(Error::NonFiniteLoss { .. }) => f64::INFINITY,
+            Err(e) => return Err(e),
+        };
+        if !loss.is_finite() {
+            diverged = true;
+            break;
+        }
+        losses.push(loss);
+        let smoothed = *smooth(&losses, cfg.beta).last().unwrap_or(&loss);
+        points.push(LrPoint {
+            step,
+            lr,
+            loss,
+            smoothed,
+        });
+        best = best.min(smoothed);
+        if step > 10 && smoothed > cfg.stop_factor * best {
+            diverged = true;
+            break;
+        }
+    }
+    let min = points
+        .iter()
+        .min_by(|a, b| a.smoothed.total_cmp(&b.smoothed))
+        .copied();
+    let lr_at_min = min.map_or(cfg.start_lr, |p| p.lr);
+    let lr_at_blowup = min
+        .and_then(|m| {
+            points
+                .iter()
+                .find(|p| p.step > m.step && p.smoothed >= 2.0 * m.smoothed)
+        })
+        .or(points.last())
+        .map_or(cfg.end_lr, |p| p.lr);
+    Ok(LrRange {
+        points,
+        lr_at_min,
+        lr_at_blowup,
+        suggested: lr_at_blowup / 10.0,
+        diverged,
+    })
+}
+
+/// One setting's run in [`compare`].
+#[derive(Debug, Clone)]
+pub struct Trial {
+    pub name: String,
+    pub config: TrainConfig,
+    /// (step, batch loss) for every step.
+    pub losses: Vec<(u64, f64)>,
+    /// Test accuracy every `eval_every_steps` steps (from the trainer).
+    pub evals: Vec<EvalPoint>,
+    /// Training seconds, evaluations excluded.
+    pub seconds: f64,
+}
+
+impl Trial {
+    /// The batch losses smoothed with factor `beta`, as (step, loss).
+    pub fn smoothed_losses(&self, beta: f64) -> Vec<(u64, f64)> {
+        let values: Vec<f64> = self.losses.iter().map(|p| p.1).collect();
+        self.losses
+            .iter()
+            .zip(smooth(&values, beta))
+            .map(|(p, s)| (p.0, s))
+            .collect()
+    }
+
+    /// The last test accuracy measured.
+    pub fn final_accuracy(&self) -> Option<f64> {
+        self.evals.last().map(|e| e.test_accuracy)
+    }
+}
+
+/// Records every batch loss and passes progress on.
+struct Record<'a> {
+    inner: &'a mut dyn Observer,
+    losses: Vec<(u64, f64)>,
+}
+
+impl Observer for Record<'_> {
+    fn on_message(&mut self, m: &str) {
+        self.inner.on_message(m);
+    }
+    fn on_batch(&mut self, p: &BatchProgress) {
+        self.losses.push((p.global_step, p.loss));
+        self.inner.on_batch(p);
+    }
+    fn on_eval(&mut self, e: &EvalPoint) {
+        self.inner.on_eval(e);
+    }
+}
+
+/// Trains a fresh model (each seeded alike) for `steps` optimizer steps with each of
+/// `settings` on `train`, evaluating on `test` every `eval_every_steps` of each setting (and
+/// at the end), through [`Trainer::fit`]: the same loop as a real run, cut at the step budget.
+pub fn compare(
+    model: &VggConfig,
+    train: &Split,
+    test: &Split,
+    settings: &[(String, TrainConfig)],
+    steps: u64,
+    device: Device,
+    obs: &mut dyn Observer,
+) -> Result<Vec<Trial>> {
+    let mut trials = Vec::with_capacity(settings.len());
+    for (name, config) in settings {
+        obs.on_message(&format!("{name}: {steps} steps"));
+        let mut config = config.clone();
+        config.epochs = config.epochs.max(1);
+        let mut trainer = fresh_trainer(model, config.clone(), device)?;
+        let mut record = Record {
+            inner: obs,
+            losses: Vec::with_capacity(steps as usize),
+        };
+        let flag = trainer.stop_flag();
+        let mut limit = StepLimit::new(&mut record, flag, Some(steps));
+        match trainer.fit(train, Some(test), &mut limit, &mut |_| Ok(())) {
+            Ok(()) | Err(Error::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+        let losses = record.losses;
+        let seconds = trainer.position.train_seconds;
+        let mut evals = trainer.evals.clone();
+        let last_step = trainer.position.global_step;
+        if evals.last().is_none_or(|e| e.step != last_step) {
+            let acc = crate::eval::evaluate(&trainer.model, test, config.eval_batch_size)?;
+            evals.push(EvalPoint {
+                step: last_step,
+                epoch: trainer.position.epoch + 1,
+                train_seconds: seconds,
+                test_accuracy: acc.accuracy,
+            });
+        }
+        obs.on_message(&format!(
+            "{name}: test accuracy {:.2}% after {last_step} steps ({seconds:.0}s of training)",
+            evals.last().map_or(0.0, |e| e.test_accuracy)
+        ));
+        trials.push(Trial {
+            name: name.clone(),
+            config,
+            losses,
+            evals,
+            seconds,
+        });
+    }
+    Ok(trials)
+}

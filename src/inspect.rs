@@ -1,0 +1,146 @@
+//! What the network learned: the first layer's filters, the feature maps of one digit after
+//! each block, saliency maps (the gradient of a class score with respect to the input pixels)
+//! and the test digits the model gets wrong most confidently. The notebooks plot these with
+//! [`crate::plot`]; everything here is plain tensors and numbers.
+
+use crate::data::{denormalize_to_pixels, Split};
+use crate::error::{Error, Result};
+use crate::model::Vgg;
+use tch::{Kind, Tensor};
+
+/// The first convolution's weights, `features.0.weight`: (64, in_channels, 3, 3), on the CPU.
+/// Each 3x3 kernel is one pattern the first layer looks for (edges, strokes, blobs).
+pub fn first_layer_filters(model: &Vgg) -> Result<Tensor> {
+    let (_, w) = model
+        .named_parameters()
+        .into_iter()
+        .find(|(name, _)| name == "features.0.weight")
+        .ok_or_else(|| Error::Config("the model has no features.0.weight".into()))?;
+    Ok(w.f_detach()?.f_to_device(tch::Device::Cpu)?)
+}
+
+/// The activations of one block for one image.
+#[derive(Debug)]
+pub struct BlockMaps {
+    /// "block 1" .. "block 4".
+    pub name: String,
+    /// (channels, side, side), after the block's ReLUs and max-pool, on the CPU.
+    pub maps: Tensor,
+}
+
+/// Runs one normalized image, (1, 28, 28) or (1, 1, 28, 28), through the network in eval mode
+/// and returns what each conv block passes on: (64, 14, 14), (128, 7, 7), (256, 3, 3),
+/// (512, 1, 1) for MNIST. This is the model's own layer walk ([`Vgg::forward_with_blocks`]).
+pub fn feature_maps(model: &Vgg, image: &Tensor) -> Result<Vec<BlockMaps>> {
+    let x = as_batch(image)?; // (1, C, S, S)
+    let (_, blocks) = tch::no_grad(|| model.forward_with_blocks(&x, false))?;
+    blocks
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            Ok(BlockMaps {
+                name: format!("block {}", i + 1),
+                maps: b.f_get(0)?.f_to_device(tch::Device::Cpu)?, // (c, s, s)
+            })
+        })
+        .collect()
+}
+
+/// An image as a batch of one: (C, S, S) -> (1, C, S, S); a batch passes unchanged.
+fn as_batch(image: &Tensor) -> Result<Tensor> {
+    Ok(match image.dim() {
+        3 => image.f_unsqueeze(0)?,
+        _ => image.shallow_clone(),
+    })
+}
+
+/// Saliency maps: for each image of `images` (B, 1, 28, 28), the absolute gradient of the
+/// logit of class `targets[i]` with respect to the input pixels, in eval mode (dropout off),
+/// maximized over input channels: (B, 28, 28) on the CPU. Bright pixels are those whose change
+/// would move that class's score most.
+pub fn saliency(model: &Vgg, images: &Tensor, targets: &[i64]) -> Result<Tensor> {
+    let b = images.size().first().copied().unwrap_or(0);
+    if targets.len() as i64 != b {
+        return Err(Error::Config(format!(
+            "saliency: {} targets for {b} images",
+            targets.len()
+        )));
+    }
+    let x = images
+        .f_to_device(model.device())?
+        .f_detach()?
+        .f_set_requires_grad(true)?; // (B, 1, 28, 28)
+    let logits = model.forward_t(&x, false)?; // (B, classes)
+    let idx = Tensor::from_slice(targets)
+        .f_to_device(model.device())?
+        .f_view([-1, 1])?; // (B, 1)
+    let score = logits.f_gather(1, &idx, false)?.f_sum(Kind::Float)?; // ()
+    let grads = Tensor::f_run_backward(&[&score], &[&x], false, false)?;
+    let g = grads
+        .first()
+        .ok_or_else(|| Error::Config("saliency: no input gradient".into()))?;
+    Ok(g.f_abs()?
+        .f_amax(&[1i64][..], false)? // (B, 28, 28)
+        .f_to_device(tch::Device::Cpu)?)
+}
+
+/// A test digit the model gets wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mistake {
+    /// Index in the split.
+    pub index: usize,
+    pub label: i64,
+    pub predicted: i64,
+    /// Probability of the predicted class.
+    pub confidence: f64,
+    /// Probability the model gave the true class.
+    pub label_probability: f64,
+    /// 28x28 grayscale pixels (0..=255).
+    pub pixels: Vec<u8>,
+}
+
+/// The `k` misclassified examples of `split` with the highest probability on the wrong class,
+/// most confident first (eval mode, `batch_size` images at a time).
+pub fn confident_mistakes(
+    model: &Vgg,
+    split: &Split,
+    k: usize,
+    batch_size: usize,
+) -> Result<Vec<Mistake>> {
+    let n = split.len() as i64;
+    let bs = batch_size.max(1) as i64;
+    let mut probs = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = bs.min(n - start);
+        let xs = split.images.f_narrow(0, start, len)?; // (B, 1, 28, 28)
+        probs.push(crate::eval::predict_proba(model, &xs)?); // (B, classes)
+        start += len;
+    }
+    if probs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let probs = Tensor::f_cat(&probs, 0)?.f_to_kind(Kind::Double)?; // (N, classes)
+    let (conf, pred) = probs.f_max_dim(1, false)?; // (N,), (N,)
+    let labels = Vec::<i64>::try_from(&split.labels)?;
+    let pred = Vec::<i64>::try_from(&pred)?;
+    let conf = Vec::<f64>::try_from(&conf)?;
+    let classes = probs.size()[1] as usize;
+    let flat = Vec::<f64>::try_from(&probs.f_flatten(0, -1)?)?;
+    let mut wrong: Vec<usize> = (0..labels.len())
+        .filter(|&i| pred[i] != labels[i])
+        .collect();
+    wrong.sort_by(|&a, &b| conf[b].total_cmp(&conf[a]).then(a.cmp(&b)));
+    Ok(wrong
+        .into_iter()
+        .take(k)
+        .map(|i| Mistake {
+            index: i,
+            label: labels[i],
+            predicted: pred[i],
+            confidence: conf[i],
+            label_probability: flat[i * classes + labels[i] as usize],
+            pixels: denormalize_to_pixels(&split.images.get(i as i64)),
+        })
+        .collect())
+}

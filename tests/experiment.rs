@@ -1,0 +1,153 @@
+//! The notebooks' experiments (`vggnet::experiment`): the learning-rate range test and the
+//! side-by-side of settings, on a narrow network and a few hundred digits.
+
+mod common;
+
+use common::{load_mnist, tiny};
+use tch::Device;
+use vggnet::experiment::{compare, lr_range_test, smooth, LrRangeConfig};
+use vggnet::model::Vgg;
+use vggnet::optim::AdamWConfig;
+use vggnet::train::{Silent, TrainConfig};
+
+/// tch's seed is global: tests that seed and train take turns.
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn smoothing_is_a_bias_corrected_moving_average() {
+    let s = smooth(&[2.0, 2.0, 2.0], 0.9);
+    assert!(s.iter().all(|v| (v - 2.0).abs() < 1e-12), "{s:?}");
+    let s = smooth(&[1.0, 3.0], 0.5);
+    assert!((s[0] - 1.0).abs() < 1e-12);
+    // (0.5 * 0.5 + 0.5 * 3) / (1 - 0.5^2)
+    assert!((s[1] - 7.0 / 3.0).abs() < 1e-12, "{s:?}");
+}
+
+#[test]
+fn lr_range_test_raises_the_rate_geometrically_and_stops_when_the_loss_explodes() {
+    let _g = rng_lock();
+    let data = load_mnist(Some(640), Some(0));
+    let cfg = LrRangeConfig {
+        start_lr: 1e-5,
+        end_lr: 1e-1,
+        steps: 25,
+        train: TrainConfig {
+            batch_size: 32,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    tch::manual_seed(1);
+    let r = lr_range_test(Vgg::new(tiny(), Device::Cpu).unwrap(), &data.train, &cfg).unwrap();
+    assert!(!r.points.is_empty() && r.points.len() <= 25);
+    assert!((r.points[0].lr - 1e-5).abs() < 1e-12);
+    let ratio = (1e-1f64 / 1e-5).powf(1.0 / 24.0);
+    for w in r.points.windows(2) {
+        assert!((w[1].lr / w[0].lr - ratio).abs() < 1e-9, "geometric steps");
+        assert_eq!(w[1].step, w[0].step + 1);
+    }
+    if !r.diverged {
+        assert!((r.points.last().unwrap().lr - 1e-1).abs() < 1e-9);
+    }
+    let min = r
+        .points
+        .iter()
+        .map(|p| p.smoothed)
+        .fold(f64::INFINITY, f64::min);
+    let at_min = r.points.iter().find(|p| p.smoothed == min).unwrap();
+    assert_eq!(r.lr_at_min, at_min.lr);
+    let blowup = r
+        .points
+        .iter()
+        .find(|p| p.step > at_min.step && p.smoothed >= 2.0 * min)
+        .unwrap_or(r.points.last().unwrap());
+    assert_eq!(r.lr_at_blowup, blowup.lr);
+    assert!((r.suggested - r.lr_at_blowup / 10.0).abs() < 1e-15);
+    // Far too large rates blow the loss up: the test notices and stops early.
+    let wild = LrRangeConfig {
+        start_lr: 1e-3,
+        end_lr: 1e4,
+        steps: 40,
+        ..cfg.clone()
+    };
+    tch::manual_seed(1);
+    let r = lr_range_test(Vgg::new(tiny(), Device::Cpu).unwrap(), &data.train, &wild).unwrap();
+    assert!(r.diverged, "rates up to 1e4 must diverge");
+    assert!(r.points.len() < 40);
+    // Nonsense settings are errors, not panics.
+    let bad = LrRangeConfig {
+        start_lr: 1.0,
+        end_lr: 0.1,
+        ..cfg
+    };
+    assert!(lr_range_test(Vgg::new(tiny(), Device::Cpu).unwrap(), &data.train, &bad).is_err());
+}
+
+#[test]
+fn compare_trains_each_setting_for_its_step_budget_from_the_same_start() {
+    let _g = rng_lock();
+    let data = load_mnist(Some(320), Some(64));
+    let base = TrainConfig {
+        batch_size: 32,
+        eval_every_steps: 4,
+        seed: 7,
+        ..Default::default()
+    };
+    let faster = TrainConfig {
+        optimizer: AdamWConfig {
+            lr: 3e-3,
+            ..Default::default()
+        },
+        ..base.clone()
+    };
+    let settings = vec![
+        ("lr 1e-3".to_string(), base.clone()),
+        ("lr 1e-3 again".to_string(), base.clone()),
+        ("lr 3e-3".to_string(), faster),
+    ];
+    // 14 steps: more than one epoch of 10 batches, so the budget crosses an epoch end.
+    let trials = compare(
+        &tiny(),
+        &data.train,
+        &data.test,
+        &settings,
+        14,
+        Device::Cpu,
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(trials.len(), 3);
+    for t in &trials {
+        let steps: Vec<u64> = t.losses.iter().map(|p| p.0).collect();
+        assert_eq!(
+            steps,
+            (1..=14).collect::<Vec<_>>(),
+            "{}: one loss per step",
+            t.name
+        );
+        let eval_steps: Vec<u64> = t.evals.iter().map(|e| e.step).collect();
+        assert_eq!(
+            eval_steps,
+            [4, 8, 12, 14],
+            "{}: every 4 steps and at the end",
+            t.name
+        );
+        assert!(t.final_accuracy().is_some());
+        assert!(t.seconds > 0.0);
+    }
+    assert_eq!(
+        trials[0].losses, trials[1].losses,
+        "same setting, same seed: same run"
+    );
+    assert_ne!(
+        trials[0].losses, trials[2].losses,
+        "another learning rate changes the run"
+    );
+    assert_eq!(
+        trials[0].losses[0], trials[2].losses[0],
+        "both start from the same model and batch"
+    );
+}
