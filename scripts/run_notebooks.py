@@ -150,6 +150,7 @@ def browser_check(html_files, expected, out_dir):
             page.write_text(html.read_text().replace("</body>", probe + "</body>"))
             profile = tempfile.mkdtemp(dir=tmp)
             dom = subprocess.run([chromium, *flags, f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+                                  "--window-size=1200,800",
                                   "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=180).stdout
             m = re.search(r"RENDERED=(\d+)", dom)
             got = int(m.group(1)) if m else -1
@@ -157,7 +158,7 @@ def browser_check(html_files, expected, out_dir):
             if got != expected[html.name]:
                 problems.append(f"{html.name}: {got} images rendered in Chromium, expected {expected[html.name]}")
             m = re.search(r"PAGE_HEIGHT=(\d+)", dom)
-            height = min(int(m.group(1)) + 40 if m else 4000, 16000)
+            height = min(int(m.group(1)) + 300 if m else 8000, 16000)
             shot = out_dir / f"screenshot_{html.stem}.png"
             shot.unlink(missing_ok=True)
             subprocess.run([chromium, *flags, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}",

@@ -157,7 +157,7 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
 }
 
 /// One setting's run in [`compare`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Trial {
     pub name: String,
     pub config: TrainConfig,
@@ -167,6 +167,8 @@ pub struct Trial {
     pub evals: Vec<EvalPoint>,
     /// Training seconds, evaluations excluded.
     pub seconds: f64,
+    /// The model as the trial left it.
+    pub model: Vgg,
 }
 
 impl Trial {
@@ -256,6 +258,7 @@ pub fn compare(
             losses,
             evals,
             seconds,
+            model: trainer.model,
         });
     }
     Ok(trials)

@@ -406,6 +406,16 @@ impl Vgg {
             .collect()
     }
 
+    /// An independent copy with the same configuration, device, memory layout and weights
+    /// (for experimenting on a trained model without changing it). Building the copy draws
+    /// its throw-away initial weights from torch's generator.
+    pub fn try_clone(&self) -> Result<Vgg> {
+        let mut copy = Vgg::new(self.config.clone(), self.device())?;
+        copy.set_channels_last(self.channels_last);
+        copy.vs.copy(&self.vs)?;
+        Ok(copy)
+    }
+
     /// The network's layers in order (see [`VggConfig::layers`]).
     pub fn layers(&self) -> &[Layer] {
         &self.layers

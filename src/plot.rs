@@ -695,13 +695,15 @@ pub fn lr_range(range: &crate::experiment::LrRange) -> Result<Figure> {
     let pts = &range.points;
     let lo = pts.first().map_or(1e-6, |p| p.lr);
     let hi = pts.last().map_or(1.0, |p| p.lr).max(lo * 10.0);
+    // The smoothed curve sets the scale; single batches that blew up are cut off at the top.
     let ymax = pts
         .iter()
-        .map(|p| p.loss)
+        .map(|p| p.smoothed)
+        .chain(pts.first().map(|p| p.loss))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         .max(1e-3)
-        * 1.05;
+        * 1.25;
     let ymin = pts.iter().map(|p| p.smoothed).fold(ymax, f64::min) * 0.9;
     Figure::render(800, 450, |root| {
         draw_centered(root, "Learning-rate range test", 20.0, 10)?;
