@@ -244,6 +244,21 @@ fn line_chart<'a, 'b>(
     Ok(chart)
 }
 
+/// Draws the labelled series' legend in a framed box at `position`.
+fn legend<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font(font(14.0))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(position)
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Loss and accuracy per epoch: train loss on the left, train/test accuracy on the right.
 pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
     let n = history.len().max(1) as f64;
@@ -295,14 +310,7 @@ pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
             .map_err(plot_err)?
             .label("test")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
-        chart
-            .configure_series_labels()
-            .label_font(font(14.0))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
 }
@@ -747,14 +755,7 @@ pub fn lr_range(range: &crate::experiment::LrRange) -> Result<Figure> {
             .map_err(plot_err)?
             .label(format!("suggested {:.0e}", range.suggested))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
-        chart
-            .configure_series_labels()
-            .label_font(font(14.0))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
 }
@@ -805,14 +806,7 @@ pub fn compare_trials(trials: &[crate::experiment::Trial]) -> Result<Figure> {
                 .label(t.name.clone())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font(font(14.0))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerLeft)
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
         let mut chart = line_chart(
             &right,
             "Test accuracy (%)",

@@ -150,4 +150,19 @@ fn compare_trains_each_setting_for_its_step_budget_from_the_same_start() {
         trials[0].losses[0], trials[2].losses[0],
         "both start from the same model and batch"
     );
+    // Each trial hands back its model as trained; a copy of it is identical and independent.
+    let copy = trials[2].model.try_clone().unwrap();
+    common::assert_same_weights(&trials[2].model, &copy, "the copy differs");
+    tch::no_grad(|| {
+        let _ = copy.named_parameters()[0]
+            .1
+            .shallow_clone()
+            .g_add_scalar_(1.0);
+    });
+    assert!(
+        !trials[2].model.named_parameters()[0]
+            .1
+            .equal(&copy.named_parameters()[0].1),
+        "the copy shares weights with the trial's model"
+    );
 }

@@ -127,17 +127,11 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     let mut resumed = load_training_state(&state, Device::Cpu).unwrap();
     fit(&mut resumed, &data, &mut Silent).unwrap();
     assert_eq!(comparable(&resumed), reference, "mid-epoch resume diverged");
-    for ((name, a), (_, b)) in full
-        .model
-        .named_parameters()
-        .iter()
-        .zip(resumed.model.named_parameters().iter())
-    {
-        assert!(
-            a.equal(b),
-            "{name}: weights differ after the mid-epoch resume"
-        );
-    }
+    assert_same_weights(
+        &full.model,
+        &resumed.model,
+        "weights differ after the mid-epoch resume",
+    );
 
     // Interrupted exactly at an epoch boundary.
     let mut first = trainer(21, 3);
@@ -185,17 +179,11 @@ fn the_pieces_run_by_hand_are_the_step() {
         assert_eq!(found_inf, out.skipped);
     }
     assert_eq!(by_hand.scaler.scale, by_step.scaler.scale);
-    for ((name, a), (_, b)) in by_step
-        .model
-        .named_parameters()
-        .iter()
-        .zip(by_hand.model.named_parameters().iter())
-    {
-        assert!(
-            a.equal(b),
-            "{name}: the hand-run loop differs from Trainer::step"
-        );
-    }
+    assert_same_weights(
+        &by_step.model,
+        &by_hand.model,
+        "the hand-run loop differs from Trainer::step",
+    );
 }
 
 /// A notebook's training cell runs under a step budget and can be run again: each call
@@ -256,13 +244,9 @@ fn a_run_trained_in_budgeted_calls_equals_one_call() {
     );
     assert_eq!(parts.trainer.position.global_step, 10);
     assert_eq!(comparable(&parts.trainer), comparable(&whole.trainer));
-    for ((name, a), (_, b)) in whole
-        .trainer
-        .model
-        .named_parameters()
-        .iter()
-        .zip(parts.trainer.model.named_parameters().iter())
-    {
-        assert!(a.equal(b), "{name}: budgeted calls differ from one call");
-    }
+    assert_same_weights(
+        &whole.trainer.model,
+        &parts.trainer.model,
+        "budgeted calls differ from one call",
+    );
 }

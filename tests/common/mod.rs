@@ -103,3 +103,12 @@ pub fn trainer_for(
     let model = vggnet::model::Vgg::new(model, tch::Device::Cpu).expect("building the model");
     vggnet::train::Trainer::new(model, config).expect("building the trainer")
 }
+
+/// Asserts that two models hold exactly the same weights, naming the first that differs.
+pub fn assert_same_weights(a: &vggnet::model::Vgg, b: &vggnet::model::Vgg, what: &str) {
+    let (pa, pb) = (a.named_parameters(), b.named_parameters());
+    assert_eq!(pa.len(), pb.len(), "{what}: different parameter lists");
+    for ((name, x), (_, y)) in pa.iter().zip(pb.iter()) {
+        assert!(x.equal(y), "{name}: {what}");
+    }
+}
