@@ -34,6 +34,7 @@ pub mod perf;
 pub mod plot;
 pub mod prepare;
 pub mod pth;
+pub mod recipe;
 pub mod reference;
 pub mod run;
 pub mod synth;

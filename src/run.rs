@@ -27,7 +27,8 @@ use crate::fsio;
 use crate::idx::FILES;
 use crate::model::{Vgg, VggConfig};
 use crate::train::{
-    default_device, parse_device, AmpMode, EpochRecord, Observer, StepLimit, TrainConfig, Trainer,
+    default_device, parse_device, AmpMode, EpochRecord, Observer, Recipe, StepLimit, TrainConfig,
+    Trainer,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -94,6 +95,7 @@ pub struct ResumeRequest {
     pub seed: Option<u64>,
     pub amp: Option<AmpMode>,
     pub eval_every: Option<usize>,
+    pub recipe: Option<Recipe>,
     pub data_dir: Option<PathBuf>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
@@ -440,6 +442,16 @@ fn training_conflicts(saved: &TrainConfig, r: &ResumeRequest) -> Vec<String> {
         "--eval-every",
         r.eval_every.map(|v| v.to_string()),
         saved.eval_every_steps.to_string(),
+    );
+    let name = |r: Option<Recipe>| match r {
+        Some(Recipe::Article) => "article".to_string(),
+        Some(Recipe::Fast) => "fast".to_string(),
+        None => "custom settings".to_string(),
+    };
+    check(
+        "--recipe",
+        r.recipe.map(|v| name(Some(v))),
+        name(saved.recipe_name()),
     );
     out
 }

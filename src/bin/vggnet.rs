@@ -15,7 +15,8 @@ use vggnet::run::{
     evaluation_json, write_eval_plots, ResumeRequest, Run, RunConfig, RunEnd, StopAt,
 };
 use vggnet::train::{
-    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, TrainConfig,
+    parse_device, AmpMode, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, Recipe,
+    TrainConfig,
 };
 
 #[derive(Parser)]
@@ -128,6 +129,14 @@ struct DataArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum RecipeArg {
+    /// The article's: constant learning rate, plain cross-entropy, no augmentation
+    Article,
+    /// Warm-up + cosine learning rate, label smoothing 0.1, shifted and rotated images
+    Fast,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum AmpArg {
     Auto,
     On,
@@ -136,6 +145,10 @@ enum AmpArg {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// Training recipe (the network is the article's either way); --lr sets the fast
+    /// recipe's peak learning rate
+    #[arg(long, value_enum, default_value = "article")]
+    recipe: RecipeArg,
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     #[arg(long, default_value_t = 64)]
@@ -180,6 +193,13 @@ struct TrainArgs {
     /// Stop after this many epochs of this invocation (the run stays resumable)
     #[arg(long, hide = true)]
     stop_after: Option<usize>,
+}
+
+fn recipe(r: RecipeArg) -> Recipe {
+    match r {
+        RecipeArg::Article => Recipe::Article,
+        RecipeArg::Fast => Recipe::Fast,
+    }
 }
 
 fn data_config(args: &DataArgs) -> DataConfig {
@@ -304,6 +324,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 seed: given("seed").then_some(args.seed),
                 amp: given("amp").then_some(amp_mode(args.amp)),
                 eval_every: given("eval_every").then_some(args.eval_every),
+                recipe: given("recipe").then_some(recipe(args.recipe)),
                 data_dir: args.data.data_dir.clone(),
                 train_limit: args.data.train_limit,
                 test_limit: args.data.test_limit,
@@ -346,7 +367,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 seed: args.seed,
                 amp: amp_mode(args.amp),
                 eval_every_steps: args.eval_every,
-                ..Default::default()
+                ..TrainConfig::recipe(recipe(args.recipe))
             };
             Run::start(
                 &args.out,

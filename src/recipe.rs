@@ -1,0 +1,99 @@
+//! Training recipes beyond the article's: a learning-rate schedule over the whole run, label
+//! smoothing, and light, seeded augmentation of each batch on tensors. The article's recipe
+//! (constant learning rate, plain cross-entropy, no augmentation) stays the default; the
+//! `fast` recipe ([`crate::train::TrainConfig::fast`]) uses all three.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+/// The learning rate over the run, as a function of the optimizer step. The position is the
+/// run's global step, which the training state saves, so a resumed run continues the schedule
+/// exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The article's: the optimizer's learning rate throughout.
+    #[default]
+    Constant,
+    /// Linear warm-up from near 0 to the optimizer's learning rate over the first `warmup`
+    /// fraction of the run's steps, then a cosine decay to `final_fraction` of it at the last
+    /// step.
+    WarmupCosine { warmup: f64, final_fraction: f64 },
+}
+
+impl LrSchedule {
+    /// The learning rate for step `step` (0-based) of a run of `total` steps with peak `base`.
+    pub fn lr_at(&self, base: f64, step: u64, total: u64) -> f64 {
+        match *self {
+            LrSchedule::Constant => base,
+            LrSchedule::WarmupCosine {
+                warmup,
+                final_fraction,
+            } => {
+                let total = total.max(1) as f64;
+                let warm = (warmup.clamp(0.0, 1.0) * total).round().max(1.0);
+                let s = step as f64;
+                if s < warm {
+                    return base * (s + 1.0) / warm;
+                }
+                // 0 at the first step after the warm-up, 1 at the run's last step.
+                let progress = ((s - warm) / (total - 1.0 - warm).max(1.0)).clamp(0.0, 1.0);
+                let low = base * final_fraction;
+                low + (base - low) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
+/// Random shifts and rotations of each training image (the same for every pass of a seeded
+/// run: the random numbers come from torch's generator, which training seeds per batch).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Augment {
+    /// Largest shift in pixels, horizontally and vertically (uniform in +-max_shift).
+    pub max_shift: f64,
+    /// Largest rotation in degrees (uniform in +-max_rotation).
+    pub max_rotation: f64,
+}
+
+impl Default for Augment {
+    fn default() -> Self {
+        Augment {
+            max_shift: 2.0,
+            max_rotation: 10.0,
+        }
+    }
+}
+
+impl Augment {
+    /// Shifts and rotates each image of `xs` (B, C, H, W), normalized with the background at
+    /// its minimum: one affine transform per image, bilinear sampling, and the border
+    /// (background) where the image moved away.
+    pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
+        let size = xs.size();
+        if size.len() != 4 {
+            return Err(Error::Config(format!(
+                "augmentation takes (B, C, H, W) images, got {size:?}"
+            )));
+        }
+        let (b, h, w) = (size[0], size[2] as f64, size[3] as f64);
+        let opts = (Kind::Float, xs.device());
+        let uniform = |max: f64| -> Result<Tensor> {
+            Ok(Tensor::f_rand([b], opts)?
+                .f_mul_scalar(2.0 * max)?
+                .f_sub_scalar(max)?)
+        };
+        let angle = uniform(self.max_rotation.to_radians())?; // (B,)
+                                                              // affine_grid works in [-1, 1] coordinates: a shift of p pixels is 2p / side.
+        let tx = uniform(self.max_shift)?.f_mul_scalar(2.0 / w)?; // (B,)
+        let ty = uniform(self.max_shift)?.f_mul_scalar(2.0 / h)?; // (B,)
+        let (cos, sin) = (angle.f_cos()?, angle.f_sin()?);
+        let row0 = Tensor::f_stack(&[&cos, &sin.f_neg()?, &tx], 1)?; // (B, 3)
+        let row1 = Tensor::f_stack(&[&sin, &cos, &ty], 1)?; // (B, 3)
+        let theta = Tensor::f_stack(&[row0, row1], 1)?; // (B, 2, 3)
+        let grid = Tensor::f_affine_grid_generator(&theta, size.as_slice(), false)?; // (B, H, W, 2)
+        let x = xs.f_to_kind(Kind::Float)?.f_contiguous()?;
+        // interpolation 0 = bilinear, padding 1 = border.
+        Ok(x.f_grid_sampler(&grid, 0, 1, false)?) // (B, C, H, W)
+    }
+}

@@ -1,0 +1,232 @@
+//! The fast recipe's pieces (`vggnet::recipe`): the learning-rate schedule, label smoothing and
+//! batch augmentation; the article's recipe is unchanged, and a fast run resumes exactly.
+
+mod common;
+
+use common::*;
+use tch::{Device, Kind, Tensor};
+use vggnet::data::DataConfig;
+use vggnet::recipe::{Augment, LrSchedule};
+use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
+use vggnet::train::{Recipe, Silent, TrainConfig};
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn the_article_recipe_is_the_default_and_keeps_its_rate() {
+    let article = TrainConfig::default();
+    assert_eq!(article, TrainConfig::recipe(Recipe::Article));
+    assert_eq!(article.recipe_name(), Some(Recipe::Article));
+    assert_eq!(article.schedule, LrSchedule::Constant);
+    assert_eq!((article.label_smoothing, article.augment), (0.0, None));
+    for step in [0, 1, 500, 4689] {
+        assert_eq!(article.schedule.lr_at(1e-3, step, 4690), 1e-3);
+    }
+    assert_eq!(TrainConfig::fast().recipe_name(), Some(Recipe::Fast));
+    let custom = TrainConfig {
+        label_smoothing: 0.2,
+        ..TrainConfig::fast()
+    };
+    assert_eq!(custom.recipe_name(), None);
+}
+
+#[test]
+fn warmup_cosine_rises_to_the_peak_then_decays_to_its_floor() {
+    let s = LrSchedule::WarmupCosine {
+        warmup: 0.1,
+        final_fraction: 0.01,
+    };
+    let total = 1000;
+    let lrs: Vec<f64> = (0..total).map(|t| s.lr_at(1e-3, t, total)).collect();
+    // 100 warm-up steps: linear from 1e-5 to 1e-3.
+    assert!((lrs[0] - 1e-5).abs() < 1e-15);
+    assert!((lrs[49] - 5e-4).abs() < 1e-15);
+    assert!((lrs[99] - 1e-3).abs() < 1e-15);
+    for w in lrs[..100].windows(2) {
+        assert!(w[1] > w[0]);
+    }
+    // Then the cosine: starts at the peak, falls monotonically, ends at 1% of it.
+    assert!((lrs[100] - 1e-3).abs() < 1e-15);
+    for w in lrs[100..].windows(2) {
+        assert!(w[1] <= w[0]);
+    }
+    assert!((lrs[999] - 1e-5).abs() < 1e-12, "{}", lrs[999]);
+    // Half-way through the decay (steps 100..=1000 of 1001): the mean of peak and floor.
+    let mid = s.lr_at(1e-3, 550, 1001);
+    assert!((mid - (1e-3 + 1e-5) / 2.0).abs() < 1e-12, "{mid}");
+}
+
+#[test]
+fn augmentation_moves_digits_and_keeps_the_background() {
+    let _g = rng_lock();
+    let data = load_mnist(Some(16), Some(0));
+    let xs = data.train.images.shallow_clone(); // (16, 1, 28, 28), background -1
+                                                // No shift, no rotation: the images come back (bilinear sampling at pixel centres).
+    let still = Augment {
+        max_shift: 0.0,
+        max_rotation: 0.0,
+    }
+    .apply(&xs)
+    .unwrap();
+    let diff = f64::try_from((&still - &xs).abs().max()).unwrap();
+    assert!(
+        diff < 1e-5,
+        "identity augmentation changed the images by {diff}"
+    );
+    // Seeded: the same seed gives the same batch; the images move but keep their size,
+    // range and background.
+    let aug = Augment::default();
+    tch::manual_seed(5);
+    let a = aug.apply(&xs).unwrap();
+    tch::manual_seed(5);
+    let b = aug.apply(&xs).unwrap();
+    assert!(a.equal(&b));
+    assert_eq!(a.size(), xs.size());
+    let moved = f64::try_from((&a - &xs).abs().mean(Kind::Float)).unwrap();
+    assert!(moved > 0.01, "the images did not move");
+    assert!(f64::try_from(a.min()).unwrap() >= -1.0 - 1e-6);
+    assert!(f64::try_from(a.max()).unwrap() <= 1.0 + 1e-6);
+    let corner = f64::try_from(a.narrow(2, 0, 1).narrow(3, 0, 1).max()).unwrap();
+    assert!(
+        (corner + 1.0).abs() < 1e-5,
+        "the corners stay background, got {corner}"
+    );
+    // The ink stays about the same (a shift or small rotation neither adds nor removes much).
+    let ink = |t: &Tensor| f64::try_from((t + 1.0).sum(Kind::Float)).unwrap();
+    let ratio = ink(&a) / ink(&xs);
+    assert!((0.9..1.1).contains(&ratio), "ink ratio {ratio}");
+    assert!(aug.apply(&xs.view([16, 784])).is_err());
+}
+
+#[test]
+fn label_smoothing_mixes_cross_entropy_with_the_uniform_target() {
+    let _g = rng_lock();
+    let data = load_mnist(Some(32), Some(0));
+    let config = |eps: f64| TrainConfig {
+        label_smoothing: eps,
+        ..Default::default()
+    };
+    let t = trainer_for(tiny(), 3, config(0.1));
+    tch::manual_seed(1);
+    let (logits, loss) = t
+        .forward_loss(&data.train.images, &data.train.labels)
+        .unwrap();
+    let logp = logits.log_softmax(-1, Kind::Double); // (32, 10)
+    let nll = -logp
+        .gather(1, &data.train.labels.view([-1, 1]), false)
+        .mean(Kind::Double);
+    let uniform = -logp.mean(Kind::Double);
+    let expected = f64::try_from(0.9 * nll + 0.1 * uniform).unwrap();
+    let got = f64::try_from(&loss).unwrap();
+    assert!(
+        (got - expected).abs() < 1e-5,
+        "smoothed loss {got}, by hand {expected}"
+    );
+}
+
+fn fast_run(dir: &std::path::Path) -> Run {
+    let config = RunConfig {
+        train: TrainConfig {
+            epochs: 2,
+            batch_size: 32,
+            curve_every_steps: 1,
+            eval_every_steps: 3,
+            ..TrainConfig::fast()
+        },
+        model: tiny(),
+        data: DataConfig {
+            dir: mnist_dir(),
+            train_limit: Some(160),
+            test_limit: Some(32),
+            download: false,
+            ..Default::default()
+        },
+        device: Device::Cpu,
+        plots: false,
+    };
+    Run::start(dir, config).unwrap()
+}
+
+#[test]
+fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
+    let _g = rng_lock();
+    let dirs = tempfile::tempdir().unwrap();
+    let mut whole = fast_run(&dirs.path().join("whole"));
+    assert_eq!(
+        whole.train(&mut Silent, StopAt::default()).unwrap(),
+        RunEnd::Finished
+    );
+    // Stopped after 7 of the 10 steps (mid-epoch 2, mid-schedule), saved, resumed from disk.
+    let dir = dirs.path().join("parts");
+    let mut first = fast_run(&dir);
+    let budget = StopAt {
+        steps: Some(7),
+        ..Default::default()
+    };
+    assert_eq!(first.train(&mut Silent, budget).unwrap(), RunEnd::Paused);
+    drop(first);
+    let refused = Run::resume(
+        &dir,
+        &ResumeRequest {
+            recipe: Some(Recipe::Article),
+            ..Default::default()
+        },
+    );
+    let message = refused
+        .err()
+        .expect("another recipe is refused")
+        .to_string();
+    assert!(
+        message
+            .contains("--recipe article would change the run (it was started with --recipe fast)"),
+        "{message}"
+    );
+    let same = ResumeRequest {
+        recipe: Some(Recipe::Fast),
+        ..Default::default()
+    };
+    let mut resumed = Run::resume(&dir, &same).unwrap();
+    assert_eq!(resumed.trainer.config, whole.trainer.config);
+    assert_eq!(
+        resumed.train(&mut Silent, StopAt::default()).unwrap(),
+        RunEnd::Finished
+    );
+    let record = |r: &vggnet::train::EpochRecord| (r.train_loss, r.train_accuracy, r.test_accuracy);
+    assert_eq!(
+        resumed
+            .trainer
+            .history
+            .iter()
+            .map(record)
+            .collect::<Vec<_>>(),
+        whole.trainer.history.iter().map(record).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        resumed
+            .trainer
+            .evals
+            .iter()
+            .map(|e| (e.step, e.test_accuracy))
+            .collect::<Vec<_>>(),
+        whole
+            .trainer
+            .evals
+            .iter()
+            .map(|e| (e.step, e.test_accuracy))
+            .collect::<Vec<_>>()
+    );
+    assert_same_weights(
+        &whole.trainer.model,
+        &resumed.trainer.model,
+        "the resumed fast run differs",
+    );
+    // The schedule really ran: the last step's rate is the floor, not the peak.
+    assert!(
+        (whole.trainer.optimizer.config.lr - 1e-5).abs() < 1e-12,
+        "{}",
+        whole.trainer.optimizer.config.lr
+    );
+}
