@@ -15,6 +15,12 @@ VENV=$ROOT/.venv
 EVCXR_VERSION=0.22.0
 CACHE=${VGGNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vggnet}
 start=$(date +%s)
+case "$CACHE" in
+  *[[:space:]]*)
+    echo "setup-notebooks: the kernel's build cache $CACHE has a space in its path; evcxr $EVCXR_VERSION" \
+         "cannot load code from such a folder (dlopen fails). Set VGGNET_CACHE to a folder without spaces." >&2
+    exit 1 ;;
+esac
 
 if ! "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbconvert, nbformat' 2>/dev/null; then
   echo "setup-notebooks: installing Jupyter into $VENV"
