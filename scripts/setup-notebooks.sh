@@ -67,7 +67,7 @@ STAMP="$CACHE/evcxr-warm.stamp"
 want=$( (cat Cargo.toml Cargo.lock "$KDIR/kernel.json"; find src assets -type f -print0 | LC_ALL=C sort -z | xargs -0 cat; \
          head -c 4000 notebooks/01_model.ipynb; echo "$EVCXR_VERSION") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
-  echo "setup-notebooks: warming the kernel (compiles the crate and tch into $CACHE/evcxr; about 10 minutes the first time on 2 cores)"
+  echo "setup-notebooks: warming the kernel (compiles the crate and tch into $CACHE/evcxr; about 5 minutes the first time on 2 cores)"
   cargo fetch --locked -q
   "$VENV/bin/python" scripts/warm_kernel.py
   echo "$want" > "$STAMP"
