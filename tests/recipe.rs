@@ -4,10 +4,9 @@
 mod common;
 
 use common::*;
-use tch::{Device, Kind, Tensor};
-use vggnet::data::DataConfig;
+use tch::{Kind, Tensor};
 use vggnet::recipe::{Augment, LrSchedule};
-use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
+use vggnet::run::{ResumeRequest, Run, RunEnd, StopAt};
 use vggnet::train::{Recipe, Silent, TrainConfig};
 
 fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
@@ -128,26 +127,14 @@ fn label_smoothing_mixes_cross_entropy_with_the_uniform_target() {
 }
 
 fn fast_run(dir: &std::path::Path) -> Run {
-    let config = RunConfig {
-        train: TrainConfig {
-            epochs: 2,
-            batch_size: 32,
-            curve_every_steps: 1,
-            eval_every_steps: 3,
-            ..TrainConfig::fast()
-        },
-        model: tiny(),
-        data: DataConfig {
-            dir: mnist_dir(),
-            train_limit: Some(160),
-            test_limit: Some(32),
-            download: false,
-            ..Default::default()
-        },
-        device: Device::Cpu,
-        plots: false,
+    let train = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        curve_every_steps: 1,
+        eval_every_steps: 3,
+        ..TrainConfig::fast()
     };
-    Run::start(dir, config).unwrap()
+    tiny_run(dir, train)
 }
 
 #[test]

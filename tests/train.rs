@@ -190,28 +190,15 @@ fn the_pieces_run_by_hand_are_the_step() {
 /// continues where the last stopped, and the run ends as one uninterrupted run would.
 #[test]
 fn a_run_trained_in_budgeted_calls_equals_one_call() {
-    use vggnet::data::DataConfig;
-    use vggnet::run::{Run, RunConfig, RunEnd, StopAt};
+    use vggnet::run::{RunEnd, StopAt};
     let _rng = rng_lock();
     let config = |dir: &std::path::Path| {
-        let run_config = RunConfig {
-            train: TrainConfig {
-                epochs: 2,
-                batch_size: 32,
-                ..Default::default()
-            },
-            model: tiny(),
-            data: DataConfig {
-                dir: mnist_dir(),
-                train_limit: Some(160),
-                test_limit: Some(32),
-                download: false,
-                ..Default::default()
-            },
-            device: Device::Cpu,
-            plots: false,
+        let train = TrainConfig {
+            epochs: 2,
+            batch_size: 32,
+            ..Default::default()
         };
-        Run::start(dir, run_config).unwrap()
+        tiny_run(dir, train)
     };
     let dirs = tempfile::tempdir().unwrap();
     let mut whole = config(&dirs.path().join("whole"));

@@ -112,3 +112,22 @@ pub fn assert_same_weights(a: &vggnet::model::Vgg, b: &vggnet::model::Vgg, what:
         assert!(x.equal(y), "{name}: {what}");
     }
 }
+
+/// A run of the narrow network on the first 160 training and 32 test digits, on the CPU, no
+/// plots, in `dir`.
+pub fn tiny_run(dir: &std::path::Path, train: vggnet::train::TrainConfig) -> vggnet::run::Run {
+    let config = vggnet::run::RunConfig {
+        train,
+        model: tiny(),
+        data: DataConfig {
+            dir: mnist_dir(),
+            train_limit: Some(160),
+            test_limit: Some(32),
+            download: false,
+            ..Default::default()
+        },
+        device: tch::Device::Cpu,
+        plots: false,
+    };
+    vggnet::run::Run::start(dir, config).expect("starting the run")
+}
