@@ -93,14 +93,21 @@ impl TrainConfig {
         }
     }
 
-    /// The fast recipe: the article's AdamW at a peak learning rate of 1e-3, reached by a
-    /// linear warm-up over the first 10% of the run's steps (a small rate first gets this
-    /// network off its initial plateau much sooner, see notebook 02's experiments) and then
+    /// The fast recipe: the article's AdamW (weight decay 1e-4) at a peak learning rate of
+    /// 3e-4, reached by a linear warm-up over the first 10% of the run's steps and followed by
     /// a cosine decay to 1% of it, so the weights settle instead of swinging at the end; label
     /// smoothing 0.1; each training image shifted by up to 2 pixels and rotated by up to 10
     /// degrees. The schedule spans the run's epochs: a one-epoch run decays within its epoch.
+    /// Why 3e-4: at the article's 1e-3 this network stays on its initial plateau (loss 2.30)
+    /// for ~200 steps, at 3e-4 it leaves it within ~100 (notebook 02's experiments); one epoch
+    /// of this recipe, seed 42 (results/recipes): peak 3e-4 96.06% after 300 steps and 98.93%
+    /// at the end, peak 1e-3 88.39% and 98.83%. More seeds are still to be measured.
     pub fn fast() -> TrainConfig {
         TrainConfig {
+            optimizer: AdamWConfig {
+                lr: 3e-4,
+                ..AdamWConfig::default()
+            },
             schedule: LrSchedule::WarmupCosine {
                 warmup: 0.1,
                 final_fraction: 0.01,
