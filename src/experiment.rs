@@ -14,18 +14,36 @@ fn fresh_trainer(model: &VggConfig, train: TrainConfig, device: Device) -> Resul
     Trainer::new(Vgg::new(model.clone(), device)?, train)
 }
 
+/// Exponential moving average with bias correction (as in Adam), one value at a time.
+#[derive(Debug, Clone, Copy)]
+struct Ema {
+    beta: f64,
+    avg: f64,
+    n: i32,
+}
+
+impl Ema {
+    fn new(beta: f64) -> Self {
+        Ema {
+            beta,
+            avg: 0.0,
+            n: 0,
+        }
+    }
+
+    /// Adds `v` and returns the smoothed value so far.
+    fn push(&mut self, v: f64) -> f64 {
+        self.avg = self.beta * self.avg + (1.0 - self.beta) * v;
+        self.n += 1;
+        self.avg / (1.0 - self.beta.powi(self.n))
+    }
+}
+
 /// Exponential moving average with bias correction (as in Adam): the smoothed value after
 /// each point of `values`.
 pub fn smooth(values: &[f64], beta: f64) -> Vec<f64> {
-    let mut avg = 0.0;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            avg = beta * avg + (1.0 - beta) * v;
-            avg / (1.0 - beta.powi(i as i32 + 1))
-        })
-        .collect()
+    let mut ema = Ema::new(beta);
+    values.iter().map(|&v| ema.push(v)).collect()
 }
 
 /// Settings of [`lr_range_test`]. `Default`: 1e-6 to 1, 100 steps of 64 images.
@@ -104,7 +122,7 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
     let order = train.order(Some(cfg.train.seed));
     let ratio = cfg.end_lr / cfg.start_lr;
     let mut points: Vec<LrPoint> = Vec::with_capacity(cfg.steps);
-    let mut losses = Vec::with_capacity(cfg.steps);
+    let mut ema = Ema::new(cfg.beta);
     let mut best = f64::INFINITY;
     let mut diverged = false;
     for (step, chunk) in order.chunks(bs).cycle().take(cfg.steps).enumerate() {
@@ -120,8 +138,7 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
             diverged = true;
             break;
         }
-        losses.push(loss);
-        let smoothed = *smooth(&losses, cfg.beta).last().unwrap_or(&loss);
+        let smoothed = ema.push(loss);
         points.push(LrPoint {
             step,
             lr,
