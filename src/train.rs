@@ -52,6 +52,10 @@ pub struct TrainConfig {
     pub label_smoothing: f64,
     /// Random shifts and rotations of the training images (the article's: none).
     pub augment: Option<Augment>,
+    /// Flush denormal floats to zero on every libtorch thread while training (x86-64; see
+    /// [`crate::perf::flush_denormals`]): whole epochs stay as fast as their first steps.
+    /// Off reproduces PyTorch's default arithmetic below 1.2e-38.
+    pub flush_denormals: bool,
 }
 
 impl Default for TrainConfig {
@@ -69,6 +73,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Constant,
             label_smoothing: 0.0,
             augment: None,
+            flush_denormals: true,
         }
     }
 }
@@ -110,12 +115,17 @@ impl TrainConfig {
             },
             schedule: LrSchedule::WarmupCosine {
                 warmup: 0.1,
-                final_fraction: 0.01,
+                final_fraction: TrainConfig::fast_final_fraction(),
             },
             label_smoothing: 0.1,
             augment: Some(Augment::default()),
             ..TrainConfig::default()
         }
+    }
+
+    /// Where the fast recipe's cosine ends, as a fraction of the peak learning rate.
+    pub const fn fast_final_fraction() -> f64 {
+        0.01
     }
 
     /// Which recipe these settings are, when they are one of the named ones' training
@@ -567,6 +577,9 @@ impl Trainer {
         obs: &mut dyn Observer,
     ) -> Result<EpochRecord> {
         self.announce_amp(obs);
+        if self.model.device() == Device::Cpu {
+            crate::perf::flush_denormals(self.config.flush_denormals);
+        }
         let bs = self.config.batch_size.max(1);
         let epoch = self.position.epoch;
         let seed = self.config.seed;

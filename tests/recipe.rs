@@ -261,4 +261,62 @@ fn the_cli_recipe_flag_takes_the_recipe_and_explicit_flags_win() {
         given["config"]["schedule"]["kind"].as_str(),
         Some("warmup_cosine")
     );
+    // The recipe's knobs, each on its own flag.
+    let knobs = run(
+        &[
+            "--augment",
+            "none",
+            "--warmup",
+            "0.2",
+            "--label-smoothing",
+            "0.05",
+        ],
+        "knobs",
+    );
+    let config = &knobs["config"];
+    assert!(config["augment"].is_null(), "{config}");
+    assert_eq!(config["schedule"]["warmup"].as_f64(), Some(0.2));
+    assert_eq!(config["schedule"]["final_fraction"].as_f64(), Some(0.01));
+    assert_eq!(config["label_smoothing"].as_f64(), Some(0.05));
+    let lighter = run(&["--augment", "1,5"], "lighter");
+    assert_eq!(
+        lighter["config"]["augment"]["max_shift"].as_f64(),
+        Some(1.0)
+    );
+    assert_eq!(
+        lighter["config"]["augment"]["max_rotation"].as_f64(),
+        Some(5.0)
+    );
+    // Bad values are refused before anything is written.
+    for (flag, value, says) in [
+        ("--augment", "3", "expected `none` or SHIFT,DEGREES"),
+        ("--warmup", "1.5", "--warmup must be a fraction in [0, 1)"),
+        (
+            "--label-smoothing",
+            "1.0",
+            "--label-smoothing must be in [0, 1)",
+        ),
+    ] {
+        let dir = tmp.path().join("refused");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vggnet"))
+            .args([
+                "train",
+                "--recipe",
+                "fast",
+                "--dry-run",
+                "--offline",
+                "--out",
+            ])
+            .arg(&dir)
+            .args([flag, value])
+            .env("MNIST_DIR", mnist_dir())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{flag} {value}: {err}"
+        );
+        assert!(!dir.exists(), "{flag} {value}: nothing written");
+    }
 }

@@ -40,9 +40,16 @@ struct Args {
     /// Write all raw results here as JSON
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Only this measure (train, eval, load)
+    /// Only this measure (train, eval, load, profile), or `epoch`: whole training epochs
+    /// against the steady state (not part of the default run: ~15 minutes on 2 cores)
     #[arg(long)]
     only: Option<String>,
+    /// For `epoch`: train on the first N training images (default: all 60,000)
+    #[arg(long)]
+    epoch_images: Option<usize>,
+    /// Internal: the worker keeps denormal floats (PyTorch's default arithmetic)
+    #[arg(long, hide = true)]
+    keep_denormals: bool,
     /// Internal: run one measure in this process and print it as JSON
     #[arg(long, hide = true)]
     worker: Option<String>,
@@ -78,6 +85,20 @@ impl Observer for Clock {
         }
         self.end = Some(Instant::now());
     }
+}
+
+/// The time at which each step ends (after a first entry for the start).
+struct Steps(Vec<Instant>);
+
+impl Observer for Steps {
+    fn on_batch(&mut self, _p: &BatchProgress) {
+        self.0.push(Instant::now());
+    }
+}
+
+/// Images in batch `i` of the training split.
+fn batch_len(data: &Mnist, batch: usize, i: usize) -> usize {
+    batch.min(data.train.len().saturating_sub(i * batch))
 }
 
 fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
@@ -119,6 +140,47 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 .map(|(e, s)| (e - s).as_secs_f64())
                 .context("no steps ran")?;
             serde_json::json!({"images_per_sec": (args.train_steps * args.train_batch) as f64 / secs, "seconds": secs})
+        }
+        "epoch" => {
+            // A whole epoch the way `vggnet train` runs it (the full training set in the
+            // run's shuffled order, the article's recipe, curves recorded), timed per step.
+            let data = Mnist::load(&DataConfig {
+                dir: mnist_dir(),
+                train_limit: args.epoch_images,
+                test_limit: Some(0),
+                download: false,
+                ..Default::default()
+            })?;
+            tch::manual_seed(0);
+            let model = Vgg::new(VggConfig::default(), device)?;
+            let mut t = Trainer::new(
+                model,
+                TrainConfig {
+                    epochs: 1,
+                    batch_size: args.train_batch,
+                    flush_denormals: !args.keep_denormals,
+                    ..Default::default()
+                },
+            )?;
+            let mut steps = Steps(vec![Instant::now()]);
+            t.train_epoch(&data.train, None, &mut steps)?;
+            let times = steps.0;
+            let rate = |from: usize, to: usize| {
+                let images = (from..to)
+                    .map(|i| batch_len(&data, args.train_batch, i))
+                    .sum::<usize>();
+                images as f64 / (times[to] - times[from]).as_secs_f64()
+            };
+            let last = times.len() - 1;
+            let from = args.warmup.min(last.saturating_sub(1));
+            let windows: Vec<f64> = (0..last)
+                .step_by(100)
+                .map(|a| rate(a, (a + 100).min(last)))
+                .collect();
+            serde_json::json!({"images_per_sec": rate(from, last), "steps": last,
+                               "seconds": (times[last] - times[0]).as_secs_f64(),
+                               "windows_of_100_steps": windows,
+                               "flush_denormals": !args.keep_denormals})
         }
         "eval" => {
             let n = args.eval_steps * args.eval_batch;
@@ -320,6 +382,10 @@ fn main() -> Result<()> {
     let peak = sgemm["gflops"].as_f64().unwrap_or(f64::NAN);
     println!("sgemm peak (2048x2048 matmul, libtorch, best of 5): {peak:.1} GFLOP/s");
 
+    if args.only.as_deref() == Some("epoch") {
+        return whole_epochs(&args, &me);
+    }
+
     let flops = VggConfig::default().forward_flops();
     let mut raw = Vec::new();
     let mut rows = Vec::new();
@@ -419,6 +485,72 @@ fn main() -> Result<()> {
         let doc =
             serde_json::json!({"machine": cpu, "cores": cores, "sgemm_gflops": peak, "runs": raw});
         vggnet::fsio::write_json(path, &doc)?;
+    }
+    Ok(())
+}
+
+/// `--only epoch`: the steady state (the `train` measure) against whole epochs trained the way
+/// `vggnet train` trains, with denormals kept (PyTorch's default) and flushed, in one run.
+fn whole_epochs(args: &Args, me: &std::path::Path) -> Result<()> {
+    let worker = |measure: &str, extra: &[&str]| -> Result<serde_json::Value> {
+        let mut cmd = Command::new(me);
+        cmd.args(["--worker", measure, "--threads", &args.threads.to_string()])
+            .args(["--train-steps", &args.train_steps.to_string()])
+            .args(["--train-batch", &args.train_batch.to_string()])
+            .args(["--warmup", &args.warmup.to_string()])
+            .args(extra);
+        if let Some(n) = args.epoch_images {
+            cmd.args(["--epoch-images", &n.to_string()]);
+        }
+        let v = run_json(&mut cmd)?;
+        eprintln!("  {measure} {extra:?}: {v}");
+        Ok(v)
+    };
+    // This machine's speed drifts by +-10% from minute to minute (other tenants, clocks), so
+    // the steady state is measured before, between and after the two epochs; the median counts.
+    let mut steady = vec![worker("train", &[])?];
+    let kept = worker("epoch", &["--keep-denormals"])?;
+    steady.push(worker("train", &[])?);
+    let flushed = worker("epoch", &[])?;
+    steady.push(worker("train", &[])?);
+    let rate = |v: &serde_json::Value| v["images_per_sec"].as_f64().unwrap_or(f64::NAN);
+    let samples: Vec<f64> = steady.iter().map(rate).collect();
+    let s = median(samples.clone());
+    println!(
+        "\n| training, batch {} | images/s | of the steady state |",
+        args.train_batch
+    );
+    println!("|---|---|---|");
+    let list: Vec<String> = samples.iter().map(|x| format!("{x:.1}")).collect();
+    println!(
+        "| steady state ({} steps after {} warm-up; median of {}) | {s:.1} | 100% |",
+        args.train_steps,
+        args.warmup,
+        list.join(", ")
+    );
+    for (label, v) in [
+        ("whole epoch, denormals kept (before)", &kept),
+        ("whole epoch, denormals flushed (after)", &flushed),
+    ] {
+        println!(
+            "| {label}, {} steps | {:.1} | {:.1}% |",
+            v["steps"],
+            rate(v),
+            100.0 * rate(v) / s
+        );
+    }
+    for (label, v) in [("kept", &kept), ("flushed", &flushed)] {
+        let w: Vec<String> = v["windows_of_100_steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| format!("{:.0}", x.as_f64().unwrap_or(f64::NAN)))
+            .collect();
+        println!("images/s per 100 steps, denormals {label}: {}", w.join(" "));
+    }
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({"steady": steady, "kept": kept, "flushed": flushed});
+        vggnet::fsio::atomic_write(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
 }
