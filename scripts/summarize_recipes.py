@@ -31,7 +31,7 @@ def run_figures(path):
     if not evals:
         sys.exit(f"{path}: no periodic evaluations (train with --eval-every)")
     steps_per_epoch = None
-    if m["run"].get("train_limit") in (None, 60000):
+    if m.get("run", {}).get("train_limit") in (None, 60000):
         steps_per_epoch = -(-60000 // cfg["batch_size"])
     out = {"seed": cfg["seed"], "epochs": len(epochs), "planned": cfg["epochs"],
            "final": epochs[-1]["test_accuracy"] if epochs else None,

@@ -47,13 +47,27 @@ impl LrSchedule {
 }
 
 /// Random shifts and rotations of each training image (the same for every pass of a seeded
-/// run: the random numbers come from torch's generator, which training seeds per batch).
+/// run: the random numbers come from torch's generator, which training seeds per batch),
+/// from epoch `from_epoch` on.
+///
+/// Why not from the first epoch: in the first pass every digit is new, so augmentation only
+/// makes the task harder; it pays once the network sees the digits again. Measured, one epoch
+/// of the fast recipe, seed 42, full test set (results/recipes): no augmentation 99.20%,
+/// shifts of 1 px and rotations of 5 degrees 98.92%, 2 px and 10 degrees 98.93%.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Augment {
     /// Largest shift in pixels, horizontally and vertically (uniform in +-max_shift).
     pub max_shift: f64,
     /// Largest rotation in degrees (uniform in +-max_rotation).
     pub max_rotation: f64,
+    /// The first epoch (1-based) whose batches are augmented. Settings saved before this field
+    /// existed augmented from the first epoch, and still do when resumed.
+    #[serde(default = "first_epoch")]
+    pub from_epoch: usize,
+}
+
+fn first_epoch() -> usize {
+    1
 }
 
 impl Default for Augment {
@@ -61,11 +75,17 @@ impl Default for Augment {
         Augment {
             max_shift: 2.0,
             max_rotation: 10.0,
+            from_epoch: 2,
         }
     }
 }
 
 impl Augment {
+    /// Whether the batches of `epoch` (1-based) are augmented.
+    pub fn active_in(&self, epoch: usize) -> bool {
+        epoch >= self.from_epoch
+    }
+
     /// Shifts and rotates each image of `xs` (B, C, H, W), normalized with the background at
     /// its minimum: one affine transform per image, bilinear sampling, and the border
     /// (background) where the image moved away.

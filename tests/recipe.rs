@@ -67,6 +67,7 @@ fn augmentation_moves_digits_and_keeps_the_background() {
     let still = Augment {
         max_shift: 0.0,
         max_rotation: 0.0,
+        from_epoch: 1,
     }
     .apply(&xs)
     .unwrap();
@@ -287,9 +288,16 @@ fn the_cli_recipe_flag_takes_the_recipe_and_explicit_flags_win() {
         lighter["config"]["augment"]["max_rotation"].as_f64(),
         Some(5.0)
     );
+    assert_eq!(lighter["config"]["augment"]["from_epoch"].as_u64(), Some(2));
+    let from_first = run(&["--augment", "2,10,1"], "from-first");
+    assert_eq!(
+        from_first["config"]["augment"]["from_epoch"].as_u64(),
+        Some(1)
+    );
     // Bad values are refused before anything is written.
     for (flag, value, says) in [
         ("--augment", "3", "expected `none` or SHIFT,DEGREES"),
+        ("--augment", "2,10,0", "expected `none` or SHIFT,DEGREES"),
         ("--warmup", "1.5", "--warmup must be a fraction in [0, 1)"),
         (
             "--label-smoothing",
@@ -319,4 +327,42 @@ fn the_cli_recipe_flag_takes_the_recipe_and_explicit_flags_win() {
         );
         assert!(!dir.exists(), "{flag} {value}: nothing written");
     }
+}
+
+/// The fast recipe augments from its second epoch on: its first epoch is step for step the
+/// same as without augmentation, its second is not.
+#[test]
+fn augmentation_starts_at_its_epoch() {
+    let _g = rng_lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let base = TrainConfig {
+        epochs: 2,
+        batch_size: 32,
+        curve_every_steps: 1,
+        ..TrainConfig::fast()
+    };
+    assert_eq!(base.augment.map(|a| a.from_epoch), Some(2));
+    let losses = |name: &str, train: TrainConfig| {
+        let mut run = tiny_run(&tmp.path().join(name), train);
+        assert_eq!(
+            run.train(&mut Silent, StopAt::default()).unwrap(),
+            RunEnd::Finished
+        );
+        let per_epoch = |e: usize| -> Vec<f64> {
+            let c = run.trainer.curve.iter().filter(|p| p.epoch == e);
+            c.map(|p| p.running_loss).collect()
+        };
+        (per_epoch(1), per_epoch(2))
+    };
+    let with = losses("with", base.clone());
+    let without = losses(
+        "without",
+        TrainConfig {
+            augment: None,
+            ..base
+        },
+    );
+    assert_eq!(with.0.len(), 5);
+    assert_eq!(with.0, without.0, "epoch 1 is not augmented");
+    assert_ne!(with.1, without.1, "epoch 2 is");
 }

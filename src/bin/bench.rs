@@ -101,6 +101,22 @@ fn batch_len(data: &Mnist, batch: usize, i: usize) -> usize {
     batch.min(data.train.len().saturating_sub(i * batch))
 }
 
+/// The article's settings for one epoch at the benchmark's batch size.
+fn one_epoch(args: &Args) -> TrainConfig {
+    TrainConfig {
+        epochs: 1,
+        batch_size: args.train_batch,
+        ..Default::default()
+    }
+}
+
+/// A fresh full-width model (seed 0) on the CPU with a trainer for `config`.
+fn one_epoch_trainer(config: TrainConfig) -> Result<Trainer> {
+    tch::manual_seed(0);
+    let model = Vgg::new(VggConfig::default(), tch::Device::Cpu)?;
+    Ok(Trainer::new(model, config)?)
+}
+
 fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
     if args.threads > 0 {
         tch::set_num_threads(args.threads as i32);
@@ -117,17 +133,10 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         "train" => {
             let n = (args.warmup.max(1) + args.train_steps) * args.train_batch;
             let data = Mnist::load(&data_cfg(n, 0))?;
-            tch::manual_seed(0);
-            let model = Vgg::new(VggConfig::default(), device)?;
-            let mut t = Trainer::new(
-                model,
-                TrainConfig {
-                    epochs: 1,
-                    batch_size: args.train_batch,
-                    curve_every_steps: 0,
-                    ..Default::default()
-                },
-            )?;
+            let mut t = one_epoch_trainer(TrainConfig {
+                curve_every_steps: 0,
+                ..one_epoch(args)
+            })?;
             let mut clock = Clock {
                 warmup: args.warmup.max(1),
                 start: None,
@@ -151,17 +160,11 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 download: false,
                 ..Default::default()
             })?;
-            tch::manual_seed(0);
-            let model = Vgg::new(VggConfig::default(), device)?;
-            let mut t = Trainer::new(
-                model,
-                TrainConfig {
-                    epochs: 1,
-                    batch_size: args.train_batch,
-                    flush_denormals: !args.keep_denormals,
-                    ..Default::default()
-                },
-            )?;
+            // The CLI's curve interval (the default) and the flush setting under test.
+            let mut t = one_epoch_trainer(TrainConfig {
+                flush_denormals: !args.keep_denormals,
+                ..one_epoch(args)
+            })?;
             let mut steps = Steps(vec![Instant::now()]);
             t.train_epoch(&data.train, None, &mut steps)?;
             let times = steps.0;

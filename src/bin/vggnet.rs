@@ -133,7 +133,8 @@ struct DataArgs {
 enum RecipeArg {
     /// The article's: constant learning rate, plain cross-entropy, no augmentation
     Article,
-    /// Warm-up + cosine learning rate, label smoothing 0.1, shifted and rotated images
+    /// Warm-up + cosine learning rate, label smoothing 0.1, shifted and rotated images from
+    /// epoch 2 on
     Fast,
 }
 
@@ -161,8 +162,9 @@ struct TrainArgs {
     /// Label smoothing of the cross-entropy [fast: 0.1, article: 0]
     #[arg(long, conflicts_with = "resume")]
     label_smoothing: Option<f64>,
-    /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees as
-    /// `SHIFT,DEGREES` [fast: 2,10, article: none]
+    /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, and
+    /// optionally the first augmented epoch, as `SHIFT,DEGREES[,FROM_EPOCH]` [fast: 2,10,2;
+    /// FROM_EPOCH defaults to 2; article: none]
     #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
     augment: Option<AugmentArg>,
     /// Keep denormal floats (PyTorch's default arithmetic) instead of flushing them to zero;
@@ -219,15 +221,29 @@ fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
     if s == "none" {
         return Ok(AugmentArg(None));
     }
-    let bad = || format!("expected `none` or SHIFT,DEGREES (e.g. 2,10), got `{s}`");
-    let (shift, rot) = s.split_once(',').ok_or_else(bad)?;
-    let num = |v: &str| match v.trim().parse::<f64>() {
+    let bad = || {
+        format!("expected `none` or SHIFT,DEGREES[,FROM_EPOCH] (e.g. 2,10 or 2,10,1), got `{s}`")
+    };
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let num = |v: &str| match v.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
         _ => Err(bad()),
     };
+    let from_epoch = match parts.get(2) {
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|&e| e >= 1)
+            .ok_or_else(bad)?,
+        None => Augment::default().from_epoch,
+    };
+    if !(2..=3).contains(&parts.len()) {
+        return Err(bad());
+    }
     Ok(AugmentArg(Some(Augment {
-        max_shift: num(shift)?,
-        max_rotation: num(rot)?,
+        max_shift: num(parts[0])?,
+        max_rotation: num(parts[1])?,
+        from_epoch,
     })))
 }
 
