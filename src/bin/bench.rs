@@ -41,7 +41,7 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Only this measure (train, eval, load, profile), or `epoch`: whole training epochs
-    /// against the steady state (not part of the default run: ~15 minutes on 2 cores)
+    /// against the steady state (not part of the default run: ~20 minutes on 2 cores)
     #[arg(long)]
     only: Option<String>,
     /// For `epoch`: train on the first N training images (default: all 60,000)
