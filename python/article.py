@@ -4,21 +4,24 @@ The network and the loop follow the article (VGG for MNIST, AdamW 1e-3 / 1e-4, c
 autocast + GradScaler on CUDA). MNIST is read straight from the IDX files (no torchvision
 download), normalized as the article's ToTensor() + Normalize((0.5,), (0.5,)).
 
-Commands (run with the project venv's python):
-  export   --out DIR  --mnist DIR [--seed S] [--n N]
+Commands (run with the project venv's python). --batch-norm (export, logits, steps) uses the
+optional variant with a BatchNorm2d after every convolution (torchvision's vgg*_bn layout).
+  export   --out DIR  --mnist DIR [--seed S] [--n N] [--batch-norm]
       builds the model with seed S, saves state_dict() with torch.save to DIR/vggnet_mnist.pth
       exactly as the article's save_model does, and writes DIR/reference.json with the first N
-      test digits' normalized pixels and the model's eval-mode logits.
-  logits   --weights FILE.safetensors --mnist DIR [--n N]
-      loads weights saved by the Rust crate into the article's model and prints its logits
-      for the first N test digits as JSON.
+      test digits' normalized pixels and the model's eval-mode logits. With --batch-norm,
+      three train-mode passes over 64 training digits first give the running statistics values.
+  logits   --weights FILE.safetensors --mnist DIR [--n N] [--batch-norm]
+      loads weights saved by the Rust crate into the article's model (strictly: every key)
+      and prints its logits for the first N test digits as JSON.
   adamw    --input IN.safetensors --output OUT.safetensors [--steps S]
       runs torch.optim.AdamW(lr=1e-3, weight_decay=1e-4) on given params and gradients.
-  steps    --out DIR --mnist DIR [--seed S] [--steps K] [--batch-size B]
-      builds the model with seed S, saves its initial state_dict to DIR/init.pth, then takes K
-      AdamW steps (the article's optimizer and loss) on the first K*B training digits in order,
-      with dropout off (model.eval(): no other layer differs between the modes), and writes
-      DIR/steps.json with each step's loss and the first 8 test digits' final logits.
+  steps    --out DIR --mnist DIR [--seed S] [--steps K] [--batch-size B] [--batch-norm]
+           [--lr LR]
+      builds the model with seed S and dropout off (p = 0), saves its initial state_dict to
+      DIR/init.pth, then takes K AdamW steps (the article's optimizer and loss) in train mode
+      on the first K*B training digits in order, and writes DIR/steps.json with each step's
+      loss, the first 8 test digits' final eval-mode logits and the batch-norm buffers.
   train    --mnist DIR --out FILE.json [--epochs 5] [--seed 42] [--eval-every N]
            [--train-limit N] [--test-limit N] [--threads T]
       the article's training run (its train_epoch loop: shuffled DataLoader of batch 64,
@@ -40,27 +43,28 @@ import torch.nn as nn
 class VGG(nn.Module):
     """The article's network: 4 conv blocks (64/128/256/512) and a 3-layer classifier."""
 
-    def __init__(self, num_classes=10, input_channels=1):
+    def __init__(self, num_classes=10, input_channels=1, batch_norm=False, dropout=0.5):
+        """batch_norm=True (not the article's): BatchNorm2d after each conv, laid out as
+        torchvision's vgg*_bn (conv, bn, relu)."""
         super().__init__()
         layers = []
         cin = input_channels
         for cout in (64, 128, 256, 512):
-            layers += [
-                nn.Conv2d(cin, cout, kernel_size=3, padding=1),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(cout, cout, kernel_size=3, padding=1),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(kernel_size=2, stride=2),
-            ]
+            for c in (cin, cout):
+                layers.append(nn.Conv2d(c, cout, kernel_size=3, padding=1))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(cout))
+                layers.append(nn.ReLU(inplace=True))
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             cin = cout
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.Linear(512 * 1 * 1, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(dropout),
             nn.Linear(4096, 4096),
             nn.ReLU(inplace=True),
-            nn.Dropout(),
+            nn.Dropout(dropout),
             nn.Linear(4096, num_classes),
         )
 
@@ -96,7 +100,14 @@ def normalize(images):
 
 def cmd_export(args):
     torch.manual_seed(args.seed)
-    model = VGG()
+    model = VGG(batch_norm=args.batch_norm)
+    if args.batch_norm:
+        # Running statistics worth comparing: three train-mode passes over training digits.
+        train_images, _ = read_idx(args.mnist, train=True)
+        model.train()
+        with torch.no_grad():
+            for k in range(3):
+                model(normalize(train_images[k * 64 : (k + 1) * 64]))
     model.eval()
     images, labels = read_idx(args.mnist, train=False)
     x = normalize(images[: args.n])
@@ -120,8 +131,8 @@ def cmd_export(args):
 def cmd_logits(args):
     from safetensors.torch import load_file
 
-    model = VGG()
-    model.load_state_dict(load_file(args.weights))
+    model = VGG(batch_norm=args.batch_norm)
+    model.load_state_dict(load_file(args.weights))  # strict: every key, buffers included
     model.eval()
     images, _ = read_idx(args.mnist, train=False)
     with torch.no_grad():
@@ -151,11 +162,13 @@ def cmd_adamw(args):
 
 def cmd_steps(args):
     torch.manual_seed(args.seed)
-    model = VGG()
+    model = VGG(batch_norm=args.batch_norm, dropout=0.0)
     os.makedirs(args.out, exist_ok=True)
     torch.save(model.state_dict(), os.path.join(args.out, "init.pth"))
-    model.eval()  # dropout off, so both sides see the same network on the same batches
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    # Dropout off (p = 0), so both sides see the same network on the same batches; train
+    # mode, so batch norm (when on) normalizes with batch statistics and updates its buffers.
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     criterion = nn.CrossEntropyLoss()
     images, labels = read_idx(args.mnist, train=True)
     losses = []
@@ -167,9 +180,11 @@ def cmd_steps(args):
         optimizer.step()
         losses.append(loss.item())
     test_images, _ = read_idx(args.mnist, train=False)
+    model.eval()
     with torch.no_grad():
         logits = model(normalize(test_images[:8]))
-    _write_json(os.path.join(args.out, "steps.json"), {"losses": losses, "logits": logits.tolist()})
+    buffers = {k: v.tolist() for k, v in model.state_dict().items() if "running" in k or "num_batches" in k}
+    _write_json(os.path.join(args.out, "steps.json"), {"losses": losses, "logits": logits.tolist(), "buffers": buffers})
 
 
 def _write_json(path, value):
@@ -273,10 +288,12 @@ def main():
     e.add_argument("--mnist", required=True)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--n", type=int, default=8)
+    e.add_argument("--batch-norm", action="store_true")
     l = sub.add_parser("logits")
     l.add_argument("--weights", required=True)
     l.add_argument("--mnist", required=True)
     l.add_argument("--n", type=int, default=8)
+    l.add_argument("--batch-norm", action="store_true")
     a = sub.add_parser("adamw")
     a.add_argument("--input", required=True)
     a.add_argument("--output", required=True)
@@ -289,6 +306,8 @@ def main():
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--steps", type=int, default=20)
     st.add_argument("--batch-size", type=int, default=32)
+    st.add_argument("--batch-norm", action="store_true")
+    st.add_argument("--lr", type=float, default=1e-3)
     t = sub.add_parser("train")
     t.add_argument("--mnist", required=True)
     t.add_argument("--out", required=True)

@@ -34,18 +34,23 @@ pub fn config_path(model_path: &Path) -> PathBuf {
     model_path.with_extension("json")
 }
 
-fn tensor_bytes(t: &Tensor) -> Result<(Vec<usize>, Vec<u8>)> {
-    let t = t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous();
+/// A tensor's safetensors dtype, shape and little-endian bytes: 64-bit integers (BatchNorm's
+/// `num_batches_tracked`) stay I64, everything else is written as F32.
+fn tensor_bytes(t: &Tensor) -> Result<(Dtype, Vec<usize>, Vec<u8>)> {
+    let t = t.to_device(Device::Cpu).contiguous();
     let shape = t.size().iter().map(|&d| d as usize).collect();
-    let values = Vec::<f32>::try_from(&t.view([-1]))?;
-    let mut bytes = Vec::with_capacity(values.len() * 4);
-    for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
+    let flat = t.view([-1]);
+    if t.kind() == Kind::Int64 {
+        let values = Vec::<i64>::try_from(&flat)?;
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        return Ok((Dtype::I64, shape, bytes));
     }
-    Ok((shape, bytes))
+    let values = Vec::<f32>::try_from(&flat.to_kind(Kind::Float))?;
+    let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok((Dtype::F32, shape, bytes))
 }
 
-/// Writes named float tensors to a safetensors file atomically.
+/// Writes named tensors (float, or int64 buffers) to a safetensors file atomically.
 pub fn write_safetensors(
     path: &Path,
     tensors: &[(String, Tensor)],
@@ -53,13 +58,13 @@ pub fn write_safetensors(
 ) -> Result<()> {
     let mut owned = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
-        let (shape, bytes) = tensor_bytes(t)?;
-        owned.push((name.clone(), shape, bytes));
+        let (dtype, shape, bytes) = tensor_bytes(t)?;
+        owned.push((name.clone(), dtype, shape, bytes));
     }
     let views = owned
         .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+        .map(|(name, dtype, shape, bytes)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| Error::checkpoint(path, format!("cannot serialize `{name}`: {e}")))
         })
@@ -100,14 +105,27 @@ pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<NamedTensors> {
                     f64::from_le_bytes(a) as f32
                 })
                 .collect(),
+            Dtype::I64 => {
+                let ints: Vec<i64> = data
+                    .chunks_exact(8)
+                    .map(|c| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(c);
+                        i64::from_le_bytes(a)
+                    })
+                    .collect();
+                let t = Tensor::from_slice(&ints).f_view(shape.as_slice())?;
+                tensors.insert(name, t);
+                continue;
+            }
             other => {
                 return Err(Error::checkpoint(
                     path,
-                    format!("tensor `{name}` has dtype {other:?}; only F32/F64 are supported"),
+                    format!("tensor `{name}` has dtype {other:?}; only F32/F64/I64 are supported"),
                 ))
             }
         };
-        let t = Tensor::from_slice(&values).view(shape.as_slice());
+        let t = Tensor::from_slice(&values).f_view(shape.as_slice())?;
         tensors.insert(name, t);
     }
     Ok(NamedTensors { tensors, metadata })
@@ -140,7 +158,7 @@ fn is_pth(path: &Path) -> bool {
 
 /// Copies `tensors` into `model` after checking that the names and shapes match exactly.
 pub fn load_weights(model: &mut Vgg, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    let expected = model.config().parameter_shapes();
+    let expected = model.config().state_dict_shapes();
     for (key, shape) in &expected {
         let t = tensors.get(key).ok_or_else(|| {
             Error::checkpoint(
@@ -200,6 +218,8 @@ fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<VggCon
             "unexpected tensor ranks: not a VGG state_dict",
         ));
     }
+    // torchvision's vgg*_bn layout: a BatchNorm2d right after the first convolution.
+    cfg.batch_norm = tensors.contains_key("features.1.running_mean");
     cfg.in_channels = first[1];
     cfg.num_classes = last[0];
     let c = *cfg.block_channels.last().unwrap_or(&512);
@@ -270,7 +290,7 @@ pub fn save_model(model: &Vgg, path: &Path) -> Result<()> {
         (CONFIG_KEY.to_string(), config_json.clone()),
         ("format".to_string(), "pt".to_string()),
     ]);
-    write_safetensors(path, &model.named_parameters(), Some(meta))?;
+    write_safetensors(path, &model.state_dict(), Some(meta))?;
     fsio::atomic_write(&config_path(path), config_json.as_bytes())
 }
 

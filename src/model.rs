@@ -9,6 +9,11 @@
 //!
 //! Parameter names equal the PyTorch `state_dict()` keys (`features.0.weight`, ...,
 //! `classifier.6.bias`), so weights move between the two.
+//!
+//! Optional, not the article's: `VggConfig { batch_norm: true, .. }` puts a BatchNorm2d after
+//! every convolution, as torchvision's `vgg*_bn` do (conv -> BN -> ReLU; each block then
+//! occupies 7 slots of `features`, so the names are `features.0` conv, `features.1` BN, ...,
+//! with BN's `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`).
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -31,7 +36,14 @@ pub struct VggConfig {
     pub hidden: i64,
     /// Dropout probability in the classifier.
     pub dropout: f64,
+    /// Batch normalization after each convolution (torchvision's `vgg*_bn` layout). Off in
+    /// the article's network; configs saved before this switch existed read as off.
+    pub batch_norm: bool,
 }
+
+/// BatchNorm2d's defaults in PyTorch: running-stat momentum and the variance epsilon.
+pub const BN_MOMENTUM: f64 = 0.1;
+pub const BN_EPS: f64 = 1e-5;
 
 impl Default for VggConfig {
     fn default() -> Self {
@@ -42,6 +54,7 @@ impl Default for VggConfig {
             block_channels: vec![64, 128, 256, 512],
             hidden: 4096,
             dropout: 0.5,
+            batch_norm: false,
         }
     }
 }
@@ -100,19 +113,24 @@ impl VggConfig {
         let mut out = Vec::new();
         let mut cin = self.in_channels;
         let mut conv = 0;
+        let slot = |out: &Vec<Layer>| format!("features.{}", out.len());
         for &cout in &self.block_channels {
-            // Each block occupies 5 slots of `features`: conv, relu, conv, relu, pool.
+            // Each block occupies 5 slots of `features`: conv, relu, conv, relu, pool
+            // (7 with batch norm: conv, bn, relu, conv, bn, relu, pool).
             for inc in [cin, cout] {
-                let index = out.len();
                 out.push(Layer {
-                    name: format!("features.{index}"),
+                    name: slot(&out),
                     kind: LayerKind::Conv(conv),
                     shape: vec![cout, inc, 3, 3],
                 });
-                out.push(Layer::plain(
-                    format!("features.{}", index + 1),
-                    LayerKind::Relu,
-                ));
+                if self.batch_norm {
+                    out.push(Layer {
+                        name: slot(&out),
+                        kind: LayerKind::BatchNorm(conv),
+                        shape: vec![cout],
+                    });
+                }
+                out.push(Layer::plain(slot(&out), LayerKind::Relu));
                 conv += 1;
             }
             let name = format!("features.{}", out.len());
@@ -145,13 +163,30 @@ impl VggConfig {
         out
     }
 
-    /// Parameter names and shapes in PyTorch `state_dict()` order.
+    /// Trainable parameter names and shapes in PyTorch `named_parameters()` order.
     pub fn parameter_shapes(&self) -> Vec<(String, Vec<i64>)> {
+        self.state_shapes(false)
+    }
+
+    /// Every `state_dict()` entry in PyTorch's order: the parameters plus, with batch norm,
+    /// each BN layer's buffers (`running_mean`, `running_var`, and `num_batches_tracked`, a
+    /// 0-dimensional int64). Without batch norm the same list as [`Self::parameter_shapes`].
+    pub fn state_dict_shapes(&self) -> Vec<(String, Vec<i64>)> {
+        self.state_shapes(true)
+    }
+
+    fn state_shapes(&self, buffers: bool) -> Vec<(String, Vec<i64>)> {
         let mut out = Vec::new();
         for layer in self.layers() {
             if layer.has_parameters() {
                 out.push((format!("{}.weight", layer.name), layer.shape.clone()));
                 out.push((format!("{}.bias", layer.name), vec![layer.shape[0]]));
+            }
+            if buffers && matches!(layer.kind, LayerKind::BatchNorm(_)) {
+                for name in ["running_mean", "running_var"] {
+                    out.push((format!("{}.{name}", layer.name), layer.shape.clone()));
+                }
+                out.push((format!("{}.num_batches_tracked", layer.name), vec![]));
             }
         }
         out
@@ -187,10 +222,11 @@ impl VggConfig {
 }
 
 /// What a layer does. Conv and Linear carry their index among the network's convolutions
-/// (0..8) and linear layers (0..3).
+/// (0..8) and linear layers (0..3); BatchNorm the index of the convolution it follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerKind {
     Conv(usize),
+    BatchNorm(usize),
     Relu,
     MaxPool,
     Flatten,
@@ -199,7 +235,7 @@ pub enum LayerKind {
 }
 
 /// One layer: its PyTorch name (`features.3`, `classifier.0`; `flatten` has none there) and,
-/// for conv and linear layers, the weight's shape.
+/// for conv, batch-norm and linear layers, the weight's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layer {
     pub name: String,
@@ -218,7 +254,10 @@ impl Layer {
 
     /// True for the layers with a weight and a bias.
     pub fn has_parameters(&self) -> bool {
-        matches!(self.kind, LayerKind::Conv(_) | LayerKind::Linear(_))
+        matches!(
+            self.kind,
+            LayerKind::Conv(_) | LayerKind::BatchNorm(_) | LayerKind::Linear(_)
+        )
     }
 
     /// True for the last layer of a conv block (its max-pool).
@@ -237,12 +276,71 @@ fn torch_default_init(fan_in: i64) -> nn::Init {
     }
 }
 
+/// One BatchNorm2d: affine weight and bias (trained) and the running statistics (buffers,
+/// updated by every train-mode forward pass as PyTorch does).
+struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Tensor,
+    running_var: Tensor,
+    num_batches_tracked: Tensor,
+}
+
+impl BatchNorm {
+    fn new(path: nn::Path, channels: i64) -> Self {
+        let device = path.device();
+        BatchNorm {
+            weight: path.var("weight", &[channels], nn::Init::Const(1.0)),
+            bias: path.var("bias", &[channels], nn::Init::Const(0.0)),
+            running_mean: path.zeros_no_train("running_mean", &[channels]),
+            running_var: path.ones_no_train("running_var", &[channels]),
+            num_batches_tracked: path.add(
+                "num_batches_tracked",
+                Tensor::zeros([], (Kind::Int64, device)),
+                false,
+            ),
+        }
+    }
+
+    /// (B, C, H, W) -> (B, C, H, W): batch statistics (and a running-stat update) in train
+    /// mode, the running statistics in eval mode.
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if train {
+            let mut count = self.num_batches_tracked.shallow_clone();
+            tch::no_grad(|| count.f_add_scalar_(1).map(drop))?;
+        }
+        Ok(x.f_batch_norm(
+            Some(&self.weight),
+            Some(&self.bias),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            BN_MOMENTUM,
+            BN_EPS,
+            true,
+        )?)
+    }
+
+    /// Eval-mode batch norm folded into the preceding convolution's weight and bias:
+    /// w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps).
+    fn fold(&self, w: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+        let scale = self.weight.f_div(&(&self.running_var + BN_EPS).f_sqrt()?)?; // (C,)
+        let w = w.f_mul(&scale.f_view([-1, 1, 1, 1])?)?; // (C, Cin, 3, 3)
+        let b = b
+            .f_sub(&self.running_mean)?
+            .f_mul(&scale)?
+            .f_add(&self.bias)?; // (C,)
+        Ok((w, b))
+    }
+}
+
 /// The VGG network. Owns its `VarStore` (weights live there).
 pub struct Vgg {
     vs: nn::VarStore,
     config: VggConfig,
     layers: Vec<Layer>,
     convs: Vec<nn::Conv2D>,
+    bns: Vec<BatchNorm>,
     fc: Vec<nn::Linear>,
     channels_last: bool,
 }
@@ -272,6 +370,7 @@ impl Vgg {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let mut convs = Vec::new();
+        let mut bns = Vec::new();
         let mut fc = Vec::new();
         for layer in config.layers() {
             let path = layer
@@ -291,6 +390,7 @@ impl Vgg {
                     let (cout, cin) = (layer.shape[0], layer.shape[1]);
                     convs.push(nn::conv2d(path, cin, cout, 3, cfg));
                 }
+                LayerKind::BatchNorm(_) => bns.push(BatchNorm::new(path, layer.shape[0])),
                 LayerKind::Linear(_) => {
                     let cfg = nn::LinearConfig {
                         ws_init: init,
@@ -308,6 +408,7 @@ impl Vgg {
             config,
             layers,
             convs,
+            bns,
             fc,
             channels_last: false,
         };
@@ -338,32 +439,37 @@ impl Vgg {
     /// A snapshot of this network for fast CPU inference: conv weights pre-packed into
     /// oneDNN's blocked layout, activations kept in oneDNN tensors between the conv blocks (no
     /// per-call weight reorders). `None` off the CPU. Take a new snapshot after the weights
-    /// change (e.g. once per evaluation).
+    /// change (e.g. once per evaluation). With batch norm, each BN is folded into the
+    /// convolution before it (eval mode's running statistics).
     pub fn packed_for_inference(&self) -> Option<PackedVgg<'_>> {
         if self.device() != Device::Cpu {
             return None;
         }
-        let pack = || -> std::result::Result<Vec<(Tensor, Tensor)>, tch::TchError> {
+        let pack = || -> Result<Vec<(Tensor, Tensor)>> {
             tch::no_grad(|| {
                 self.convs
                     .iter()
-                    .map(|c| {
-                        let w =
-                            c.ws.contiguous()
-                                .f_to_mkldnn(Kind::Float)?
-                                .f_mkldnn_reorder_conv2d_weight(
-                                    [1, 1],
-                                    [1, 1],
-                                    [1, 1],
-                                    1,
-                                    None::<&[i64]>,
-                                )?;
-                        let b = match &c.bs {
-                            Some(b) => b.f_to_mkldnn(Kind::Float)?,
-                            None => Tensor::zeros([c.ws.size()[0]], (Kind::Float, Device::Cpu))
-                                .f_to_mkldnn(Kind::Float)?,
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let bias = match &c.bs {
+                            Some(b) => b.shallow_clone(),
+                            None => Tensor::zeros([c.ws.size()[0]], (Kind::Float, Device::Cpu)),
                         };
-                        Ok((w, b))
+                        let (w, b) = match self.bns.get(i) {
+                            Some(bn) => bn.fold(&c.ws, &bias)?,
+                            None => (c.ws.shallow_clone(), bias),
+                        };
+                        let w = w
+                            .f_contiguous()?
+                            .f_to_mkldnn(Kind::Float)?
+                            .f_mkldnn_reorder_conv2d_weight(
+                                [1, 1],
+                                [1, 1],
+                                [1, 1],
+                                1,
+                                None::<&[i64]>,
+                            )?;
+                        Ok((w, b.f_contiguous()?.f_to_mkldnn(Kind::Float)?))
                     })
                     .collect()
             })
@@ -396,11 +502,21 @@ impl Vgg {
         &mut self.vs
     }
 
-    /// Named parameters in PyTorch `state_dict()` order.
+    /// The trainable parameters, named, in PyTorch `named_parameters()` order (what the
+    /// optimizer updates).
     pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.named(self.config.parameter_shapes())
+    }
+
+    /// Every `state_dict()` entry in PyTorch's order: the parameters plus batch norm's
+    /// buffers when the network has them (what checkpoints hold).
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        self.named(self.config.state_dict_shapes())
+    }
+
+    fn named(&self, shapes: Vec<(String, Vec<i64>)>) -> Vec<(String, Tensor)> {
         let vars = self.vs.variables();
-        self.config
-            .parameter_shapes()
+        shapes
             .into_iter()
             .filter_map(|(name, _)| vars.get(&name).map(|t| (name, t.shallow_clone())))
             .collect()
@@ -474,6 +590,8 @@ impl Vgg {
                     let (w, b) = &p[i];
                     x.f_mkldnn_convolution(w, Some(b), [1, 1], [1, 1], [1, 1], 1)?
                 }
+                (LayerKind::BatchNorm(i), None) => self.bns[i].forward(&x, train)?,
+                (LayerKind::BatchNorm(_), Some(_)) => x, // folded into the conv before it
                 (LayerKind::Relu, _) => x.f_relu_()?,
                 (LayerKind::MaxPool, None) => {
                     x.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)? // (B, c, S/2, S/2)

@@ -342,8 +342,59 @@ impl<'a> Machine<'a> {
 fn element_size(dtype: &str) -> Option<usize> {
     match dtype {
         "FloatStorage" => Some(4),
-        "DoubleStorage" => Some(8),
+        "DoubleStorage" | "LongStorage" => Some(8),
         _ => None,
+    }
+}
+
+/// A storage's elements: floats (read as float32) or 64-bit integers (BatchNorm's
+/// `num_batches_tracked`).
+enum Storage {
+    Float(Vec<f32>),
+    Long(Vec<i64>),
+}
+
+impl Storage {
+    fn read(dtype: &str, bytes: &[u8]) -> Storage {
+        let eight = |c: &[u8]| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            a
+        };
+        match dtype {
+            "FloatStorage" => Storage::Float(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            "LongStorage" => Storage::Long(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(eight(c)))
+                    .collect(),
+            ),
+            _ => Storage::Float(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(eight(c)) as f32)
+                    .collect(),
+            ),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Storage::Float(v) => v.len(),
+            Storage::Long(v) => v.len(),
+        }
+    }
+
+    fn tensor(&self) -> Tensor {
+        match self {
+            Storage::Float(v) => Tensor::from_slice(v),
+            Storage::Long(v) => Tensor::from_slice(v),
+        }
     }
 }
 
@@ -379,7 +430,8 @@ pub fn inspect_pickle(pickle: &[u8]) -> std::result::Result<Vec<(String, Vec<i64
         .collect())
 }
 
-/// Reads every tensor of a PyTorch state_dict `.pth` file as float32.
+/// Reads every tensor of a PyTorch state_dict `.pth` file: floats as float32, 64-bit integer
+/// buffers (BatchNorm's `num_batches_tracked`) as int64.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let bad = |problem: String| Error::checkpoint(path, problem);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -402,7 +454,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         .map_err(|e| bad(format!("cannot read {pkl_name}: {e}")))?;
     let refs =
         parse_state_dict(&pickle).map_err(|e| bad(format!("unreadable state_dict pickle: {e}")))?;
-    let mut storages: HashMap<String, Vec<f32>> = HashMap::new();
+    let mut storages: HashMap<String, Storage> = HashMap::new();
     let mut out = HashMap::new();
     for (name, r) in refs {
         let elem = element_size(&r.dtype).ok_or_else(|| {
@@ -419,21 +471,14 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
             let mut bytes = Vec::with_capacity(f.size().min(1 << 30) as usize);
             f.read_to_end(&mut bytes)
                 .map_err(|e| bad(format!("cannot read {entry}: {e}")))?;
-            let values = if elem == 4 {
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect()
-            } else {
-                bytes
-                    .chunks_exact(8)
-                    .map(|c| {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(c);
-                        f64::from_le_bytes(a) as f32
-                    })
-                    .collect()
-            };
+            if bytes.len() % elem != 0 {
+                return Err(bad(format!(
+                    "storage {entry} for `{name}` holds {} bytes, not whole {} elements",
+                    bytes.len(),
+                    r.dtype
+                )));
+            }
+            let values = Storage::read(&r.dtype, &bytes);
             storages.insert(r.key.clone(), values);
         }
         let storage = &storages[&r.key];
@@ -456,7 +501,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
                 storage.len()
             )));
         }
-        let base = Tensor::from_slice(storage);
+        let base = storage.tensor();
         let t = base
             .f_as_strided(r.size.as_slice(), r.stride.as_slice(), Some(r.offset))?
             .contiguous();

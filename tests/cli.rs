@@ -403,6 +403,11 @@ fn resume_refuses_what_would_change_the_run() {
         ],
     );
     refused(&["--amp", "on"], &["needs a CUDA device"]);
+    // The network's shape is the saved run's: the batch-norm switch is for new runs only.
+    refused(
+        &["--batch-norm"],
+        &["'--resume <RESUME>' cannot be used with '--batch-norm'"],
+    );
 
     // Other data: the same files with one pixel changed.
     let other = dir.path().join("other data");

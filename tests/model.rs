@@ -203,3 +203,75 @@ fn init_follows_pytorch_defaults() {
         }
     }
 }
+
+/// The optional batch norm (torchvision's `vgg*_bn` layout): a BatchNorm2d after every conv,
+/// names shifted accordingly, buffers in the state_dict but not among the trained
+/// parameters, updated by train-mode passes only. (PyTorch's own keys and values are
+/// compared in tests/parity.rs.)
+#[test]
+fn batch_norm_switch_layout_and_buffers() {
+    let cfg = VggConfig {
+        batch_norm: true,
+        ..Default::default()
+    };
+    // 8 BatchNorm2d layers of 2 * channels parameters each on top of the article's network.
+    let bn_params = 2 * 2 * (64 + 128 + 256 + 512);
+    assert_eq!(cfg.num_parameters(), 23_607_754 + bn_params);
+    let model = Vgg::new(cfg, Device::Cpu).unwrap();
+    let kinds: Vec<String> = model.layers()[..8]
+        .iter()
+        .map(|l| format!("{} {:?}", l.name, l.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "features.0 Conv(0)",
+            "features.1 BatchNorm(0)",
+            "features.2 Relu",
+            "features.3 Conv(1)",
+            "features.4 BatchNorm(1)",
+            "features.5 Relu",
+            "features.6 MaxPool",
+            "features.7 Conv(2)"
+        ]
+    );
+    let params: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(params.len(), 8 * 4 + 6);
+    assert!(params.iter().all(|n| !n.contains("running")));
+    let state = model.state_dict();
+    assert_eq!(state.len(), params.len() + 8 * 3);
+    assert_eq!(model.var_store().variables().len(), state.len());
+    let buffer = |name: &str| {
+        state
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+            .unwrap()
+    };
+    let (mean, count) = (
+        buffer("features.25.running_mean"),
+        buffer("features.1.num_batches_tracked"),
+    );
+    assert_eq!(count.kind(), Kind::Int64);
+    assert_eq!(count.size(), Vec::<i64>::new());
+    // Eval mode reads the running statistics and leaves them alone; train mode updates them.
+    let x = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let _ = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
+    assert_eq!(count.int64_value(&[]), 0);
+    assert_eq!(mean.abs().sum(Kind::Float).double_value(&[]), 0.0);
+    let _ = tch::no_grad(|| model.forward_t(&x, true)).unwrap();
+    assert_eq!(count.int64_value(&[]), 1);
+    assert!(mean.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+    // A copy carries the buffers; the stage shapes are the article's.
+    let copy = model.try_clone().unwrap();
+    let a = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
+    let b = tch::no_grad(|| copy.forward_t(&x, false)).unwrap();
+    assert!(a.equal(&b));
+    let stages = model.stage_shapes(1).unwrap();
+    assert_eq!(stages.len(), 8);
+    assert_eq!(stages[4].1, vec![1, 512, 1, 1]);
+}

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use vggnet::checkpoint::load_model;
 use vggnet::data::{DataConfig, Mnist};
 use vggnet::eval::{evaluate, predict_proba, top_k};
+use vggnet::model::VggConfig;
 use vggnet::optim::AdamWConfig;
 use vggnet::recipe::{Augment, LrSchedule};
 use vggnet::run::{
@@ -167,6 +168,10 @@ struct TrainArgs {
     /// FROM_EPOCH defaults to 2; article: none]
     #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
     augment: Option<AugmentArg>,
+    /// Batch normalization after every convolution (torchvision's vgg*_bn layout): not the
+    /// article's network; its weights load in PyTorch into the same layout
+    #[arg(long, conflicts_with = "resume")]
+    batch_norm: bool,
     /// Keep denormal floats (PyTorch's default arithmetic) instead of flushing them to zero;
     /// slower: whole epochs lose up to half their speed as denormals accumulate
     #[arg(long, conflicts_with = "resume")]
@@ -456,7 +461,10 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                     data,
                     device,
                     plots: !args.no_plots,
-                    ..Default::default()
+                    model: VggConfig {
+                        batch_norm: args.batch_norm,
+                        ..Default::default()
+                    },
                 },
             )?
         }
