@@ -108,29 +108,41 @@ fn safetensors_from_rust_reproduces_logits_in_pytorch() {
     assert!(diff <= TOL, "logits differ by {diff}");
 }
 
-/// The training step itself: from PyTorch's initial weights, K AdamW steps on the same batches
-/// (dropout off on both sides, since the two RNGs differ) give the same loss at every step and
-/// the same final logits. The Rust side is the trainer's own `step` (forward, loss, autograd,
-/// GradScaler, the fused AdamW kernel), the one `fit` runs for every batch.
-#[test]
-fn training_steps_follow_pytorch() {
-    const STEPS: usize = 20;
-    const BATCH: usize = 32;
+/// PyTorch's side and ours of the same training steps: `python/article.py steps` builds the
+/// network with dropout off (p = 0, since the two RNGs differ) from `seed`, saves its initial
+/// weights and takes `steps` AdamW steps at `lr` on the first training digits in order; the
+/// Rust side loads those initial weights and runs the trainer's own `step` (forward, loss,
+/// autograd, GradScaler, the fused AdamW kernel: what `fit` runs for every batch) on the same
+/// batches. Returns PyTorch's steps.json, its losses, ours, and the trainer.
+fn follow_pytorch_steps(
+    steps: usize,
+    batch: usize,
+    lr: f64,
+    batch_norm: bool,
+) -> (serde_json::Value, Vec<f64>, Vec<f64>, Trainer) {
     let mnist = mnist_dir();
     let tmp = tempfile::tempdir().unwrap();
-    run_article(&[
+    let (out, mnist_arg) = (tmp.path().to_str().unwrap(), mnist.to_str().unwrap());
+    let (steps_arg, batch_arg, lr_arg) = (steps.to_string(), batch.to_string(), lr.to_string());
+    let mut args = vec![
         "steps",
         "--out",
-        tmp.path().to_str().unwrap(),
+        out,
         "--mnist",
-        mnist.to_str().unwrap(),
+        mnist_arg,
         "--seed",
         "5",
         "--steps",
-        &STEPS.to_string(),
+        &steps_arg,
         "--batch-size",
-        &BATCH.to_string(),
-    ]);
+        &batch_arg,
+        "--lr",
+        &lr_arg,
+    ];
+    if batch_norm {
+        args.push("--batch-norm");
+    }
+    run_article(&args);
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("steps.json")).unwrap()).unwrap();
     let theirs: Vec<f64> = reference["losses"]
@@ -140,26 +152,43 @@ fn training_steps_follow_pytorch() {
         .map(|v| v.as_f64().unwrap())
         .collect();
 
-    // PyTorch's initial weights in the article's network with dropout off (p = 0), so that
-    // the trainer's own step (autocast/scaler, autograd, fused AdamW) runs unchanged.
     let init = tmp.path().join("init.pth");
     let named = vggnet::checkpoint::read_pth(&init).unwrap();
-    let no_dropout = VggConfig {
+    let config = VggConfig {
         dropout: 0.0,
+        batch_norm,
         ..Default::default()
     };
-    let mut model = Vgg::new(no_dropout, Device::Cpu).unwrap();
+    let mut model = Vgg::new(config, Device::Cpu).unwrap();
     vggnet::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
-    let mut trainer = Trainer::new(model, TrainConfig::default()).unwrap();
-    let data = load_mnist(Some(STEPS * BATCH), Some(N as usize));
+    let train = TrainConfig {
+        optimizer: vggnet::optim::AdamWConfig {
+            lr,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut trainer = Trainer::new(model, train).unwrap();
+    let data = load_mnist(Some(steps * batch), Some(0));
     let mut ours = Vec::new();
-    for k in 0..STEPS {
-        let idx: Vec<i64> = ((k * BATCH) as i64..((k + 1) * BATCH) as i64).collect();
+    for k in 0..steps {
+        let idx: Vec<i64> = ((k * batch) as i64..((k + 1) * batch) as i64).collect();
         let (xs, ys) = data.train.gather(&idx); // (B, 1, 28, 28), (B,)
         let out = trainer.step(&xs, &ys).unwrap();
         ours.push(out.loss);
         assert!(!out.skipped, "no step may be skipped");
     }
+    (reference, theirs, ours, trainer)
+}
+
+/// The training step itself: from PyTorch's initial weights, K AdamW steps on the same batches
+/// give the same loss at every step and the same final logits (see [`follow_pytorch_steps`]).
+#[test]
+fn training_steps_follow_pytorch() {
+    const STEPS: usize = 20;
+    const BATCH: usize = 32;
+    let (reference, theirs, ours, trainer) = follow_pytorch_steps(STEPS, BATCH, 1e-3, false);
+    let data = load_mnist(Some(0), Some(N as usize));
     let loss_diff = max_abs_diff(&ours, &theirs);
     let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false)).unwrap();
     let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
@@ -342,56 +371,8 @@ fn batch_norm_training_steps_follow_pytorch() {
     // 2.8e-2), so the comparison is over 3 steps, where a wrong statistic shows: the biased
     // instead of the unbiased batch variance would move running_var by ~3% (~2e-2).
     const LR: f64 = 1e-4;
-    let mnist = mnist_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    run_article(&[
-        "steps",
-        "--out",
-        tmp.path().to_str().unwrap(),
-        "--mnist",
-        mnist.to_str().unwrap(),
-        "--seed",
-        "5",
-        "--steps",
-        &STEPS.to_string(),
-        "--batch-size",
-        &BATCH.to_string(),
-        "--batch-norm",
-        "--lr",
-        &LR.to_string(),
-    ]);
-    let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("steps.json")).unwrap()).unwrap();
-    let init = tmp.path().join("init.pth");
-    let named = vggnet::checkpoint::read_pth(&init).unwrap();
-    let config = VggConfig {
-        dropout: 0.0,
-        batch_norm: true,
-        ..Default::default()
-    };
-    let mut model = Vgg::new(config, Device::Cpu).unwrap();
-    vggnet::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
-    let train = TrainConfig {
-        optimizer: vggnet::optim::AdamWConfig {
-            lr: LR,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let mut trainer = Trainer::new(model, train).unwrap();
-    let data = load_mnist(Some(STEPS * BATCH), Some(N as usize));
-    let mut ours = Vec::new();
-    for k in 0..STEPS {
-        let idx: Vec<i64> = ((k * BATCH) as i64..((k + 1) * BATCH) as i64).collect();
-        let (xs, ys) = data.train.gather(&idx); // (B, 1, 28, 28), (B,)
-        ours.push(trainer.step(&xs, &ys).unwrap().loss);
-    }
-    let theirs: Vec<f64> = reference["losses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let (reference, theirs, ours, trainer) = follow_pytorch_steps(STEPS, BATCH, LR, true);
+    let data = load_mnist(Some(0), Some(N as usize));
     let loss_diff = max_abs_diff(&ours, &theirs);
     let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false)).unwrap();
     let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
