@@ -26,6 +26,24 @@ fn json_matrix(v: &serde_json::Value) -> Vec<f64> {
         .collect()
 }
 
+/// PyTorch's logits for the first N test digits from weights saved by Rust (safetensors),
+/// loaded strictly into the article's model (`python/article.py logits`), flattened.
+fn pytorch_logits(weights: &std::path::Path, batch_norm: bool) -> Vec<f64> {
+    let mnist = mnist_dir();
+    let mut args = vec![
+        "logits",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--mnist",
+        mnist.to_str().unwrap(),
+    ];
+    if batch_norm {
+        args.push("--batch-norm");
+    }
+    let out: serde_json::Value = serde_json::from_str(&run_article(&args)).unwrap();
+    json_matrix(&out["logits"])
+}
+
 #[test]
 fn pth_from_pytorch_reproduces_its_logits() {
     let mnist = mnist_dir();
@@ -86,7 +104,6 @@ fn pth_from_pytorch_reproduces_its_logits() {
 
 #[test]
 fn safetensors_from_rust_reproduces_logits_in_pytorch() {
-    let mnist = mnist_dir();
     tch::manual_seed(11);
     let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -95,15 +112,7 @@ fn safetensors_from_rust_reproduces_logits_in_pytorch() {
 
     let data = load_mnist(Some(0), Some(N as usize));
     let logits = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
-    let out = run_article(&[
-        "logits",
-        "--weights",
-        path.to_str().unwrap(),
-        "--mnist",
-        mnist.to_str().unwrap(),
-    ]);
-    let theirs: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let diff = max_abs_diff(&flat(&logits), &json_matrix(&theirs["logits"]));
+    let diff = max_abs_diff(&flat(&logits), &pytorch_logits(&path, false));
     println!("parity rust->pytorch: max |logit diff| = {diff:.3e} over {N} digits");
     assert!(diff <= TOL, "logits differ by {diff}");
 }
@@ -339,16 +348,7 @@ fn batch_norm_weights_move_both_ways() {
     let _ = tch::no_grad(|| model.forward_t(&train.train.images, true)).unwrap();
     save_model(&model, &path).unwrap();
     let ours = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
-    let out = run_article(&[
-        "logits",
-        "--weights",
-        path.to_str().unwrap(),
-        "--mnist",
-        mnist.to_str().unwrap(),
-        "--batch-norm",
-    ]);
-    let theirs: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let diff = max_abs_diff(&flat(&ours), &json_matrix(&theirs["logits"]));
+    let diff = max_abs_diff(&flat(&ours), &pytorch_logits(&path, true));
     println!("parity batch norm rust->pytorch: max |logit diff| = {diff:.3e}");
     assert!(diff <= TOL, "logits differ by {diff}");
     let reloaded = load_model(&path, Device::Cpu).unwrap();
