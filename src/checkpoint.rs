@@ -15,6 +15,7 @@ use crate::amp::GradScaler;
 use crate::error::{Error, Result};
 use crate::fsio;
 use crate::model::{Vgg, VggConfig};
+use crate::pth::{Elem, Storage};
 use crate::train::{AmpMode, CurvePoint, EpochRecord, EvalPoint, Position, TrainConfig, Trainer};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
@@ -92,32 +93,10 @@ pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<NamedTensors> {
     for (name, view) in st.tensors() {
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|c| {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(c);
-                    f64::from_le_bytes(a) as f32
-                })
-                .collect(),
-            Dtype::I64 => {
-                let ints: Vec<i64> = data
-                    .chunks_exact(8)
-                    .map(|c| {
-                        let mut a = [0u8; 8];
-                        a.copy_from_slice(c);
-                        i64::from_le_bytes(a)
-                    })
-                    .collect();
-                let t = Tensor::from_slice(&ints).f_view(shape.as_slice())?;
-                tensors.insert(name, t);
-                continue;
-            }
+        let elem = match view.dtype() {
+            Dtype::F32 => Elem::F32,
+            Dtype::F64 => Elem::F64,
+            Dtype::I64 => Elem::I64,
             other => {
                 return Err(Error::checkpoint(
                     path,
@@ -125,7 +104,9 @@ pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<NamedTensors> {
                 ))
             }
         };
-        let t = Tensor::from_slice(&values).f_view(shape.as_slice())?;
+        let t = Storage::decode(elem, data)
+            .tensor()
+            .f_view(shape.as_slice())?;
         tensors.insert(name, t);
     }
     Ok(NamedTensors { tensors, metadata })

@@ -339,42 +339,63 @@ impl<'a> Machine<'a> {
     }
 }
 
-fn element_size(dtype: &str) -> Option<usize> {
-    match dtype {
-        "FloatStorage" => Some(4),
-        "DoubleStorage" | "LongStorage" => Some(8),
-        _ => None,
+/// How raw little-endian elements are stored: what both checkpoint readers (this `.pth`
+/// reader and the safetensors one) decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Elem {
+    F32,
+    F64,
+    I64,
+}
+
+impl Elem {
+    /// PyTorch's storage class names in a `.pth` pickle.
+    fn of_storage(dtype: &str) -> Option<Elem> {
+        match dtype {
+            "FloatStorage" => Some(Elem::F32),
+            "DoubleStorage" => Some(Elem::F64),
+            "LongStorage" => Some(Elem::I64),
+            _ => None,
+        }
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Elem::F32 => 4,
+            Elem::F64 | Elem::I64 => 8,
+        }
     }
 }
 
 /// A storage's elements: floats (read as float32) or 64-bit integers (BatchNorm's
 /// `num_batches_tracked`).
-enum Storage {
+pub(crate) enum Storage {
     Float(Vec<f32>),
     Long(Vec<i64>),
 }
 
 impl Storage {
-    fn read(dtype: &str, bytes: &[u8]) -> Storage {
+    /// Decodes little-endian elements (a trailing partial element is ignored: callers check).
+    pub(crate) fn decode(elem: Elem, bytes: &[u8]) -> Storage {
         let eight = |c: &[u8]| {
             let mut a = [0u8; 8];
             a.copy_from_slice(c);
             a
         };
-        match dtype {
-            "FloatStorage" => Storage::Float(
+        match elem {
+            Elem::F32 => Storage::Float(
                 bytes
                     .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             ),
-            "LongStorage" => Storage::Long(
+            Elem::I64 => Storage::Long(
                 bytes
                     .chunks_exact(8)
                     .map(|c| i64::from_le_bytes(eight(c)))
                     .collect(),
             ),
-            _ => Storage::Float(
+            Elem::F64 => Storage::Float(
                 bytes
                     .chunks_exact(8)
                     .map(|c| f64::from_le_bytes(eight(c)) as f32)
@@ -390,7 +411,7 @@ impl Storage {
         }
     }
 
-    fn tensor(&self) -> Tensor {
+    pub(crate) fn tensor(&self) -> Tensor {
         match self {
             Storage::Float(v) => Tensor::from_slice(v),
             Storage::Long(v) => Tensor::from_slice(v),
@@ -457,7 +478,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let mut storages: HashMap<String, Storage> = HashMap::new();
     let mut out = HashMap::new();
     for (name, r) in refs {
-        let elem = element_size(&r.dtype).ok_or_else(|| {
+        let elem = Elem::of_storage(&r.dtype).ok_or_else(|| {
             bad(format!(
                 "tensor `{name}` has unsupported storage {}",
                 r.dtype
@@ -471,14 +492,14 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
             let mut bytes = Vec::with_capacity(f.size().min(1 << 30) as usize);
             f.read_to_end(&mut bytes)
                 .map_err(|e| bad(format!("cannot read {entry}: {e}")))?;
-            if bytes.len() % elem != 0 {
+            if bytes.len() % elem.size() != 0 {
                 return Err(bad(format!(
                     "storage {entry} for `{name}` holds {} bytes, not whole {} elements",
                     bytes.len(),
                     r.dtype
                 )));
             }
-            let values = Storage::read(&r.dtype, &bytes);
+            let values = Storage::decode(elem, &bytes);
             storages.insert(r.key.clone(), values);
         }
         let storage = &storages[&r.key];
