@@ -135,9 +135,14 @@ def cmd_logits(args):
     model.load_state_dict(load_file(args.weights))  # strict: every key, buffers included
     model.eval()
     images, _ = read_idx(args.mnist, train=False)
-    with torch.no_grad():
-        logits = model(normalize(images[: args.n]))
+    with torch.no_grad(), _autocast(args):
+        logits = model(normalize(images[: args.n])).float()
     json.dump({"logits": logits.tolist()}, sys.stdout)
+
+
+def _autocast(args):
+    """`--autocast bf16`: PyTorch's mixed precision on the CPU; `none`: float32."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bf16")
 
 
 def cmd_adamw(args):
@@ -175,7 +180,8 @@ def cmd_steps(args):
     for k in range(args.steps):
         lo, hi = k * args.batch_size, (k + 1) * args.batch_size
         optimizer.zero_grad()
-        loss = criterion(model(normalize(images[lo:hi])), torch.from_numpy(labels[lo:hi]))
+        with _autocast(args):
+            loss = criterion(model(normalize(images[lo:hi])), torch.from_numpy(labels[lo:hi]))
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
@@ -294,6 +300,7 @@ def main():
     l.add_argument("--mnist", required=True)
     l.add_argument("--n", type=int, default=8)
     l.add_argument("--batch-norm", action="store_true")
+    l.add_argument("--autocast", choices=["none", "bf16"], default="none")
     a = sub.add_parser("adamw")
     a.add_argument("--input", required=True)
     a.add_argument("--output", required=True)
@@ -308,6 +315,7 @@ def main():
     st.add_argument("--batch-size", type=int, default=32)
     st.add_argument("--batch-norm", action="store_true")
     st.add_argument("--lr", type=float, default=1e-3)
+    st.add_argument("--autocast", choices=["none", "bf16"], default="none")
     t = sub.add_parser("train")
     t.add_argument("--mnist", required=True)
     t.add_argument("--out", required=True)

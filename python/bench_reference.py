@@ -5,6 +5,8 @@ One measure per process, printed as one JSON line:
          the article's train_epoch does it: to(device), zero_grad, forward under autocast,
          CrossEntropyLoss, scaler.scale(loss).backward(), scaler.step, scaler.update,
          loss.item(), (predicted == target).sum().item(). AdamW(lr=1e-3, weight_decay=1e-4).
+         With --amp bf16: the same loop under torch.autocast("cpu", dtype=torch.bfloat16), no
+         GradScaler (PyTorch's mixed precision on the CPU; the article's autocast() is CUDA's).
   eval   images/s at --batch (default 256) under torch.no_grad(), model.eval(), as the article's
          evaluate_model (argmax + correct count per batch).
   load   seconds to read the four gzipped IDX files and normalize the training set to a float
@@ -44,7 +46,7 @@ def measure_train(args, device):
     criterion = torch.nn.CrossEntropyLoss()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GradScaler/autocast warn when CUDA is absent
-        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and args.amp == "article")
     model.train()
     perm = torch.randperm(n)
     start = None
@@ -54,7 +56,11 @@ def measure_train(args, device):
         idx = perm[step * args.batch:(step + 1) * args.batch]
         data, target = x_all[idx].to(device, non_blocking=True), y_all[idx].to(device, non_blocking=True)
         optimizer.zero_grad()
-        with torch.autocast(device_type=device.type, enabled=device.type == "cuda"):
+        if args.amp == "bf16":
+            autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        else:
+            autocast = torch.autocast(device_type=device.type, enabled=device.type == "cuda")
+        with autocast:
             output = model(data)
             loss = criterion(output, target)
         scaler.scale(loss).backward()
@@ -109,6 +115,8 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", choices=["article", "bf16"], default="article",
+                   help="article: autocast on CUDA only (float32 on the CPU); bf16: bfloat16 autocast")
     args = p.parse_args()
     if args.batch is None:
         args.batch = 64 if args.measure == "train" else 256
@@ -119,6 +127,7 @@ def main():
     result.update(
         side="python",
         measure=args.measure,
+        amp=args.amp,
         batch=args.batch,
         threads=torch.get_num_threads(),
         torch=torch.__version__,

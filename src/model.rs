@@ -565,14 +565,25 @@ impl Vgg {
     /// output to `visit` (shapes, timings, the activations of each block). Every forward
     /// pass of the crate is this walk; `packed` runs the convolutions on oneDNN's pre-packed
     /// weights (see [`Vgg::packed_for_inference`]).
+    /// `lower`: the autocast dtype (see [`Vgg::forward_autocast`]); convolutions and linear
+    /// layers then take their input, weight and bias cast to it.
     fn walk_with(
         &self,
         xs: &Tensor,
         train: bool,
         packed: Option<&[(Tensor, Tensor)]>,
+        lower: Option<Kind>,
         visit: &mut dyn FnMut(&Layer, &Tensor),
     ) -> Result<Tensor> {
         self.check_input(xs)?;
+        // autocast's cast: a no-op (an alias) when the tensor already has that dtype.
+        let low = |t: &Tensor| -> Result<Tensor> {
+            Ok(match lower {
+                Some(kind) => t.f_to_kind(kind)?,
+                None => t.shallow_clone(),
+            })
+        };
+        let low_opt = |t: Option<&Tensor>| t.map(&low).transpose();
         let xs = xs.f_to_device(self.device())?;
         let mut x = match packed {
             Some(_) => xs.f_contiguous()?.f_to_mkldnn(Kind::Float)?, // (B, C, S, S), blocked
@@ -583,7 +594,8 @@ impl Vgg {
             x = match (layer.kind, packed) {
                 (LayerKind::Conv(i), None) => {
                     let c = &self.convs[i];
-                    x.f_conv2d(&c.ws, c.bs.as_ref(), [1, 1], [1, 1], [1, 1], 1)?
+                    let b = low_opt(c.bs.as_ref())?;
+                    low(&x)?.f_conv2d(&low(&c.ws)?, b.as_ref(), [1, 1], [1, 1], [1, 1], 1)?
                     // (B, c, S, S)
                 }
                 (LayerKind::Conv(i), Some(p)) => {
@@ -605,7 +617,8 @@ impl Vgg {
                 }
                 (LayerKind::Linear(i), _) => {
                     let l = &self.fc[i];
-                    x.f_linear(&l.ws, l.bs.as_ref())? // (B, 4096) or (B, num_classes)
+                    let b = low_opt(l.bs.as_ref())?;
+                    low(&x)?.f_linear(&low(&l.ws)?, b.as_ref())? // (B, 4096) or (B, num_classes)
                 }
                 (LayerKind::Dropout, _) => x.f_dropout(self.config.dropout, train)?,
             };
@@ -618,14 +631,24 @@ impl Vgg {
     /// `train` switches dropout on, as `model.train()` does in PyTorch. Input of the wrong
     /// shape or type is an error, not a crash.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.walk_with(xs, train, None, &mut |_, _| {})
+        self.walk_with(xs, train, None, None, &mut |_, _| {})
+    }
+
+    /// [`Vgg::forward_t`] under CPU-style autocast to `kind` (bfloat16 in practice), as
+    /// `with torch.autocast("cpu", dtype=torch.bfloat16): model(xs)`: each convolution and
+    /// linear layer casts its input, weight and bias to `kind` (autocast's lower-precision
+    /// ops), ReLU, max-pool, dropout and batch norm run on what they get; the weights stay
+    /// float32 and their gradients come back float32 through the casts. The logits are
+    /// `kind`: cast them up for the loss, as autocast does for `cross_entropy`.
+    pub fn forward_autocast(&self, xs: &Tensor, train: bool, kind: Kind) -> Result<Tensor> {
+        self.walk_with(xs, train, None, Some(kind), &mut |_, _| {})
     }
 
     /// Forward pass that also returns the output of each conv block (after its max-pool),
     /// e.g. (B, 64, 14, 14), (B, 128, 7, 7), (B, 256, 3, 3), (B, 512, 1, 1) for MNIST.
     pub fn forward_with_blocks(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let mut blocks = Vec::new();
-        let logits = self.walk_with(xs, train, None, &mut |layer, x| {
+        let logits = self.walk_with(xs, train, None, None, &mut |layer, x| {
             if layer.ends_block() {
                 blocks.push(x.shallow_clone());
             }
@@ -644,7 +667,7 @@ impl Vgg {
         let mut out = vec![("input".to_string(), x.size())];
         let mut block = 0;
         let _logits = tch::no_grad(|| {
-            self.walk_with(&x, false, None, &mut |layer, y| {
+            self.walk_with(&x, false, None, None, &mut |layer, y| {
                 let stage = match layer.kind {
                     LayerKind::MaxPool => {
                         block += 1;
@@ -665,10 +688,11 @@ impl Vgg {
 
     /// Wall time of each layer in one forward pass (train mode, as in training), in seconds,
     /// for profiling. CPU ops run synchronously, so each figure is that layer's own time.
-    pub fn profile_forward(&self, xs: &Tensor) -> Result<Vec<(String, f64)>> {
+    /// `lower`: profile under autocast to that dtype (see [`Vgg::forward_autocast`]).
+    pub fn profile_forward(&self, xs: &Tensor, lower: Option<Kind>) -> Result<Vec<(String, f64)>> {
         let mut out = Vec::new();
         let mut last = std::time::Instant::now();
-        let _logits = self.walk_with(xs, true, None, &mut |layer, _| {
+        let _logits = self.walk_with(xs, true, None, lower, &mut |layer, _| {
             let now = std::time::Instant::now();
             out.push((
                 format!("{} {:?}", layer.name, layer.kind),
@@ -692,7 +716,7 @@ impl PackedVgg<'_> {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         tch::no_grad(|| {
             self.net
-                .walk_with(xs, false, Some(&self.convs), &mut |_, _| {})
+                .walk_with(xs, false, Some(&self.convs), None, &mut |_, _| {})
         })
     }
 }

@@ -154,3 +154,20 @@ fn gomp_parallel() -> Option<GompParallel> {
     // SAFETY: the symbol is libgomp's GOMP_parallel, whose C signature GompParallel states.
     addr.map(|a| unsafe { std::mem::transmute::<usize, GompParallel>(a) })
 }
+
+/// True when this CPU computes bfloat16 in hardware (`/proc/cpuinfo` lists `amx_bf16` or
+/// `avx512_bf16`): there [`crate::train::AmpMode::Bf16`] can pay; elsewhere oneDNN emulates
+/// bfloat16 and it is slower than float32. False when the flags cannot be read.
+pub fn cpu_has_fast_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|info| cpuinfo_has_fast_bf16(&info))
+        .unwrap_or(false)
+}
+
+/// [`cpu_has_fast_bf16`] on the text of a `/proc/cpuinfo`.
+pub fn cpuinfo_has_fast_bf16(info: &str) -> bool {
+    info.lines()
+        .filter(|l| l.starts_with("flags"))
+        .flat_map(|l| l.split_whitespace())
+        .any(|f| f == "amx_bf16" || f == "avx512_bf16")
+}

@@ -27,8 +27,8 @@ use crate::fsio;
 use crate::idx::FILES;
 use crate::model::{Vgg, VggConfig};
 use crate::train::{
-    default_device, parse_device, AmpMode, EpochRecord, Observer, Recipe, StepLimit, TrainConfig,
-    Trainer,
+    default_device, parse_device, AmpMode, EpochRecord, Observer, Precision, Recipe, StepLimit,
+    TrainConfig, Trainer,
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -55,7 +55,8 @@ pub struct RunSpec {
     pub data_files: Vec<SourceFile>,
     /// `cpu` or `cuda:N`.
     pub device: String,
-    /// Whether mixed precision (autocast + GradScaler) was on.
+    /// Whether float16 mixed precision (autocast + GradScaler) was on; bfloat16 AMP is
+    /// `TrainConfig::amp` ([`AmpMode::Bf16`]).
     pub amp: bool,
     /// Whether PNG plots are written.
     pub plots: bool,
@@ -504,7 +505,13 @@ fn resume_device(
             device_name(device)
         )));
     }
-    let amp = amp_mode != AmpMode::Off && device.is_cuda();
+    let precision = Precision::of(amp_mode, device);
+    // What the run did: float16 AMP as recorded in run.json, bfloat16 as configured.
+    let saved_precision = match (saved.amp, spec.amp) {
+        (AmpMode::Bf16, _) => Precision::Bfloat16,
+        (_, true) => Precision::Float16,
+        _ => Precision::Float32,
+    };
     let unavailable = device.is_cuda() && !tch::Cuda::is_available();
     let mut changes = Vec::new();
     if device != saved_device {
@@ -514,9 +521,12 @@ fn resume_device(
             spec.device
         ));
     }
-    if amp != spec.amp {
-        let name = |on: bool| if on { "mixed precision" } else { "float32" };
-        changes.push(format!("{} instead of {}", name(amp), name(spec.amp)));
+    if precision != saved_precision {
+        changes.push(format!(
+            "{} instead of {}",
+            precision.describe(),
+            saved_precision.describe()
+        ));
     }
     if unavailable && r.device.is_none() {
         conflicts.push(format!(

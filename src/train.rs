@@ -28,6 +28,50 @@ pub enum AmpMode {
     Auto,
     On,
     Off,
+    /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
+    /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
+    /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Pays on CPUs with
+    /// AMX or AVX512-BF16; elsewhere bfloat16 is emulated and slower than float32.
+    Bf16,
+}
+
+/// The arithmetic a training step runs in, from the AMP setting and the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Float32,
+    /// float16 autocast + GradScaler (CUDA).
+    Float16,
+    /// bfloat16 autocast, no scaler.
+    Bfloat16,
+}
+
+impl Precision {
+    /// What `mode` means on `device`: `Auto` and `On` are float16 AMP on CUDA, float32 elsewhere.
+    pub fn of(mode: AmpMode, device: Device) -> Precision {
+        match mode {
+            AmpMode::Bf16 => Precision::Bfloat16,
+            AmpMode::Auto | AmpMode::On if device.is_cuda() => Precision::Float16,
+            _ => Precision::Float32,
+        }
+    }
+
+    /// `float32`, `mixed precision (float16)` or `mixed precision (bfloat16)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Float16 => "mixed precision (float16)",
+            Precision::Bfloat16 => "mixed precision (bfloat16)",
+        }
+    }
+
+    /// The dtype convolutions and linear layers compute in under autocast, if any.
+    pub fn autocast_kind(self) -> Option<Kind> {
+        match self {
+            Precision::Float32 => None,
+            Precision::Float16 => Some(Kind::Half),
+            Precision::Bfloat16 => Some(Kind::BFloat16),
+        }
+    }
 }
 
 /// Training settings. `Default` is the article's run: 5 epochs, batch 64, AdamW 1e-3 / 1e-4.
@@ -427,7 +471,7 @@ impl Trainer {
                 model.device()
             )));
         }
-        let amp = config.amp != AmpMode::Off && cuda;
+        let amp = Precision::of(config.amp, model.device()) == Precision::Float16;
         let optimizer = AdamW::new(model.named_parameters(), config.optimizer);
         Ok(Trainer {
             optimizer,
@@ -443,9 +487,14 @@ impl Trainer {
         })
     }
 
-    /// True when autocast + the grad scaler are active.
+    /// True when float16 autocast + the grad scaler are active.
     pub fn amp_enabled(&self) -> bool {
         self.scaler.enabled
+    }
+
+    /// The arithmetic of this trainer's steps.
+    pub fn precision(&self) -> Precision {
+        Precision::of(self.config.amp, self.model.device())
     }
 
     /// A flag that, once set (e.g. from a Ctrl-C handler), stops training at the next batch
@@ -464,10 +513,23 @@ impl Trainer {
             return;
         }
         self.amp_announced = true;
-        let msg = match (self.config.amp, self.amp_enabled()) {
-            (_, true) => "AMP on: autocast (float16) + GradScaler".to_string(),
-            (AmpMode::Off, false) => "AMP off (requested): training in float32".to_string(),
-            (_, false) => format!(
+        let msg = match (self.config.amp, self.precision()) {
+            (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
+            (_, Precision::Bfloat16) => {
+                let cpu = self.model.device() == Device::Cpu;
+                let note = if cpu && !crate::perf::cpu_has_fast_bf16() {
+                    "; this CPU has neither AMX nor AVX512-BF16, so bfloat16 is emulated and \
+                     likely slower than float32 here"
+                } else {
+                    ""
+                };
+                format!(
+                    "AMP bfloat16: convolutions and linear layers in bfloat16, float32 weights, \
+                     optimizer and loss, no GradScaler{note}"
+                )
+            }
+            (AmpMode::Off, _) => "AMP off (requested): training in float32".to_string(),
+            _ => format!(
                 "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}",
                 self.model.device()
             ),
@@ -484,10 +546,14 @@ impl Trainer {
 
     /// Forward pass and loss, as the article's `with autocast(): outputs = model(images);
     /// loss = criterion(outputs, labels)`: logits (B, classes), float16 under autocast when
-    /// AMP is on, and the mean cross-entropy in float32. Dropout is on (training mode).
+    /// AMP is on (bfloat16 with [`AmpMode::Bf16`]), and the mean cross-entropy in float32.
+    /// Dropout is on (training mode).
     pub fn forward_loss(&self, xs: &Tensor, ys: &Tensor) -> Result<(Tensor, Tensor)> {
         let ys = ys.f_to_device(self.model.device())?; // (B,)
-        let logits = tch::autocast(self.amp_enabled(), || self.model.forward_t(xs, true))?; // (B, 10)
+        let logits = match self.precision() {
+            Precision::Bfloat16 => self.model.forward_autocast(xs, true, Kind::BFloat16)?,
+            _ => tch::autocast(self.amp_enabled(), || self.model.forward_t(xs, true))?,
+        }; // (B, 10)
         let loss = logits
             .f_to_kind(Kind::Float)?
             .f_cross_entropy_loss::<Tensor>(

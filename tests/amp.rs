@@ -7,7 +7,7 @@ use common::{tiny, trainer_for};
 use tch::{Device, Kind, Tensor};
 use vggnet::amp::{GradScaler, GradScalerConfig};
 use vggnet::model::Vgg;
-use vggnet::train::{AmpMode, TrainConfig, Trainer};
+use vggnet::train::{AmpMode, Precision, TrainConfig, Trainer};
 
 fn grad_of(values: &[f32]) -> Tensor {
     let p =
@@ -115,4 +115,68 @@ fn amp_on_off_cuda_is_an_error() {
     assert!(err.to_string().contains("needs a CUDA device"), "{err}");
     let auto = trainer_for(tiny(), 1, TrainConfig::default());
     assert!(!auto.amp_enabled());
+}
+
+/// bfloat16 AMP on the CPU: convolutions and linear layers compute in bfloat16, the loss in
+/// float32, no GradScaler, and the weights (with AdamW's moments) stay float32. The setting
+/// is saved with the run's config as `"bf16"`.
+#[test]
+fn bf16_amp_trains_float32_weights_without_a_scaler() {
+    let config = TrainConfig {
+        amp: AmpMode::Bf16,
+        ..Default::default()
+    };
+    let mut t = trainer_for(tiny(), 3, config.clone());
+    assert_eq!(t.precision(), Precision::Bfloat16);
+    assert_eq!(t.precision().autocast_kind(), Some(Kind::BFloat16));
+    assert!(!t.amp_enabled(), "bfloat16 needs no GradScaler");
+    assert_eq!(t.scaler.effective_scale(), 1.0);
+    tch::manual_seed(0);
+    let xs = Tensor::randn([8, 1, 28, 28], (Kind::Float, Device::Cpu)); // (B, 1, 28, 28)
+    let ys = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 6, 7]); // (B,)
+    let (logits, loss) = t.forward_loss(&xs, &ys).unwrap();
+    assert_eq!(logits.kind(), Kind::BFloat16);
+    assert_eq!(loss.kind(), Kind::Float);
+    let before: Vec<Tensor> = t
+        .model
+        .named_parameters()
+        .iter()
+        .map(|(_, p)| p.copy())
+        .collect();
+    tch::manual_seed(1); // the same dropout masks as the float32 step below
+    let out = t.step(&xs, &ys).unwrap();
+    assert!(out.loss.is_finite() && !out.skipped);
+    for ((name, p), b) in t.model.named_parameters().iter().zip(&before) {
+        assert_eq!(p.kind(), Kind::Float, "{name} must stay float32");
+        assert!(!p.equal(b), "{name} did not move");
+    }
+    // The float32 run of the same step differs: bfloat16 really computed something else.
+    let mut f32_run = trainer_for(tiny(), 3, TrainConfig::default());
+    assert_eq!(f32_run.precision(), Precision::Float32);
+    tch::manual_seed(1);
+    let f32_out = f32_run.step(&xs, &ys).unwrap();
+    assert_ne!(f32_out.loss, out.loss);
+    assert!(
+        (f32_out.loss - out.loss).abs() < 0.05,
+        "{} vs {}",
+        f32_out.loss,
+        out.loss
+    );
+    let saved = serde_json::to_value(&config).unwrap();
+    assert_eq!(saved["amp"], "bf16");
+    let back: TrainConfig = serde_json::from_value(saved).unwrap();
+    assert_eq!(back.amp, AmpMode::Bf16);
+}
+
+/// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only).
+#[test]
+fn bf16_hardware_is_read_from_cpu_flags() {
+    use vggnet::perf::cpuinfo_has_fast_bf16;
+    let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n";
+    let avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n";
+    let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake\n";
+    assert!(cpuinfo_has_fast_bf16(amx));
+    assert!(cpuinfo_has_fast_bf16(avx512));
+    assert!(!cpuinfo_has_fast_bf16(avx2));
+    assert!(!cpuinfo_has_fast_bf16(""));
 }

@@ -403,6 +403,10 @@ fn resume_refuses_what_would_change_the_run() {
         ],
     );
     refused(&["--amp", "on"], &["needs a CUDA device"]);
+    refused(
+        &["--amp", "bf16"],
+        &["mixed precision (bfloat16) instead of float32 would change the run"],
+    );
     // The network's shape is the saved run's: the batch-norm switch is for new runs only.
     refused(
         &["--batch-norm"],

@@ -53,7 +53,7 @@ fn mnist_shapes_and_parameter_count() {
     assert_eq!(stages[5].1, vec![1, 512]);
     assert_eq!(stages[6].1, vec![1, 4096]);
     // Every layer, in PyTorch's order, with its own time in the profile.
-    let profile = model.profile_forward(&x).unwrap();
+    let profile = model.profile_forward(&x, None).unwrap();
     assert_eq!(profile.len(), model.layers().len());
     assert!(profile[0].0.starts_with("features.0 Conv"), "{profile:?}");
     assert!(profile.last().unwrap().0.starts_with("classifier.6 Linear"));

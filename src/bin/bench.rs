@@ -13,7 +13,7 @@ use std::time::Instant;
 use vggnet::data::{DataConfig, Mnist};
 use vggnet::eval::evaluate;
 use vggnet::model::{Vgg, VggConfig};
-use vggnet::train::{BatchProgress, Observer, StepPhase, TrainConfig, Trainer};
+use vggnet::train::{AmpMode, BatchProgress, Observer, StepPhase, TrainConfig, Trainer};
 
 #[derive(Parser)]
 #[command(about = "Benchmark vggnet against the PyTorch original (python/bench_reference.py)")]
@@ -40,7 +40,8 @@ struct Args {
     /// Write all raw results here as JSON
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Only this measure (train, eval, load, profile), or `epoch`: whole training epochs
+    /// Only this measure (train, train-bf16, eval, load, profile, profile-bf16), or `epoch`:
+    /// whole training epochs
     /// against the steady state (not part of the default run: ~20 minutes on 2 cores)
     #[arg(long)]
     only: Option<String>,
@@ -129,12 +130,18 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         download: false,
         ..Default::default()
     };
+    // `-bf16`: the same measure with bfloat16 AMP (AmpMode::Bf16).
+    let (measure, amp) = match measure.strip_suffix("-bf16") {
+        Some(base) => (base, AmpMode::Bf16),
+        None => (measure, AmpMode::Auto),
+    };
     let value = match measure {
         "train" => {
             let n = (args.warmup.max(1) + args.train_steps) * args.train_batch;
             let data = Mnist::load(&data_cfg(n, 0))?;
             let mut t = one_epoch_trainer(TrainConfig {
                 curve_every_steps: 0,
+                amp,
                 ..one_epoch(args)
             })?;
             let mut clock = Clock {
@@ -234,7 +241,14 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             let data = Mnist::load(&data_cfg(n, 0))?;
             tch::manual_seed(0);
             let model = Vgg::new(VggConfig::default(), device)?;
-            let mut t = Trainer::new(model, TrainConfig::default())?;
+            let mut t = Trainer::new(
+                model,
+                TrainConfig {
+                    amp,
+                    ..TrainConfig::default()
+                },
+            )?;
+            let lower = t.precision().autocast_kind();
             let order: Vec<i64> = (0..n as i64).collect();
             let mut phases = std::collections::BTreeMap::<String, f64>::new();
             let mut layers = std::collections::BTreeMap::<String, f64>::new();
@@ -261,7 +275,7 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                     last = Instant::now();
                 })?;
                 if measure {
-                    let timed = tch::no_grad(|| t.model.profile_forward(&xs))?;
+                    let timed = tch::no_grad(|| t.model.profile_forward(&xs, lower))?;
                     for (name, secs) in timed {
                         *layers.entry(name).or_default() += secs / steps as f64;
                     }
@@ -275,6 +289,7 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
     let mut value = value;
     value["side"] = "rust".into();
     value["measure"] = measure.into();
+    value["amp"] = serde_json::to_value(amp)?;
     value["threads"] = tch::get_num_threads().into();
     value["peak_rss_mb"] = peak_rss_mb().into();
     Ok(value)
@@ -316,7 +331,7 @@ fn main() -> Result<()> {
     let script = root.join("python/bench_reference.py");
     let common = |measure: &str, rust: bool| -> Vec<String> {
         let (steps, batch) = match measure {
-            "train" => (args.train_steps, args.train_batch),
+            "train" | "train-bf16" => (args.train_steps, args.train_batch),
             _ => (args.eval_steps, args.eval_batch),
         };
         let mut v = vec![];
@@ -335,8 +350,14 @@ fn main() -> Result<()> {
             ]);
             v.extend(["--eval-batch".into(), args.eval_batch.to_string()]);
         } else {
+            let (base, amp) = match measure.strip_suffix("-bf16") {
+                Some(base) => (base, "bf16"),
+                None => (measure, "article"),
+            };
             v.extend([
-                measure.to_string(),
+                base.to_string(),
+                "--amp".into(),
+                amp.into(),
                 "--mnist".into(),
                 mnist_dir().display().to_string(),
             ]);
@@ -392,7 +413,7 @@ fn main() -> Result<()> {
     let flops = VggConfig::default().forward_flops();
     let mut raw = Vec::new();
     let mut rows = Vec::new();
-    let measures: Vec<&str> = ["train", "eval", "load"]
+    let measures: Vec<&str> = ["train", "train-bf16", "eval", "load"]
         .into_iter()
         .filter(|m| args.only.as_deref().is_none_or(|o| o == *m))
         .collect();
@@ -434,7 +455,7 @@ fn main() -> Result<()> {
         };
         let (r, p) = (get(&rust, key), get(&py, key));
         let ratio = if higher_better { r / p } else { p / r };
-        let work = if measure == "train" {
+        let work = if measure.starts_with("train") {
             3.0 * flops
         } else {
             flops
@@ -456,23 +477,49 @@ fn main() -> Result<()> {
         match *m {
             "load" => println!("| load + normalize 70k images | {r:.2} s | {p:.2} s | {ratio:.2}x | - | {rr:.0} / {pr:.0} MB |"),
             _ => {
-                let label = if *m == "train" { format!("train img/s (batch {})", args.train_batch) } else { format!("eval img/s (batch {}, no-grad)", args.eval_batch) };
+                let label = match *m {
+                    "train" => format!("train img/s (batch {})", args.train_batch),
+                    "train-bf16" => format!("train img/s (batch {}), bfloat16 AMP both sides", args.train_batch),
+                    _ => format!("eval img/s (batch {}, no-grad)", args.eval_batch),
+                };
                 let gf = r * work / 1e9;
                 println!("| {label} | {r:.1} | {p:.1} | {ratio:.2}x | {gf:.1} ({:.0}%) | {rr:.0} / {pr:.0} MB |", 100.0 * gf / peak);
             }
         }
     }
-    if args.only.is_none() || args.only.as_deref() == Some("profile") {
+    let rate = |m: &str, rust: bool| {
+        rows.iter()
+            .find(|r| r.0 == m)
+            .map(|r| if rust { r.1 } else { r.2 })
+    };
+    if let (Some(r), Some(p)) = (rate("train-bf16", true), rate("train", false)) {
+        println!(
+            "\ntraining, bfloat16 AMP in Rust against the article's float32 loop in PyTorch: \
+             {r:.1} / {p:.1} img/s = {:.2}x (this CPU {} AMX/AVX512-BF16)",
+            r / p,
+            if vggnet::perf::cpu_has_fast_bf16() {
+                "has"
+            } else {
+                "lacks"
+            }
+        );
+    }
+    let profile = match args.only.as_deref() {
+        None | Some("profile") => Some("profile"),
+        Some("profile-bf16") => Some("profile-bf16"),
+        _ => None,
+    };
+    if let Some(profile) = profile {
         let prof = run_json(Command::new(&me).args([
             "--worker",
-            "profile",
+            profile,
             "--train-steps",
             &args.train_steps.min(10).to_string(),
             "--warmup",
             &args.warmup.to_string(),
         ]))?;
         println!(
-            "\nwhere a training step's time goes (Rust, batch {}, ms per step):",
+            "\nwhere a training step's time goes (Rust, batch {}, {profile}, ms per step):",
             args.train_batch
         );
         for section in ["phases_ms", "forward_layers_ms"] {
