@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{tiny, trainer_for};
+use common::{snapshot, tiny, trainer_for};
 use tch::{Device, Kind, Tensor};
 use vggnet::amp::{GradScaler, GradScalerConfig};
 use vggnet::model::Vgg;
@@ -76,12 +76,7 @@ fn trainer_skips_the_step_on_an_injected_inf_gradient() {
     let mut trainer = trainer_for(tiny(), 3, TrainConfig::default());
     // tch's autocast is CUDA-only, but the scaler's logic is device-independent: force it on.
     trainer.scaler.enabled = true;
-    let before: Vec<Tensor> = trainer
-        .model
-        .named_parameters()
-        .iter()
-        .map(|(_, t)| t.copy())
-        .collect();
+    let before = snapshot(&trainer);
     let x = Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let loss = trainer.model.forward_t(&x, true).unwrap().sum(Kind::Float) * f64::INFINITY;
     assert!(
@@ -137,12 +132,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     let (logits, loss) = t.forward_loss(&xs, &ys).unwrap();
     assert_eq!(logits.kind(), Kind::BFloat16);
     assert_eq!(loss.kind(), Kind::Float);
-    let before: Vec<Tensor> = t
-        .model
-        .named_parameters()
-        .iter()
-        .map(|(_, p)| p.copy())
-        .collect();
+    let before = snapshot(&t);
     tch::manual_seed(1); // the same dropout masks as the float32 step below
     let out = t.step(&xs, &ys).unwrap();
     assert!(out.loss.is_finite() && !out.skipped);
@@ -162,6 +152,22 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
         f32_out.loss,
         out.loss
     );
+    // With batch norm too: bfloat16 activations through float32 weights and statistics.
+    let bn = vggnet::model::VggConfig {
+        batch_norm: true,
+        ..tiny()
+    };
+    let mut bn = trainer_for(bn, 3, config.clone());
+    let out = bn.step(&xs, &ys).unwrap();
+    assert!(out.loss.is_finite() && !out.skipped);
+    for (name, t) in bn.model.state_dict() {
+        let want = if name.ends_with("num_batches_tracked") {
+            Kind::Int64
+        } else {
+            Kind::Float
+        };
+        assert_eq!(t.kind(), want, "{name}");
+    }
     let saved = serde_json::to_value(&config).unwrap();
     assert_eq!(saved["amp"], "bf16");
     let back: TrainConfig = serde_json::from_value(saved).unwrap();

@@ -214,15 +214,6 @@ fn nan_split(n: i64) -> Split {
     }
 }
 
-/// Copies of the trainer's parameters, to compare after a step that must not change them.
-fn snapshot(t: &Trainer) -> Vec<Tensor> {
-    t.model
-        .named_parameters()
-        .iter()
-        .map(|(_, p)| p.copy())
-        .collect()
-}
-
 fn assert_unchanged(t: &Trainer, before: &[Tensor], what: &str) {
     for ((name, p), b) in t.model.named_parameters().iter().zip(before) {
         assert!(p.equal(b), "{name} {what}");

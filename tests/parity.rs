@@ -110,14 +110,20 @@ fn pth_from_pytorch_reproduces_its_logits() {
     assert!(diff <= TOL, "NCHW logits differ by {diff}");
 }
 
-#[test]
-fn safetensors_from_rust_reproduces_logits_in_pytorch() {
+/// A fresh article model (torch seed 11), saved by Rust as safetensors in a temporary folder
+/// (returned too: the file lives as long as it does).
+fn fresh_model_saved() -> (Vgg, tempfile::TempDir, std::path::PathBuf) {
     tch::manual_seed(11);
     let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("model.safetensors");
     save_model(&model, &path).unwrap();
+    (model, tmp, path)
+}
 
+#[test]
+fn safetensors_from_rust_reproduces_logits_in_pytorch() {
+    let (model, _tmp, path) = fresh_model_saved();
     let data = load_mnist(Some(0), Some(N as usize));
     let logits = tch::no_grad(|| model.forward_t(&data.test.images, false)).unwrap();
     let diff = max_abs_diff(&flat(&logits), &pytorch_logits(&path, false, false));
@@ -439,11 +445,7 @@ fn batch_norm_training_steps_follow_pytorch() {
 /// [`follow_pytorch_steps`]).
 #[test]
 fn bf16_amp_follows_pytorch_cpu_autocast() {
-    tch::manual_seed(11);
-    let model = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("model.safetensors");
-    save_model(&model, &path).unwrap();
+    let (model, _tmp, path) = fresh_model_saved();
     let data = load_mnist(Some(0), Some(N as usize));
     let bf16 = |m: &Vgg| {
         tch::no_grad(|| m.forward_autocast(&data.test.images, false, Kind::BFloat16)).unwrap()

@@ -48,6 +48,9 @@ struct Args {
     /// For `epoch`: train on the first N training images (default: all 60,000)
     #[arg(long)]
     epoch_images: Option<usize>,
+    /// For `epoch`: steady state and whole epochs with bfloat16 AMP (`--amp bf16`)
+    #[arg(long)]
+    bf16: bool,
     /// Internal: the worker keeps denormal floats (PyTorch's default arithmetic)
     #[arg(long, hide = true)]
     keep_denormals: bool,
@@ -170,6 +173,7 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             // The CLI's curve interval (the default) and the flush setting under test.
             let mut t = one_epoch_trainer(TrainConfig {
                 flush_denormals: !args.keep_denormals,
+                amp,
                 ..one_epoch(args)
             })?;
             let mut steps = Steps(vec![Instant::now()]);
@@ -543,8 +547,13 @@ fn main() -> Result<()> {
 /// `vggnet train` trains, with denormals kept (PyTorch's default) and flushed, in one run.
 fn whole_epochs(args: &Args, me: &std::path::Path) -> Result<()> {
     let worker = |measure: &str, extra: &[&str]| -> Result<serde_json::Value> {
+        let measure = if args.bf16 {
+            format!("{measure}-bf16")
+        } else {
+            measure.to_string()
+        };
         let mut cmd = Command::new(me);
-        cmd.args(["--worker", measure, "--threads", &args.threads.to_string()])
+        cmd.args(["--worker", &measure, "--threads", &args.threads.to_string()])
             .args(["--train-steps", &args.train_steps.to_string()])
             .args(["--train-batch", &args.train_batch.to_string()])
             .args(["--warmup", &args.warmup.to_string()])
@@ -567,8 +576,9 @@ fn whole_epochs(args: &Args, me: &std::path::Path) -> Result<()> {
     let samples: Vec<f64> = steady.iter().map(rate).collect();
     let s = median(samples.clone());
     println!(
-        "\n| training, batch {} | images/s | of the steady state |",
-        args.train_batch
+        "\n| training, batch {}, {} | images/s | of the steady state |",
+        args.train_batch,
+        if args.bf16 { "bfloat16 AMP" } else { "float32" }
     );
     println!("|---|---|---|");
     let list: Vec<String> = samples.iter().map(|x| format!("{x:.1}")).collect();

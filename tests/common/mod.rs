@@ -104,6 +104,15 @@ pub fn trainer_for(
     vggnet::train::Trainer::new(model, config).expect("building the trainer")
 }
 
+/// Copies of the trainer's parameters, to compare after a step.
+pub fn snapshot(t: &vggnet::train::Trainer) -> Vec<tch::Tensor> {
+    t.model
+        .named_parameters()
+        .iter()
+        .map(|(_, p)| p.copy())
+        .collect()
+}
+
 /// Asserts that two models hold exactly the same weights, naming the first that differs.
 pub fn assert_same_weights(a: &vggnet::model::Vgg, b: &vggnet::model::Vgg, what: &str) {
     let (pa, pb) = (a.named_parameters(), b.named_parameters());
