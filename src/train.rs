@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::model::Vgg;
 use crate::optim::{AdamW, AdamWConfig};
+use crate::perf::Bf16Hardware;
 use crate::recipe::{Augment, LrSchedule};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,8 +32,26 @@ pub enum AmpMode {
     /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
     /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
     /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Pays on CPUs with
-    /// AMX or AVX512-BF16; elsewhere bfloat16 is emulated and slower than float32.
+    /// AMX (`amx_bf16`); with only AVX512-BF16 or none it was measured slower than float32.
     Bf16,
+}
+
+impl AmpMode {
+    /// The fastest precision measured for training on `device`: the article's float16 AMP on
+    /// CUDA, bfloat16 AMP on a CPU with AMX ([`Bf16Hardware::Amx`]), float32 on other CPUs
+    /// (there bfloat16 was measured slower). What notebook 02 trains with by default.
+    pub fn fastest_on(device: Device) -> AmpMode {
+        AmpMode::fastest(device, crate::perf::cpu_bf16())
+    }
+
+    /// [`AmpMode::fastest_on`] for a CPU with bfloat16 hardware `bf16`.
+    pub fn fastest(device: Device, bf16: Bf16Hardware) -> AmpMode {
+        match bf16 {
+            _ if device.is_cuda() => AmpMode::On,
+            Bf16Hardware::Amx => AmpMode::Bf16,
+            Bf16Hardware::Avx512 | Bf16Hardware::Emulated => AmpMode::Off,
+        }
+    }
 }
 
 /// The arithmetic a training step runs in, from the AMP setting and the device.
@@ -517,11 +536,17 @@ impl Trainer {
             (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
             (_, Precision::Bfloat16) => {
                 let cpu = self.model.device() == Device::Cpu;
-                let note = if cpu && !crate::perf::cpu_has_fast_bf16() {
-                    "; this CPU has neither AMX nor AVX512-BF16, so bfloat16 is emulated and \
-                     likely slower than float32 here"
-                } else {
-                    ""
+                let note = match crate::perf::cpu_bf16() {
+                    _ if !cpu => "",
+                    Bf16Hardware::Amx => "",
+                    Bf16Hardware::Avx512 => {
+                        "; this CPU has AVX512-BF16 but no AMX, where bfloat16 training was \
+                         measured slower than float32"
+                    }
+                    Bf16Hardware::Emulated => {
+                        "; this CPU has neither AMX nor AVX512-BF16, so bfloat16 is emulated and \
+                         likely slower than float32 here"
+                    }
                 };
                 format!(
                     "AMP bfloat16: convolutions and linear layers in bfloat16, float32 weights, \

@@ -174,15 +174,27 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     assert_eq!(back.amp, AmpMode::Bf16);
 }
 
-/// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only).
+/// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only), and
+/// the precision notebook 02 trains with on each: bfloat16 AMP only with AMX (on a Xeon with
+/// AVX512-BF16 and no AMX PyTorch's bfloat16 autocast was slower than float32).
 #[test]
 fn bf16_hardware_is_read_from_cpu_flags() {
-    use vggnet::perf::cpuinfo_has_fast_bf16;
-    let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f amx_bf16 amx_tile\n";
+    use vggnet::perf::{cpuinfo_bf16, Bf16Hardware};
+    let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n";
     let avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n";
-    let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake\n";
-    assert!(cpuinfo_has_fast_bf16(amx));
-    assert!(cpuinfo_has_fast_bf16(avx512));
-    assert!(!cpuinfo_has_fast_bf16(avx2));
-    assert!(!cpuinfo_has_fast_bf16(""));
+    let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake amx_bf16_x\n";
+    assert_eq!(cpuinfo_bf16(amx), Bf16Hardware::Amx);
+    assert_eq!(cpuinfo_bf16(avx512), Bf16Hardware::Avx512);
+    assert_eq!(cpuinfo_bf16(avx2), Bf16Hardware::Emulated);
+    assert_eq!(cpuinfo_bf16(""), Bf16Hardware::Emulated);
+    let cpu = tch::Device::Cpu;
+    assert_eq!(AmpMode::fastest(cpu, Bf16Hardware::Amx), AmpMode::Bf16);
+    assert_eq!(AmpMode::fastest(cpu, Bf16Hardware::Avx512), AmpMode::Off);
+    assert_eq!(AmpMode::fastest(cpu, Bf16Hardware::Emulated), AmpMode::Off);
+    let gpu = tch::Device::Cuda(0);
+    assert_eq!(AmpMode::fastest(gpu, Bf16Hardware::Amx), AmpMode::On);
+    assert_eq!(
+        AmpMode::fastest_on(cpu),
+        AmpMode::fastest(cpu, vggnet::perf::cpu_bf16())
+    );
 }

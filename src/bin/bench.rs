@@ -41,8 +41,8 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Only this measure (train, train-bf16, eval, load, profile, profile-bf16), or `epoch`:
-    /// whole training epochs
-    /// against the steady state (not part of the default run: ~20 minutes on 2 cores)
+    /// whole training epochs against the steady state measured beside them (not part of the
+    /// default run: ~20 minutes on 2 cores, ~10 with `--bf16`)
     #[arg(long)]
     only: Option<String>,
     /// For `epoch`: train on the first N training images (default: all 60,000)
@@ -54,6 +54,10 @@ struct Args {
     /// Internal: the worker keeps denormal floats (PyTorch's default arithmetic)
     #[arg(long, hide = true)]
     keep_denormals: bool,
+    /// For `epoch`: measure the steady state (the `train` measure, in a fresh process) after
+    /// every this many steps of each epoch, while the epoch waits (its clock stopped)
+    #[arg(long, default_value_t = 100)]
+    probe_every: usize,
     /// Internal: run one measure in this process and print it as JSON
     #[arg(long, hide = true)]
     worker: Option<String>,
@@ -91,12 +95,31 @@ impl Observer for Clock {
     }
 }
 
-/// The time at which each step ends (after a first entry for the start).
-struct Steps(Vec<Instant>);
+/// The time at which each step ends (after a first entry for the start), on a clock that stops
+/// while a steady-state probe runs: every `every` steps the epoch waits for `probe` (the
+/// benchmark's `train` measure in a fresh process), so that the epoch and the steady state are
+/// measured side by side, minute by minute, on a machine whose speed drifts.
+struct EpochClock<'a> {
+    times: Vec<Instant>,
+    paused: std::time::Duration,
+    every: usize,
+    probe: &'a dyn Fn() -> Result<f64>,
+    probes: Vec<f64>,
+    error: Option<anyhow::Error>,
+}
 
-impl Observer for Steps {
-    fn on_batch(&mut self, _p: &BatchProgress) {
-        self.0.push(Instant::now());
+impl Observer for EpochClock<'_> {
+    fn on_batch(&mut self, p: &BatchProgress) {
+        self.times.push(Instant::now() - self.paused);
+        let last = p.batch + 1 == p.num_batches;
+        if self.every > 0 && (p.batch + 1) % self.every == 0 && !last && self.error.is_none() {
+            let t = Instant::now();
+            match (self.probe)() {
+                Ok(rate) => self.probes.push(rate),
+                Err(e) => self.error = Some(e),
+            }
+            self.paused += t.elapsed();
+        }
     }
 }
 
@@ -176,9 +199,29 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 amp,
                 ..one_epoch(args)
             })?;
-            let mut steps = Steps(vec![Instant::now()]);
-            t.train_epoch(&data.train, None, &mut steps)?;
-            let times = steps.0;
+            let me = std::env::current_exe()?;
+            let probe_measure = if amp == AmpMode::Bf16 {
+                "train-bf16"
+            } else {
+                "train"
+            };
+            let probe = || -> Result<f64> {
+                let v = run_json(&mut worker_command(&me, args, probe_measure))?;
+                v["images_per_sec"].as_f64().context("probe: no rate")
+            };
+            let mut clock = EpochClock {
+                times: vec![Instant::now()],
+                paused: std::time::Duration::ZERO,
+                every: args.probe_every,
+                probe: &probe,
+                probes: Vec::new(),
+                error: None,
+            };
+            t.train_epoch(&data.train, None, &mut clock)?;
+            if let Some(e) = clock.error {
+                return Err(e);
+            }
+            let times = clock.times;
             let rate = |from: usize, to: usize| {
                 let images = (from..to)
                     .map(|i| batch_len(&data, args.train_batch, i))
@@ -187,13 +230,19 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             };
             let last = times.len() - 1;
             let from = args.warmup.min(last.saturating_sub(1));
+            let every = if args.probe_every > 0 {
+                args.probe_every
+            } else {
+                100
+            };
             let windows: Vec<f64> = (0..last)
-                .step_by(100)
-                .map(|a| rate(a, (a + 100).min(last)))
+                .step_by(every)
+                .map(|a| rate(a, (a + every).min(last)))
                 .collect();
             serde_json::json!({"images_per_sec": rate(from, last), "steps": last,
                                "seconds": (times[last] - times[0]).as_secs_f64(),
-                               "windows_of_100_steps": windows,
+                               "windows": windows, "window_steps": every,
+                               "steady_probes": clock.probes,
                                "flush_denormals": !args.keep_denormals})
         }
         "eval" => {
@@ -499,13 +548,9 @@ fn main() -> Result<()> {
     if let (Some(r), Some(p)) = (rate("train-bf16", true), rate("train", false)) {
         println!(
             "\ntraining, bfloat16 AMP in Rust against the article's float32 loop in PyTorch: \
-             {r:.1} / {p:.1} img/s = {:.2}x (this CPU {} AMX/AVX512-BF16)",
+             {r:.1} / {p:.1} img/s = {:.2}x (this CPU's bfloat16: {:?})",
             r / p,
-            if vggnet::perf::cpu_has_fast_bf16() {
-                "has"
-            } else {
-                "lacks"
-            }
+            vggnet::perf::cpu_bf16()
         );
     }
     let profile = match args.only.as_deref() {
@@ -543,73 +588,83 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// `--only epoch`: the steady state (the `train` measure) against whole epochs trained the way
-/// `vggnet train` trains, with denormals kept (PyTorch's default) and flushed, in one run.
+/// The command that runs `measure` in a fresh worker process with this run's settings.
+fn worker_command(me: &std::path::Path, args: &Args, measure: &str) -> Command {
+    let mut cmd = Command::new(me);
+    cmd.args(["--worker", measure, "--threads", &args.threads.to_string()])
+        .args(["--train-steps", &args.train_steps.to_string()])
+        .args(["--train-batch", &args.train_batch.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--probe-every", &args.probe_every.to_string()]);
+    if let Some(n) = args.epoch_images {
+        cmd.args(["--epoch-images", &n.to_string()]);
+    }
+    cmd
+}
+
+/// `--only epoch`: whole epochs trained the way `vggnet train` trains, with denormals kept
+/// (PyTorch's default, the code before the fix) and flushed, each against the benchmark's
+/// steady state measured beside it: after every `--probe-every` steps the epoch waits, its clock
+/// stopped, while the `train` measure runs in a fresh process. This machine's speed drifts by
+/// +-10% from minute to minute (other tenants, clocks), so a steady state measured minutes
+/// before or after an epoch says little about it; interleaved, both see the same machine.
 fn whole_epochs(args: &Args, me: &std::path::Path) -> Result<()> {
-    let worker = |measure: &str, extra: &[&str]| -> Result<serde_json::Value> {
-        let measure = if args.bf16 {
-            format!("{measure}-bf16")
-        } else {
-            measure.to_string()
-        };
-        let mut cmd = Command::new(me);
-        cmd.args(["--worker", &measure, "--threads", &args.threads.to_string()])
-            .args(["--train-steps", &args.train_steps.to_string()])
-            .args(["--train-batch", &args.train_batch.to_string()])
-            .args(["--warmup", &args.warmup.to_string()])
-            .args(extra);
-        if let Some(n) = args.epoch_images {
-            cmd.args(["--epoch-images", &n.to_string()]);
-        }
-        let v = run_json(&mut cmd)?;
+    let measure = if args.bf16 { "epoch-bf16" } else { "epoch" };
+    let run = |extra: &[&str]| -> Result<serde_json::Value> {
+        let v = run_json(worker_command(me, args, measure).args(extra))?;
         eprintln!("  {measure} {extra:?}: {v}");
         Ok(v)
     };
-    // This machine's speed drifts by +-10% from minute to minute (other tenants, clocks), so
-    // the steady state is measured before, between and after the two epochs; the median counts.
-    let mut steady = vec![worker("train", &[])?];
-    let kept = worker("epoch", &["--keep-denormals"])?;
-    steady.push(worker("train", &[])?);
-    let flushed = worker("epoch", &[])?;
-    steady.push(worker("train", &[])?);
+    let kept = run(&["--keep-denormals"])?;
+    let flushed = run(&[])?;
     let rate = |v: &serde_json::Value| v["images_per_sec"].as_f64().unwrap_or(f64::NAN);
-    let samples: Vec<f64> = steady.iter().map(rate).collect();
-    let s = median(samples.clone());
-    println!(
-        "\n| training, batch {}, {} | images/s | of the steady state |",
-        args.train_batch,
-        if args.bf16 { "bfloat16 AMP" } else { "float32" }
-    );
-    println!("|---|---|---|");
-    let list: Vec<String> = samples.iter().map(|x| format!("{x:.1}")).collect();
-    println!(
-        "| steady state ({} steps after {} warm-up; median of {}) | {s:.1} | 100% |",
-        args.train_steps,
-        args.warmup,
-        list.join(", ")
-    );
-    for (label, v) in [
-        ("whole epoch, denormals kept (before)", &kept),
-        ("whole epoch, denormals flushed (after)", &flushed),
-    ] {
-        println!(
-            "| {label}, {} steps | {:.1} | {:.1}% |",
-            v["steps"],
-            rate(v),
-            100.0 * rate(v) / s
-        );
-    }
-    for (label, v) in [("kept", &kept), ("flushed", &flushed)] {
-        let w: Vec<String> = v["windows_of_100_steps"]
+    let floats = |v: &serde_json::Value, key: &str| -> Vec<f64> {
+        v[key]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|x| format!("{:.0}", x.as_f64().unwrap_or(f64::NAN)))
-            .collect();
-        println!("images/s per 100 steps, denormals {label}: {}", w.join(" "));
+            .filter_map(|x| x.as_f64())
+            .collect()
+    };
+    let list = |xs: &[f64]| -> String {
+        let s: Vec<String> = xs.iter().map(|x| format!("{x:.0}")).collect();
+        s.join(" ")
+    };
+    println!(
+        "\n| whole epoch, batch {}, {} | images/s | steady state beside it (median of probes) | of the steady state |",
+        args.train_batch,
+        if args.bf16 { "bfloat16 AMP" } else { "float32" }
+    );
+    println!("|---|---|---|---|");
+    for (label, v) in [
+        ("denormals kept (before)", &kept),
+        ("denormals flushed (after)", &flushed),
+    ] {
+        let probes = floats(v, "steady_probes");
+        let steady = median(probes.clone());
+        println!(
+            "| {label}, {} steps | {:.1} | {steady:.1} ({} probes of {} steps after {} warm-up) | {:.1}% |",
+            v["steps"],
+            rate(v),
+            probes.len(),
+            args.train_steps,
+            args.warmup,
+            100.0 * rate(v) / steady
+        );
+    }
+    for (label, v) in [("kept", &kept), ("flushed", &flushed)] {
+        println!(
+            "denormals {label}: images/s per {} steps of the epoch: {}",
+            v["window_steps"],
+            list(&floats(v, "windows"))
+        );
+        println!(
+            "denormals {label}: steady-state probes between them:   {}",
+            list(&floats(v, "steady_probes"))
+        );
     }
     if let Some(path) = &args.json {
-        let doc = serde_json::json!({"steady": steady, "kept": kept, "flushed": flushed});
+        let doc = serde_json::json!({"kept": kept, "flushed": flushed});
         vggnet::fsio::atomic_write(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())

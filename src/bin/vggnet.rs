@@ -188,7 +188,7 @@ struct TrainArgs {
     #[arg(long, default_value = "auto")]
     device: String,
     /// Mixed precision: auto (float16 on CUDA, float32 on the CPU), on (CUDA only), off, or
-    /// bf16 (bfloat16 autocast, no scaler: faster on CPUs with AMX or AVX512-BF16)
+    /// bf16 (bfloat16 autocast, no scaler: faster on CPUs with AMX)
     #[arg(long, value_enum, default_value = "auto")]
     amp: AmpArg,
     #[command(flatten)]
