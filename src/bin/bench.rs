@@ -51,6 +51,10 @@ struct Args {
     /// For `epoch`: steady state and whole epochs with bfloat16 AMP (`--amp bf16`)
     #[arg(long)]
     bf16: bool,
+    /// Store convolution weights and activations NCHW instead of channels-last (the Rust side's
+    /// `train`, `epoch` and `profile` measures; for comparing the two layouts on this CPU)
+    #[arg(long)]
+    nchw: bool,
     /// Internal: the worker keeps denormal floats (PyTorch's default arithmetic)
     #[arg(long, hide = true)]
     keep_denormals: bool,
@@ -112,7 +116,11 @@ impl Observer for EpochClock<'_> {
     fn on_batch(&mut self, p: &BatchProgress) {
         self.times.push(Instant::now() - self.paused);
         let last = p.batch + 1 == p.num_batches;
-        if self.every > 0 && (p.batch + 1) % self.every == 0 && !last && self.error.is_none() {
+        if self.every > 0
+            && (p.batch + 1).is_multiple_of(self.every)
+            && !last
+            && self.error.is_none()
+        {
             let t = Instant::now();
             match (self.probe)() {
                 Ok(rate) => self.probes.push(rate),
@@ -137,10 +145,12 @@ fn one_epoch(args: &Args) -> TrainConfig {
     }
 }
 
-/// A fresh full-width model (seed 0) on the CPU with a trainer for `config`.
-fn one_epoch_trainer(config: TrainConfig) -> Result<Trainer> {
+/// A fresh full-width model (seed 0) on the CPU, in the layout asked for, with a trainer for
+/// `config`.
+fn one_epoch_trainer(args: &Args, config: TrainConfig) -> Result<Trainer> {
     tch::manual_seed(0);
-    let model = Vgg::new(VggConfig::default(), tch::Device::Cpu)?;
+    let mut model = Vgg::new(VggConfig::default(), tch::Device::Cpu)?;
+    model.set_channels_last(!args.nchw);
     Ok(Trainer::new(model, config)?)
 }
 
@@ -165,11 +175,14 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         "train" => {
             let n = (args.warmup.max(1) + args.train_steps) * args.train_batch;
             let data = Mnist::load(&data_cfg(n, 0))?;
-            let mut t = one_epoch_trainer(TrainConfig {
-                curve_every_steps: 0,
-                amp,
-                ..one_epoch(args)
-            })?;
+            let mut t = one_epoch_trainer(
+                args,
+                TrainConfig {
+                    curve_every_steps: 0,
+                    amp,
+                    ..one_epoch(args)
+                },
+            )?;
             let mut clock = Clock {
                 warmup: args.warmup.max(1),
                 start: None,
@@ -194,11 +207,14 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 ..Default::default()
             })?;
             // The CLI's curve interval (the default) and the flush setting under test.
-            let mut t = one_epoch_trainer(TrainConfig {
-                flush_denormals: !args.keep_denormals,
-                amp,
-                ..one_epoch(args)
-            })?;
+            let mut t = one_epoch_trainer(
+                args,
+                TrainConfig {
+                    flush_denormals: !args.keep_denormals,
+                    amp,
+                    ..one_epoch(args)
+                },
+            )?;
             let me = std::env::current_exe()?;
             let probe_measure = if amp == AmpMode::Bf16 {
                 "train-bf16"
@@ -293,7 +309,8 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             let n = (args.warmup + steps) * args.train_batch;
             let data = Mnist::load(&data_cfg(n, 0))?;
             tch::manual_seed(0);
-            let model = Vgg::new(VggConfig::default(), device)?;
+            let mut model = Vgg::new(VggConfig::default(), device)?;
+            model.set_channels_last(!args.nchw);
             let mut t = Trainer::new(
                 model,
                 TrainConfig {
@@ -402,6 +419,9 @@ fn main() -> Result<()> {
                 args.train_batch.to_string(),
             ]);
             v.extend(["--eval-batch".into(), args.eval_batch.to_string()]);
+            if args.nchw {
+                v.push("--nchw".into());
+            }
         } else {
             let (base, amp) = match measure.strip_suffix("-bf16") {
                 Some(base) => (base, "bf16"),
@@ -598,6 +618,9 @@ fn worker_command(me: &std::path::Path, args: &Args, measure: &str) -> Command {
         .args(["--probe-every", &args.probe_every.to_string()]);
     if let Some(n) = args.epoch_images {
         cmd.args(["--epoch-images", &n.to_string()]);
+    }
+    if args.nchw {
+        cmd.arg("--nchw");
     }
     cmd
 }
