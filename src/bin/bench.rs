@@ -629,7 +629,7 @@ fn worker_command(me: &std::path::Path, args: &Args, measure: &str) -> Command {
 /// (PyTorch's default, the code before the fix) and flushed, each against the benchmark's
 /// steady state measured beside it: after every `--probe-every` steps the epoch waits, its clock
 /// stopped, while the `train` measure runs in a fresh process. This machine's speed drifts by
-/// +-10% from minute to minute (other tenants, clocks), so a steady state measured minutes
+/// 10-20% from minute to minute (other tenants, clocks), so a steady state measured minutes
 /// before or after an epoch says little about it; interleaved, both see the same machine.
 fn whole_epochs(args: &Args, me: &std::path::Path) -> Result<()> {
     let measure = if args.bf16 { "epoch-bf16" } else { "epoch" };
