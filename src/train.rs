@@ -536,14 +536,14 @@ impl Trainer {
             (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
             (_, Precision::Bfloat16) => {
                 let cpu = self.model.device() == Device::Cpu;
-                let note = match crate::perf::cpu_bf16() {
-                    _ if !cpu => "",
-                    Bf16Hardware::Amx => "",
-                    Bf16Hardware::Avx512 => {
+                let hardware = cpu.then(crate::perf::cpu_bf16);
+                let note = match hardware {
+                    None | Some(Bf16Hardware::Amx) => "",
+                    Some(Bf16Hardware::Avx512) => {
                         "; this CPU has AVX512-BF16 but no AMX, where bfloat16 training was \
                          measured slower than float32"
                     }
-                    Bf16Hardware::Emulated => {
+                    Some(Bf16Hardware::Emulated) => {
                         "; this CPU has neither AMX nor AVX512-BF16, so bfloat16 is emulated and \
                          likely slower than float32 here"
                     }

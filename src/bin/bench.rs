@@ -305,7 +305,8 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         }
         "profile" => {
             // Where a training step's time goes: data, forward (per layer), backward, optimizer.
-            let steps = args.train_steps.max(1);
+            // At most 10 measured steps: each one also runs a forward pass timed layer by layer.
+            let steps = args.train_steps.clamp(1, 10);
             let n = (args.warmup + steps) * args.train_batch;
             let data = Mnist::load(&data_cfg(n, 0))?;
             tch::manual_seed(0);
@@ -399,55 +400,31 @@ fn main() -> Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".venv/bin/python"));
     let script = root.join("python/bench_reference.py");
-    let common = |measure: &str, rust: bool| -> Vec<String> {
+    // The Python side's arguments for `measure` (the Rust side's: `worker_command`).
+    let python_args = |measure: &str| -> Vec<String> {
         let (steps, batch) = match measure {
             "train" | "train-bf16" => (args.train_steps, args.train_batch),
             _ => (args.eval_steps, args.eval_batch),
         };
-        let mut v = vec![];
-        if rust {
-            v.extend([
-                "--worker".into(),
-                measure.into(),
-                "--train-steps".into(),
-                args.train_steps.to_string(),
-            ]);
-            v.extend([
-                "--eval-steps".into(),
-                args.eval_steps.to_string(),
-                "--train-batch".into(),
-                args.train_batch.to_string(),
-            ]);
-            v.extend(["--eval-batch".into(), args.eval_batch.to_string()]);
-            if args.nchw {
-                v.push("--nchw".into());
-            }
-        } else {
-            let (base, amp) = match measure.strip_suffix("-bf16") {
-                Some(base) => (base, "bf16"),
-                None => (measure, "article"),
-            };
-            v.extend([
-                base.to_string(),
-                "--amp".into(),
-                amp.into(),
-                "--mnist".into(),
-                mnist_dir().display().to_string(),
-            ]);
-            v.extend([
-                "--steps".into(),
-                steps.to_string(),
-                "--batch".into(),
-                batch.to_string(),
-            ]);
-        }
-        v.extend([
+        let (base, amp) = match measure.strip_suffix("-bf16") {
+            Some(base) => (base, "bf16"),
+            None => (measure, "article"),
+        };
+        vec![
+            base.to_string(),
+            "--amp".into(),
+            amp.into(),
+            "--mnist".into(),
+            mnist_dir().display().to_string(),
+            "--steps".into(),
+            steps.to_string(),
+            "--batch".into(),
+            batch.to_string(),
             "--warmup".into(),
             args.warmup.to_string(),
             "--threads".into(),
             args.threads.to_string(),
-        ]);
-        v
+        ]
     };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -493,12 +470,12 @@ fn main() -> Result<()> {
     for measure in measures {
         let (mut rust, mut py) = (Vec::new(), Vec::new());
         for pair in 0..args.pairs {
-            let run_rust = || run_json(Command::new(&me).args(common(measure, true)));
+            let run_rust = || run_json(&mut worker_command(&me, &args, measure));
             let run_py = || {
                 run_json(
                     Command::new(&python)
                         .arg(&script)
-                        .args(common(measure, false)),
+                        .args(python_args(measure)),
                 )
             };
             let (r, p) = if pair % 2 == 0 {
@@ -579,14 +556,7 @@ fn main() -> Result<()> {
         _ => None,
     };
     if let Some(profile) = profile {
-        let prof = run_json(Command::new(&me).args([
-            "--worker",
-            profile,
-            "--train-steps",
-            &args.train_steps.min(10).to_string(),
-            "--warmup",
-            &args.warmup.to_string(),
-        ]))?;
+        let prof = run_json(&mut worker_command(&me, &args, profile))?;
         println!(
             "\nwhere a training step's time goes (Rust, batch {}, {profile}, ms per step):",
             args.train_batch
@@ -608,13 +578,16 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// The command that runs `measure` in a fresh worker process with this run's settings.
+/// The command that runs `measure` in a fresh worker process with this run's settings (every
+/// Rust-side measure starts this way).
 fn worker_command(me: &std::path::Path, args: &Args, measure: &str) -> Command {
     let mut cmd = Command::new(me);
     cmd.args(["--worker", measure, "--threads", &args.threads.to_string()])
         .args(["--train-steps", &args.train_steps.to_string()])
         .args(["--train-batch", &args.train_batch.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
+        .args(["--eval-steps", &args.eval_steps.to_string()])
+        .args(["--eval-batch", &args.eval_batch.to_string()])
         .args(["--probe-every", &args.probe_every.to_string()]);
     if let Some(n) = args.epoch_images {
         cmd.args(["--epoch-images", &n.to_string()]);
