@@ -74,22 +74,37 @@ impl GradScaler {
     }
 
     /// Divides every gradient by the scale in place; returns true if any is inf or NaN.
+    ///
+    /// As PyTorch's `unscale_`: libtorch's `_amp_non_finite_check_and_unscale_` per gradient,
+    /// all recording into one `found_inf` flag on the gradients' device, which is read once at
+    /// the end (on a GPU: one synchronization per step, not one per parameter).
     pub fn unscale_(&self, grads: &[Tensor]) -> bool {
         if !self.enabled {
             return false;
         }
-        let inv = 1.0 / self.scale;
-        let mut found_inf = false;
+        let defined: Vec<&Tensor> = grads.iter().filter(|g| g.defined()).collect();
+        let Some(first) = defined.first() else {
+            return false;
+        };
+        let opts = (tch::Kind::Float, first.device());
+        // PyTorch: `inv_scale = self._scale.double().reciprocal().float()`.
+        let inv = Tensor::full([1], 1.0 / self.scale, opts);
+        let mut found = Tensor::zeros([1], opts);
         tch::no_grad(|| {
-            for g in grads.iter().filter(|g| g.defined()) {
+            for g in defined {
                 let mut g = g.shallow_clone();
-                let _ = g.g_mul_scalar_(inv);
-                if !found_inf {
-                    found_inf = !bool::try_from(g.isfinite().all()).unwrap_or(false);
+                if g.f_internal_amp_non_finite_check_and_unscale(&mut found, &inv)
+                    .is_err()
+                {
+                    // A libtorch without the kernel for this device or dtype: the same
+                    // arithmetic with tensor ops.
+                    let _ = g.g_mul_scalar_(1.0 / self.scale);
+                    let bad = g.isfinite().all().logical_not().to_kind(tch::Kind::Float);
+                    let _ = found.g_add_(&bad.reshape([1]));
                 }
             }
         });
-        found_inf
+        found.double_value(&[0]) != 0.0
     }
 
     /// Updates the scale after a step: backoff on inf/NaN, growth after enough clean steps.

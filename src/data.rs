@@ -42,6 +42,17 @@ pub struct Mnist {
     pub sources: Vec<SourceFile>,
 }
 
+impl Mnist {
+    /// Both splits on `device` (the CPU copies are dropped when they move).
+    pub fn to_device(self, device: Device) -> Mnist {
+        Mnist {
+            train: self.train.to_device(device),
+            test: self.test.to_device(device),
+            sources: self.sources,
+        }
+    }
+}
+
 /// How to load MNIST. `Default`: `$MNIST_DIR` or `data/mnist`, full splits, download if missing.
 #[derive(Debug, Clone)]
 pub struct DataConfig {
@@ -276,9 +287,23 @@ impl Split {
         idx
     }
 
+    /// The split on `device` (itself, unchanged, when it is already there).
+    pub fn to_device(&self, device: Device) -> Split {
+        if self.images.device() == device {
+            return Split {
+                images: self.images.shallow_clone(),
+                labels: self.labels.shallow_clone(),
+            };
+        }
+        Split {
+            images: self.images.to_device(device), // (N, 1, 28, 28)
+            labels: self.labels.to_device(device), // (N,)
+        }
+    }
+
     /// Gathers the examples at `indices`: images (B, 1, 28, 28) and labels (B,).
     pub fn gather(&self, indices: &[i64]) -> (Tensor, Tensor) {
-        let idx = Tensor::from_slice(indices);
+        let idx = Tensor::from_slice(indices).to_device(self.images.device()); // (B,)
         (
             self.images.index_select(0, &idx), // (B, 1, 28, 28)
             self.labels.index_select(0, &idx), // (B,)

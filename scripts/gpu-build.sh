@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds, on this CPU machine, what the GPU check (scripts/gpu-check.sh) runs on the GPU machine:
+# an H100/H200 with PyTorch 2.11.0+cu130 in its python3, no Rust and no package registry.
+#
+# tch 0.26 (this crate's) needs libtorch 2.13 and does not compile against 2.11's headers;
+# tch 0.24.0 (torch-sys 0.24.0) expects exactly 2.11.0. So this script
+#   1. puts PyPI torch==2.11.0 into a separate venv, .venv-gpu (about 4.7 GB, a few minutes;
+#      reused when it is there at that version),
+#   2. copies the crate into target/gpu/crate with tch and torch-sys pinned to 0.24.0 (the main
+#      build and Cargo.lock stay as they are),
+#   3. builds its release binaries against that libtorch (build.rs adds libtorch_cuda.so to the
+#      NEEDED entries, checked here with readelf), and
+#   4. gathers the bundle the GPU machine gets: target/gpu/bundle (binaries, the Python side,
+#      the four gzipped MNIST files, gpu-check.sh), well under the 64 MiB a run may carry.
+# A second run costs seconds when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+TORCH_VERSION=2.11.0
+TCH_VERSION=0.24.0
+VENV=.venv-gpu
+BUILD=target/gpu
+BUNDLE=$BUILD/bundle
+MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
+PYTHON=${PYTHON:-python3}
+start=$(date +%s)
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "gpu-build: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+have=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
+if [ "$have" != "$TORCH_VERSION" ]; then
+  echo "gpu-build: installing torch==$TORCH_VERSION into $VENV (about 4.7 GB)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
+fi
+site=$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+[ -e "$site/lib/libtorch_cuda.so" ] || { echo "gpu-build: $site has no libtorch_cuda.so (a CPU-only torch?)" >&2; exit 1; }
+
+mkdir -p "$BUILD/crate"
+cp -p Cargo.toml Cargo.lock build.rs README.md "$BUILD/crate/"
+for d in src assets; do rm -rf "${BUILD:?}/crate/$d" && cp -rp "$d" "$BUILD/crate/$d"; done
+sed -i -E "s/^tch = \"[^\"]+\"/tch = \"=$TCH_VERSION\"/; s/^torch-sys = \"[^\"]+\"/torch-sys = \"=$TCH_VERSION\"/" "$BUILD/crate/Cargo.toml"
+grep -q "^tch = \"=$TCH_VERSION\"" "$BUILD/crate/Cargo.toml" || { echo "gpu-build: could not pin tch in Cargo.toml" >&2; exit 1; }
+echo "gpu-build: building against torch $TORCH_VERSION (tch $TCH_VERSION) in $BUILD/crate"
+(cd "$BUILD/crate" && LIBTORCH="$site" LIBTORCH_BYPASS_VERSION_CHECK=0 CARGO_TARGET_DIR="$root/$BUILD/target" \
+  cargo build --release --bins --quiet)
+
+rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/bin" "$BUNDLE/python" "$BUNDLE/mnist"
+for b in vggnet gpu_check; do
+  cp "$BUILD/target/release/$b" "$BUNDLE/bin/"
+  strip "$BUNDLE/bin/$b" 2>/dev/null || true
+  readelf -d "$BUNDLE/bin/$b" | grep -q 'NEEDED.*\[libtorch_cuda.so\]' \
+    || { echo "gpu-build: $b does not list libtorch_cuda.so among its NEEDED entries" >&2; exit 1; }
+done
+cp python/article.py python/gpu_reference.py "$BUNDLE/python/"
+cp scripts/gpu-check.sh "$BUNDLE/"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  cp "$MNIST_DIR/$f.gz" "$BUNDLE/mnist/"
+done
+size=$(du -sm "$BUNDLE" | cut -f1)
+[ "$size" -le 60 ] || { echo "gpu-build: the bundle is ${size} MiB, over the 64 MiB a run carries" >&2; exit 1; }
+echo "gpu-build: ok: $BUNDLE (${size} MiB; torch $TORCH_VERSION, tch $TCH_VERSION; $(( $(date +%s) - start ))s)"
