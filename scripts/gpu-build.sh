@@ -10,7 +10,8 @@
 #      build and Cargo.lock stay as they are),
 #   3. builds its release binaries against that libtorch (build.rs adds libtorch_cuda.so to the
 #      NEEDED entries, checked here with readelf), and
-#   4. gathers the bundle the GPU machine gets: target/gpu/bundle (binaries, the Python side,
+#   4. builds scripts/cuda-probe, a program linked as a notebook kernel is (without that entry),
+#   5. gathers the bundle the GPU machine gets: target/gpu/bundle (binaries, the Python side,
 #      the four gzipped MNIST files, gpu-check.sh), well under the 64 MiB a run may carry.
 # A second run costs seconds when nothing changed.
 set -euo pipefail
@@ -47,7 +48,17 @@ echo "gpu-build: building against torch $TORCH_VERSION (tch $TCH_VERSION) in $BU
 (cd "$BUILD/crate" && LIBTORCH="$site" LIBTORCH_BYPASS_VERSION_CHECK=0 CARGO_TARGET_DIR="$root/$BUILD/target" \
   cargo build --release --bins --quiet)
 
+# A program that only depends on the crate, linked as a notebook kernel is (no NEEDED entry
+# for libtorch_cuda.so): vggnet::perf::load_cuda_backend must load it at run time.
+rm -rf "$BUILD/probe" && cp -rp scripts/cuda-probe "$BUILD/probe"
+sed -i 's|path = "../.."|path = "../crate"|' "$BUILD/probe/Cargo.toml"
+(cd "$BUILD/probe" && LIBTORCH="$site" CARGO_TARGET_DIR="$root/$BUILD/target" cargo build --release --quiet)
+
 rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/bin" "$BUNDLE/python" "$BUNDLE/mnist"
+cp "$BUILD/target/release/cuda-probe" "$BUNDLE/bin/"
+if readelf -d "$BUNDLE/bin/cuda-probe" | grep -q 'NEEDED.*\[libtorch_cuda.so\]'; then
+  echo "gpu-build: cuda-probe should be linked without libtorch_cuda.so" >&2; exit 1
+fi
 for b in vggnet gpu_check; do
   cp "$BUILD/target/release/$b" "$BUNDLE/bin/"
   strip "$BUNDLE/bin/$b" 2>/dev/null || true

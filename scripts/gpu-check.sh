@@ -46,6 +46,8 @@ start=$(date +%s)
 log "(a) what libtorch and PyTorch see (device $device)"
 "$bin/gpu_check" info | tee "$out/info_rust.json"
 "$PY" "$py/gpu_reference.py" info | tee "$out/info_torch.json"
+# Linked without libtorch_cuda.so, as a notebook kernel is: the crate loads it at run time.
+if [ -x "$bin/cuda-probe" ]; then "$bin/cuda-probe" | tee "$out/info_probe.json"; fi
 if [ "$device" != cpu ]; then
   grep -q '"cuda_available":true' "$out/info_rust.json" \
     || { log "the Rust binary does not see CUDA: stopping"; exit 1; }

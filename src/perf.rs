@@ -192,3 +192,42 @@ pub fn cpuinfo_bf16(info: &str) -> Bf16Hardware {
         Bf16Hardware::Emulated
     }
 }
+
+static CUDA_BACKEND: Once = Once::new();
+
+/// Makes sure libtorch's CUDA backend (`libtorch_cuda.so`) is loaded before anything asks
+/// libtorch about CUDA. The crate's own binaries and tests list it among their NEEDED entries
+/// (build.rs), but a program that only depends on this crate, such as a notebook kernel's
+/// (evcxr), is linked without it: the linker drops a library nothing calls, and libtorch then
+/// reports no GPU even on a GPU machine. This loads it from the libtorch the crate was built
+/// against, once, when that libtorch has one; a CPU-only libtorch is left as it is.
+/// [`crate::train::default_device`] and [`crate::train::parse_device`] call it.
+///
+/// Returns whether the backend is loaded in this process afterwards.
+pub fn load_cuda_backend() -> bool {
+    CUDA_BACKEND.call_once(|| {
+        let Some(lib) = option_env!("VGGNET_LIBTORCH_LIB") else {
+            return;
+        };
+        let path = std::path::Path::new(lib).join("libtorch_cuda.so");
+        if cuda_backend_loaded() || !path.exists() {
+            return;
+        }
+        let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+            return;
+        };
+        // SAFETY: dlopen with a NUL-terminated path; the handle is kept for the process's life
+        // (never dlclose'd), so libtorch's registrations made by the library stay valid.
+        unsafe {
+            libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
+        }
+    });
+    cuda_backend_loaded()
+}
+
+/// Whether `libtorch_cuda.so` is mapped into this process (Linux; false elsewhere).
+pub fn cuda_backend_loaded() -> bool {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|maps| maps.lines().any(|l| l.ends_with("/libtorch_cuda.so")))
+        .unwrap_or(false)
+}

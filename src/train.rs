@@ -209,11 +209,13 @@ impl TrainConfig {
 
 /// The device to train on: CUDA when available, else the CPU.
 pub fn default_device() -> Device {
+    crate::perf::load_cuda_backend();
     Device::cuda_if_available()
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto`.
 pub fn parse_device(s: &str) -> Result<Device> {
+    crate::perf::load_cuda_backend();
     match s {
         "auto" => Ok(default_device()),
         "cpu" => Ok(Device::Cpu),

@@ -59,12 +59,6 @@ enum Cmd {
     },
 }
 
-fn cuda_backend_loaded() -> bool {
-    std::fs::read_to_string("/proc/self/maps")
-        .map(|m| m.lines().any(|l| l.ends_with("/libtorch_cuda.so")))
-        .unwrap_or(false)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn scaler(
     device: &str,
@@ -169,7 +163,7 @@ fn main() -> Result<()> {
             "cuda_available": tch::Cuda::is_available(),
             "cuda_device_count": tch::Cuda::device_count(),
             "cudnn_available": tch::Cuda::cudnn_is_available(),
-            "libtorch_cuda_loaded": cuda_backend_loaded(),
+            "libtorch_cuda_loaded": vggnet::perf::cuda_backend_loaded(),
             "default_device": format!("{:?}", vggnet::train::default_device()),
         }),
         Cmd::Scaler {
