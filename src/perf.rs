@@ -199,20 +199,23 @@ static CUDA_BACKEND: Once = Once::new();
 /// libtorch about CUDA. The crate's own binaries and tests list it among their NEEDED entries
 /// (build.rs), but a program that only depends on this crate, such as a notebook kernel's
 /// (evcxr), is linked without it: the linker drops a library nothing calls, and libtorch then
-/// reports no GPU even on a GPU machine. This loads it from the libtorch the crate was built
-/// against, once, when that libtorch has one; a CPU-only libtorch is left as it is.
-/// [`crate::train::default_device`] and [`crate::train::parse_device`] call it.
+/// reports no GPU even on a GPU machine. This loads it, once, from the folder of the
+/// `libtorch_cpu.so` this process runs with, when that libtorch has one; a CPU-only libtorch
+/// is left as it is. [`crate::train::default_device`] and [`crate::train::parse_device`]
+/// call it.
 ///
 /// Returns whether the backend is loaded in this process afterwards.
 pub fn load_cuda_backend() -> bool {
     CUDA_BACKEND.call_once(|| {
-        let Some(lib) = option_env!("VGGNET_LIBTORCH_LIB") else {
-            return;
-        };
-        let path = std::path::Path::new(lib).join("libtorch_cuda.so");
-        if cuda_backend_loaded() || !path.exists() {
+        if cuda_backend_loaded() {
             return;
         }
+        let Some(path) = mapped_library("libtorch_cpu.so")
+            .and_then(|cpu| cpu.parent().map(|dir| dir.join("libtorch_cuda.so")))
+            .filter(|p| p.exists())
+        else {
+            return;
+        };
         let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
             return;
         };
@@ -225,9 +228,16 @@ pub fn load_cuda_backend() -> bool {
     cuda_backend_loaded()
 }
 
+/// The path of a shared library mapped into this process, by file name (Linux).
+fn mapped_library(name: &str) -> Option<std::path::PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.find('/').map(|i| &l[i..]))
+        .find(|path| path.rsplit('/').next() == Some(name))
+        .map(std::path::PathBuf::from)
+}
+
 /// Whether `libtorch_cuda.so` is mapped into this process (Linux; false elsewhere).
 pub fn cuda_backend_loaded() -> bool {
-    std::fs::read_to_string("/proc/self/maps")
-        .map(|maps| maps.lines().any(|l| l.ends_with("/libtorch_cuda.so")))
-        .unwrap_or(false)
+    mapped_library("libtorch_cuda.so").is_some()
 }
