@@ -137,12 +137,20 @@ pub struct AdamW {
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
+    /// The flat layout (see [`AdamW::new_flat`]): both moments of every parameter in one
+    /// buffer each, `exp_avg[i]` and `exp_avg_sq[i]` being views into them.
+    flat: Option<(Tensor, Tensor)>,
     step: u64,
 }
 
 impl AdamW {
-    /// An optimizer over `params` (name, tensor) with zeroed moments.
+    /// An optimizer over `params` (name, tensor) with zeroed moments: the flat layout
+    /// ([`AdamW::new_flat`]) when the parameters are on a GPU, one buffer per parameter in the
+    /// parameter's own layout (for the CPU's fused kernel) otherwise.
     pub fn new(params: Vec<(String, Tensor)>, config: AdamWConfig) -> Self {
+        if params.first().is_some_and(|(_, p)| p.device().is_cuda()) {
+            return Self::new_flat(params, config);
+        }
         let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
         AdamW {
@@ -150,6 +158,36 @@ impl AdamW {
             params,
             exp_avg,
             exp_avg_sq,
+            flat: None,
+            step: 0,
+        }
+    }
+
+    /// The layout used on a GPU, where a step is bound by the number of kernel launches, not
+    /// by arithmetic: each moment is one flat buffer over all parameters, and a step gathers
+    /// the parameters and gradients into flat tensors, runs the update once over all of them
+    /// (the same element-wise operations as per parameter, so the same numbers) and writes the
+    /// parameters back: about 35 launches per step instead of about 10 per parameter.
+    pub fn new_flat(params: Vec<(String, Tensor)>, config: AdamWConfig) -> Self {
+        let total: i64 = params.iter().map(|(_, p)| p.numel() as i64).sum();
+        let opts = params
+            .first()
+            .map(|(_, p)| (p.kind(), p.device()))
+            .unwrap_or((tch::Kind::Float, tch::Device::Cpu));
+        let (m, v) = (Tensor::zeros([total], opts), Tensor::zeros([total], opts)); // (P,)
+        let (mut exp_avg, mut exp_avg_sq, mut offset) = (Vec::new(), Vec::new(), 0);
+        for (_, p) in &params {
+            let n = p.numel() as i64;
+            exp_avg.push(m.narrow(0, offset, n).view(p.size().as_slice()));
+            exp_avg_sq.push(v.narrow(0, offset, n).view(p.size().as_slice()));
+            offset += n;
+        }
+        AdamW {
+            config,
+            params,
+            exp_avg,
+            exp_avg_sq,
+            flat: Some((m, v)),
             step: 0,
         }
     }
@@ -182,7 +220,36 @@ impl AdamW {
             eps: c.eps as f32,
             neg_step_size: (-step_size) as f32,
         };
+        let (lr, weight_decay, beta1, beta2, eps) = (c.lr, c.weight_decay, c.beta1, c.beta2, c.eps);
+        // PyTorch's single-tensor AdamW with tensor ops, on any device and layout.
+        let tensor_step = |p: &mut Tensor, g: &Tensor, m: &mut Tensor, v: &mut Tensor| {
+            let _ = p.g_mul_scalar_(1.0 - lr * weight_decay);
+            let _ = m.lerp_(g, 1.0 - beta1);
+            let _ = v.g_mul_scalar_(beta2);
+            let _ = v.addcmul_(g, &g.g_mul_scalar(1.0 - beta2));
+            let mut denom = v.sqrt();
+            let _ = denom.g_div_scalar_(bias2_sqrt);
+            let _ = denom.g_add_scalar_(eps);
+            let _ = p.addcdiv_(&m.g_mul_scalar(-step_size), &denom);
+        };
         tch::no_grad(|| {
+            if let Some((m, v)) = &mut self.flat {
+                if grads.len() == self.params.len() && grads.iter().all(|g| g.defined()) {
+                    let flat = |ts: Vec<&Tensor>| {
+                        Tensor::cat(&ts.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0)
+                    }; // (P,)
+                    let mut p_all = flat(self.params.iter().map(|(_, p)| p).collect());
+                    let g_all = flat(grads.iter().collect());
+                    tensor_step(&mut p_all, &g_all, m, v);
+                    let mut offset = 0;
+                    for (_, p) in self.params.iter_mut() {
+                        let n = p.numel() as i64;
+                        p.copy_(&p_all.narrow(0, offset, n).view(p.size().as_slice()));
+                        offset += n;
+                    }
+                    return;
+                }
+            }
             for (i, ((_, p), g)) in self.params.iter_mut().zip(grads).enumerate() {
                 if !g.defined() {
                     continue;
@@ -198,16 +265,7 @@ impl AdamW {
                 if fused && fused_step_cpu(p, &g, &self.exp_avg[i], &self.exp_avg_sq[i], &k) {
                     continue;
                 }
-                let _ = p.g_mul_scalar_(1.0 - c.lr * c.weight_decay);
-                let m = &mut self.exp_avg[i];
-                let _ = m.lerp_(&g, 1.0 - c.beta1);
-                let v = &mut self.exp_avg_sq[i];
-                let _ = v.g_mul_scalar_(c.beta2);
-                let _ = v.addcmul_(&g, &g.g_mul_scalar(1.0 - c.beta2));
-                let mut denom = v.sqrt();
-                let _ = denom.g_div_scalar_(bias2_sqrt);
-                let _ = denom.g_add_scalar_(c.eps);
-                let _ = p.addcdiv_(&m.g_mul_scalar(-step_size), &denom);
+                tensor_step(p, &g, &mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
             }
         });
     }

@@ -1,5 +1,7 @@
-//! AdamW against torch.optim.AdamW (PyTorch 2.13.0 from the venv), both of our paths: the
-//! fused single-pass CPU kernel and the tensor-op formula. Bar: max |diff| <= 1e-6 after 3 steps.
+//! AdamW against torch.optim.AdamW (PyTorch 2.13.0 from the venv), all of our paths: the
+//! fused single-pass CPU kernel, the tensor-op formula per parameter, and the flat layout used
+//! on GPUs (the same tensor ops once over all parameters). Bar: max |diff| <= 1e-6 after 3
+//! steps; the flat layout must give exactly the per-parameter tensor ops' numbers.
 
 mod common;
 
@@ -16,6 +18,7 @@ fn run_ours(
     grads: &[Vec<Tensor>],
     fused: bool,
     channels_last: bool,
+    flat: bool,
 ) -> Vec<Vec<Tensor>> {
     let params: Vec<(String, Tensor)> = init
         .iter()
@@ -30,13 +33,15 @@ fn run_ours(
             (format!("p{i}"), p)
         })
         .collect();
-    let mut opt = AdamW::new(
-        params
-            .iter()
-            .map(|(n, p)| (n.clone(), p.shallow_clone()))
-            .collect(),
-        AdamWConfig::default(),
-    );
+    let named = params
+        .iter()
+        .map(|(n, p)| (n.clone(), p.shallow_clone()))
+        .collect();
+    let mut opt = if flat {
+        AdamW::new_flat(named, AdamWConfig::default())
+    } else {
+        AdamW::new(named, AdamWConfig::default())
+    };
     let mut out = Vec::new();
     for g in grads.iter().take(STEPS) {
         // Gradients through autograd (as `Trainer::scaled_grads` takes them), so they get the
@@ -92,8 +97,15 @@ fn adamw_matches_pytorch_fused_and_unfused() {
     let theirs: HashMap<String, Tensor> = read_safetensors(&output).unwrap().tensors;
 
     let mut worsts = Vec::new();
-    for (fused, channels_last) in [(true, false), (false, false), (true, true)] {
-        let ours = run_ours(&init, &grads, fused, channels_last);
+    let mut runs = Vec::new();
+    for (fused, channels_last, flat) in [
+        (true, false, false),
+        (false, false, false),
+        (true, true, false),
+        (false, false, true),
+        (false, true, true),
+    ] {
+        let ours = run_ours(&init, &grads, fused, channels_last, flat);
         let mut worst = 0f64;
         for (s, params) in ours.iter().enumerate() {
             for (i, p) in params.iter().enumerate() {
@@ -102,10 +114,77 @@ fn adamw_matches_pytorch_fused_and_unfused() {
                 worst = worst.max(d);
             }
         }
-        println!("AdamW fused={fused} channels_last={channels_last}: max |diff| vs PyTorch over {STEPS} steps = {worst:.2e}");
+        println!("AdamW fused={fused} channels_last={channels_last} flat={flat}: max |diff| vs PyTorch over {STEPS} steps = {worst:.2e}");
         worsts.push(worst);
+        runs.push(ours);
+    }
+    // The flat layout runs the per-parameter tensor ops once over all parameters: the same
+    // numbers, bit for bit (runs[1]: per parameter; runs[3] and runs[4]: flat).
+    for flat in [&runs[3], &runs[4]] {
+        for (a, b) in flat.iter().flatten().zip(runs[1].iter().flatten()) {
+            assert!(
+                a.equal(b),
+                "the flat layout differs from the per-parameter tensor ops"
+            );
+        }
     }
     for w in &worsts {
         assert!(*w <= 1e-6, "differs from PyTorch by {w} ({worsts:?})");
+    }
+}
+
+/// The flat layout's moments are views into two buffers: saving them and loading them into a
+/// fresh flat optimizer continues exactly (what resuming a GPU run does).
+#[test]
+fn flat_layout_state_saves_and_restores_exactly() {
+    tch::manual_seed(5);
+    let shapes: [&[i64]; 3] = [&[8, 4, 3, 3], &[8], &[10, 32]];
+    let fresh = || -> Vec<(String, Tensor)> {
+        tch::manual_seed(6);
+        shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    format!("p{i}"),
+                    Tensor::randn(*s, (Kind::Float, Device::Cpu)),
+                )
+            })
+            .collect()
+    };
+    let grads = |step: i64| -> Vec<Tensor> {
+        tch::manual_seed(100 + step);
+        shapes
+            .iter()
+            .map(|s| Tensor::randn(*s, (Kind::Float, Device::Cpu)))
+            .collect()
+    };
+    let (a_params, b_params) = (fresh(), fresh());
+    let shallow = |ps: &[(String, Tensor)]| -> Vec<(String, Tensor)> {
+        ps.iter()
+            .map(|(n, p)| (n.clone(), p.shallow_clone()))
+            .collect()
+    };
+    let mut a = AdamW::new_flat(shallow(&a_params), AdamWConfig::default());
+    for step in 0..2 {
+        a.step_grads(&grads(step), false);
+    }
+    let (state, steps) = a.state();
+    let saved: HashMap<String, Tensor> = state.into_iter().map(|(n, t)| (n, t.copy())).collect();
+    let mut b = AdamW::new_flat(shallow(&b_params), AdamWConfig::default());
+    tch::no_grad(|| {
+        for ((_, pb), (_, pa)) in b_params.iter().zip(&a_params) {
+            pb.shallow_clone().copy_(pa);
+        }
+    });
+    b.load_state(&saved, steps, std::path::Path::new("saved"))
+        .unwrap();
+    a.step_grads(&grads(2), false);
+    b.step_grads(&grads(2), false);
+    for ((_, pa), (_, pb)) in a_params.iter().zip(&b_params) {
+        assert!(
+            pa.equal(pb),
+            "the restored flat optimizer took another step"
+        );
     }
 }
