@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks lab fuzz
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks lab fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -81,3 +81,11 @@ bench: setup
 MODEL ?= runs/vggnet/best.safetensors
 photos: setup
 	$(CARGO) run --release --bin photos -- --model $(MODEL) $(ARGS)
+
+## The GPU check (README "GPU"): builds the bundle a GPU machine runs (torch 2.11 in .venv-gpu,
+## tch 0.24 in a scratch copy under target/gpu), and the same check as a dry run on this CPU.
+gpu-bundle:
+	bash scripts/gpu-build.sh
+
+gpu-dry-run: build
+	bash scripts/gpu-check.sh --device cpu --quick --out out/gpu-dry-run

@@ -212,6 +212,20 @@ def _test_accuracy(model, x, y, device, batch=256):
     return 100.0 * correct / len(y)
 
 
+def train_step(model, optimizer, criterion, scaler, data, target, amp):
+    """One step of the article's train_epoch: zero_grad, forward and loss under autocast
+    (float16 on CUDA when amp), scaled backward, scaler.step and update. Returns the loss and
+    the number of correct predictions, read back as the article does (.item())."""
+    optimizer.zero_grad()
+    with torch.autocast(device_type=data.device.type, enabled=amp):
+        output = model(data)
+        loss = criterion(output, target)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.item(), (output.argmax(1) == target).sum().item()
+
+
 def cmd_train(args):
     import time
 
@@ -249,15 +263,9 @@ def cmd_train(args):
         started = time.perf_counter()
         for data, target in loader:
             data, target = data.to(device), target.to(device)
-            optimizer.zero_grad()
-            with torch.autocast(device_type=device.type, enabled=cuda):
-                output = model(data)
-                loss = criterion(output, target)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            running_loss += loss.item()
-            correct += (output.argmax(1) == target).sum().item()
+            loss_value, right = train_step(model, optimizer, criterion, scaler, data, target, cuda)
+            running_loss += loss_value
+            correct += right
             total += target.size(0)
             step += 1
             if args.eval_every and step % args.eval_every == 0:

@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from article import VGG, normalize, read_idx, _test_accuracy, _write_json  # noqa: E402
+from article import VGG, normalize, read_idx, train_step, _test_accuracy, _write_json  # noqa: E402
 
 
 def cmd_info(args):
@@ -261,15 +261,9 @@ def cmd_train(args):
             torch.cuda.synchronize()
         started = time.perf_counter()
         for data, target in batches():
-            optimizer.zero_grad()
-            with torch.autocast(device_type=device.type, enabled=amp):
-                output = model(data)
-                loss = criterion(output, target)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            running_loss += loss.item()
-            correct += (output.argmax(1) == target).sum().item()
+            loss_value, right = train_step(model, optimizer, criterion, scaler, data, target, amp)
+            running_loss += loss_value
+            correct += right
             total += target.size(0)
             steps += 1
         if cuda:

@@ -23,19 +23,11 @@ VENV=.venv-gpu
 BUILD=target/gpu
 BUNDLE=$BUILD/bundle
 MNIST_DIR=${MNIST_DIR:-../shared/data/mnist}
-PYTHON=${PYTHON:-python3}
 start=$(date +%s)
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "gpu-build: creating $VENV"
-  "$PYTHON" -m venv "$VENV"
-fi
-have=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
-if [ "$have" != "$TORCH_VERSION" ]; then
-  echo "gpu-build: installing torch==$TORCH_VERSION into $VENV (about 4.7 GB)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
-fi
+# shellcheck source=scripts/torch-venv.sh
+. scripts/torch-venv.sh
+torch_venv "$VENV" "$TORCH_VERSION" gpu-build
 site=$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 [ -e "$site/lib/libtorch_cuda.so" ] || { echo "gpu-build: $site has no libtorch_cuda.so (a CPU-only torch?)" >&2; exit 1; }
 

@@ -7,23 +7,11 @@ cd "$(dirname "$0")/.."
 
 TORCH_VERSION=2.13.0
 VENV=.venv
-PYTHON=${PYTHON:-python3}
 start=$(date +%s)
 
-if ! command -v "$PYTHON" >/dev/null; then
-  echo "setup: $PYTHON not found; install Python 3.10+ (e.g. apt-get install python3 python3-venv)" >&2
-  exit 1
-fi
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "setup: creating $VENV"
-  "$PYTHON" -m venv "$VENV"
-fi
-have=$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
-if [ "$have" != "$TORCH_VERSION" ]; then
-  echo "setup: installing torch==$TORCH_VERSION into $VENV (about 4.7 GB, a few minutes)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q "torch==$TORCH_VERSION"
-fi
+# shellcheck source=scripts/torch-venv.sh
+. scripts/torch-venv.sh
+torch_venv "$VENV" "$TORCH_VERSION" setup
 if ! "$VENV/bin/python" -c 'import numpy, safetensors' 2>/dev/null; then
   echo "setup: installing Python test references (numpy, safetensors)"
   "$VENV/bin/python" -m pip install -q -r scripts/requirements.txt

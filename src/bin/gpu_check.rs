@@ -31,47 +31,50 @@ enum Cmd {
     /// CUDA as libtorch sees it, as one JSON line.
     Info,
     /// GradScaler trajectory with forced float16 overflows (see the file's documentation).
-    Scaler {
-        #[arg(long, default_value = "cuda")]
-        device: String,
-        /// MNIST folder (the four gzipped IDX files).
-        #[arg(long)]
-        mnist: PathBuf,
-        /// Output folder: init.safetensors, scaler_rust.json, grads_rust.safetensors,
-        /// final_rust.safetensors.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 12)]
-        steps: usize,
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// Steps (0-based) whose loss is multiplied by --force.
-        #[arg(long, value_delimiter = ',', default_value = "3,4,9")]
-        overflow: Vec<usize>,
-        /// 2^20: with the initial scale 2^16 the float16 gradients overflow; float32 ones do not.
-        #[arg(long, default_value_t = 1048576.0)]
-        force: f64,
-        /// Small, so that the scale also grows within the run (PyTorch's default: 2000).
-        #[arg(long, default_value_t = 3)]
-        growth_interval: u64,
-        #[arg(long, default_value_t = 0)]
-        seed: i64,
-    },
+    Scaler(ScalerArgs),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn scaler(
-    device: &str,
+#[derive(clap::Args)]
+struct ScalerArgs {
+    #[arg(long, default_value = "cuda")]
+    device: String,
+    /// MNIST folder (the four gzipped IDX files).
+    #[arg(long)]
     mnist: PathBuf,
+    /// Output folder: init.safetensors, scaler_rust.json, grads_rust.safetensors,
+    /// final_rust.safetensors.
+    #[arg(long)]
     out: PathBuf,
+    #[arg(long, default_value_t = 12)]
     steps: usize,
+    #[arg(long, default_value_t = 64)]
     batch: usize,
+    /// Steps (0-based) whose loss is multiplied by --force.
+    #[arg(long, value_delimiter = ',', default_value = "3,4,9")]
     overflow: Vec<usize>,
+    /// 2^20: with the initial scale 2^16 the float16 gradients overflow; float32 ones do not.
+    #[arg(long, default_value_t = 1048576.0)]
     force: f64,
+    /// Small, so that the scale also grows within the run (PyTorch's default: 2000).
+    #[arg(long, default_value_t = 3)]
     growth_interval: u64,
+    #[arg(long, default_value_t = 0)]
     seed: i64,
-) -> Result<serde_json::Value> {
-    let device = parse_device(device)?;
+}
+
+fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
+    let ScalerArgs {
+        device,
+        mnist,
+        out,
+        steps,
+        batch,
+        overflow,
+        force,
+        growth_interval,
+        seed,
+    } = a;
+    let device = parse_device(&device)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let data = Mnist::load(&DataConfig {
         dir: mnist,
@@ -166,27 +169,7 @@ fn main() -> Result<()> {
             "libtorch_cuda_loaded": vggnet::perf::cuda_backend_loaded(),
             "default_device": format!("{:?}", vggnet::train::default_device()),
         }),
-        Cmd::Scaler {
-            device,
-            mnist,
-            out,
-            steps,
-            batch,
-            overflow,
-            force,
-            growth_interval,
-            seed,
-        } => scaler(
-            &device,
-            mnist,
-            out,
-            steps,
-            batch,
-            overflow,
-            force,
-            growth_interval,
-            seed,
-        )?,
+        Cmd::Scaler(a) => scaler(a)?,
     };
     println!("{value}");
     Ok(())
