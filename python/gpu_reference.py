@@ -1,7 +1,7 @@
 """PyTorch's side of the GPU check (scripts/gpu-check.sh), beside the Rust binaries.
 
-Runs with any python3 that has torch (on the GPU machine: its preinstalled 2.11.0+cu130) and
-numpy; reads MNIST from the gzipped IDX files through article.py (no torchvision download).
+Runs with any python3 that has torch (on the GPU machine: its preinstalled 2.11.0+cu130),
+numpy and safetensors (both there too); reads MNIST from the gzipped IDX files through article.py (no torchvision download).
 
   info
       torch version, CUDA/cuDNN availability and the device name, as one JSON line.
@@ -38,9 +38,9 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
+from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from article import VGG, normalize, read_idx, train_step, _test_accuracy, _write_json  # noqa: E402
@@ -57,39 +57,12 @@ def cmd_info(args):
     }))
 
 
-def _load_safetensors(path):
-    """safetensors files without the safetensors package (the GPU machine may lack it)."""
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(n))
-        body = f.read()
-    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": None}
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        lo, hi = meta["data_offsets"]
-        arr = np.frombuffer(body[lo:hi], dtype=dtypes[meta["dtype"]]).reshape(meta["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
-
-
 def _save_safetensors(tensors, path):
-    header, chunks, offset = {}, [], 0
-    for name, t in tensors.items():
-        b = t.detach().float().cpu().contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        chunks.append(b)
-        offset += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(len(h).to_bytes(8, "little"))
-        f.write(h)
-        for c in chunks:
-            f.write(c)
-    os.replace(tmp, path)
+    """safetensors.torch.save_file, atomically (temporary file + rename)."""
+    from safetensors.torch import save_file
+
+    save_file({n: t.detach().float().cpu().contiguous() for n, t in tensors.items()}, path + ".tmp")
+    os.replace(path + ".tmp", path)
 
 
 def cmd_scaler(args):
@@ -99,7 +72,7 @@ def cmd_scaler(args):
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     model = VGG(dropout=0.0)
-    model.load_state_dict(_load_safetensors(os.path.join(args.dir, "init.safetensors")))
+    model.load_state_dict(load_file(os.path.join(args.dir, "init.safetensors")))
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     criterion = nn.CrossEntropyLoss()
@@ -139,15 +112,15 @@ def cmd_compare_scaler(args):
     keys = ("scale_before", "scale_after", "skipped")
     trajectory_equal = [{k: r[k] for k in keys} for r in rust["steps"]] == [{k: r[k] for k in keys} for r in ref["steps"]]
     loss_diff = max(abs(a["loss"] - b["loss"]) / max(abs(b["loss"]), 1e-12) for a, b in zip(rust["steps"], ref["steps"]))
-    gr = _load_safetensors(os.path.join(args.dir, "grads_rust.safetensors"))
-    gt = _load_safetensors(os.path.join(args.dir, "grads_torch.safetensors"))
+    gr = load_file(os.path.join(args.dir, "grads_rust.safetensors"))
+    gt = load_file(os.path.join(args.dir, "grads_torch.safetensors"))
     per_tensor = {}
     for name, t in gt.items():
         r = gr[name].reshape(t.shape)
         per_tensor[name] = float((r - t).abs().max() / t.abs().max().clamp_min(1e-30))
     worst = max(per_tensor.values())
-    wr = _load_safetensors(os.path.join(args.dir, "final_rust.safetensors"))
-    wt = _load_safetensors(os.path.join(args.dir, "final_torch.safetensors"))
+    wr = load_file(os.path.join(args.dir, "final_rust.safetensors"))
+    wt = load_file(os.path.join(args.dir, "final_torch.safetensors"))
     weight_diff = max(float((wr[n].reshape(t.shape) - t).abs().max()) for n, t in wt.items())
     ok = trajectory_equal and worst <= args.grad_tol and len(gr) == len(gt)
     result = {

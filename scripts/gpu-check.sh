@@ -27,15 +27,15 @@ while [ $# -gt 0 ]; do
   esac
 done
 # In the bundle: bin/, python/ and mnist/ lie beside this script; in the repository: scripts/.
+# Python: the machine's python3 in the bundle, the project venv's in the repository.
 if [ -d "$here/bin" ]; then
-  bin=${bin:-$here/bin}; py=$here/python; mnist=${mnist:-$here/mnist}
+  bin=${bin:-$here/bin}; py=$here/python; mnist=${mnist:-$here/mnist}; PY=${PYTHON:-python3}
 else
   bin=${bin:-$here/../target/release}; py=$here/../python; mnist=${mnist:-${MNIST_DIR:-$here/../../shared/data/mnist}}
+  PY=${PYTHON:-$here/../.venv/bin/python}
 fi
 out=${out:-${OUT:-$PWD/gpu-check-out}}
 mkdir -p "$out/runs"
-PY=${PYTHON:-python3}
-if [ -x "$here/../.venv/bin/python" ] && [ ! -d "$here/bin" ]; then PY=${PYTHON:-$here/../.venv/bin/python}; fi
 torch_lib=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 lim_rust=(); lim_py=()

@@ -75,9 +75,10 @@ impl GradScaler {
 
     /// Divides every gradient by the scale in place; returns true if any is inf or NaN.
     ///
-    /// As PyTorch's `unscale_`: libtorch's `_amp_non_finite_check_and_unscale_` per gradient,
-    /// all recording into one `found_inf` flag on the gradients' device, which is read once at
-    /// the end (on a GPU: one synchronization per step, not one per parameter).
+    /// As PyTorch's `unscale_`: libtorch's `_amp_foreach_non_finite_check_and_unscale_` (through
+    /// tch, one gradient per call), all recording into one `found_inf` flag on the gradients'
+    /// device, which is read once at the end (on a GPU: one synchronization per step, not one
+    /// per parameter).
     pub fn unscale_(&self, grads: &[Tensor]) -> bool {
         if !self.enabled {
             return false;
@@ -96,8 +97,8 @@ impl GradScaler {
                 if g.f_internal_amp_non_finite_check_and_unscale(&mut found, &inv)
                     .is_err()
                 {
-                    // A libtorch without the kernel for this device or dtype: the same
-                    // arithmetic with tensor ops.
+                    // libtorch has the kernel for float gradients on the CPU and CUDA; on
+                    // another device or dtype, the same arithmetic with tensor ops.
                     let _ = g.g_mul_scalar_(1.0 / self.scale);
                     let bad = g.isfinite().all().logical_not().to_kind(tch::Kind::Float);
                     let _ = found.g_add_(&bad.reshape([1]));

@@ -287,14 +287,8 @@ impl Split {
         idx
     }
 
-    /// The split on `device` (itself, unchanged, when it is already there).
+    /// The split on `device` (the same tensors, not copies, when it is already there).
     pub fn to_device(&self, device: Device) -> Split {
-        if self.images.device() == device {
-            return Split {
-                images: self.images.shallow_clone(),
-                labels: self.labels.shallow_clone(),
-            };
-        }
         Split {
             images: self.images.to_device(device), // (N, 1, 28, 28)
             labels: self.labels.to_device(device), // (N,)

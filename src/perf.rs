@@ -202,10 +202,8 @@ static CUDA_BACKEND: Once = Once::new();
 /// reports no GPU even on a GPU machine. This loads it, once, from the folder of the
 /// `libtorch_cpu.so` this process runs with, when that libtorch has one; a CPU-only libtorch
 /// is left as it is. [`crate::train::default_device`] and [`crate::train::parse_device`]
-/// call it.
-///
-/// Returns whether the backend is loaded in this process afterwards.
-pub fn load_cuda_backend() -> bool {
+/// call it; [`cuda_backend_loaded`] says whether the backend is loaded.
+pub fn load_cuda_backend() {
     CUDA_BACKEND.call_once(|| {
         if cuda_backend_loaded() {
             return;
@@ -225,7 +223,6 @@ pub fn load_cuda_backend() -> bool {
             libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
         }
     });
-    cuda_backend_loaded()
 }
 
 /// The path of a shared library mapped into this process, by file name (Linux).

@@ -74,8 +74,7 @@ fn binary_needs_libtorch_cuda_exactly_when_libtorch_has_it() -> Result<()> {
 fn cuda_backend_is_loaded_exactly_when_libtorch_has_it() -> Result<()> {
     let lib = Path::new(env!("VGGNET_LIBTORCH_LIB"));
     let has_cuda = lib.join("libtorch_cuda.so").exists();
-    let maps = std::fs::read_to_string("/proc/self/maps").context("reading /proc/self/maps")?;
-    let loaded = maps.lines().any(|l| l.ends_with("/libtorch_cuda.so"));
+    let loaded = vggnet::perf::cuda_backend_loaded();
     ensure!(
         loaded == has_cuda,
         "libtorch_cuda.so is {}mapped in this process, but libtorch at {} {} it",
