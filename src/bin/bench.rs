@@ -88,14 +88,18 @@ struct Clock {
     warmup: usize,
     start: Option<Instant>,
     end: Option<Instant>,
+    /// Minor page faults of the process when the measured steps start, and after each step.
+    faults: (Option<u64>, Option<u64>),
 }
 
 impl Observer for Clock {
     fn on_batch(&mut self, p: &BatchProgress) {
         if p.batch + 1 == self.warmup {
             self.start = Some(Instant::now());
+            self.faults.0 = vggnet::perf::minor_faults();
         }
         self.end = Some(Instant::now());
+        self.faults.1 = vggnet::perf::minor_faults();
     }
 }
 
@@ -187,6 +191,7 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 warmup: args.warmup.max(1),
                 start: None,
                 end: None,
+                faults: (None, None),
             };
             t.train_epoch(&data.train, None, &mut clock)?;
             let secs = clock
@@ -194,7 +199,12 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 .zip(clock.start)
                 .map(|(e, s)| (e - s).as_secs_f64())
                 .context("no steps ran")?;
-            serde_json::json!({"images_per_sec": (args.train_steps * args.train_batch) as f64 / secs, "seconds": secs})
+            let faults = match clock.faults {
+                (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / args.train_steps as f64),
+                _ => None,
+            };
+            serde_json::json!({"images_per_sec": (args.train_steps * args.train_batch) as f64 / secs, "seconds": secs,
+                               "minor_faults_per_step": faults})
         }
         "epoch" => {
             // A whole epoch the way `vggnet train` runs it (the full training set in the
