@@ -3,18 +3,12 @@
 
 mod common;
 
-use common::{load_mnist, tiny};
+use common::{load_mnist, rng_lock, tiny};
 use tch::Device;
 use vggnet::experiment::{compare, lr_range_test, smooth, LrRangeConfig};
 use vggnet::model::Vgg;
 use vggnet::optim::AdamWConfig;
 use vggnet::train::{Silent, TrainConfig};
-
-/// tch's seed is global: tests that seed and train take turns.
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[test]
 fn smoothing_is_a_bias_corrected_moving_average() {

@@ -9,11 +9,6 @@ use vggnet::recipe::{Augment, LrSchedule};
 use vggnet::run::{ResumeRequest, Run, RunEnd, StopAt};
 use vggnet::train::{Recipe, Silent, TrainConfig};
 
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[test]
 fn the_article_recipe_is_the_default_and_keeps_its_rate() {
     let article = TrainConfig::default();

@@ -12,14 +12,6 @@ use vggnet::checkpoint::{load_training_state, save_training_state};
 use vggnet::data::Mnist;
 use vggnet::train::{BatchProgress, CurvePoint, Observer, Silent, TrainConfig, Trainer};
 
-/// Torch's RNG (init, dropout) is process-global and the test harness runs tests on threads:
-/// each test holds this lock so no other test draws from the generator meanwhile.
-static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// A trainer for the small network (seeding, resumption and the loop do not depend on the
 /// width) with per-step curve points and periodic evaluations.
 fn trainer(seed: u64, epochs: usize) -> Trainer {

@@ -140,3 +140,11 @@ pub fn tiny_run(dir: &std::path::Path, train: vggnet::train::TrainConfig) -> vgg
     };
     vggnet::run::Run::start(dir, config).expect("starting the run")
 }
+
+/// Torch's RNG (init, dropout, augmentation) is process-global and the test harness runs tests
+/// on threads: a test that seeds and then draws holds this lock, so no other test of its binary
+/// draws from the generator meanwhile.
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
