@@ -1,7 +1,8 @@
 """PyTorch's side of the GPU check (scripts/gpu-check.sh), beside the Rust binaries.
 
 Runs with any python3 that has torch (on the GPU machine: its preinstalled 2.11.0+cu130),
-numpy and safetensors (both there too); reads MNIST from the gzipped IDX files through article.py (no torchvision download).
+numpy and safetensors (both there too); reads MNIST from the gzipped IDX files through
+article.py (no torchvision download).
 
   info
       torch version, CUDA/cuDNN availability and the device name, as one JSON line.
@@ -40,7 +41,7 @@ import time
 
 import torch
 import torch.nn as nn
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from article import VGG, normalize, read_idx, train_step, _test_accuracy, _write_json  # noqa: E402
@@ -59,8 +60,6 @@ def cmd_info(args):
 
 def _save_safetensors(tensors, path):
     """safetensors.torch.save_file, atomically (temporary file + rename)."""
-    from safetensors.torch import save_file
-
     save_file({n: t.detach().float().cpu().contiguous() for n, t in tensors.items()}, path + ".tmp")
     os.replace(path + ".tmp", path)
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{load_mnist, tiny};
+use common::{load_mnist, rng_lock, tiny};
 use tch::{Device, Kind, Tensor};
 use vggnet::inspect::{confident_mistakes, feature_maps, first_layer_filters, saliency};
 use vggnet::model::{Vgg, VggConfig};
@@ -11,8 +11,7 @@ use vggnet::model::{Vgg, VggConfig};
 /// A seeded model. tch's generator is global and tests run on threads: seeding and building
 /// happen under one lock, so the same seed always gives the same weights.
 fn model(config: VggConfig, seed: i64) -> Vgg {
-    static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _g = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let _g = rng_lock();
     tch::manual_seed(seed);
     Vgg::new(config, Device::Cpu).expect("building the model")
 }

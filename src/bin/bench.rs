@@ -568,7 +568,7 @@ fn main() -> Result<()> {
             "\ntraining, bfloat16 AMP in Rust against the article's float32 loop in PyTorch: \
              {r:.1} / {p:.1} img/s = {:.2}x (this CPU's bfloat16: {:?})",
             r / p,
-            vggnet::perf::cpu_bf16()
+            bf16_hw
         );
     }
     let profile = match args.only.as_deref() {
