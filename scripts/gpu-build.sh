@@ -12,7 +12,9 @@
 #      NEEDED entries, checked here with readelf), and
 #   4. builds scripts/cuda-probe, a program linked as a notebook kernel is (without that entry),
 #   5. gathers the bundle the GPU machine gets: target/gpu/bundle (binaries, the Python side,
-#      the four gzipped MNIST files, gpu-check.sh), well under the 64 MiB a run may carry.
+#      the four gzipped MNIST files, gpu-check.sh, and this machine's C runtime in hostlib/ for
+#      a GPU image whose C library is too old for the binaries), well under the 64 MiB a run may
+#      carry.
 # A second run costs seconds when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,18 @@ for b in vggnet gpu_check; do
   readelf -d "$BUNDLE/bin/$b" | grep -q 'NEEDED.*\[libtorch_cuda.so\]' \
     || { echo "gpu-build: $b does not list libtorch_cuda.so among its NEEDED entries" >&2; exit 1; }
 done
+# The GPU machine runs another image. If its C library or libstdc++ is older than this one's
+# (the binaries need GLIBC_2.34), they cannot start there; so the bundle also carries this
+# machine's loader and C runtime (hostlib/, ~6 MiB), which gpu-check.sh uses only then.
+mkdir -p "$BUNDLE/hostlib"
+loader=$(readelf -l "$BUNDLE/bin/vggnet" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
+[ -e "$loader" ] || { echo "gpu-build: no program interpreter found for vggnet" >&2; exit 1; }
+cp -L "$loader" "$BUNDLE/hostlib/"
+# Every system library the binaries load (ldd's "name => path" lines outside torch's folders).
+LD_LIBRARY_PATH="$site/lib" ldd "$BUNDLE/bin/vggnet" "$BUNDLE/bin/gpu_check" \
+  | awk '$2 == "=>" && $3 ~ /^\// && $3 !~ /site-packages/ {print $3}' | sort -u \
+  | while read -r lib; do cp -L "$lib" "$BUNDLE/hostlib/"; done
+[ -e "$BUNDLE/hostlib/libc.so.6" ] || { echo "gpu-build: ldd found no libc.so.6 to carry" >&2; exit 1; }
 cp python/article.py python/gpu_reference.py "$BUNDLE/python/"
 cp scripts/gpu-check.sh "$BUNDLE/"
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do

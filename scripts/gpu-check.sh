@@ -9,6 +9,7 @@
 #   runs/rust-amp-s<S>/, torch-gpu-s<S>.json, torch-dataloader-s1.json, runs/rust-fp32-s1/
 #                                         (c), (d) 5-epoch runs, our binary and PyTorch's loop
 #   gpu_memory.csv, runs.tsv              GPU memory samples (nvidia-smi), each run's start and end
+#   binaries_started_with.txt             "direct", or the bundle's loader when hostlib/ was needed
 #   summary.json, summary.md              everything above in one table
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,11 +44,25 @@ if [ -n "$limit" ]; then lim_rust=(--train-limit "$limit" --test-limit 1000); li
 log() { echo "gpu-check $(date +%T): $*"; }
 start=$(date +%s)
 
+# The binaries were built on another machine's image. If they cannot start with this machine's
+# libraries (a C library older than GLIBC_2.34, say), run them through the loader and C runtime
+# the bundle carries in hostlib/. GPU_CHECK_HOSTLIB=1 takes that path anyway (to test it).
+rbin=(); hostlib=$here/hostlib
+if [ -d "$hostlib" ]; then
+  if [ -n "${GPU_CHECK_HOSTLIB:-}" ] || ! "$bin/vggnet" --help > /dev/null 2> "$out/start_check.log"; then
+    log "the binaries do not start with this machine's libraries ($(head -c 400 "$out/start_check.log" 2> /dev/null | tr '\n' ' ')): running them with the bundle's hostlib/"
+    loader=$(find "$hostlib" -maxdepth 1 -name 'ld-linux*' | head -n 1)
+    rbin=("$loader" --library-path "$hostlib:$LD_LIBRARY_PATH")
+    "${rbin[@]}" "$bin/vggnet" --help > /dev/null || { log "nor with hostlib/: stopping"; exit 1; }
+  fi
+fi
+echo "${rbin[*]:-direct}" > "$out/binaries_started_with.txt"
+
 log "(a) what libtorch and PyTorch see (device $device)"
-"$bin/gpu_check" info | tee "$out/info_rust.json"
+"${rbin[@]}" "$bin/gpu_check" info | tee "$out/info_rust.json"
 "$PY" "$py/gpu_reference.py" info | tee "$out/info_torch.json"
 # Linked without libtorch_cuda.so, as a notebook kernel is: the crate loads it at run time.
-if [ -x "$bin/cuda-probe" ]; then "$bin/cuda-probe" | tee "$out/info_probe.json"; fi
+if [ -x "$bin/cuda-probe" ]; then "${rbin[@]}" "$bin/cuda-probe" | tee "$out/info_probe.json"; fi
 if [ "$device" != cpu ]; then
   grep -q '"cuda_available":true' "$out/info_rust.json" \
     || { log "the Rust binary does not see CUDA: stopping"; exit 1; }
@@ -78,13 +93,13 @@ run() {
 }
 
 log "(b) GradScaler: Rust against torch.amp.GradScaler"
-run scaler-rust "$bin/gpu_check" scaler --device "$device" --mnist "$mnist" --out "$out/scaler"
+run scaler-rust "${rbin[@]}" "$bin/gpu_check" scaler --device "$device" --mnist "$mnist" --out "$out/scaler"
 run scaler-torch "$PY" "$py/gpu_reference.py" scaler --dir "$out/scaler" --mnist "$mnist" --device "$device"
 "$PY" "$py/gpu_reference.py" compare-scaler --dir "$out/scaler" \
   || { log "GradScaler comparison FAILED (see scaler/scaler_compare.json)"; failed="$failed scaler-compare"; }
 
 rust_train() { # NAME SEED AMP
-  run "$1" "$bin/vggnet" train --device "$device" --amp "$3" --epochs "$epochs" --seed "$2" \
+  run "$1" "${rbin[@]}" "$bin/vggnet" train --device "$device" --amp "$3" --epochs "$epochs" --seed "$2" \
     --data-dir "$mnist" --offline --no-plots --out "$out/runs/$1" "${lim_rust[@]}"
 }
 torch_train() { # NAME SEED DATA
