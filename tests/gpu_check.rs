@@ -3,7 +3,8 @@
 //! same initial weights on the same batches. On the CPU there is no float16, so the overflow is
 //! forced with a factor that overflows float32 too (1e38 times the scale): the skipped steps,
 //! the backoff after them and the growth every `growth_interval` clean steps must be the same
-//! step for step, and the first step's unscaled gradients within 2% of the largest value.
+//! step for step, and the first step's unscaled gradients within 2% of the largest value
+//! (PyTorch's side takes the Rust side's memory layout from its settings, channels-last).
 //! On the GPU the same code runs with a factor that overflows only float16.
 
 mod common;

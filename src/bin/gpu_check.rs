@@ -150,7 +150,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
         "skipped_steps": t.scaler.skipped_steps,
         "settings": {"batch": batch, "overflow": overflow, "force": force,
                       "growth_interval": growth_interval, "init_scale": t.config.scaler.init_scale,
-                      "seed": seed},
+                      "seed": seed, "channels_last": t.model.channels_last()},
     });
     vggnet::fsio::atomic_write(
         &out.join("scaler_rust.json"),
