@@ -61,7 +61,7 @@ for b in vggnet gpu_check; do
 done
 # The GPU machine runs another image. If its C library or libstdc++ is older than this one's
 # (the binaries need GLIBC_2.34), they cannot start there; so the bundle also carries this
-# machine's loader and C runtime (hostlib/, ~6 MiB), which gpu-check.sh uses only then.
+# machine's loader and C runtime (hostlib/, ~5 MiB), which gpu-check.sh uses only then.
 mkdir -p "$BUNDLE/hostlib"
 loader=$(readelf -l "$BUNDLE/bin/vggnet" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')
 [ -e "$loader" ] || { echo "gpu-build: no program interpreter found for vggnet" >&2; exit 1; }
