@@ -73,13 +73,12 @@ def cmd_scaler(args):
     cuda = device.type == "cuda"
     model = VGG(dropout=0.0)
     model.load_state_dict(load_file(os.path.join(args.dir, "init.safetensors")))
-    model.to(device).train()
     # The same memory layout as the Rust side (channels-last by default), so that the comparison
     # sees the scaler and autocast, not the layout: PyTorch's own NCHW and channels-last first-step
     # gradients differ by up to 9.5e-3 of a tensor's largest value in float32 on the CPU.
     channels_last = s.get("channels_last", False)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=layout)
+    model.to(device, memory_format=layout).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(device.type, init_scale=s["init_scale"], growth_interval=s["growth_interval"])
