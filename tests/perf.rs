@@ -73,12 +73,16 @@ fn training_steps_reuse_their_memory_instead_of_faulting_in_fresh_pages() -> any
         "glibc's defaults: expected >16,000 faults per step, got {default}"
     );
     // Tuned (`perf::tune_allocator`, on when a model is built): freed buffers are reused once
-    // the heap has grown to a step's needs (3 warm-up steps; measured: 0 per step after them).
+    // the heap has grown to a step's needs. Measured after 3 warm-up steps: 0 per step on an AVX2
+    // EPYC, 1,045 on CI's machine of 2026-11-29 (about 4 MB a step, a sixteenth of the gradient;
+    // which buffers, that run did not say). What this test claims is the gradient's reuse, so the
+    // bound is a quarter of its 16,384 pages and a tenth of the defaults' count; without
+    // `M_MMAP_MAX = 0` the tuned count was 15,600 and 16,385 (two AVX2 EPYCs), which fails both.
     let tuned = faults_per_step(true)?;
     assert!(
-        tuned < 500.0,
-        "tuned allocator: expected <500 faults per step (the 64 MB gradient reused), got {tuned} \
-         (defaults: {default})"
+        tuned < 4_096.0 && tuned < default / 10.0,
+        "tuned allocator: expected <4,096 faults per step and under a tenth of the defaults' \
+         (the 64 MB gradient reused), got {tuned} (defaults: {default})"
     );
     Ok(())
 }
