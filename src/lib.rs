@@ -18,6 +18,7 @@
 //! ```
 
 pub mod amp;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod data;
 pub mod download;

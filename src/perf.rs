@@ -41,6 +41,19 @@ pub fn tune_allocator() {
     });
 }
 
+/// Bytes glibc's malloc holds in `mmap`ed blocks right now (`mallinfo2().hblkhd`; `None` off
+/// glibc). With [`tune_allocator`]'s settings a large block adds nothing here (it comes from
+/// the heap, where the next step reuses it); with glibc's defaults a 64 MB block adds 64 MB.
+pub fn mmapped_bytes() -> Option<usize> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads glibc's allocator statistics.
+        return Some(unsafe { libc::mallinfo2() }.hblkhd);
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
 /// Minor page faults of this process so far (all threads; `getrusage`). A step that
 /// allocates fresh pages pays one per 4 KB page: the benchmark reports them per step.
 pub fn minor_faults() -> Option<u64> {
@@ -180,18 +193,18 @@ fn gomp_parallel() -> Option<GompParallel> {
     addr.map(|a| unsafe { std::mem::transmute::<usize, GompParallel>(a) })
 }
 
-/// How this CPU computes bfloat16, from the flags in `/proc/cpuinfo`.
+/// How this CPU computes bfloat16, from the flags in `/proc/cpuinfo`. Reported (the
+/// benchmark, [`crate::calibrate::Calibration`]), not used to choose a precision: what the
+/// same flag is worth differs between cores (with `avx512_bf16` and no AMX, bfloat16 AMP
+/// trained at 0.8x float32 on an Intel Xeon and at 1.6x on an AMD EPYC Zen 4), so
+/// [`crate::calibrate`] measures it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bf16Hardware {
-    /// `amx_bf16`: matrix tiles. oneDNN runs bfloat16 convolutions and matrix products on
-    /// them; measured on a 2-core Xeon with AMX, bfloat16 AMP trained the article's network
-    /// at 1.65x the float32 speed (223.7 against 135.5 images/s, `make bench`).
+    /// `amx_bf16`: matrix tiles, which oneDNN runs bfloat16 convolutions and matrix products on.
     Amx,
-    /// `avx512_bf16` without AMX: bfloat16 dot products in vector registers only. Measured on
-    /// such a Xeon (2 cores): PyTorch's CPU autocast to bfloat16 made the training step slower
-    /// than float32 (84 against 106 images/s).
+    /// `avx512_bf16` without AMX: bfloat16 dot products in vector registers.
     Avx512,
-    /// Neither: oneDNN emulates bfloat16, slower than float32.
+    /// Neither: oneDNN emulates bfloat16 with float32 instructions.
     Emulated,
 }
 

@@ -572,6 +572,7 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
         &dir.join(METRICS_FILE),
         &serde_json::json!({
             "config": t.config,
+            "precision": precision_record(t),
             "run": spec,
             "epochs": t.history,
             "evals": t.evals,
@@ -582,6 +583,19 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
         crate::plot::training_curves(&t.history)?.save(&dir.join("curves.png"))?;
     }
     Ok(())
+}
+
+/// The arithmetic the run trains in and, on the CPU, what was measured here about which
+/// precision is faster ([`crate::calibrate`], from the cache; null when never measured).
+fn precision_record(t: &Trainer) -> serde_json::Value {
+    let measured = (t.model.device() == Device::Cpu)
+        .then(crate::calibrate::cached)
+        .flatten();
+    serde_json::json!({
+        "arithmetic": t.precision().describe(),
+        "cpu_measurement": measured,
+        "faster_here": measured.as_ref().map(|c| Precision::of(c.choice(), Device::Cpu).describe()),
+    })
 }
 
 /// The best-model rule: the last epoch's test accuracy is at least every earlier one's.

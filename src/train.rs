@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::model::Vgg;
 use crate::optim::{AdamW, AdamWConfig};
-use crate::perf::Bf16Hardware;
 use crate::recipe::{Augment, LrSchedule};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,26 +30,24 @@ pub enum AmpMode {
     Off,
     /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
     /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
-    /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Pays on CPUs with
-    /// AMX (`amx_bf16`); with only AVX512-BF16 or none it was measured slower than float32.
+    /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Whether it is faster
+    /// than float32 depends on the CPU's cores, not only its flags: [`crate::calibrate`]
+    /// measures it.
     Bf16,
 }
 
 impl AmpMode {
-    /// The fastest precision measured for training on `device`: the article's float16 AMP on
-    /// CUDA, bfloat16 AMP on a CPU with AMX ([`Bf16Hardware::Amx`]), float32 on other CPUs
-    /// (there bfloat16 was measured slower). What notebook 02 trains with by default.
+    /// The fastest precision for training on `device`: the article's float16 AMP on CUDA; on a
+    /// CPU the faster of bfloat16 AMP and float32 as measured on this CPU model
+    /// ([`crate::calibrate::cached_or_measure`]: a few training steps of each, once, then read
+    /// from the cache); float32 if that measurement fails. What notebook 02 trains with.
     pub fn fastest_on(device: Device) -> AmpMode {
-        AmpMode::fastest(device, crate::perf::cpu_bf16())
-    }
-
-    /// [`AmpMode::fastest_on`] for a CPU with bfloat16 hardware `bf16`.
-    pub fn fastest(device: Device, bf16: Bf16Hardware) -> AmpMode {
-        match bf16 {
-            _ if device.is_cuda() => AmpMode::On,
-            Bf16Hardware::Amx => AmpMode::Bf16,
-            Bf16Hardware::Avx512 | Bf16Hardware::Emulated => AmpMode::Off,
+        if device.is_cuda() {
+            return AmpMode::On;
         }
+        crate::calibrate::cached_or_measure()
+            .map(|c| c.choice())
+            .unwrap_or(AmpMode::Off)
     }
 }
 
@@ -536,29 +533,19 @@ impl Trainer {
         self.amp_announced = true;
         let msg = match (self.config.amp, self.precision()) {
             (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
-            (_, Precision::Bfloat16) => {
-                let cpu = self.model.device() == Device::Cpu;
-                let hardware = cpu.then(crate::perf::cpu_bf16);
-                let note = match hardware {
-                    None | Some(Bf16Hardware::Amx) => "",
-                    Some(Bf16Hardware::Avx512) => {
-                        "; this CPU has AVX512-BF16 but no AMX, where bfloat16 training was \
-                         measured slower than float32"
-                    }
-                    Some(Bf16Hardware::Emulated) => {
-                        "; this CPU has neither AMX nor AVX512-BF16, so bfloat16 is emulated and \
-                         likely slower than float32 here"
-                    }
-                };
-                format!(
-                    "AMP bfloat16: convolutions and linear layers in bfloat16, float32 weights, \
-                     optimizer and loss, no GradScaler{note}"
-                )
-            }
-            (AmpMode::Off, _) => "AMP off (requested): training in float32".to_string(),
+            (_, Precision::Bfloat16) => format!(
+                "AMP bfloat16: convolutions and linear layers in bfloat16, float32 weights, \
+                 optimizer and loss, no GradScaler{}",
+                self.measured_note(Precision::Bfloat16)
+            ),
+            (AmpMode::Off, _) => format!(
+                "AMP off (requested): training in float32{}",
+                self.measured_note(Precision::Float32)
+            ),
             _ => format!(
-                "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}",
-                self.model.device()
+                "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}{}",
+                self.model.device(),
+                self.measured_note(Precision::Float32)
             ),
         };
         let msg = match flushed_threads {
@@ -569,6 +556,29 @@ impl Trainer {
             _ => msg,
         };
         obs.on_message(&msg);
+    }
+
+    /// On the CPU, what was measured here about the precision `used` ([`crate::calibrate`], read
+    /// from the cache, never measured for this): "; measured on this CPU (...): ... is the
+    /// faster", with a hint when the other precision is; or that it was not measured yet.
+    fn measured_note(&self, used: Precision) -> String {
+        if self.model.device() != Device::Cpu {
+            return String::new();
+        }
+        match crate::calibrate::cached() {
+            None => "; which precision is faster on this CPU was not measured yet (`vggnet \
+                     calibrate` or `--amp fastest` measures it, a few seconds)"
+                .to_string(),
+            Some(c) => {
+                let faster = Precision::of(c.choice(), Device::Cpu);
+                let hint = match (used, faster) {
+                    (Precision::Float32, Precision::Bfloat16) => " (`--amp bf16` trains faster)",
+                    (Precision::Bfloat16, Precision::Float32) => " (`--amp off` trains faster)",
+                    _ => "",
+                };
+                format!("; {c}{hint}")
+            }
+        }
     }
 
     /// Forward pass and loss, as the article's `with autocast(): outputs = model(images);

@@ -180,9 +180,9 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     assert_eq!(back.amp, AmpMode::Bf16);
 }
 
-/// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only), and
-/// the precision notebook 02 trains with on each: bfloat16 AMP only with AMX (on a Xeon with
-/// AVX512-BF16 and no AMX PyTorch's bfloat16 autocast was slower than float32).
+/// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only):
+/// reported beside the measurement that decides the precision (`vggnet::calibrate`, whose
+/// decision logic is unit-tested in src/calibrate.rs).
 #[test]
 fn bf16_hardware_is_read_from_cpu_flags() {
     use vggnet::perf::{cpuinfo_bf16, Bf16Hardware};
@@ -193,14 +193,40 @@ fn bf16_hardware_is_read_from_cpu_flags() {
     assert_eq!(cpuinfo_bf16(avx512), Bf16Hardware::Avx512);
     assert_eq!(cpuinfo_bf16(avx2), Bf16Hardware::Emulated);
     assert_eq!(cpuinfo_bf16(""), Bf16Hardware::Emulated);
-    let cpu = tch::Device::Cpu;
-    assert_eq!(AmpMode::fastest(cpu, Bf16Hardware::Amx), AmpMode::Bf16);
-    assert_eq!(AmpMode::fastest(cpu, Bf16Hardware::Avx512), AmpMode::Off);
-    assert_eq!(AmpMode::fastest(cpu, Bf16Hardware::Emulated), AmpMode::Off);
-    let gpu = tch::Device::Cuda(0);
-    assert_eq!(AmpMode::fastest(gpu, Bf16Hardware::Amx), AmpMode::On);
-    assert_eq!(
-        AmpMode::fastest_on(cpu),
-        AmpMode::fastest(cpu, vggnet::perf::cpu_bf16())
+    assert_eq!(AmpMode::fastest_on(tch::Device::Cuda(0)), AmpMode::On);
+}
+
+/// The calibration on this CPU, into a cache of its own: both precisions measured on the real
+/// network, the choice the faster one's, kept and then read back without measuring again.
+/// (Speeds are not asserted: other tests share the cores. `make bench` compares the choice
+/// with its side-by-side measurement.)
+#[test]
+fn calibration_measures_both_precisions_and_keeps_the_answer() {
+    use vggnet::calibrate::{cached_in, cached_or_measure_in, decide};
+    let _rng = rng_lock(); // it draws weights and digits from torch's global generator
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("precision.json");
+    let t = std::time::Instant::now();
+    let c = cached_or_measure_in(&file).unwrap();
+    let took = t.elapsed().as_secs_f64();
+    println!("calibration ({took:.1} s): {c}");
+    assert!(
+        c.float32_images_per_sec > 0.0 && c.bfloat16_images_per_sec > 0.0,
+        "{c:?}"
     );
+    assert_eq!(
+        c.choice(),
+        decide(c.float32_images_per_sec, c.bfloat16_images_per_sec)
+    );
+    assert_eq!(c.cpu, vggnet::calibrate::cpu_model());
+    assert_eq!(c.threads, i64::from(tch::get_num_threads()));
+    assert_eq!(cached_in(&file).unwrap().as_ref(), Some(&c));
+    // Kept: a later call answers from the file (here doctored to the other outcome), not anew.
+    let doctored = vggnet::calibrate::Calibration {
+        float32_images_per_sec: c.bfloat16_images_per_sec,
+        bfloat16_images_per_sec: c.float32_images_per_sec,
+        ..c.clone()
+    };
+    vggnet::calibrate::store_in(&file, &doctored).unwrap();
+    assert_eq!(cached_or_measure_in(&file).unwrap(), doctored);
 }

@@ -16,7 +16,6 @@ const TOL: f64 = 1e-4;
 // bfloat16 bars, see bf16_amp_follows_pytorch_cpu_autocast for what was measured.
 const BF16_LOGIT_TOL: f64 = 1e-6;
 const BF16_LOSS_TOL: f64 = 7e-4;
-const BF16_STEP_LOGIT_TOL: f64 = 3e-3;
 
 fn flat(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(&t.to_kind(Kind::Double).view([-1])).unwrap()
@@ -131,23 +130,31 @@ fn safetensors_from_rust_reproduces_logits_in_pytorch() {
     assert!(diff <= TOL, "logits differ by {diff}");
 }
 
-/// PyTorch's side and ours of the same training steps: `python/article.py steps` builds the
-/// network with dropout off (p = 0, since the two RNGs differ) from `seed`, saves its initial
-/// weights and takes `steps` AdamW steps at `lr` on the first training digits in order; the
-/// Rust side loads those initial weights and runs the trainer's own `step` (forward, loss,
-/// autograd, GradScaler, the fused AdamW kernel: what `fit` runs for every batch) on the same
-/// batches. `amp`: `AmpMode::Bf16` runs PyTorch's steps under CPU autocast to bfloat16 and
-/// ours with bfloat16 AMP. Returns PyTorch's steps.json, its losses, ours, and the trainer.
-fn follow_pytorch_steps(
+/// PyTorch's side of K training steps: `python/article.py steps` builds the network with
+/// dropout off (p = 0, since the two RNGs differ) from seed 5, saves its initial weights and
+/// takes `steps` AdamW steps at `lr` on the first training digits in order; `bf16`: under
+/// `torch.autocast("cpu", dtype=torch.bfloat16)`. Holds its steps.json, its losses, and the
+/// folder with its initial weights (`init.pth`).
+struct PytorchSteps {
+    reference: serde_json::Value,
+    losses: Vec<f64>,
+    dir: tempfile::TempDir,
     steps: usize,
     batch: usize,
     lr: f64,
     batch_norm: bool,
-    amp: AmpMode,
-) -> (serde_json::Value, Vec<f64>, Vec<f64>, Trainer) {
+}
+
+fn pytorch_steps(
+    steps: usize,
+    batch: usize,
+    lr: f64,
+    batch_norm: bool,
+    bf16: bool,
+) -> PytorchSteps {
     let mnist = mnist_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let (out, mnist_arg) = (tmp.path().to_str().unwrap(), mnist.to_str().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (out, mnist_arg) = (dir.path().to_str().unwrap(), mnist.to_str().unwrap());
     let (steps_arg, batch_arg, lr_arg) = (steps.to_string(), batch.to_string(), lr.to_string());
     let mut args = vec![
         "steps",
@@ -167,47 +174,85 @@ fn follow_pytorch_steps(
     if batch_norm {
         args.push("--batch-norm");
     }
-    if amp == AmpMode::Bf16 {
+    if bf16 {
         args.extend(["--autocast", "bf16"]);
     }
     run_article(&args);
     let reference: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("steps.json")).unwrap()).unwrap();
-    let theirs: Vec<f64> = reference["losses"]
+        serde_json::from_slice(&std::fs::read(dir.path().join("steps.json")).unwrap()).unwrap();
+    let losses: Vec<f64> = reference["losses"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
+    PytorchSteps {
+        reference,
+        losses,
+        dir,
+        steps,
+        batch,
+        lr,
+        batch_norm,
+    }
+}
 
-    let init = tmp.path().join("init.pth");
+/// Our side of the same steps: PyTorch's initial weights loaded into our model, stored
+/// channels-last (the trainer's layout) or NCHW (PyTorch's), then the trainer's own `step`
+/// (forward, loss, autograd, GradScaler, the fused AdamW kernel: what `fit` runs for every
+/// batch) on the same batches with precision `amp`. Returns the losses and the trainer.
+fn rust_steps(py: &PytorchSteps, amp: AmpMode, channels_last: bool) -> (Vec<f64>, Trainer) {
+    let init = py.dir.path().join("init.pth");
     let named = vggnet::checkpoint::read_pth(&init).unwrap();
     let config = VggConfig {
         dropout: 0.0,
-        batch_norm,
+        batch_norm: py.batch_norm,
         ..Default::default()
     };
     let mut model = Vgg::new(config, Device::Cpu).unwrap();
+    model.set_channels_last(channels_last);
     vggnet::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
     let train = TrainConfig {
         optimizer: vggnet::optim::AdamWConfig {
-            lr,
+            lr: py.lr,
             ..Default::default()
         },
         amp,
         ..Default::default()
     };
     let mut trainer = Trainer::new(model, train).unwrap();
-    let data = load_mnist(Some(steps * batch), Some(0));
+    let data = load_mnist(Some(py.steps * py.batch), Some(0));
     let mut ours = Vec::new();
-    for k in 0..steps {
-        let idx: Vec<i64> = ((k * batch) as i64..((k + 1) * batch) as i64).collect();
+    for k in 0..py.steps {
+        let idx: Vec<i64> = ((k * py.batch) as i64..((k + 1) * py.batch) as i64).collect();
         let (xs, ys) = data.train.gather(&idx); // (B, 1, 28, 28), (B,)
         let out = trainer.step(&xs, &ys).unwrap();
         ours.push(out.loss);
         assert!(!out.skipped, "no step may be skipped");
     }
-    (reference, theirs, ours, trainer)
+    (ours, trainer)
+}
+
+/// Max |diff| between the trainer's model's logits on the first N test digits and PyTorch's
+/// after its steps.
+fn final_logit_diff(py: &PytorchSteps, trainer: &Trainer) -> f64 {
+    let data = load_mnist(Some(0), Some(N as usize));
+    let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false)).unwrap();
+    max_abs_diff(&flat(&logits), &json_matrix(&py.reference["logits"]))
+}
+
+/// PyTorch's steps ([`pytorch_steps`]) and ours from the same weights in the trainer's
+/// layout ([`rust_steps`]). Returns PyTorch's steps.json, its losses, ours, and the trainer.
+fn follow_pytorch_steps(
+    steps: usize,
+    batch: usize,
+    lr: f64,
+    batch_norm: bool,
+    amp: AmpMode,
+) -> (serde_json::Value, Vec<f64>, Vec<f64>, Trainer) {
+    let py = pytorch_steps(steps, batch, lr, batch_norm, amp == AmpMode::Bf16);
+    let (ours, trainer) = rust_steps(&py, amp, true);
+    (py.reference, py.losses, ours, trainer)
 }
 
 /// The training step itself: from PyTorch's initial weights, K AdamW steps on the same batches
@@ -479,23 +524,43 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
         "channels-last bf16 logits differ by {cl_diff}"
     );
 
+    // Training steps. What the CPU's kernels do to a comparison depends on the memory layout:
+    // channels-last (the trainer's default) runs other bfloat16 kernels than PyTorch's NCHW, and
+    // Adam amplifies their rounding step by step. Final logits after 10 steps, channels-last
+    // against PyTorch: 7.9e-4 (AMX Xeon), 1.9e-3 (AVX2 EPYC, emulated), 4.7e-3 (Zen 4 EPYC with
+    // AVX512-BF16), while the defect this guards against (float32 steps instead of bfloat16)
+    // landed at 5.3e-3 on the AMX Xeon: no fixed logit bar separates the two on every CPU. So
+    // the comparison runs in PyTorch's own layout (NCHW), and the defect is measured in this
+    // same run on this same CPU, from the same weights on the same batches.
+    // Measured on the AVX2 EPYC (emulated bfloat16): ours 2.2e-4 (losses) and 1.1e-3 (final
+    // logits), float32 steps 1.9e-3 and 5.0e-3. Even in one layout the steps are not bit-equal
+    // (Adam's normalization amplifies the last bit of a weight into a flipped bfloat16
+    // rounding), so the logits after 10 steps are a noisy measure: the losses decide (a third
+    // of the defect's distance, and the fixed bar, which held on every CPU seen: 2.0e-4 AMX,
+    // 2.2e-4 AVX2, 2.6e-4 Zen 4, against 1.4e-3 to 1.9e-3 for float32 steps), and the final
+    // logits must be nearer PyTorch's than float32 steps' are.
     const STEPS: usize = 10;
     const BATCH: usize = 32;
-    let (reference, theirs, ours, trainer) =
-        follow_pytorch_steps(STEPS, BATCH, 1e-3, false, AmpMode::Bf16);
-    // Measured: losses 2.0e-4 and final float32 logits 7.9e-4 apart on AMX (3.2e-4 and
-    // 2.1e-3 capped to AVX2); our float32 steps against PyTorch's bfloat16 ones: 1.4e-3 and
-    // 5.3e-3, over the bars.
-    let loss_diff = max_abs_diff(&ours, &theirs);
-    let logits = tch::no_grad(|| trainer.model.forward_t(&data.test.images, false)).unwrap();
-    let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
+    let py = pytorch_steps(STEPS, BATCH, 1e-3, false, true);
+    let (ours, trainer) = rust_steps(&py, AmpMode::Bf16, false);
+    let (wrong, trainer_wrong) = rust_steps(&py, AmpMode::Off, false);
+    let theirs = &py.losses;
+    let loss_diff = max_abs_diff(&ours, theirs);
+    let logit_diff = final_logit_diff(&py, &trainer);
+    let wrong_loss_diff = max_abs_diff(&wrong, theirs);
+    let wrong_logit_diff = final_logit_diff(&py, &trainer_wrong);
     println!(
-        "parity bf16 training: {STEPS} steps of {BATCH}: losses {:.4} -> {:.4} (PyTorch {:.4} \
-         -> {:.4}), max |loss diff| {loss_diff:.3e}, final max |logit diff| {logit_diff:.3e}",
+        "parity bf16 training ({:?} bfloat16 on this CPU), {STEPS} steps of {BATCH} in NCHW: \
+         losses {:.4} -> {:.4} (PyTorch {:.4} -> {:.4})\n  ours: max |loss diff| \
+         {loss_diff:.3e}, final max |logit diff| {logit_diff:.3e}\n  the defect, float32 \
+         steps: {wrong_loss_diff:.3e}, {wrong_logit_diff:.3e} (ours at {:.2} and {:.2} of it)",
+        vggnet::perf::cpu_bf16(),
         ours[0],
         ours[STEPS - 1],
         theirs[0],
-        theirs[STEPS - 1]
+        theirs[STEPS - 1],
+        loss_diff / wrong_loss_diff,
+        logit_diff / wrong_logit_diff
     );
     assert_eq!(trainer.precision(), Precision::Bfloat16);
     assert!(!trainer.amp_enabled(), "no GradScaler with bfloat16");
@@ -503,11 +568,13 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
         assert_eq!(p.kind(), Kind::Float, "{name} must stay float32");
     }
     assert!(
-        loss_diff <= BF16_LOSS_TOL,
-        "losses differ by {loss_diff}: {ours:?} vs {theirs:?}"
+        loss_diff <= wrong_loss_diff / 3.0 && loss_diff <= BF16_LOSS_TOL,
+        "losses differ by {loss_diff:.3e}: not well inside the distance of float32 steps \
+         ({wrong_loss_diff:.3e}) and the bar {BF16_LOSS_TOL:e}; ours {ours:?} vs {theirs:?}"
     );
     assert!(
-        logit_diff <= BF16_STEP_LOGIT_TOL,
-        "final logits differ by {logit_diff}"
+        logit_diff < wrong_logit_diff,
+        "final logits differ by {logit_diff:.3e}, no nearer PyTorch's than float32 steps' \
+         ({wrong_logit_diff:.3e})"
     );
 }

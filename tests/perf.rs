@@ -1,6 +1,7 @@
 //! Process-level speed settings (`vggnet::perf`): flushing denormals reaches every libtorch
 //! thread, not only the caller's (which is all `torch.set_flush_denormal` does); with the
-//! allocator tuned, training steps reuse their memory instead of faulting in fresh pages.
+//! allocator tuned, the training step's 64 MB gradient comes from the heap (reused step after
+//! step) instead of a fresh `mmap`.
 
 mod common;
 
@@ -40,15 +41,17 @@ fn flushing_reaches_every_libtorch_thread() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Minor page faults per training step of the article's model, measured by the benchmark's
-/// `train` worker (a fresh process that trains on its main thread, as `vggnet train` does).
-fn faults_per_step(tuning: bool) -> anyhow::Result<f64> {
+/// Bytes `mmap`ed for one 64 MB block (the size of the 4096x4096 layer's weight gradient) by
+/// the benchmark's `allocator` worker: a fresh process that allocates it on its main thread,
+/// as `vggnet train` allocates its gradients, with the allocator tuned or left at glibc's
+/// defaults.
+fn mmapped_for_64mb(tuning: bool) -> anyhow::Result<f64> {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bench"));
-    cmd.args(["--worker", "train", "--threads", "2", "--warmup", "3"])
-        .args(["--train-steps", "3", "--train-batch", "64"])
-        .env("MNIST_DIR", common::mnist_dir());
+    cmd.args(["--worker", "allocator"]);
     if !tuning {
         cmd.env(vggnet::perf::OPT_OUT_ENV, "1");
+    } else {
+        cmd.env_remove(vggnet::perf::OPT_OUT_ENV);
     }
     let out = cmd.output()?;
     anyhow::ensure!(
@@ -57,32 +60,27 @@ fn faults_per_step(tuning: bool) -> anyhow::Result<f64> {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    v["minor_faults_per_step"]
+    v["mmapped_bytes_added"]
         .as_f64()
-        .ok_or_else(|| anyhow::anyhow!("no minor_faults_per_step in {v}"))
+        .ok_or_else(|| anyhow::anyhow!("no mmapped_bytes_added in {v}"))
 }
 
+/// `perf::tune_allocator` makes glibc serve the training step's largest buffer from the heap,
+/// where the next step reuses it, instead of a fresh `mmap` whose 16,384 pages fault in again
+/// every step. The page faults themselves are a machine property (0 to 1,045 per step on the
+/// CPUs seen, 15,600-36,289 with the defaults): `make bench` measures them side by side. What
+/// is asserted here is the mechanism, which does not vary by machine: where the block comes from.
 #[test]
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn training_steps_reuse_their_memory_instead_of_faulting_in_fresh_pages() -> anyhow::Result<()> {
-    // The 4096x4096 layer's weight gradient alone is 64 MB, 16,384 pages, allocated afresh by
-    // autograd every step: with glibc's defaults each step faults all of them in again.
-    let default = faults_per_step(false)?;
+fn the_tuned_allocator_serves_the_gradient_from_the_heap() -> anyhow::Result<()> {
+    let block = (64u64 << 20) as f64;
+    let default = mmapped_for_64mb(false)?;
+    let tuned = mmapped_for_64mb(true)?;
+    println!("mmapped for a 64 MB block: {default} bytes with glibc's defaults, {tuned} tuned");
     assert!(
-        default > 16_000.0,
-        "glibc's defaults: expected >16,000 faults per step, got {default}"
+        default >= block,
+        "glibc's defaults should mmap a 64 MB block, added {default} bytes"
     );
-    // Tuned (`perf::tune_allocator`, on when a model is built): freed buffers are reused once
-    // the heap has grown to a step's needs. Measured after 3 warm-up steps: 0 per step on an AVX2
-    // EPYC, 1,045 on CI's machine of 2026-11-29 (about 4 MB a step, a sixteenth of the gradient;
-    // which buffers, that run did not say). What this test claims is the gradient's reuse, so the
-    // bound is a quarter of its 16,384 pages and a tenth of the defaults' count; without
-    // `M_MMAP_MAX = 0` the tuned count was 15,600 and 16,385 (two AVX2 EPYCs), which fails both.
-    let tuned = faults_per_step(true)?;
-    assert!(
-        tuned < 4_096.0 && tuned < default / 10.0,
-        "tuned allocator: expected <4,096 faults per step and under a tenth of the defaults' \
-         (the 64 MB gradient reused), got {tuned} (defaults: {default})"
-    );
+    assert_eq!(tuned, 0.0, "tuned, the 64 MB block must come from the heap");
     Ok(())
 }

@@ -40,7 +40,8 @@ struct Args {
     /// Write all raw results here as JSON
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Only this measure (train, train-bf16, eval, load, profile, profile-bf16), or `epoch`:
+    /// Only this measure (train, train-bf16, eval, load, profile, profile-bf16; the first four
+    /// also as a comma-separated list, e.g. `train,train-bf16`), or `epoch`:
     /// whole training epochs against the steady state measured beside them (not part of the
     /// default run: ~20 minutes on 2 cores, ~10 with `--bf16`)
     #[arg(long)]
@@ -298,6 +299,20 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             }
             serde_json::json!({"seconds": secs})
         }
+        "allocator" => {
+            // Where a 64 MB block (the 4096x4096 layer's weight gradient) comes from on the main
+            // thread, as a training step allocates it: `mmap` (glibc's defaults) or the heap.
+            vggnet::perf::tune_allocator();
+            let size = 64usize << 20;
+            let before = vggnet::perf::mmapped_bytes().context("not glibc")?;
+            // SAFETY: a plain malloc/free pair of a block nothing else sees.
+            let block = unsafe { libc::malloc(size) };
+            anyhow::ensure!(!block.is_null(), "malloc({size}) failed");
+            let during = vggnet::perf::mmapped_bytes().context("not glibc")?;
+            // SAFETY: `block` came from malloc above and is freed once.
+            unsafe { libc::free(block) };
+            serde_json::json!({"block_bytes": size, "mmapped_bytes_added": during.saturating_sub(before)})
+        }
         "sgemm" => {
             let n = 2048i64;
             let a = tch::Tensor::randn([n, n], (tch::Kind::Float, device));
@@ -485,9 +500,15 @@ fn main() -> Result<()> {
     }
     let measures: Vec<&str> = ["train", "train-bf16", "eval", "load"]
         .into_iter()
-        .filter(|m| args.only.as_deref().is_none_or(|o| o == *m))
+        .filter(|m| {
+            args.only
+                .as_deref()
+                .is_none_or(|o| o.split(',').any(|x| x == *m))
+        })
         .filter(|m| !(skip_bf16 && *m == "train-bf16"))
         .collect();
+    // The Rust side's float32 `train` results (their page faults are reported below).
+    let mut train_rust = Vec::new();
     for measure in measures {
         let (mut rust, mut py) = (Vec::new(), Vec::new());
         for pair in 0..args.pairs {
@@ -516,6 +537,9 @@ fn main() -> Result<()> {
             raw.push(r);
             raw.push(p);
         }
+        if measure == "train" {
+            train_rust = rust.clone();
+        }
         let get = |v: &[serde_json::Value], k: &str| {
             median(v.iter().filter_map(|x| x[k].as_f64()).collect())
         };
@@ -541,6 +565,26 @@ fn main() -> Result<()> {
             get(&py, "peak_rss_mb"),
         ));
     }
+    // The allocator's effect on the training step, a machine property measured here and not
+    // asserted by a test (tests/perf.rs checks the mechanism: where a 64 MB block comes from).
+    let faults = if rows.iter().any(|r| r.0 == "train") {
+        let tuned = median(
+            train_rust
+                .iter()
+                .filter_map(|v| v["minor_faults_per_step"].as_f64())
+                .collect(),
+        );
+        let untuned =
+            run_json(worker_command(&me, &args, "train").env(vggnet::perf::OPT_OUT_ENV, "1"))?;
+        raw.push(
+            serde_json::json!({"measure": "train, glibc's allocator defaults", "result": untuned}),
+        );
+        untuned["minor_faults_per_step"]
+            .as_f64()
+            .map(|u| (tuned, u))
+    } else {
+        None
+    };
     println!();
     println!("| measure | vggnet (Rust) | PyTorch (Python) | speed-up | Rust GFLOP/s (of peak) | peak RSS Rust / Python |");
     println!("|---|---|---|---|---|---|");
@@ -558,6 +602,13 @@ fn main() -> Result<()> {
             }
         }
     }
+    if let Some((tuned, untuned)) = faults {
+        println!(
+            "\nminor page faults per training step (Rust): {tuned:.0} with the allocator tuned \
+             (median of the pairs), {untuned:.0} with glibc's defaults ({}=1, one run)",
+            vggnet::perf::OPT_OUT_ENV
+        );
+    }
     let rate = |m: &str, rust: bool| {
         rows.iter()
             .find(|r| r.0 == m)
@@ -570,6 +621,25 @@ fn main() -> Result<()> {
             r / p,
             bf16_hw
         );
+    }
+    // The precision `--amp fastest` and notebook 02 pick (vggnet::calibrate, a few steps of each
+    // at batch 64, from the cache or measured now) beside what these pairs measured.
+    if rows.iter().any(|r| r.0.starts_with("train")) {
+        let c = vggnet::calibrate::cached_or_measure()?;
+        println!("\ncalibration: {c}");
+        if let (Some(f32_rate), Some(bf16_rate)) = (rate("train", true), rate("train-bf16", true)) {
+            let bench_choice = vggnet::calibrate::decide(f32_rate, bf16_rate);
+            println!(
+                "this benchmark, Rust side: bfloat16 AMP {bf16_rate:.1} against float32 \
+                 {f32_rate:.1} images/s ({:.2}x): {}",
+                bf16_rate / f32_rate,
+                if bench_choice == c.choice() {
+                    "the calibration's choice agrees"
+                } else {
+                    "the calibration's choice DISAGREES (run `vggnet calibrate` again)"
+                }
+            );
+        }
     }
     let profile = match args.only.as_deref() {
         None | Some("profile") => Some("profile"),

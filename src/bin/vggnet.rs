@@ -85,6 +85,14 @@ vggnet predict --model runs/vggnet/best.safetensors photo.jpg --show-prepared se
 vggnet predict --model vggnet_mnist.pth --index 0 --index 1"
     )]
     Predict(PredictArgs),
+    /// Measure which precision trains faster on this CPU (bfloat16 AMP or float32: a few
+    /// training steps of each, seconds) and keep the answer for `--amp fastest` and notebook 02
+    #[command(after_help = "Examples:\n  vggnet calibrate\n  vggnet calibrate --json")]
+    Calibrate {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -145,6 +153,9 @@ enum AmpArg {
     On,
     Off,
     Bf16,
+    /// float16 AMP on CUDA; on a CPU the faster of bfloat16 AMP and float32 as measured on
+    /// this CPU (`vggnet calibrate`; measured on first use, then kept in the cache)
+    Fastest,
 }
 
 #[derive(Args)]
@@ -187,8 +198,9 @@ struct TrainArgs {
     /// cpu, cuda, cuda:N or auto
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Mixed precision: auto (float16 on CUDA, float32 on the CPU), on (CUDA only), off, or
-    /// bf16 (bfloat16 autocast, no scaler: faster on CPUs with AMX)
+    /// Mixed precision: auto (the article's: float16 on CUDA, float32 on the CPU), on (CUDA
+    /// only), off, bf16 (bfloat16 autocast, no scaler), or fastest (what `vggnet calibrate`
+    /// measured to be faster on this CPU)
     #[arg(long, value_enum, default_value = "auto")]
     amp: AmpArg,
     #[command(flatten)]
@@ -361,12 +373,13 @@ fn shell_quoted(path: &Path) -> String {
     }
 }
 
-fn amp_mode(arg: AmpArg) -> AmpMode {
+fn amp_mode(arg: AmpArg, device: tch::Device) -> AmpMode {
     match arg {
         AmpArg::Auto => AmpMode::Auto,
         AmpArg::On => AmpMode::On,
         AmpArg::Off => AmpMode::Off,
         AmpArg::Bf16 => AmpMode::Bf16,
+        AmpArg::Fastest => AmpMode::fastest_on(device),
     }
 }
 
@@ -382,7 +395,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 lr: given("lr").then_some(args.lr),
                 weight_decay: given("weight_decay").then_some(args.weight_decay),
                 seed: given("seed").then_some(args.seed),
-                amp: given("amp").then_some(amp_mode(args.amp)),
+                amp: given("amp").then_some(amp_mode(args.amp, device)),
                 eval_every: given("eval_every").then_some(args.eval_every),
                 recipe: given("recipe").then_some(recipe(args.recipe)),
                 data_dir: args.data.data_dir.clone(),
@@ -435,7 +448,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                     ..base.optimizer
                 },
                 seed: args.seed,
-                amp: amp_mode(args.amp),
+                amp: amp_mode(args.amp, device),
                 eval_every_steps: args.eval_every,
                 schedule: match args.warmup {
                     Some(w) if (0.0..1.0).contains(&w) => LrSchedule::WarmupCosine {
@@ -710,5 +723,22 @@ fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
             device,
         } => eval_cmd(&model, &data, batch_size, json, plots, &device),
         Command::Predict(args) => predict_cmd(&args),
+        Command::Calibrate { json } => {
+            eprintln!("measuring bfloat16 AMP and float32 training steps on this CPU...");
+            let c = vggnet::calibrate::measure()?;
+            match vggnet::calibrate::cache_file() {
+                Some(file) => {
+                    vggnet::calibrate::store_in(&file, &c)?;
+                    eprintln!("kept in {}", file.display());
+                }
+                None => eprintln!("not kept: no cache folder (set VGGNET_CACHE or HOME)"),
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!("{c}");
+            }
+            Ok(())
+        }
     }
 }
