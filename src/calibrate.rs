@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(decide(106.0, 84.0), AmpMode::Off); // Xeon with avx512_bf16, no AMX
         assert_eq!(decide(130.0, 4.0), AmpMode::Off); // emulated
         assert_eq!(decide(100.0, 105.0), AmpMode::Off, "5% is noise here");
-        assert_eq!(decide(100.0, 110.0), AmpMode::Bf16);
+        assert_eq!(decide(100.0, 111.0), AmpMode::Bf16);
         let zen4 = calibration("AMD EPYC", 2, 181.5, 290.3);
         assert_eq!(zen4.choice(), AmpMode::Bf16);
         assert!((zen4.speedup() - 1.6).abs() < 0.01);

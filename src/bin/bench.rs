@@ -306,7 +306,8 @@ fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             let size = 64usize << 20;
             let before = vggnet::perf::mmapped_bytes().context("not glibc")?;
             // SAFETY: a plain malloc/free pair of a block nothing else sees.
-            let block = unsafe { libc::malloc(size) };
+            // (black_box: the compiler may not drop a malloc/free pair whose block is unused.)
+            let block = std::hint::black_box(unsafe { libc::malloc(size) });
             anyhow::ensure!(!block.is_null(), "malloc({size}) failed");
             let during = vggnet::perf::mmapped_bytes().context("not glibc")?;
             // SAFETY: `block` came from malloc above and is freed once.
