@@ -535,10 +535,11 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
     // Measured on the AVX2 EPYC (emulated bfloat16): ours 2.2e-4 (losses) and 1.1e-3 (final
     // logits), float32 steps 1.9e-3 and 5.0e-3. Even in one layout the steps are not bit-equal
     // (Adam's normalization amplifies the last bit of a weight into a flipped bfloat16
-    // rounding), so the logits after 10 steps are a noisy measure: the losses decide (a third
-    // of the defect's distance, and the fixed bar, which held on every CPU seen: 2.0e-4 AMX,
-    // 2.2e-4 AVX2, 2.6e-4 Zen 4, against 1.4e-3 to 1.9e-3 for float32 steps), and the final
-    // logits must be nearer PyTorch's than float32 steps' are.
+    // rounding), so the logits after 10 steps measure that noise more than the arithmetic (in
+    // channels-last the Zen 4 EPYC's noise, 4.7e-3, was 89% of the defect's 5.3e-3 on AMX): they
+    // are printed, not asserted. The losses decide: under a third of the defect's distance, and
+    // the fixed bar, which held on every CPU seen (2.0e-4 AMX, 2.2e-4 AVX2 in NCHW, 3.1e-4 AVX2
+    // and 2.6e-4 Zen 4 in channels-last, against 1.4e-3 to 1.9e-3 for float32 steps).
     const STEPS: usize = 10;
     const BATCH: usize = 32;
     let py = pytorch_steps(STEPS, BATCH, 1e-3, false, true);
@@ -571,10 +572,5 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
         loss_diff <= wrong_loss_diff / 3.0 && loss_diff <= BF16_LOSS_TOL,
         "losses differ by {loss_diff:.3e}: not well inside the distance of float32 steps \
          ({wrong_loss_diff:.3e}) and the bar {BF16_LOSS_TOL:e}; ours {ours:?} vs {theirs:?}"
-    );
-    assert!(
-        logit_diff < wrong_logit_diff,
-        "final logits differ by {logit_diff:.3e}, no nearer PyTorch's than float32 steps' \
-         ({wrong_logit_diff:.3e})"
     );
 }
