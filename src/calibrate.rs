@@ -13,7 +13,7 @@
 use crate::error::{Error, Result};
 use crate::model::{Vgg, VggConfig};
 use crate::perf::Bf16Hardware;
-use crate::train::{AmpMode, TrainConfig, Trainer};
+use crate::train::{AmpMode, Precision, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,6 +53,11 @@ impl Calibration {
     /// bfloat16's speed as a multiple of float32's.
     pub fn speedup(&self) -> f64 {
         self.bfloat16_images_per_sec / self.float32_images_per_sec
+    }
+
+    /// The faster precision on the CPU: float32 or bfloat16 AMP.
+    pub fn faster(&self) -> Precision {
+        Precision::of(self.choice(), Device::Cpu)
     }
 
     /// The faster precision: [`decide`] on the two rates.
@@ -110,23 +115,10 @@ struct CpuKey {
 impl CpuKey {
     fn current() -> CpuKey {
         CpuKey {
-            cpu: cpu_model(),
+            cpu: crate::perf::cpu_model(),
             threads: i64::from(tch::get_num_threads()),
         }
     }
-}
-
-/// `model name` of the first processor in `/proc/cpuinfo` (empty when unreadable).
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default()
 }
 
 /// The project's cache folder: `$VGGNET_CACHE`, else `$XDG_CACHE_HOME/vggnet`, else

@@ -193,6 +193,19 @@ fn gomp_parallel() -> Option<GompParallel> {
     addr.map(|a| unsafe { std::mem::transmute::<usize, GompParallel>(a) })
 }
 
+/// `model name` of the first processor in `/proc/cpuinfo` (empty when unreadable).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
 /// How this CPU computes bfloat16, from the flags in `/proc/cpuinfo`. Reported (the
 /// benchmark, [`crate::calibrate::Calibration`]), not used to choose a precision: what the
 /// same flag is worth differs between cores (with `avx512_bf16` and no AMX, bfloat16 AMP

@@ -570,8 +570,7 @@ impl Trainer {
                      calibrate` or `--amp fastest` measures it, a few seconds)"
                 .to_string(),
             Some(c) => {
-                let faster = Precision::of(c.choice(), Device::Cpu);
-                let hint = match (used, faster) {
+                let hint = match (used, c.faster()) {
                     (Precision::Float32, Precision::Bfloat16) => " (`--amp bf16` trains faster)",
                     (Precision::Bfloat16, Precision::Float32) => " (`--amp off` trains faster)",
                     _ => "",

@@ -218,7 +218,7 @@ fn calibration_measures_both_precisions_and_keeps_the_answer() {
         c.choice(),
         decide(c.float32_images_per_sec, c.bfloat16_images_per_sec)
     );
-    assert_eq!(c.cpu, vggnet::calibrate::cpu_model());
+    assert_eq!(c.cpu, vggnet::perf::cpu_model());
     assert_eq!(c.threads, i64::from(tch::get_num_threads()));
     assert_eq!(cached_in(&file).unwrap().as_ref(), Some(&c));
     // Kept: a later call answers from the file (here doctored to the other outcome), not anew.
