@@ -35,6 +35,7 @@ pub mod perf;
 pub mod plot;
 pub mod prepare;
 pub mod pth;
+pub mod read;
 pub mod recipe;
 pub mod reference;
 pub mod run;

@@ -408,13 +408,38 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
     const GAP: u32 = 10;
     const CAPTION: u32 = 24;
     const TITLE: u32 = 24;
-    let captions = ["picture", "ink", "digit", "crop", "28x28"];
+    // Per picture: the picture (or its page, straightened), the ink, the digits' strokes, then
+    // every digit's crop and 28x28 input in reading order.
+    let mut captions: Vec<Vec<String>> = Vec::new();
     let panels: Vec<Vec<image::GrayImage>> = rows
         .iter()
         .map(|(_, p)| {
-            let result = image::GrayImage::from_raw(28, 28, p.pixels.clone()).unwrap_or_default();
-            [&p.working, &p.ink, &p.mask, &p.crop, &result]
-                .iter()
+            let many = p.digits.len() > 1;
+            let mut caps: Vec<String> = vec![
+                if p.page.is_some() {
+                    "page, straightened"
+                } else {
+                    "picture"
+                }
+                .into(),
+                "ink".into(),
+                if many { "digits" } else { "digit" }.into(),
+            ];
+            let mut imgs: Vec<image::GrayImage> =
+                vec![p.working.clone(), p.ink.clone(), p.mask.clone()];
+            for (i, d) in p.digits.iter().enumerate() {
+                let n = if many {
+                    format!(" {}", i + 1)
+                } else {
+                    String::new()
+                };
+                caps.push(format!("crop{n}"));
+                caps.push(format!("28x28{n}"));
+                imgs.push(d.crop.clone());
+                imgs.push(image::GrayImage::from_raw(28, 28, d.pixels.clone()).unwrap_or_default());
+            }
+            captions.push(caps);
+            imgs.iter()
                 .map(|img| {
                     let (w, h) = img.dimensions();
                     let nw = ((w as f32 * PANEL_H as f32 / h.max(1) as f32).round() as u32)
@@ -424,7 +449,7 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
                     } else {
                         image::imageops::FilterType::Triangle
                     };
-                    image::imageops::resize(*img, nw, PANEL_H, filter)
+                    image::imageops::resize(img, nw, PANEL_H, filter)
                 })
                 .collect()
         })
@@ -437,12 +462,12 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
         .max(200);
     let row_h = TITLE + CAPTION + PANEL_H + GAP;
     Figure::render(width, row_h * rows.len().max(1) as u32, |root| {
-        for (r, ((title, _), row)) in rows.iter().zip(&panels).enumerate() {
+        for (r, (((title, _), row), caps)) in rows.iter().zip(&panels).zip(&captions).enumerate() {
             let top = r as u32 * row_h;
             let band = root.clone().shrink((0, top), (width, TITLE));
             draw_centered(&band, title, 15.0, 3)?;
             let mut x = GAP;
-            for (panel, caption) in row.iter().zip(captions) {
+            for (panel, caption) in row.iter().zip(caps) {
                 let cap = root
                     .clone()
                     .shrink((x, top + TITLE), (panel.width(), CAPTION));

@@ -1,8 +1,10 @@
 //! `photos`: the synthetic photo test set (vggnet::synth) end to end. Writes every picture
 //! as the file a user would have (PNG or JPEG), prepares it from that file, compares the
 //! result with the same strokes rendered in MNIST style, and, with `--model`, classifies it.
-//! Prints the accuracy per style and the preparation time of the largest picture; writes
-//! `report.json` and a strip of prepared examples into `--out`.
+//! Prints the accuracy per style and the preparation time of the largest picture; then the
+//! multi-digit pages (numbers of 2-6 digits, half of them on a desk): how many were read
+//! exactly, and the preparation time per digit. Writes `report.json` and strips of prepared
+//! examples (`strip.png`, `numbers.png`) into `--out`.
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use vggnet::prepare::{prepare_file, similarity};
-use vggnet::synth::{mnist_reference, test_set};
+use vggnet::synth::{desk::number_set, mnist_reference, test_set};
 
 #[derive(Parser)]
 #[command(about = "Prepare (and classify) the synthetic photo test set")]
@@ -26,6 +28,9 @@ struct Args {
     per: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Multi-digit pages
+    #[arg(long, default_value_t = 50)]
+    pages: usize,
 }
 
 fn main() -> Result<()> {
@@ -60,7 +65,7 @@ fn main() -> Result<()> {
         let (similar, predicted) = match &prepared {
             Ok(p) => {
                 let reference = mnist_reference(&pic.strokes, pic.pen_width);
-                let sim = similarity(&p.pixels, &reference);
+                let sim = similarity(p.pixels(), &reference);
                 entry.2 += sim;
                 // One example per style, each a different digit, for strip.png.
                 let (style_pos, within) = (i / (10 * args.per), i % (10 * args.per));
@@ -69,11 +74,8 @@ fn main() -> Result<()> {
                 }
                 let predicted = match &model {
                     Some(m) => {
-                        let probs = vggnet::eval::predict_proba(
-                            m,
-                            &vggnet::data::normalize_pixels(&p.pixels),
-                        )?;
-                        Some(vggnet::eval::top_k(&probs.get(0), 1)?[0].0)
+                        let reading = vggnet::read::read(m, p, 1)?;
+                        Some(reading.largest().class)
                     }
                     None => None,
                 };
@@ -119,6 +121,7 @@ fn main() -> Result<()> {
             strips.iter().map(|(n, p)| (n.clone(), p)).collect();
         vggnet::plot::preparation_strips(&rows)?.save(&args.out.join("strip.png"))?;
     }
+    let numbers = numbers(&args, model.as_ref())?;
     vggnet::fsio::write_json(
         &args.out.join("report.json"),
         &serde_json::json!({
@@ -127,7 +130,79 @@ fn main() -> Result<()> {
                 "pictures": n, "correct": ok, "accuracy": 100.0 * *ok as f64 / *n as f64,
                 "mean_similarity": sim / *n as f64}))).collect::<BTreeMap<_, _>>(),
             "slowest_prepare_seconds": slowest.0, "pictures": rows,
+            "numbers": numbers,
         }),
     )?;
     Ok(())
+}
+
+/// The multi-digit pages: prepared from their files, the digits counted against the truth,
+/// and (with a model) read; returns the report's "numbers" section.
+fn numbers(args: &Args, model: Option<&vggnet::model::Vgg>) -> Result<serde_json::Value> {
+    let (mut counted, mut exact, mut digits, mut seconds) = (0, 0, 0, 0.0f64);
+    let mut slowest_per_digit = 0.0f64;
+    let mut rows = Vec::new();
+    let mut strips = Vec::new();
+    for (i, page) in number_set(args.pages, args.seed).enumerate() {
+        let name = format!("number-{i:03}-{}.jpg", page.text().replace(' ', "_"));
+        let path = args.out.join(&name);
+        std::fs::write(&path, page.encode()?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let start = Instant::now();
+        let prepared = prepare_file(&path);
+        let secs = start.elapsed().as_secs_f64();
+        let truth = page.strokes.len();
+        digits += truth;
+        seconds += secs;
+        slowest_per_digit = slowest_per_digit.max(secs / truth as f64);
+        let (found, read) = match &prepared {
+            Ok(p) => {
+                if p.digits_found() == truth {
+                    counted += 1;
+                }
+                if i < 4 {
+                    strips.push((name.clone(), p.clone()));
+                }
+                let read = match model {
+                    Some(m) => Some(vggnet::read::read(m, p, 1)?.number()),
+                    None => None,
+                };
+                (p.digits_found(), read)
+            }
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                (0, None)
+            }
+        };
+        if read.as_deref() == Some(page.text().as_str()) {
+            exact += 1;
+        }
+        rows.push(serde_json::json!({
+            "file": name, "number": page.text(), "on_desk": page.on_desk,
+            "width": page.image.width(), "height": page.image.height(),
+            "digits_found": found, "read": read, "prepare_seconds": secs,
+        }));
+    }
+    let n = args.pages.max(1) as f64;
+    println!(
+        "numbers      {:>8} pages of 2-6 digits: digits counted right on {counted}, read exactly {}",
+        args.pages,
+        if model.is_some() { format!("{exact} ({:.1}%)", 100.0 * exact as f64 / n) } else { "- (no --model)".into() }
+    );
+    println!(
+        "preparation per digit: {:.3}s mean, {:.3}s at most",
+        seconds / digits.max(1) as f64,
+        slowest_per_digit
+    );
+    if !strips.is_empty() {
+        let rows: Vec<(String, &vggnet::prepare::Preparation)> =
+            strips.iter().map(|(n, p)| (n.clone(), p)).collect();
+        vggnet::plot::preparation_strips(&rows)?.save(&args.out.join("numbers.png"))?;
+    }
+    Ok(serde_json::json!({
+        "pages": args.pages, "digits_counted_right": counted,
+        "read_exactly": model.map(|_| exact), "exact_percent": model.map(|_| 100.0 * exact as f64 / n),
+        "mean_seconds_per_digit": seconds / digits.max(1) as f64,
+        "max_seconds_per_digit": slowest_per_digit, "pages_detail": rows,
+    }))
 }

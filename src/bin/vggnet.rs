@@ -587,30 +587,55 @@ fn eval_cmd(
     Ok(())
 }
 
+/// One line per picture, in the order given: its reading, or why it has none. Every picture
+/// is tried; the exit status is non-zero when any could not be read.
 fn predict_cmd(args: &PredictArgs) -> Result<()> {
     if args.images.is_empty() && args.indices.is_empty() {
         bail!("give at least one image file or --index N");
     }
     let device = parse_device(&args.device)?;
     let model = load_model(&args.model, device)?;
-    // (name, pixels, true label, digits found); pictures without a digit are reported apart.
-    let mut inputs: Vec<(String, Vec<u8>, Option<i64>, usize)> = Vec::new();
-    let mut prepared = Vec::new();
+    let k = args.top.max(1);
     let mut results = Vec::new();
+    let mut prepared = Vec::new();
+    let mut failed = 0;
     for path in &args.images {
         let name = path.display().to_string();
-        match vggnet::prepare::prepare_file(path) {
+        let outcome = vggnet::prepare::prepare_file(path).map_err(|e| match e {
+            vggnet::Error::Image { problem, .. } => problem,
+            other => {
+                let text = other.to_string();
+                text.strip_prefix(&format!("{name}: "))
+                    .map(str::to_string)
+                    .unwrap_or(text)
+            }
+        });
+        match outcome {
             Ok(p) => {
-                inputs.push((name.clone(), p.pixels.clone(), None, p.digits_found));
+                let reading = vggnet::read::read(&model, &p, k)?;
+                if !args.json {
+                    println!("{name}: {}", describe(&reading));
+                }
+                results.push(serde_json::json!({
+                    "input": name,
+                    "digits_found": reading.digits.len(),
+                    "number": reading.number(),
+                    "lines": reading.lines(),
+                    "top": top_json(&reading.largest().top),
+                    "digits": reading.digits.iter().map(|d| serde_json::json!({
+                        "class": d.class, "probability": d.probability, "line": d.line,
+                        "top": top_json(&d.top),
+                    })).collect::<Vec<_>>(),
+                }));
                 prepared.push((name, p));
             }
-            Err(vggnet::Error::Image { problem, .. }) if problem.starts_with("no digit found") => {
+            Err(problem) => {
+                failed += 1;
                 if !args.json {
-                    println!("{name}: {problem}");
+                    println!("{name}: error: {problem}");
                 }
                 results.push(serde_json::json!({"input": name, "error": problem}));
             }
-            Err(e) => return Err(e.into()),
         }
     }
     if let Some(out) = &args.show_prepared {
@@ -634,42 +659,61 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
                 );
             }
             let px = vggnet::data::denormalize_to_pixels(&test.images.get(i as i64));
-            inputs.push((format!("mnist-test[{i}]"), px, Some(labels[i]), 1));
-        }
-    }
-    if !inputs.is_empty() {
-        let pixels: Vec<u8> = inputs
-            .iter()
-            .flat_map(|(_, p, _, _)| p.iter().copied())
-            .collect();
-        let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&pixels))?;
-        for (i, (name, _, label, found)) in inputs.iter().enumerate() {
-            let top = top_k(&probs.get(i as i64), args.top.max(1))?;
-            results.push(serde_json::json!({
-                "input": name,
-                "label": label,
-                "digits_found": found,
-                "top": top.iter().map(|(c, p)| serde_json::json!({"class": c, "probability": p})).collect::<Vec<_>>(),
-            }));
+            let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&px))?;
+            let top = top_k(&probs.get(0), k)?;
+            let name = format!("mnist-test[{i}]");
             if !args.json {
-                let ranked: Vec<String> = top
-                    .iter()
-                    .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
-                    .collect();
-                let label = label.map(|l| format!(" [true: {l}]")).unwrap_or_default();
-                let several = if *found > 1 {
-                    format!(" [found {found} digits; this is the largest]")
-                } else {
-                    String::new()
-                };
-                println!("{name}: {}{label}{several}", ranked.join(", "));
+                println!("{name}: {} [true: {}]", ranked(&top), labels[i]);
             }
+            results.push(serde_json::json!({
+                "input": name, "label": labels[i], "digits_found": 1, "top": top_json(&top),
+            }));
         }
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} pictures could not be read (see their lines above)",
+            args.images.len()
+        );
+    }
     Ok(())
+}
+
+/// "7 (99.1%), 1 (0.5%), 2 (0.1%)".
+fn ranked(top: &[(i64, f64)]) -> String {
+    let parts: Vec<String> = top
+        .iter()
+        .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
+        .collect();
+    parts.join(", ")
+}
+
+fn top_json(top: &[(i64, f64)]) -> Vec<serde_json::Value> {
+    top.iter()
+        .map(|(c, p)| serde_json::json!({"class": c, "probability": p}))
+        .collect()
+}
+
+/// A single digit as its ranked classes; a number as its digits (lines apart with " / ") and
+/// each digit's confidence.
+fn describe(reading: &vggnet::read::Reading) -> String {
+    if reading.digits.len() == 1 {
+        return ranked(&reading.largest().top);
+    }
+    let each: Vec<String> = reading
+        .digits
+        .iter()
+        .map(|d| format!("{} {:.1}%", d.class, 100.0 * d.probability))
+        .collect();
+    format!(
+        "{} ({} digits: {})",
+        reading.lines().join(" / "),
+        reading.digits.len(),
+        each.join(", ")
+    )
 }
 
 fn main() -> std::process::ExitCode {

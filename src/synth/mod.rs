@@ -3,18 +3,22 @@
 //! random slant, rotation, width and wobble per picture), not typed fonts, drawn on what users
 //! photograph: white and grey paper with uneven light, ruled notebook paper in blue pen, a
 //! tilted sheet on a white table, chalk on a dark board, fat marker and thin ballpoint on big
-//! photos; saved as PNG or as JPEG at quality 60-80, from 64x64 to 4000x3000 pixels.
+//! photos, a sheet or sticky note lying on a darker desk seen from the side ([`desk`]);
+//! saved as PNG or as JPEG at quality 60-85, from 64x64 to 4000x3000 pixels. [`desk`] also
+//! writes whole numbers: pages with 2-6 digits, on a desk or filling the picture.
 //!
 //! [`mnist_reference`] renders the same strokes directly the way MNIST's digits look (clean,
 //! the longer side 20 px, MNIST's stroke width, centred by mass in 28x28): what a perfect
 //! preparation of the picture would give.
+
+pub mod desk;
 
 use image::{DynamicImage, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// A point in picture pixels (or in the glyph's unit box).
-type Pt = (f32, f32);
+pub(crate) type Pt = (f32, f32);
 
 /// What the picture looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -32,16 +36,21 @@ pub enum Style {
     Marker,
     /// A thin ballpoint on a big photo with uneven light (JPEG).
     Ballpoint,
+    /// A sheet of paper or a sticky note lying on a darker desk (wood, a dark or grey table),
+    /// photographed a little from the side, with its shadow and light falling off across
+    /// the frame (JPEG).
+    Desk,
 }
 
 impl Style {
-    pub const ALL: [Style; 6] = [
+    pub const ALL: [Style; 7] = [
         Style::Scan,
         Style::GreyPaper,
         Style::Notebook,
         Style::Chalkboard,
         Style::Marker,
         Style::Ballpoint,
+        Style::Desk,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +61,7 @@ impl Style {
             Style::Chalkboard => "chalkboard",
             Style::Marker => "marker",
             Style::Ballpoint => "ballpoint",
+            Style::Desk => "desk",
         }
     }
 }
@@ -64,9 +74,10 @@ pub struct Picture {
     pub image: RgbImage,
     /// JPEG quality it is saved with (`None`: PNG).
     pub jpeg_quality: Option<u8>,
-    /// The strokes as drawn, in picture pixels.
+    /// The strokes as drawn, in picture pixels (on the page, for [`Style::Desk`]: the page
+    /// seen straight on).
     pub strokes: Vec<Vec<Pt>>,
-    /// The pen's width in picture pixels.
+    /// The pen's width in the same pixels.
     pub pen_width: f32,
 }
 
@@ -231,7 +242,7 @@ fn spline(p: &[Pt], per: usize) -> Vec<Pt> {
 }
 
 /// The digit's strokes with this writer's variation, as dense polylines in the unit box.
-fn handwritten(digit: u8, rng: &mut ChaCha8Rng) -> Vec<Vec<Pt>> {
+pub(crate) fn handwritten(digit: u8, rng: &mut ChaCha8Rng) -> Vec<Vec<Pt>> {
     let slant = rng.random_range(-0.05..0.3f32);
     let widen = rng.random_range(0.85..1.15f32);
     let wobble = 0.018;
@@ -270,7 +281,7 @@ fn handwritten(digit: u8, rng: &mut ChaCha8Rng) -> Vec<Vec<Pt>> {
 }
 
 /// Coverage (0..1) of a round pen of radius `r` along `strokes`, in a `w` x `h` grid.
-fn coverage(strokes: &[Vec<Pt>], r: f32, w: u32, h: u32) -> Vec<f32> {
+pub(crate) fn coverage(strokes: &[Vec<Pt>], r: f32, w: u32, h: u32) -> Vec<f32> {
     let mut cov = vec![0f32; (w * h) as usize];
     for stroke in strokes {
         // Stamps closer than a third of the radius (at least 0.25 px) apart.
@@ -315,11 +326,16 @@ fn coverage(strokes: &[Vec<Pt>], r: f32, w: u32, h: u32) -> Vec<f32> {
 /// One synthetic picture of `digit` in `style`, reproducible from `seed`.
 pub fn picture(digit: u8, style: Style, seed: u64) -> Picture {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((digit as u64) << 32) ^ ((style as u64) << 40));
+    if style == Style::Desk {
+        return desk::picture(digit, &mut rng);
+    }
     let sizes: &[(u32, u32)] = match style {
         Style::Scan => &[(64, 64), (200, 200), (640, 480), (800, 600)],
         Style::GreyPaper | Style::Notebook => &[(640, 480), (1024, 768), (1600, 1200)],
         Style::Chalkboard => &[(480, 360), (1280, 960)],
-        Style::Marker | Style::Ballpoint => &[(2000, 1500), (3000, 2250), (4000, 3000)],
+        Style::Marker | Style::Ballpoint | Style::Desk => {
+            &[(2000, 1500), (3000, 2250), (4000, 3000)]
+        }
     };
     let (w, h) = sizes[rng.random_range(0..sizes.len())];
     let (wf, hf) = (w as f32, h as f32);

@@ -1,10 +1,12 @@
-//! Your own digit, from a photo or a scan: the document pipeline that turns a picture of a
-//! handwritten digit into the 28x28 image MNIST's digits are (light strokes on black, the
-//! longer side 20 px, the ink's centre of mass in the centre).
+//! Your own digits, from a photo or a scan: the document pipeline that turns a picture of
+//! handwritten digits into the 28x28 images MNIST's digits are (light strokes on black, the
+//! longer side 20 px, the ink's centre of mass in the centre), one per digit, in reading
+//! order.
 //!
 //! Steps (each one kept in [`Preparation`] so a user can see where it went wrong):
-//! 1. grayscale at a working size (longer side 256-512 px); a dark page (chalk on a board)
-//!    is inverted so that ink is always darker than the page;
+//! 1. grayscale at a working size (longer side 256-512 px). A page lying on a darker desk is
+//!    found first and seen straight on ([`page`]); otherwise a dark picture (chalk on a
+//!    board) is inverted so that ink is always darker than the page;
 //! 2. the page's brightness is estimated locally (a max filter over ~1/8 of the picture, then
 //!    blurred), so lighting gradients and grey or tinted paper cancel out; ink = how much
 //!    darker than its own surroundings a pixel is, scaled so the strokes reach 1;
@@ -12,16 +14,20 @@
 //! 4. long straight lines that span the page (ruled lines, a margin, the paper's edge) are
 //!    found with a Hough transform and removed; so is everything touching the picture's
 //!    border (table, frame) and small specks;
-//! 5. the largest connected group of strokes is the digit (parts near it, like the detached
-//!    bar of a 5, belong to it); other groups of similar size are further digits, reported;
-//! 6. the stroke width is measured; a thin pen is thickened to MNIST's (about 2 px of the
-//!    20 px box) and a fat marker thinned towards it; the crop's grey levels are kept (MNIST
-//!    is anti-aliased);
+//! 5. the groups of strokes become digits ([`number`]): parts of one digit are joined (the
+//!    detached bar of a 5), two digits that touch are cut apart, and the digits are read by
+//!    line, top to bottom, and left to right within a line;
+//! 6. per digit, the stroke width is measured; a thin pen is thickened to MNIST's (about
+//!    2 px of the 20 px box) and a fat marker thinned towards it; the crop's grey levels are
+//!    kept (MNIST is anti-aliased);
 //! 7. the crop's longer side is scaled to 20 px and its centre of mass put at the centre of
 //!    the 28x28 field.
 //!
 //! A picture without anything digit-like (a blank page, pure noise) is an error that says
 //! so, not a confident guess.
+
+pub mod number;
+pub mod page;
 
 use crate::error::{Error, Result};
 use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma};
@@ -46,22 +52,54 @@ const WORK_MAX: u32 = 512;
 /// Every intermediate picture of one preparation, for `--show-prepared` and the notebook.
 #[derive(Debug, Clone)]
 pub struct Preparation {
-    /// The 28x28 MNIST-style result (0 = background, 255 = full stroke).
-    pub pixels: Vec<u8>,
-    /// The picture at working size, grayscale, ink dark.
+    /// The digits found, in reading order (by line, top to bottom; left to right).
+    pub digits: Vec<Digit>,
+    /// Which of `digits` is the largest (the one a single-digit reading uses).
+    pub largest: usize,
+    /// The picture at working size, grayscale, ink dark (the page seen straight on, when one
+    /// was found on a darker desk).
     pub working: GrayImage,
     /// The ink map: how much darker than the local page each pixel is (255 = full stroke).
     pub ink: GrayImage,
-    /// The pixels kept as the digit (255) after lines, borders and specks were removed.
+    /// The pixels kept as digits (255) after lines, borders and specks were removed.
     pub mask: GrayImage,
-    /// The digit's crop from the ink map, after the stroke-width correction.
-    pub crop: GrayImage,
-    /// How many digit-sized groups of strokes were found (the largest one is used).
-    pub digits_found: usize,
     /// Lines removed (ruled lines, paper edges).
     pub lines_removed: usize,
+    /// The page found on a darker desk: its corners in the decoded picture's pixels
+    /// (top-left, top-right, bottom-right, bottom-left).
+    pub page: Option<page::Quad>,
+}
+
+/// One digit of a picture.
+#[derive(Debug, Clone)]
+pub struct Digit {
+    /// The 28x28 MNIST-style result (0 = background, 255 = full stroke).
+    pub pixels: Vec<u8>,
+    /// The digit's crop from the ink map, after the stroke-width correction.
+    pub crop: GrayImage,
+    /// Its box in the working picture: (x0, y0, x1, y1), inclusive.
+    pub bbox: (u32, u32, u32, u32),
+    /// Its line (0 = the top line).
+    pub line: usize,
     /// The stroke width measured in the crop and the width it was brought to, in pixels.
     pub stroke_width: (f32, f32),
+}
+
+impl Preparation {
+    /// The largest digit's 28x28 pixels: what a single-digit reading classifies.
+    pub fn pixels(&self) -> &[u8] {
+        &self.digits[self.largest].pixels
+    }
+
+    /// How many digits were found.
+    pub fn digits_found(&self) -> usize {
+        self.digits.len()
+    }
+
+    /// How many lines the digits stand on.
+    pub fn lines(&self) -> usize {
+        self.digits.last().map_or(0, |d| d.line + 1)
+    }
 }
 
 /// The stroke width the preparation brings a digit's strokes to, for a measured `width` in a
@@ -96,9 +134,40 @@ fn to_gray_u8(img: &GrayF) -> GrayImage {
     })
 }
 
-/// Grayscale at working size. Transparent pixels count as white paper.
-fn working_gray(img: &DynamicImage) -> GrayImage {
+/// The largest size the picture is kept at for finding and straightening a page.
+const MID_MAX: u32 = 1024;
+
+/// Grayscale, its longer side at most [`MID_MAX`]. Transparent pixels count as white paper.
+fn mid_gray(img: &DynamicImage) -> GrayImage {
     let (w, h) = img.dimensions();
+    let gray = if img.color().has_alpha() {
+        let la = img.to_luma_alpha8();
+        GrayImage::from_fn(w, h, |x, y| {
+            let p = la.get_pixel(x, y);
+            let a = p[1] as u32;
+            Luma([((p[0] as u32 * a + 255 * (255 - a)) / 255) as u8])
+        })
+    } else if let DynamicImage::ImageLuma8(g) = img {
+        g.clone()
+    } else {
+        img.to_luma8()
+    };
+    let long = w.max(h).max(1);
+    if long > MID_MAX {
+        let s = MID_MAX as f32 / long as f32;
+        let nw = ((w as f32 * s).round() as u32).max(1);
+        let nh = ((h as f32 * s).round() as u32).max(1);
+        // Area-averaging reduction: fast on big photos, and thin strokes fade instead of
+        // vanishing.
+        image::imageops::thumbnail(&gray, nw, nh)
+    } else {
+        gray
+    }
+}
+
+/// `gray` brought to the working size (longer side 256-512 px).
+fn working_size(gray: GrayImage) -> GrayImage {
+    let (w, h) = gray.dimensions();
     let long = w.max(h).max(1);
     let scale = if long > WORK_MAX {
         WORK_MAX as f32 / long as f32
@@ -109,19 +178,7 @@ fn working_gray(img: &DynamicImage) -> GrayImage {
     };
     let nw = ((w as f32 * scale).round() as u32).max(1);
     let nh = ((h as f32 * scale).round() as u32).max(1);
-    let gray = if img.color().has_alpha() {
-        let la = img.to_luma_alpha8();
-        GrayImage::from_fn(w, h, |x, y| {
-            let p = la.get_pixel(x, y);
-            let a = p[1] as u32;
-            Luma([((p[0] as u32 * a + 255 * (255 - a)) / 255) as u8])
-        })
-    } else {
-        img.to_luma8()
-    };
     if scale < 1.0 {
-        // Area-averaging reduction: fast on big photos, and thin strokes fade instead of
-        // vanishing.
         image::imageops::thumbnail(&gray, nw, nh)
     } else if scale > 1.0 {
         image::imageops::resize(&gray, nw, nh, image::imageops::FilterType::Triangle)
@@ -156,8 +213,9 @@ fn line_distance(line: &PolarLine, x: f32, y: f32) -> f32 {
     (x * c + y * s - line.r).abs()
 }
 
-/// Long straight lines in `mask` whose ink spans most of the picture (ruled lines, margins,
-/// paper edges). A digit's own straight strokes are shorter than that.
+/// Long straight lines in `mask` whose ink spans most of the picture, drawn along at least
+/// 60% of that span (ruled lines, margins, paper edges). A digit's own straight strokes are
+/// shorter than that, and a row of digits crosses such a line only at its strokes.
 fn page_lines(mask: &GrayImage) -> Vec<PolarLine> {
     let (w, h) = mask.dimensions();
     let min_extent = 0.75;
@@ -171,45 +229,39 @@ fn page_lines(mask: &GrayImage) -> Vec<PolarLine> {
             // The ink along the line must reach across the picture in the line's direction.
             let (s, c) = (line.angle_in_degrees as f32).to_radians().sin_cos();
             let horizontal = s.abs() > c.abs();
-            let (mut lo, mut hi) = (f32::MAX, f32::MIN);
+            let span = if horizontal { w } else { h };
+            let mut on = vec![false; span as usize];
             for (x, y, p) in mask.enumerate_pixels() {
                 if p[0] > 0 && line_distance(line, x as f32, y as f32) <= 1.5 {
-                    let along = if horizontal { x as f32 } else { y as f32 };
-                    lo = lo.min(along);
-                    hi = hi.max(along);
+                    on[if horizontal { x } else { y } as usize] = true;
                 }
             }
-            let span = if horizontal { w } else { h } as f32;
-            hi - lo >= min_extent * span
+            let lo = on.iter().position(|&o| o).unwrap_or(0);
+            let hi = on.iter().rposition(|&o| o).unwrap_or(0);
+            // And be drawn, not dotted: a row of digits crosses such a line only at their
+            // strokes.
+            let drawn = on[lo..=hi].iter().filter(|&&o| o).count();
+            (hi - lo) as f32 >= min_extent * span as f32
+                && drawn as f32 >= 0.6 * (hi - lo + 1) as f32
         })
         .collect()
 }
 
 /// One connected group of ink pixels.
 #[derive(Debug, Clone, Copy)]
-struct Blob {
-    label: u32,
-    area: u32,
-    x0: u32,
-    y0: u32,
-    x1: u32,
-    y1: u32,
+pub(crate) struct Blob {
+    pub(crate) label: u32,
+    pub(crate) area: u32,
+    pub(crate) x0: u32,
+    pub(crate) y0: u32,
+    pub(crate) x1: u32,
+    pub(crate) y1: u32,
     touches_border: bool,
 }
 
 impl Blob {
-    fn size(&self) -> u32 {
+    pub(crate) fn size(&self) -> u32 {
         (self.x1 - self.x0 + 1).max(self.y1 - self.y0 + 1)
-    }
-    /// Gap between two boxes (0 when they overlap).
-    fn gap(&self, o: &Blob) -> u32 {
-        let dx =
-            o.x0.saturating_sub(self.x1)
-                .max(self.x0.saturating_sub(o.x1));
-        let dy =
-            o.y0.saturating_sub(self.y1)
-                .max(self.y0.saturating_sub(o.y1));
-        dx.max(dy)
     }
 }
 
@@ -252,22 +304,36 @@ fn blobs(mask: &GrayImage) -> (ImageBuffer<Luma<u32>, Vec<u32>>, Vec<Blob>) {
 
 /// Prepares a decoded picture. Errors only for pictures without a digit.
 pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
-    // 1. Working grayscale; ink darker than the page.
-    let mut working = working_gray(img);
+    // 1. Working grayscale: the page seen straight on if it lies on a darker desk; ink darker
+    //    than the page.
+    let mid = mid_gray(img);
+    let found_page = page::find_page(&mid);
+    let straight = found_page.and_then(|q| page::straighten(&mid, &q, (WORK_MIN, WORK_MAX)));
+    let page = straight.as_ref().and(found_page).map(|q| {
+        let (fx, fy) = (
+            img.width() as f32 / mid.width() as f32,
+            img.height() as f32 / mid.height() as f32,
+        );
+        q.map(|(x, y)| (x * fx, y * fy))
+    });
+    let mut working = match straight {
+        Some(s) => s,
+        None => working_size(mid),
+    };
     let mut hist: Vec<u8> = working.as_raw().clone();
-    let mid = hist.len() / 2;
-    let mut median = *hist.select_nth_unstable(mid).1;
-    if median < 128 {
+    let mid_index = hist.len() / 2;
+    let mut median = *hist.select_nth_unstable(mid_index).1;
+    if median < 128 && page.is_none() {
         image::imageops::invert(&mut working);
         median = 255 - median;
     }
     let (w, h) = working.dimensions();
 
     // 2. Ink: darkness relative to the local page, scaled so strong strokes reach 1.
-    let page = page_brightness(&working, median);
+    let page_light = page_brightness(&working, median);
     let gray = to_gray_f(&working);
     let mut ink = GrayF::from_fn(w, h, |x, y| {
-        let p = page.get_pixel(x, y)[0].max(0.05);
+        let p = page_light.get_pixel(x, y)[0].max(0.05);
         Luma([((p - gray.get_pixel(x, y)[0]) / p).max(0.0)])
     });
     let mut values: Vec<f32> = ink.as_raw().clone();
@@ -337,52 +403,79 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
             "no group of strokes away from the picture's edges",
         ));
     };
-    let total_ink: u32 = found.iter().map(|b| b.area).sum();
-    if main.size() < w.max(h) / 12 || (main.area as f32) < 0.15 * total_ink as f32 {
+    if main.size() < w.max(h) / 12 {
         return Err(no_digit(
             "only specks or texture, no stroke large enough to be a digit",
         ));
     }
 
-    // 5. The digit: the main group and the parts near it; other large groups are digits too.
-    let near = (main.size() as f32 * 0.25) as u32;
-    let mut keep = vec![main.label];
-    let mut others = 0;
-    for b in found.iter().skip(1) {
-        if b.gap(&main) <= near && b.area as f32 >= 0.02 * main.area as f32 {
-            keep.push(b.label);
-        } else if b.area as f32 >= 0.3 * main.area as f32
-            && b.size() as f32 >= 0.5 * main.size() as f32
-        {
-            others += 1;
-        }
+    // 5. The digits: groups of strokes joined, split and ordered.
+    let parts = number::digits(&found, &labels);
+    let total_ink: u32 = found.iter().map(|b| b.area).sum();
+    let digit_ink: u32 = parts.iter().map(|p| p.area).sum();
+    if parts.is_empty() || (digit_ink as f32) < 0.3 * total_ink as f32 {
+        return Err(no_digit(
+            "only specks or texture, no stroke large enough to be a digit",
+        ));
     }
-    let kept = GrayImage::from_fn(w, h, |x, y| {
-        Luma([if keep.contains(&labels.get_pixel(x, y)[0]) {
-            255
+    let mut kept = GrayImage::new(w, h);
+    let mut digits = Vec::with_capacity(parts.len());
+    for part in &parts {
+        let digit = digit_pixels(part, &labels, &ink8);
+        for (x, y, p) in digit.1.enumerate_pixels() {
+            if p[0] > 0 {
+                kept.put_pixel(x + part.x0, y + part.y0, Luma([255]));
+            }
+        }
+        digits.push(digit.0);
+    }
+    let largest = (0..parts.len())
+        .max_by_key(|&i| (parts[i].area, std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    Ok(Preparation {
+        digits,
+        largest,
+        working,
+        ink: ink8,
+        mask: kept,
+        lines_removed,
+        page,
+    })
+}
+
+/// Steps 6 and 7 for one digit: its crop (the ink's grey levels around its strokes), the
+/// stroke width brought to MNIST's, the 28x28 picture; and the digit's own mask within its
+/// box.
+fn digit_pixels(
+    part: &number::Part,
+    labels: &ImageBuffer<Luma<u32>, Vec<u32>>,
+    ink8: &GrayImage,
+) -> (Digit, GrayImage) {
+    let (w, h) = ink8.dimensions();
+    let (x0, y0, x1, y1) = (part.x0, part.y0, part.x1, part.y1);
+    // The digit's own strokes, in a box with room for the halo.
+    let pad = 3;
+    let (cx0, cy0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
+    let (cx1, cy1) = ((x1 + pad).min(w - 1), (y1 + pad).min(h - 1));
+    let own = GrayImage::from_fn(cx1 - cx0 + 1, cy1 - cy0 + 1, |x, y| {
+        let (sx, sy) = (x + cx0, y + cy0);
+        Luma([u8::from(part.holds(labels.get_pixel(sx, sy)[0], sx, sy)) * 255])
+    });
+    // The ink's grey levels around the kept strokes (their anti-aliased edges included).
+    let halo = grayscale_dilate(&own, &Mask::square(2));
+    let mut crop = GrayImage::from_fn(own.width(), own.height(), |x, y| {
+        let on = halo.get_pixel(x, y)[0] > 0;
+        Luma([if on {
+            ink8.get_pixel(x + cx0, y + cy0)[0]
         } else {
             0
         }])
     });
-    // The digit's box: the union of the kept groups' boxes.
-    let kept_blobs = found.iter().filter(|b| keep.contains(&b.label));
-    let (x0, y0, x1, y1) = kept_blobs.fold((w, h, 0, 0), |(x0, y0, x1, y1), b| {
-        (x0.min(b.x0), y0.min(b.y0), x1.max(b.x1), y1.max(b.y1))
-    });
-    // The ink's grey levels around the kept strokes (their anti-aliased edges included).
-    let halo = grayscale_dilate(&kept, &Mask::square(2));
-    let pad = 3;
-    let (cx0, cy0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
-    let (cx1, cy1) = ((x1 + pad).min(w - 1), (y1 + pad).min(h - 1));
-    let mut crop = GrayImage::from_fn(cx1 - cx0 + 1, cy1 - cy0 + 1, |x, y| {
-        let (sx, sy) = (x + cx0, y + cy0);
-        let on = halo.get_pixel(sx, sy)[0] > 0;
-        Luma([if on { ink8.get_pixel(sx, sy)[0] } else { 0 }])
-    });
 
-    // 6. Stroke width: area / half the perimeter of the kept mask, brought to MNIST's.
+    // 6. Stroke width: area / half the perimeter of the digit's mask, brought to MNIST's.
+    let (ow, oh) = own.dimensions();
     let (mut inside, mut edge) = (0u32, 0u32);
-    for (x, y, p) in kept.enumerate_pixels() {
+    for (x, y, p) in own.enumerate_pixels() {
         if p[0] == 0 {
             continue;
         }
@@ -391,9 +484,9 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
             let (nx, ny) = (x as i64 + dx, y as i64 + dy);
             nx < 0
                 || ny < 0
-                || nx >= w as i64
-                || ny >= h as i64
-                || kept.get_pixel(nx as u32, ny as u32)[0] == 0
+                || nx >= ow as i64
+                || ny >= oh as i64
+                || own.get_pixel(nx as u32, ny as u32)[0] == 0
         };
         if out(1, 0) || out(-1, 0) || out(0, 1) || out(0, -1) {
             edge += 1;
@@ -426,17 +519,18 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
     // Full strokes reach 255 after the resize's averaging, as in MNIST.
     let top = small.pixels().map(|p| p[0]).fold(0.0f32, f32::max).max(0.5);
     small.pixels_mut().for_each(|p| p[0] /= top);
-    let pixels = centre_by_mass(&small);
-    Ok(Preparation {
-        pixels,
-        working,
-        ink: ink8,
-        mask: kept,
+    let digit = Digit {
+        pixels: centre_by_mass(&small),
         crop,
-        digits_found: 1 + others,
-        lines_removed,
-        stroke_width: (width, stroke_goal(width, long)),
-    })
+        bbox: (x0, y0, x1, y1),
+        line: part.line,
+        stroke_width: (width, goal),
+    };
+    // The mask in the digit's box coordinates (x0, y0 at the origin) for the whole picture's.
+    let mask = GrayImage::from_fn(x1 - x0 + 1, y1 - y0 + 1, |x, y| {
+        *own.get_pixel(x + x0 - cx0, y + y0 - cy0)
+    });
+    (digit, mask)
 }
 
 /// Places a digit (values 0..1, at most 28x28) in a 28x28 field with its centre of mass at
