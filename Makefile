@@ -77,7 +77,8 @@ bench: setup
 	$(CARGO) run --release --bin bench -- $(ARGS)
 
 ## The synthetic photo test set (vggnet::synth) prepared from its files and classified by MODEL:
-## accuracy per style, similarity to the MNIST-style rendering, preparation time (out/photos/).
+## accuracy per style (desk included), similarity to the MNIST-style rendering, number pages read
+## exactly, touching digits counted right, preparation time (out/photos/).
 MODEL ?= runs/vggnet/best.safetensors
 photos: setup
 	$(CARGO) run --release --bin photos -- --model $(MODEL) $(ARGS)

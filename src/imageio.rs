@@ -4,10 +4,11 @@
 //!
 //! The preparation works at about 1,000 pixels, so big pictures are reduced while they are
 //! decoded, never held at full size: a JPEG in its DCT (1/2, 1/4 or 1/8 of each side, the
-//! smallest that keeps the longer side at least [`DECODE_LONG`]), a PNG row by row (each
-//! block of rows averaged as it arrives). A 200-megapixel phone photo therefore loads in
-//! about 25 MB. Only an interlaced PNG must be decoded whole, and one beyond
-//! [`MAX_SIDE`] x [`MAX_SIDE`] is refused with a message that says so.
+//! smallest that keeps the longer side at least [`DECODE_LONG`]; a progressive JPEG still
+//! keeps its coefficients, up to [`MAX_ALLOC`]), a PNG row by row (each block of rows
+//! averaged as it arrives). Only an interlaced PNG must be decoded whole, and one beyond
+//! [`MAX_SIDE`] x [`MAX_SIDE`] is refused with a message that says so; so is any picture over
+//! [`MAX_PIXELS`].
 
 use crate::error::{Error, Result};
 use image::{DynamicImage, GrayImage};
@@ -20,6 +21,18 @@ pub const MAX_SIDE: u32 = 8192;
 pub const MAX_ALLOC: u64 = 512 << 20;
 /// Bigger pictures are reduced while decoding, to a longer side of at least this.
 pub const DECODE_LONG: u32 = 1024;
+/// Largest picture read at all, in pixels (a gigapixel: five times a 200-megapixel phone
+/// photo); beyond it even a reduced decode would take minutes.
+pub const MAX_PIXELS: u64 = 1 << 30;
+
+/// The error for a picture over [`MAX_PIXELS`].
+fn too_many_pixels(w: u32, h: u32) -> String {
+    format!(
+        "image too large to load ({w}x{h} pixels, {} megapixels); the limit is {} megapixels",
+        (w as u64 * h as u64) / 1_000_000,
+        MAX_PIXELS / 1_000_000
+    )
+}
 
 /// Decodes an image file (reduced while decoding when it is big, see the module's text);
 /// errors name the file and the problem.
@@ -79,6 +92,9 @@ fn decode_jpeg(path: &Path) -> std::result::Result<DynamicImage, String> {
         if w == 0 || h == 0 {
             return Err("cannot decode image: the JPEG has no pixels".into());
         }
+        if w as u64 * h as u64 > MAX_PIXELS {
+            return Err(too_many_pixels(w, h));
+        }
         if w.max(h) > DECODE_LONG {
             let f = DECODE_LONG as f64 / w.max(h) as f64;
             let want =
@@ -126,6 +142,13 @@ fn decode_png(path: &Path) -> std::result::Result<DynamicImage, String> {
     dec.set_transformations(png::Transformations::normalize_to_color8());
     let png_err = |e: png::DecodingError| format!("cannot decode image: {e}");
     no_panic(move || {
+        let (w, h) = {
+            let header = dec.read_header_info().map_err(png_err)?;
+            (header.width, header.height)
+        };
+        if w as u64 * h as u64 > MAX_PIXELS {
+            return Err(too_many_pixels(w, h));
+        }
         let mut reader = dec.read_info().map_err(png_err)?;
         let (w, h, interlaced) = {
             let info = reader.info();
@@ -159,7 +182,7 @@ fn decode_png(path: &Path) -> std::result::Result<DynamicImage, String> {
                 counts[i] += 1;
             }
             y += 1;
-            if y % f == 0 || y == h {
+            if y.is_multiple_of(f) || y == h {
                 out.extend(
                     sums.iter()
                         .zip(&counts)

@@ -415,7 +415,13 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
         .iter()
         .map(|(_, p)| {
             let many = p.digits.len() > 1;
-            let mut caps: Vec<String> = vec![
+            let mut caps: Vec<String> = Vec::new();
+            let mut imgs: Vec<image::GrayImage> = Vec::new();
+            if let Some(page) = &p.page {
+                caps.push("photo, page found".into());
+                imgs.push(page.photo.clone());
+            }
+            caps.extend([
                 if p.page.is_some() {
                     "page, straightened"
                 } else {
@@ -424,9 +430,8 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
                 .into(),
                 "ink".into(),
                 if many { "digits" } else { "digit" }.into(),
-            ];
-            let mut imgs: Vec<image::GrayImage> =
-                vec![p.working.clone(), p.ink.clone(), p.mask.clone()];
+            ]);
+            imgs.extend([p.working.clone(), p.ink.clone(), p.mask.clone()]);
             for (i, d) in p.digits.iter().enumerate() {
                 let n = if many {
                     format!(" {}", i + 1)
@@ -467,7 +472,7 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
             let band = root.clone().shrink((0, top), (width, TITLE));
             draw_centered(&band, title, 15.0, 3)?;
             let mut x = GAP;
-            for (panel, caption) in row.iter().zip(caps) {
+            for (i, (panel, caption)) in row.iter().zip(caps).enumerate() {
                 let cap = root
                     .clone()
                     .shrink((x, top + TITLE), (panel.width(), CAPTION));
@@ -477,6 +482,20 @@ pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Re
                     let c = RGBColor(v[0], v[0], v[0]);
                     root.draw_pixel((x as i32 + px as i32, y0 + py as i32), &c)
                         .map_err(plot_err)?;
+                }
+                if i == 0 {
+                    if let Some(page) = &rows[r].1.page {
+                        // The page's outline, in red, on the photo.
+                        let k = panel.height() as f32 / page.photo.height().max(1) as f32;
+                        let mut pts: Vec<(i32, i32)> = page
+                            .outline
+                            .iter()
+                            .map(|&(px, py)| (x as i32 + (px * k) as i32, y0 + (py * k) as i32))
+                            .collect();
+                        pts.push(pts[0]);
+                        root.draw(&PathElement::new(pts, RED.stroke_width(2)))
+                            .map_err(plot_err)?;
+                    }
                 }
                 x += panel.width() + GAP;
             }

@@ -156,59 +156,110 @@ fn train_eval_predict_smoke() {
     assert_eq!(ev["confusion"].as_array().unwrap().len(), 10);
     assert_eq!(ev["per_class_accuracy"].as_array().unwrap().len(), 10);
 
-    // The user's own pictures: MNIST test digit 0 written as a PNG, and a blank page.
+    // The user's own pictures, in one batch: MNIST test digit 0 written as a PNG, a blank
+    // page, a file that is not an image, and a page with two digits (a 3, then an 8).
     let data = load_mnist(Some(0), Some(1));
     let px = vggnet::data::denormalize_to_pixels(&data.test.images.get(0));
     let plain = dir.path().join("seven.png");
     vggnet::imageio::save_digit_png(&plain, &px).unwrap();
     let blank = dir.path().join("blank.jpg");
     vggnet::synth::without_digit(1)[0].1.save(&blank).unwrap();
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"this is not a picture").unwrap();
+    let two = dir.path().join("two.png");
+    vggnet::synth::two_digits(5).save(&two).unwrap();
     let seen = dir.path().join("seen.png");
     let pred = vggnet()
         .args(["predict", "--model", model.to_str().unwrap(), "--json"])
         .args(["--index", "0", "--top", "10", "--data-dir"])
         .arg(test_only.path())
-        .arg(&plain)
-        .arg(&blank)
+        .args([&plain, &blank, &broken, &two])
         .arg("--show-prepared")
         .arg(&seen)
         .assert()
-        .success();
+        .failure()
+        .stderr(predicate::str::contains(
+            "2 of 4 pictures could not be read",
+        ));
     let pred: serde_json::Value = serde_json::from_slice(&pred.get_output().stdout).unwrap();
     let results = pred.as_array().unwrap();
-    assert_eq!(results.len(), 3, "{pred}");
-    let by_input = |name: &str| {
-        results
-            .iter()
-            .find(|r| r["input"].as_str().unwrap().ends_with(name))
-            .unwrap_or_else(|| panic!("{name} missing in {pred}"))
-    };
+    // Every picture has its entry, in the order given, then the MNIST index.
+    let inputs: Vec<&str> = results
+        .iter()
+        .map(|r| r["input"].as_str().unwrap())
+        .collect();
+    let order = [
+        "seven.png",
+        "blank.jpg",
+        "broken.png",
+        "two.png",
+        "mnist-test[0]",
+    ];
+    assert_eq!(inputs.len(), order.len(), "{pred}");
+    for (input, want) in inputs.iter().zip(order) {
+        assert!(
+            input.ends_with(want),
+            "{input} where {want} belongs: {pred}"
+        );
+    }
     assert!(
-        by_input("blank.jpg")["error"]
+        results[1]["error"]
             .as_str()
             .unwrap()
             .starts_with("no digit found"),
         "{pred}"
     );
-    let file = by_input("seven.png");
+    assert!(
+        results[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an image"),
+        "{pred}"
+    );
+    let file = &results[0];
     assert_eq!(file["top"].as_array().unwrap().len(), 10);
     assert_eq!(file["digits_found"], 1);
-    assert_eq!(by_input("mnist-test[0]")["label"].as_i64(), Some(7));
+    let number = &results[3];
+    assert_eq!(number["digits_found"], 2);
+    let digits = number["digits"].as_array().unwrap();
+    let read: String = digits.iter().map(|d| d["class"].to_string()).collect();
+    assert_eq!(number["number"].as_str().unwrap(), read);
+    assert_eq!(results[4]["label"].as_i64(), Some(7));
     let strip = image::open(&seen).unwrap();
     let (w, h) = (strip.width(), strip.height());
-    assert!(w > 5 * 140 && h >= 140, "strip {w}x{h}");
-    // Text output: the top-3 with probabilities, and the picture without a digit said so.
+    // Two rows (the picture with one digit, the page with two), the second with 7 panels.
+    assert!(w > 7 * 140 && h >= 2 * 140, "strip {w}x{h}");
+    // Text output: one line per picture in order, the top-3 with probabilities, the number
+    // with each digit's confidence, and the errors said so.
+    let text = vggnet()
+        .args(["predict", "--model", model.to_str().unwrap()])
+        .args([&plain, &broken, &two])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "1 of 3 pictures could not be read",
+        ));
+    let stdout = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let one_digit = regex_match(r"seven\.png: \d \(\d+\.\d%\), \d \(\d+\.\d%\), \d \(");
+    assert!(one_digit.eval(lines[0]), "{stdout}");
+    assert!(
+        lines[1].ends_with("broken.png: error: not an image (expected PNG or JPEG)"),
+        "{stdout}"
+    );
+    let two_digits = regex_match(r"two\.png: \d\d \(2 digits: \d \d+\.\d%, \d \d+\.\d%\)$");
+    assert!(two_digits.eval(lines[2]), "{stdout}");
+    // Pictures that all read: success.
     vggnet()
         .args(["predict", "--model", model.to_str().unwrap()])
-        .arg(&plain)
-        .arg(&blank)
+        .args([&plain, &two])
         .assert()
-        .success()
-        .stdout(
-            predicate::str::is_match(r"seven\.png: \d \(\d+\.\d%\), \d \(\d+\.\d%\), \d \(")
-                .unwrap(),
-        )
-        .stdout(predicate::str::contains("blank.jpg: no digit found"));
+        .success();
+}
+
+fn regex_match(pattern: &str) -> predicates::str::RegexPredicate {
+    predicate::str::is_match(pattern).unwrap()
 }
 
 /// Everything metrics.json records except wall times.

@@ -199,7 +199,7 @@ fn touching_digits_are_cut_apart() {
     .into_iter()
     .enumerate()
     {
-        let page = number_page(&[digits.clone()], spacing, false, 20 + k as u64);
+        let page = number_page(std::slice::from_ref(&digits), spacing, false, 20 + k as u64);
         let name = page.text();
         // The page really has digits that touch: fewer pieces of ink than digits.
         let dark = image::DynamicImage::ImageRgb8(page.image.clone()).to_luma8();
@@ -315,5 +315,14 @@ fn huge_pictures_are_reduced_while_decoding() {
             &mnist_reference(&digit.strokes, digit.pen_width),
         );
         assert!(sim >= 0.8, "{name}: similarity {sim:.3}");
+        // Cut off halfway: an error naming the file, not a partial picture.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = dir.path().join(format!("cut-{name}"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let err = prepare_file(&cut).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("cut-{name}")) && err.contains("cannot decode image"),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! result with the same strokes rendered in MNIST style, and, with `--model`, classifies it.
 //! Prints the accuracy per style and the preparation time of the largest picture; then the
 //! multi-digit pages (numbers of 2-6 digits, half of them on a desk): how many were read
-//! exactly, and the preparation time per digit. Writes `report.json` and strips of prepared
+//! exactly, and the preparation time per digit; and numbers of 3-5 digits where two digits
+//! touch, or all do: how often the digits are counted right. Writes `report.json` and strips of prepared
 //! examples (`strip.png`, `numbers.png`) into `--out`.
 
 use anyhow::{Context, Result};
@@ -12,7 +13,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 use vggnet::prepare::{prepare_file, similarity};
-use vggnet::synth::{desk::number_set, mnist_reference, test_set};
+use vggnet::synth::desk::{number_page, number_set, Spacing, Touching, APART};
+use vggnet::synth::{mnist_reference, test_set};
 
 #[derive(Parser)]
 #[command(about = "Prepare (and classify) the synthetic photo test set")]
@@ -122,6 +124,7 @@ fn main() -> Result<()> {
         vggnet::plot::preparation_strips(&rows)?.save(&args.out.join("strip.png"))?;
     }
     let numbers = numbers(&args, model.as_ref())?;
+    let touching = touching(&args, model.as_ref())?;
     vggnet::fsio::write_json(
         &args.out.join("report.json"),
         &serde_json::json!({
@@ -130,7 +133,7 @@ fn main() -> Result<()> {
                 "pictures": n, "correct": ok, "accuracy": 100.0 * *ok as f64 / *n as f64,
                 "mean_similarity": sim / *n as f64}))).collect::<BTreeMap<_, _>>(),
             "slowest_prepare_seconds": slowest.0, "pictures": rows,
-            "numbers": numbers,
+            "numbers": numbers, "touching": touching,
         }),
     )?;
     Ok(())
@@ -205,4 +208,46 @@ fn numbers(args: &Args, model: Option<&vggnet::model::Vgg>) -> Result<serde_json
         "mean_seconds_per_digit": seconds / digits.max(1) as f64,
         "max_seconds_per_digit": slowest_per_digit, "pages_detail": rows,
     }))
+}
+
+/// Numbers of 3-5 digits (on pages filling the picture) where the second and third digits
+/// touch, and where every digit touches the next: how often the count comes out right, and
+/// (with a model) how often the number is read exactly.
+fn touching(args: &Args, model: Option<&vggnet::model::Vgg>) -> Result<serde_json::Value> {
+    use rand::{Rng, SeedableRng};
+    let mut report = serde_json::Map::new();
+    for (kind, touching) in [("pair", Touching::After(1)), ("all", Touching::All)] {
+        let (mut counted, mut exact) = (0, 0);
+        let n = args.pages;
+        for i in 0..n {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed * 7_000 + i as u64);
+            let len = rng.random_range(3..=5usize);
+            let digits: Vec<u8> = (0..len).map(|_| rng.random_range(0..10u8)).collect();
+            let spacing = Spacing { touching, ..APART };
+            let page = number_page(&[digits], spacing, false, args.seed * 9_000 + i as u64);
+            let img = image::DynamicImage::ImageRgb8(page.image.clone());
+            if let Ok(p) = vggnet::prepare::prepare(&img) {
+                counted += usize::from(p.digits_found() == len);
+                if let Some(m) = model {
+                    exact += usize::from(vggnet::read::read(m, &p, 1)?.number() == page.text());
+                }
+            }
+        }
+        println!(
+            "touching {kind:<4} {n:>6} pages of 3-5 digits: counted right on {counted} ({:.0}%){}",
+            100.0 * counted as f64 / n.max(1) as f64,
+            if model.is_some() {
+                format!(", read exactly {exact}")
+            } else {
+                String::new()
+            }
+        );
+        report.insert(
+            kind.into(),
+            serde_json::json!({
+                "pages": n, "counted_right": counted, "read_exactly": model.map(|_| exact),
+            }),
+        );
+    }
+    Ok(report.into())
 }

@@ -65,9 +65,21 @@ pub struct Preparation {
     pub mask: GrayImage,
     /// Lines removed (ruled lines, paper edges).
     pub lines_removed: usize,
-    /// The page found on a darker desk: its corners in the decoded picture's pixels
-    /// (top-left, top-right, bottom-right, bottom-left).
-    pub page: Option<page::Quad>,
+    /// The page found on a darker desk, if any.
+    pub page: Option<Page>,
+}
+
+/// A page found lying on a darker desk.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Its corners in the decoded picture's pixels (top-left, top-right, bottom-right,
+    /// bottom-left), slightly inside its edges.
+    pub corners: page::Quad,
+    /// The whole picture, grayscale, its longer side at most 512 px (what `--show-prepared`
+    /// shows with the page's outline).
+    pub photo: GrayImage,
+    /// The corners in `photo`'s pixels.
+    pub outline: page::Quad,
 }
 
 /// One digit of a picture.
@@ -310,11 +322,15 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
     let found_page = page::find_page(&mid);
     let straight = found_page.and_then(|q| page::straighten(&mid, &q, (WORK_MIN, WORK_MAX)));
     let page = straight.as_ref().and(found_page).map(|q| {
-        let (fx, fy) = (
-            img.width() as f32 / mid.width() as f32,
-            img.height() as f32 / mid.height() as f32,
-        );
-        q.map(|(x, y)| (x * fx, y * fy))
+        let (mw, mh) = (mid.width() as f32, mid.height() as f32);
+        let photo = working_size(mid.clone());
+        let (px, py) = (photo.width() as f32 / mw, photo.height() as f32 / mh);
+        let (fx, fy) = (img.width() as f32 / mw, img.height() as f32 / mh);
+        Page {
+            corners: q.map(|(x, y)| (x * fx, y * fy)),
+            outline: q.map(|(x, y)| (x * px, y * py)),
+            photo,
+        }
     });
     let mut working = match straight {
         Some(s) => s,
