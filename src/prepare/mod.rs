@@ -17,9 +17,9 @@
 //! 5. the groups of strokes become digits ([`number`]): parts of one digit are joined (the
 //!    detached bar of a 5), two digits that touch are cut apart, and the digits are read by
 //!    line, top to bottom, and left to right within a line;
-//! 6. per digit (`prepare/digit.rs`), the stroke width is measured; a thin pen is thickened to MNIST's (about
-//!    2 px of the 20 px box) and a fat marker thinned towards it; the crop's grey levels are
-//!    kept (MNIST is anti-aliased);
+//! 6. per digit (`prepare/digit.rs`), the stroke width is measured; a thin pen is thickened
+//!    to MNIST's (about 2 px of the 20 px box) and a fat marker thinned towards it; the
+//!    crop's grey levels are kept (MNIST is anti-aliased);
 //! 7. the crop's longer side is scaled to 20 px and its centre of mass put at the centre of
 //!    the 28x28 field.
 //!
