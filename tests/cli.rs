@@ -178,9 +178,11 @@ fn train_eval_predict_smoke() {
         .arg(&seen)
         .assert()
         .failure()
-        .stderr(predicate::str::contains(
-            "2 of 4 pictures could not be read",
-        ));
+        .stderr(predicate::str::contains(format!(
+            "2 of 4 pictures could not be read: {}, {}",
+            blank.display(),
+            broken.display()
+        )));
     let pred: serde_json::Value = serde_json::from_slice(&pred.get_output().stdout).unwrap();
     let results = pred.as_array().unwrap();
     // Every picture has its entry, in the order given, then the MNIST index.

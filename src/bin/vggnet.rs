@@ -598,7 +598,7 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
     let k = args.top.max(1);
     let mut results = Vec::new();
     let mut prepared = Vec::new();
-    let mut failed = 0;
+    let mut failed: Vec<String> = Vec::new();
     for path in &args.images {
         let name = path.display().to_string();
         let outcome = vggnet::prepare::prepare_file(path).map_err(|e| match e {
@@ -630,10 +630,10 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
                 prepared.push((name, p));
             }
             Err(problem) => {
-                failed += 1;
                 if !args.json {
                     println!("{name}: error: {problem}");
                 }
+                failed.push(name.clone());
                 results.push(serde_json::json!({"input": name, "error": problem}));
             }
         }
@@ -673,10 +673,20 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
-    if failed > 0 {
+    if !failed.is_empty() {
+        // The summary names the files, on stderr, after every picture's line on stdout.
+        let shown: Vec<&str> = failed.iter().take(5).map(String::as_str).collect();
+        let more = failed.len().saturating_sub(shown.len());
         bail!(
-            "{failed} of {} pictures could not be read (see their lines above)",
-            args.images.len()
+            "{} of {} pictures could not be read: {}{} (see their lines above)",
+            failed.len(),
+            args.images.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     Ok(())
