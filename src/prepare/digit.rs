@@ -72,26 +72,7 @@ pub(super) fn prepare_digit(
     });
 
     // 6. Stroke width: area / half the perimeter of the digit's mask, brought to MNIST's.
-    let (ow, oh) = own.dimensions();
-    let (mut inside, mut edge) = (0u32, 0u32);
-    for (x, y, p) in own.enumerate_pixels() {
-        if p[0] == 0 {
-            continue;
-        }
-        inside += 1;
-        let out = |dx: i64, dy: i64| {
-            let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-            nx < 0
-                || ny < 0
-                || nx >= ow as i64
-                || ny >= oh as i64
-                || own.get_pixel(nx as u32, ny as u32)[0] == 0
-        };
-        if out(1, 0) || out(-1, 0) || out(0, 1) || out(0, -1) {
-            edge += 1;
-        }
-    }
-    let width = 2.0 * inside as f32 / edge.max(1) as f32;
+    let width = stroke_width(own.as_raw(), own.width() as usize, own.height() as usize);
     let long = (x1 - x0 + 1).max(y1 - y0 + 1) as f32;
     let goal = stroke_goal(width, long);
     let radius = ((goal - width) / 2.0).round();
@@ -130,6 +111,29 @@ pub(super) fn prepare_digit(
         *own.get_pixel(x + x0 - cx0, y + y0 - cy0)
     });
     (digit, mask)
+}
+
+/// The stroke width of the ink in a `w` x `h` mask (non-zero = ink): its area over half its
+/// outline (ink pixels with a 4-neighbour outside the ink or the mask).
+pub(super) fn stroke_width(mask: &[u8], w: usize, h: usize) -> f32 {
+    let ink = |i: usize| mask[i] != 0;
+    let (mut inside, mut edge) = (0u32, 0u32);
+    for i in (0..w * h).filter(|&i| ink(i)) {
+        inside += 1;
+        let (x, y) = (i % w, i / w);
+        if x == 0
+            || y == 0
+            || x + 1 == w
+            || y + 1 == h
+            || !ink(i - 1)
+            || !ink(i + 1)
+            || !ink(i - w)
+            || !ink(i + w)
+        {
+            edge += 1;
+        }
+    }
+    2.0 * inside as f32 / edge.max(1) as f32
 }
 
 /// Places a digit (values 0..1, at most 28x28) in a 28x28 field with its centre of mass at

@@ -217,22 +217,7 @@ fn split_touching(digits: Vec<Part>, labels: &ImageBuffer<Luma<u32>, Vec<u32>>) 
                 }
             }
         }
-        // The stroke width: ink over half its outline.
-        let edge = (0..bw * bh)
-            .filter(|&i| {
-                let (x, y) = (i % bw, i / bw);
-                ink[i] == 1
-                    && (x == 0
-                        || y == 0
-                        || x + 1 == bw
-                        || y + 1 == bh
-                        || ink[i - 1] == 0
-                        || ink[i + 1] == 0
-                        || ink[i - bw] == 0
-                        || ink[i + bw] == 0)
-            })
-            .count();
-        let pen = 2.0 * ink.iter().filter(|&&v| v == 1).count() as f32 / edge.max(1) as f32;
+        let pen = super::digit::stroke_width(&ink, bw, bh);
         // Background enclosed by ink (the loop of a 0, 6, 8 or 9) costs as much as ink: a cut
         // runs between digits, not through a loop and across its ring.
         let mut outside = vec![false; bw * bh];
