@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What is wrong with an IDX (MNIST) file.
+/// What is wrong with an IDX file (MNIST's format).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdxProblem {
     /// The file has zero bytes.
@@ -92,18 +92,33 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     Idx { path: PathBuf, problem: IdxProblem },
 
-    /// Some MNIST files are missing and could not be obtained.
+    /// Some of a data set's files are missing and could not be obtained.
     #[error(
-        "MNIST files missing in {}: {}. Looked for each name with and without .gz. \
-         Fix: run `vggnet download --dir {}` (needs internet), or set MNIST_DIR to a folder \
+        "{} files missing in {}: {}. Looked for each name with and without .gz. \
+         Fix: run `vggnet download{} --dir {}` (needs internet), or set {} to a folder \
          holding the four IDX files{}",
-        dir.display(), missing.join(", "), dir.display(),
+        dataset.title(), dir.display(), missing.join(", "),
+        if *dataset == crate::data::Dataset::Mnist { String::new() } else { format!(" --dataset {dataset}") },
+        dir.display(), dataset.spec().dir_env,
         download_error.as_ref().map(|e| format!(" (automatic download failed: {e})")).unwrap_or_default()
     )]
     MissingData {
+        dataset: crate::data::Dataset,
         dir: PathBuf,
         missing: Vec<String>,
         download_error: Option<String>,
+    },
+
+    /// A malformed CIFAR batch.
+    #[error("{}: {problem}", path.display())]
+    Cifar { path: PathBuf, problem: String },
+
+    /// A valid file of another data set (known by its checksum) where this one's was expected.
+    #[error("{}: this is {found}, expected {expected}", path.display())]
+    WrongDataset {
+        path: PathBuf,
+        expected: String,
+        found: String,
     },
 
     /// A download failed (HTTP status, network error, timeout).

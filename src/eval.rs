@@ -1,7 +1,7 @@
 //! Evaluation on a split: accuracy, the first six predictions (the article's figure),
 //! a confusion matrix and the misclassified examples; and prediction on single images.
 
-use crate::data::{denormalize_to_pixels, Split};
+use crate::data::Split;
 use crate::error::Result;
 use crate::model::Vgg;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ pub struct Sample {
     pub index: usize,
     pub label: i64,
     pub prediction: i64,
-    /// 28x28 grayscale pixels (0..=255), row-major.
+    /// The picture's pixels (0..=255): 28x28 grey, or 3x32x32 colour channel after channel.
     pub pixels: Vec<u8>,
 }
 
@@ -101,7 +101,7 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
             index: i,
             label: label_v[i],
             prediction: pred_v[i],
-            pixels: denormalize_to_pixels(&split.images.get(i as i64)),
+            pixels: split.pixels(i),
         })
         .collect();
     Ok(Evaluation {

@@ -21,12 +21,10 @@ pub mod amp;
 pub mod calibrate;
 pub mod checkpoint;
 pub mod data;
-pub mod download;
 pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod fsio;
-pub mod idx;
 pub mod imageio;
 pub mod inspect;
 pub mod model;
@@ -42,6 +40,7 @@ pub mod run;
 pub mod synth;
 pub mod train;
 
+pub use data::{dataset, download, idx};
 pub use error::{Error, IdxProblem, Result};
 
 /// The README's Rust examples, compiled as doctests so they cannot drift.

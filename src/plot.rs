@@ -5,7 +5,7 @@
 //! (headless CI machines, minimal containers). A [`Figure`] can be saved to a file or shown
 //! inline in a Jupyter notebook run by evcxr.
 
-use crate::data::{denormalize_to_pixels, Split};
+use crate::data::{denormalize_to_pixels, Dataset, Split};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluation, Sample};
 use crate::fsio;
@@ -130,17 +130,25 @@ impl Figure {
     }
 }
 
-/// Draws one 28x28 grayscale digit (0 = black) into `area`, scaled to fit, with a title.
+/// Draws one picture (0 = black) into `area`, scaled to fit, with a title: 28x28 grey (784
+/// pixels) or 3x32x32 colour (3,072 bytes, channel after channel).
 fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     let title_h = 28;
     draw_centered(area, title, 16.0, 4)?;
-    let side = (w.min(h.saturating_sub(title_h)) as i32 / 28).max(1);
-    let x0 = (w as i32 - side * 28) / 2;
+    let colour = pixels.len() == 3 * 32 * 32;
+    let n = if colour { 32 } else { 28 };
+    let plane = (n * n) as usize;
+    let side = (w.min(h.saturating_sub(title_h)) as i32 / n).max(1);
+    let x0 = (w as i32 - side * n) / 2;
     let y0 = title_h as i32;
-    for (i, &p) in pixels.iter().take(28 * 28).enumerate() {
-        let (r, c) = ((i / 28) as i32, (i % 28) as i32);
-        let color = RGBColor(p, p, p);
+    for (i, &p) in pixels.iter().take(plane).enumerate() {
+        let (r, c) = ((i as i32 / n), (i as i32 % n));
+        let color = if colour {
+            RGBColor(p, pixels[plane + i], pixels[2 * plane + i])
+        } else {
+            RGBColor(p, p, p)
+        };
         let (x, y) = (x0 + c * side, y0 + r * side);
         area.draw(&Rectangle::new(
             [(x, y), (x + side, y + side)],
@@ -165,23 +173,33 @@ pub fn digit_grid(digits: &[(Vec<u8>, String)], cols: usize) -> Result<Figure> {
     })
 }
 
-/// The article's figure: the first six test digits in a 2x3 grid titled "True: x, Pred: y".
-pub fn prediction_grid(samples: &[Sample]) -> Result<Figure> {
+/// The article's figure: the first six test pictures in a 2x3 grid titled "True: x, Pred: y",
+/// with `dataset`'s class names ("True: Ankle boot, Pred: Sneaker").
+pub fn prediction_grid(samples: &[Sample], dataset: Dataset) -> Result<Figure> {
     let digits: Vec<_> = samples
         .iter()
         .take(6)
         .map(|s| {
             (
                 s.pixels.clone(),
-                format!("True: {}, Pred: {}", s.label, s.prediction),
+                format!(
+                    "True: {}, Pred: {}",
+                    dataset.class_name(s.label),
+                    dataset.class_name(s.prediction)
+                ),
             )
         })
         .collect();
     digit_grid(&digits, 3)
 }
 
-/// Up to `max` misclassified digits of `split`, titled with the truth and the prediction.
-pub fn misclassified_gallery(ev: &Evaluation, split: &Split, max: usize) -> Result<Figure> {
+/// Up to `max` misclassified pictures of `split`, titled with the truth and the prediction.
+pub fn misclassified_gallery(
+    ev: &Evaluation,
+    split: &Split,
+    max: usize,
+    dataset: Dataset,
+) -> Result<Figure> {
     let labels = Vec::<i64>::try_from(&split.labels)?;
     let digits: Vec<_> = ev
         .misclassified
@@ -189,8 +207,12 @@ pub fn misclassified_gallery(ev: &Evaluation, split: &Split, max: usize) -> Resu
         .take(max)
         .map(|&i| {
             (
-                denormalize_to_pixels(&split.images.get(i as i64)),
-                format!("#{i} True: {}, Pred: {}", labels[i], ev.predictions[i]),
+                split.pixels(i),
+                format!(
+                    "#{i} True: {}, Pred: {}",
+                    dataset.class_name(labels[i]),
+                    dataset.class_name(ev.predictions[i])
+                ),
             )
         })
         .collect();
@@ -203,8 +225,8 @@ pub fn sample_grid(split: &Split, n: usize, cols: usize) -> Result<Figure> {
     let digits: Vec<_> = (0..n.min(split.len()))
         .map(|i| {
             (
-                denormalize_to_pixels(&split.images.get(i as i64)),
-                format!("Label: {}", labels[i]),
+                split.pixels(i),
+                format!("Label: {}", split.dataset.class_name(labels[i])),
             )
         })
         .collect();
@@ -331,9 +353,13 @@ pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
     })
 }
 
-/// A heatmap of `confusion[label][prediction]` with the counts written in the cells.
-pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
+/// A heatmap of `confusion[label][prediction]` with the counts written in the cells and the
+/// axes labelled with `dataset`'s class names.
+pub fn confusion_matrix(confusion: &[Vec<u64>], dataset: Dataset) -> Result<Figure> {
     let k = confusion.len().max(1);
+    let named = dataset.classes().iter().any(|c| c.len() > 2);
+    // Room for names ("Ankle boot") beside the rows.
+    let (width, name_area) = if named { (760, 95) } else { (640, 40) };
     let kf = k as f64;
     let max = confusion
         .iter()
@@ -348,15 +374,15 @@ pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
         if (v - r).abs() > 1e-6 || r < 0.0 || r > kf - 1.0 {
             return String::new();
         }
-        format!("{}", if flip { kf - 1.0 - r } else { r })
+        dataset.class_name((if flip { kf - 1.0 - r } else { r }) as i64)
     };
-    Figure::render(640, 640, |root| {
+    Figure::render(width, 640, |root| {
         draw_centered(root, "Confusion matrix", 22.0, 10)?;
         let mut chart = ChartBuilder::on(root)
             .margin(10)
             .margin_top(42)
             .x_label_area_size(40)
-            .y_label_area_size(40)
+            .y_label_area_size(name_area)
             .build_cartesian_2d(-0.5..kf - 0.5, -0.5..kf - 0.5)
             .map_err(plot_err)?;
         chart
@@ -366,7 +392,7 @@ pub fn confusion_matrix(confusion: &[Vec<u64>]) -> Result<Figure> {
             .y_desc("true")
             .x_labels(k)
             .y_labels(k)
-            .label_style(font(12.0))
+            .label_style(font(if named { 10.0 } else { 12.0 }))
             .axis_desc_style(font(14.0))
             .x_label_formatter(&|v| label(v, false))
             .y_label_formatter(&|v| label(v, true))

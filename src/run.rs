@@ -20,11 +20,10 @@ use crate::checkpoint::{
     load_training_state_with_amp, save_model, save_training_state_with, state_folder, TrainerState,
     TRAINER_FILE,
 };
-use crate::data::{DataConfig, Mnist, SourceFile, Split};
+use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate, Evaluation};
 use crate::fsio;
-use crate::idx::FILES;
 use crate::model::{Vgg, VggConfig};
 use crate::train::{
     default_device, parse_device, AmpMode, EpochRecord, Observer, Precision, Recipe, StepLimit,
@@ -47,7 +46,10 @@ pub const RUN_FILE: &str = "run.json";
 /// The settings of a run beyond its [`TrainConfig`], saved in `state/run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
-    /// The MNIST folder the run read (absolute when it could be resolved).
+    /// The data set it trains on (runs saved before data sets had names trained on MNIST).
+    #[serde(default)]
+    pub dataset: Dataset,
+    /// The data folder the run read (absolute when it could be resolved).
     pub data_dir: PathBuf,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
@@ -97,6 +99,7 @@ pub struct ResumeRequest {
     pub amp: Option<AmpMode>,
     pub eval_every: Option<usize>,
     pub recipe: Option<Recipe>,
+    pub dataset: Option<Dataset>,
     pub data_dir: Option<PathBuf>,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
@@ -106,7 +109,7 @@ pub struct ResumeRequest {
     pub allow_inexact: bool,
     /// Plots on or off (output only: may differ from the saved setting).
     pub plots: Option<bool>,
-    /// Download missing MNIST files.
+    /// Download missing data files.
     pub download: bool,
 }
 
@@ -135,7 +138,7 @@ pub struct Run {
     pub dir: PathBuf,
     pub spec: RunSpec,
     pub trainer: Trainer,
-    pub data: Mnist,
+    pub data: Data,
     /// Things the user should know (an inexact continuation, files cleaned up).
     pub notes: Vec<String>,
 }
@@ -165,11 +168,22 @@ impl Run {
     /// Starts a new run in `dir` (created when missing): seeds torch with the training seed,
     /// builds a fresh model and loads the data.
     pub fn start(dir: &Path, config: RunConfig) -> Result<Run> {
-        let data = Mnist::load(&config.data)?;
+        let (channels, side) = config.data.dataset.input();
+        if (config.model.in_channels, config.model.image_size) != (channels, side) {
+            return Err(Error::Config(format!(
+                "the network takes {}x{s}x{s} pictures but {} has {channels}x{side}x{side}: set \
+                 VggConfig's in_channels and image_size from Dataset::input()",
+                config.model.in_channels,
+                config.data.dataset.title(),
+                s = config.model.image_size,
+            )));
+        }
+        let data = Data::load(&config.data)?;
         tch::manual_seed(config.train.seed as i64);
         let model = Vgg::new(config.model, config.device)?;
         let trainer = Trainer::new(model, config.train)?;
         let spec = RunSpec {
+            dataset: config.data.dataset,
             data_dir: absolute(&config.data.dir),
             train_limit: config.data.train_limit,
             test_limit: config.data.test_limit,
@@ -214,12 +228,14 @@ impl Run {
                      folder and device come from this command line",
                     state_dir.display()
                 ));
+                let dataset = request.dataset.unwrap_or_default();
                 let data_dir = request
                     .data_dir
                     .clone()
-                    .unwrap_or_else(crate::data::default_dir);
+                    .unwrap_or_else(|| dataset.default_dir());
                 let device = request.device.unwrap_or_else(default_device);
                 let spec = RunSpec {
+                    dataset,
                     data_dir: absolute(&data_dir),
                     train_limit: request.train_limit,
                     test_limit: request.test_limit,
@@ -240,12 +256,12 @@ impl Run {
             });
         }
         let data_dir = request.data_dir.clone().unwrap_or(spec.data_dir.clone());
-        let data = Mnist::load(&DataConfig {
+        let data = Data::load(&DataConfig {
             dir: data_dir.clone(),
             train_limit: spec.train_limit,
             test_limit: spec.test_limit,
             download: request.download,
-            ..Default::default()
+            ..DataConfig::of(spec.dataset)
         })?;
         if checked
             && data
@@ -292,7 +308,7 @@ impl Run {
         dir: &Path,
         spec: RunSpec,
         trainer: Trainer,
-        data: Mnist,
+        data: Data,
         mut notes: Vec<String>,
     ) -> Result<Run> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -395,7 +411,12 @@ impl Run {
                 crate::plot::step_curve(&points, "Running training loss")?.save(&path)?;
                 files.push(path);
             }
-            files.extend(write_eval_plots(&self.dir, &ev, &self.data.test)?);
+            files.extend(write_eval_plots(
+                &self.dir,
+                &ev,
+                &self.data.test,
+                self.data.dataset,
+            )?);
         }
         let eval_path = self.dir.join(EVAL_FILE);
         fsio::write_json(&eval_path, &evaluation_json(&ev))?;
@@ -463,18 +484,25 @@ fn training_conflicts(saved: &TrainConfig, r: &ResumeRequest) -> Vec<String> {
 /// Checks the data limits of a resume request against the saved ones.
 fn data_conflicts(spec: &RunSpec, r: &ResumeRequest) -> Vec<String> {
     let mut out = Vec::new();
+    if let Some(d) = r.dataset.filter(|d| *d != spec.dataset) {
+        out.push(format!(
+            "--dataset {d} would change the run (it was started with --dataset {})",
+            spec.dataset
+        ));
+    }
+    let files = spec.dataset.files();
     for (flag, given, saved, all) in [
         (
             "--train-limit",
             r.train_limit,
             spec.train_limit,
-            FILES[0].count,
+            files[0].count,
         ),
         (
             "--test-limit",
             r.test_limit,
             spec.test_limit,
-            FILES[2].count,
+            files[2].count,
         ),
     ] {
         let effective = |l: Option<usize>| l.unwrap_or(usize::MAX).min(all as usize);
@@ -609,20 +637,26 @@ pub fn is_best(history: &[EpochRecord]) -> bool {
         .all(|a| a <= last)
 }
 
-/// Writes the evaluation plots into `dir`: the 2x3 grid, the confusion matrix and a gallery
-/// of misclassified digits (when there are any). Returns the files written.
-pub fn write_eval_plots(dir: &Path, ev: &Evaluation, test: &Split) -> Result<Vec<PathBuf>> {
+/// Writes the evaluation plots into `dir`, labelled with `dataset`'s class names: the 2x3
+/// grid, the confusion matrix and a gallery of misclassified pictures (when there are any).
+/// Returns the files written.
+pub fn write_eval_plots(
+    dir: &Path,
+    ev: &Evaluation,
+    test: &Split,
+    dataset: Dataset,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut written = Vec::new();
     let grid = dir.join("predictions.png");
-    crate::plot::prediction_grid(&ev.first)?.save(&grid)?;
+    crate::plot::prediction_grid(&ev.first, dataset)?.save(&grid)?;
     written.push(grid);
     let conf = dir.join("confusion.png");
-    crate::plot::confusion_matrix(&ev.confusion)?.save(&conf)?;
+    crate::plot::confusion_matrix(&ev.confusion, dataset)?.save(&conf)?;
     written.push(conf);
     if !ev.misclassified.is_empty() {
         let path = dir.join("misclassified.png");
-        crate::plot::misclassified_gallery(ev, test, 24)?.save(&path)?;
+        crate::plot::misclassified_gallery(ev, test, 24, dataset)?.save(&path)?;
         written.push(path);
     }
     Ok(written)

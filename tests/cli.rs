@@ -260,6 +260,66 @@ fn train_eval_predict_smoke() {
         .success();
 }
 
+/// `--dataset fashion-mnist` through train, eval and predict: the run records the data set,
+/// and evaluation and predictions speak in its class names.
+#[test]
+fn fashion_mnist_through_train_eval_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fashion run");
+    let fashion = |c: &mut Command| {
+        c.env("FASHION_MNIST_DIR", fashion_dir())
+            .args(["--dataset", "fashion-mnist", "--offline"]);
+    };
+    let mut train = vggnet();
+    fashion(train.args(["train", "--train-limit", "256", "--test-limit", "100"]));
+    train
+        .args(["--epochs", "1", "--out", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("final test accuracy"));
+    let metrics = json(&out.join("metrics.json"));
+    assert_eq!(metrics["run"]["dataset"], "fashion-mnist");
+    assert!(out.join("confusion.png").exists());
+    let model = out.join("model.safetensors");
+    let mut eval = vggnet();
+    fashion(eval.args([
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--test-limit",
+        "100",
+    ]));
+    eval.assert()
+        .success()
+        .stdout(predicate::str::contains("  Ankle boot: "))
+        .stdout(predicate::str::contains("T-shirt/top: "))
+        .stdout(predicate::str::contains(
+            "classes: 0 T-shirt/top, 1 Trouser",
+        ));
+    let mut predict = vggnet();
+    fashion(predict.args([
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--index",
+        "0",
+    ]));
+    predict.assert().success().stdout(regex_match(
+        r"^fashion-mnist-test\[0\]: [A-Za-z/ -]+ \(\d+\.\d%\).* \[true: Ankle boot\]\n$",
+    ));
+    // MNIST's folder given as Fashion-MNIST's: the first file is named, and what it is.
+    vggnet()
+        .env("FASHION_MNIST_DIR", mnist_dir())
+        .args(["eval", "--model", model.to_str().unwrap(), "--offline"])
+        .args(["--dataset", "fashion-mnist"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "t10k-images-idx3-ubyte.gz: this is MNIST's t10k-images-idx3-ubyte, expected \
+             Fashion-MNIST's t10k-images-idx3-ubyte",
+        ));
+}
+
 fn regex_match(pattern: &str) -> predicates::str::RegexPredicate {
     predicate::str::is_match(pattern).unwrap()
 }
@@ -454,6 +514,10 @@ fn resume_refuses_what_would_change_the_run() {
             "--epochs 5 would change the run (it was started with --epochs 3)",
             "--eval-every 4 would change the run (it was started with --eval-every 0)",
         ],
+    );
+    refused(
+        &["--dataset", "fashion-mnist"],
+        &["--dataset fashion-mnist would change the run (it was started with --dataset mnist)"],
     );
     refused(&["--amp", "on"], &["needs a CUDA device"]);
     refused(

@@ -1,4 +1,4 @@
-//! The MNIST pipeline: every malformed IDX file gives a typed error naming the file and the
+//! The data pipeline (MNIST, Fashion-MNIST): every malformed IDX file gives a typed error naming the file and the
 //! problem (never a panic); normalization matches the article; batches are seeded and complete.
 
 mod common;
@@ -8,7 +8,7 @@ use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::Kind;
-use vggnet::data::{DataConfig, Mnist, FILES};
+use vggnet::data::{DataConfig, Dataset, Mnist, FILES};
 use vggnet::idx::{read_idx_bytes, validate_idx};
 use vggnet::{Error, IdxProblem};
 
@@ -314,4 +314,79 @@ fn batches_are_seeded_complete_and_keep_the_last_partial_batch() {
     let got: Vec<i64> = Vec::try_from(&y).unwrap();
     let want: Vec<i64> = order[..64].iter().map(|&i| all[i as usize]).collect();
     assert_eq!(got, want);
+}
+
+/// Fashion-MNIST is the same pipeline with another data set value: its files, counts and
+/// class names.
+#[test]
+fn real_fashion_mnist_loads_with_its_class_names() {
+    let data = Mnist::load(&DataConfig {
+        dir: fashion_dir(),
+        download: false,
+        ..DataConfig::of(Dataset::FashionMnist)
+    })
+    .unwrap();
+    assert_eq!(data.dataset, Dataset::FashionMnist);
+    assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
+    assert_eq!(data.test.images.size(), vec![10_000, 1, 28, 28]);
+    let first: Vec<i64> = Vec::try_from(&data.test.labels.narrow(0, 0, 8)).unwrap();
+    assert_eq!(first, vec![9, 2, 1, 1, 6, 1, 4, 6]);
+    let names: Vec<String> = first.iter().map(|&l| data.dataset.class_name(l)).collect();
+    assert_eq!(names[..3], ["Ankle boot", "Pullover", "Trouser"]);
+    // Every class has 6,000 training pictures (MNIST's are uneven).
+    let counts: Vec<i64> =
+        Vec::try_from(&data.train.labels.bincount::<tch::Tensor>(None, 10)).unwrap();
+    assert_eq!(counts, vec![6000; 10]);
+    let md5: Vec<&str> = data.sources.iter().map(|s| s.md5.as_str()).collect();
+    let expected: Vec<&str> = Dataset::FashionMnist
+        .files()
+        .iter()
+        .map(|f| f.md5)
+        .collect();
+    assert_eq!(md5, expected);
+}
+
+/// A valid file of the other data set (same name, same format, same counts) is refused by its
+/// checksum, naming the file, what it is and what was expected; in both directions.
+#[test]
+fn a_file_of_the_other_data_set_is_a_named_error() {
+    let fashion_labels = vggnet::idx::read_idx_bytes(
+        &vggnet::data::find_file(&fashion_dir(), "t10k-labels-idx1-ubyte")
+            .unwrap()
+            .unwrap(),
+        1 << 20,
+    )
+    .unwrap();
+    let dir = real_dir_with("t10k-labels-idx1-ubyte", &fashion_labels);
+    for err in [
+        load_from(dir.path()).unwrap_err(),
+        Mnist::load_test(&DataConfig {
+            dir: dir.path().into(),
+            download: false,
+            ..Default::default()
+        })
+        .unwrap_err(),
+    ] {
+        let msg = err.to_string();
+        assert!(matches!(err, Error::WrongDataset { .. }), "{err:?}");
+        assert!(
+            msg.contains("t10k-labels-idx1-ubyte.gz")
+                && msg.contains("this is Fashion-MNIST's t10k-labels-idx1-ubyte")
+                && msg.contains("expected MNIST's t10k-labels-idx1-ubyte"),
+            "{msg}"
+        );
+    }
+    // MNIST's folder given for Fashion-MNIST: its first file is named.
+    let err = Mnist::load(&DataConfig {
+        dir: mnist_dir(),
+        download: false,
+        ..DataConfig::of(Dataset::FashionMnist)
+    })
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("train-images-idx3-ubyte")
+            && msg.contains("this is MNIST's train-images-idx3-ubyte, expected Fashion-MNIST's"),
+        "{msg}"
+    );
 }

@@ -6,77 +6,11 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vggnet::data::{DataConfig, Mnist, FILES};
+use vggnet::data::{DataConfig, Dataset, Mnist, FILES};
 use vggnet::download::{download_file, download_mnist_with, DownloadConfig};
 use vggnet::Error;
-
-/// Serves `<mode>/<name>.gz` from MNIST_DIR for at most `max_conns` connections.
-fn serve(max_conns: usize) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let dir = mnist_dir();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(max_conns) {
-            let Ok(mut stream) = stream else { continue };
-            let dir = dir.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    return;
-                }
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let mut parts = path.trim_start_matches('/').splitn(2, '/');
-                let (mode, file) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                let body = std::fs::read(dir.join(file)).unwrap_or_default();
-                let header = |code: &str, len: usize| {
-                    format!("HTTP/1.1 {code}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
-                };
-                let _ = match mode {
-                    "ok" if !body.is_empty() => stream
-                        .write_all(header("200 OK", body.len()).as_bytes())
-                        .and_then(|_| stream.write_all(&body)),
-                    "cut" => stream
-                        .write_all(header("200 OK", body.len()).as_bytes())
-                        .and_then(|_| stream.write_all(&body[..body.len() / 2])),
-                    "wrong" => {
-                        // Valid gzip, wrong content: the real raw bytes with one byte changed.
-                        let mut raw = vggnet::idx::read_idx_bytes(&dir.join(file), 1 << 26).unwrap();
-                        let last = raw.len() - 1;
-                        raw[last] ^= 1;
-                        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                        enc.write_all(&raw).unwrap();
-                        let gz = enc.finish().unwrap();
-                        stream
-                            .write_all(header("200 OK", gz.len()).as_bytes())
-                            .and_then(|_| stream.write_all(&gz))
-                    }
-                    "stall" => {
-                        let _ = stream.write_all(header("200 OK", body.len()).as_bytes());
-                        std::thread::sleep(Duration::from_secs(4));
-                        Ok(())
-                    }
-                    "redirect" => stream.write_all(
-                        format!("HTTP/1.1 302 Found\r\nLocation: /ok/{file}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                            .as_bytes(),
-                    ),
-                    _ => stream.write_all(header("404 Not Found", 0).as_bytes()),
-                };
-            });
-        }
-    });
-    format!("http://{addr}")
-}
 
 fn quick() -> DownloadConfig {
     DownloadConfig {
@@ -125,9 +59,52 @@ fn loading_downloads_missing_files_then_loads() {
         test_limit: Some(10),
         download: true,
         mirrors: vec![format!("{base}/404"), format!("{base}/ok")],
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(data.test.len(), 10);
+}
+
+/// Fashion-MNIST comes down the same way, checked against its own checksums; a mirror that
+/// serves MNIST's files under the same names is refused (wrong MD5) and leaves nothing behind.
+#[test]
+fn fashion_mnist_downloads_with_its_own_checksums() {
+    let fashion = serve_from(fashion_dir(), 16);
+    let mnist = serve(16);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("fashion-mnist");
+    let err = vggnet::download::download_with(
+        Dataset::FashionMnist,
+        &target,
+        &[format!("{mnist}/ok/")],
+        &quick(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("MD5 mismatch") && msg.contains("f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+        "{msg}"
+    );
+    assert!(names(&target).is_empty(), "{:?}", names(&target));
+    let written = vggnet::download::download_with(
+        Dataset::FashionMnist,
+        &target,
+        &[format!("{mnist}/ok/"), format!("{fashion}/ok/")],
+        &quick(),
+    )
+    .unwrap();
+    assert_eq!(written.len(), 4);
+    let checked = vggnet::download::verify(Dataset::FashionMnist, &target).unwrap();
+    assert_eq!(checked.len(), 4);
+    assert!(checked.iter().all(|(_, ok)| *ok), "{checked:?}");
+    let data = Mnist::load(&DataConfig {
+        dir: target,
+        test_limit: Some(10),
+        download: false,
+        ..DataConfig::of(Dataset::FashionMnist)
+    })
+    .unwrap();
+    assert_eq!(data.dataset, Dataset::FashionMnist);
 }
 
 fn fails_cleanly(mode: &str, expect: &str) {

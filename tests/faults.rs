@@ -209,6 +209,7 @@ fn killed_mid_save_leaves_the_previous_checkpoint_loadable() {
 
 fn nan_split(n: i64) -> Split {
     Split {
+        dataset: Default::default(),
         images: Tensor::full([n, 1, 28, 28], f64::NAN, (Kind::Float, Device::Cpu)),
         labels: Tensor::zeros([n], (Kind::Int64, Device::Cpu)),
     }

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use vggnet::checkpoint::load_model;
-use vggnet::data::{DataConfig, Mnist};
+use vggnet::data::{Data, DataConfig, Dataset};
 use vggnet::eval::{evaluate, predict_proba, top_k};
 use vggnet::model::VggConfig;
 use vggnet::optim::AdamWConfig;
@@ -28,7 +28,9 @@ use vggnet::train::{
     about = "The classic VGG-on-MNIST walkthrough in Rust: train, evaluate, predict",
     long_about = "The classic VGG-on-MNIST walkthrough in Rust (libtorch through tch): the article's \
 network, AdamW + cross-entropy, mixed precision on CUDA, checkpoints that load in PyTorch.\n\n\
-MNIST is read from --data-dir, else $MNIST_DIR, else data/mnist (downloaded when missing)."
+MNIST is read from --data-dir, else $MNIST_DIR, else data/mnist (downloaded when missing). \
+--dataset fashion-mnist reads Fashion-MNIST the same way ($FASHION_MNIST_DIR, Debian's \
+/usr/share/datasets/fashion-mnist, data/fashion-mnist)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,13 +39,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Download and verify the four MNIST files (MD5-checked, atomic, re-runnable)
-    #[command(after_help = "Examples:\n  vggnet download\n  vggnet download --dir /data/mnist")]
+    /// Download and verify a data set's four files (MD5-checked, atomic, re-runnable)
+    #[command(
+        after_help = "Examples:\n  vggnet download\n  vggnet download --dir /data/mnist\n  \
+vggnet download --dataset fashion-mnist"
+    )]
     Download {
-        /// Folder to put the files in [default: $MNIST_DIR or data/mnist]
+        /// Which data set
+        #[arg(long, value_enum, default_value_t = Dataset::Mnist)]
+        dataset: Dataset,
+        /// Folder to put the files in [default: $MNIST_DIR or data/mnist; for Fashion-MNIST
+        /// $FASHION_MNIST_DIR or data/fashion-mnist]
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Mirror base URL, tried in order (repeatable) [default: the public MNIST mirrors]
+        /// Mirror base URL, tried in order (repeatable) [default: the data set's public mirrors]
         #[arg(long = "mirror")]
         mirrors: Vec<String>,
     },
@@ -55,7 +64,7 @@ vggnet train --resume runs/vggnet             # continue an interrupted run\n  \
 vggnet train --dry-run                        # smoke test: 256 images, 1 epoch"
     )]
     Train(TrainArgs),
-    /// Evaluate a model on the MNIST test set: accuracy, per-class accuracy, confusion matrix
+    /// Evaluate a model on a test set (MNIST unless --dataset): accuracy, per class, confusion matrix
     #[command(
         after_help = "Examples:\n  vggnet eval --model runs/vggnet/model.safetensors\n  \
 vggnet eval --model vggnet_mnist.pth --json"
@@ -102,7 +111,7 @@ struct PredictArgs {
     model: PathBuf,
     /// Pictures of handwritten digits: photos or scans, PNG or JPEG, any size
     images: Vec<PathBuf>,
-    /// MNIST test-set index (repeatable)
+    /// Test-set index, of MNIST unless --dataset (repeatable)
     #[arg(long = "index")]
     indices: Vec<usize>,
     /// How many classes to show
@@ -124,7 +133,11 @@ struct PredictArgs {
 
 #[derive(Args, Clone)]
 struct DataArgs {
-    /// MNIST folder [default: $MNIST_DIR or data/mnist]
+    /// Which data set [default: mnist]
+    #[arg(long, value_enum)]
+    dataset: Option<Dataset>,
+    /// Data folder [default: $MNIST_DIR or data/mnist; for Fashion-MNIST $FASHION_MNIST_DIR,
+    /// Debian's /usr/share/datasets/fashion-mnist, or data/fashion-mnist]
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Use only the first N training images
@@ -274,15 +287,13 @@ fn recipe(r: RecipeArg) -> Recipe {
 }
 
 fn data_config(args: &DataArgs) -> DataConfig {
+    let of = DataConfig::of(args.dataset.unwrap_or_default());
     DataConfig {
-        dir: args
-            .data_dir
-            .clone()
-            .unwrap_or_else(vggnet::data::default_dir),
+        dir: args.data_dir.clone().unwrap_or(of.dir.clone()),
         train_limit: args.train_limit,
         test_limit: args.test_limit,
         download: !args.offline,
-        ..Default::default()
+        ..of
     }
 }
 
@@ -398,6 +409,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 amp: given("amp").then_some(amp_mode(args.amp, device)),
                 eval_every: given("eval_every").then_some(args.eval_every),
                 recipe: given("recipe").then_some(recipe(args.recipe)),
+                dataset: args.data.dataset,
                 data_dir: args.data.data_dir.clone(),
                 train_limit: args.data.train_limit,
                 test_limit: args.data.test_limit,
@@ -470,6 +482,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                 flush_denormals: !args.keep_denormals,
                 ..base
             };
+            let (in_channels, image_size) = data.dataset.input();
             Run::start(
                 &args.out,
                 RunConfig {
@@ -477,8 +490,12 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                     data,
                     device,
                     plots: !args.no_plots,
+                    // The network's input follows the data set's pictures (1x28x28, 3x32x32);
+                    // the classifier's input follows the feature size.
                     model: VggConfig {
                         batch_norm: args.batch_norm,
+                        in_channels,
+                        image_size,
                         ..Default::default()
                     },
                 },
@@ -543,8 +560,25 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a model whose input is not the data set's pictures, naming both.
+fn fits(model: &vggnet::model::Vgg, path: &Path, dataset: Dataset) -> Result<()> {
+    let c = model.config();
+    let (channels, side) = dataset.input();
+    if (c.in_channels, c.image_size) != (channels, side) {
+        bail!(
+            "{} takes {}x{s}x{s} pictures but {} has {channels}x{side}x{side}: give --dataset \
+             for the data set it was trained on",
+            path.display(),
+            c.in_channels,
+            dataset.title(),
+            s = c.image_size
+        );
+    }
+    Ok(())
+}
+
 fn eval_cmd(
-    model: &Path,
+    model_path: &Path,
     data: &DataArgs,
     batch: usize,
     json: bool,
@@ -552,11 +586,14 @@ fn eval_cmd(
     device: &str,
 ) -> Result<()> {
     let device = parse_device(device)?;
-    let model = load_model(model, device)?;
-    let (test, _) = Mnist::load_test(&data_config(data))?;
+    let model = load_model(model_path, device)?;
+    let cfg = data_config(data);
+    let names = cfg.dataset;
+    fits(&model, model_path, names)?;
+    let (test, _) = Data::load_test(&cfg)?;
     let ev = evaluate(&model, &test, batch)?;
     if let Some(dir) = plots {
-        write_eval_plots(&dir, &ev, &test)?;
+        write_eval_plots(&dir, &ev, &test, names)?;
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&evaluation_json(&ev))?);
@@ -567,8 +604,18 @@ fn eval_cmd(
         ev.accuracy, ev.correct, ev.total
     );
     println!("per-class accuracy:");
+    let width = names.classes().iter().map(|c| c.len()).max().unwrap_or(1);
     for (c, a) in ev.per_class_accuracy().iter().enumerate() {
-        println!("  {c}: {a:6.2}%");
+        println!("  {:>width$}: {a:6.2}%", names.class_name(c as i64));
+    }
+    if names != Dataset::Mnist {
+        let classes: Vec<String> = names
+            .classes()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{i} {c}"))
+            .collect();
+        println!("classes: {}", classes.join(", "));
     }
     println!("confusion matrix (rows: true, columns: predicted):");
     print!("     ");
@@ -595,6 +642,16 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
     }
     let device = parse_device(&args.device)?;
     let model = load_model(&args.model, device)?;
+    let input = (model.config().in_channels, model.config().image_size);
+    if !args.images.is_empty() && input != Dataset::Mnist.input() {
+        bail!(
+            "{} takes {}x{s}x{s} pictures: pictures from files are read as handwritten digits \
+             (1x28x28), so give a digit model, or --index N for test pictures",
+            args.model.display(),
+            input.0,
+            s = input.1
+        );
+    }
     let k = args.top.max(1);
     let mut results = Vec::new();
     let mut prepared = Vec::new();
@@ -649,7 +706,10 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
         }
     }
     if !args.indices.is_empty() {
-        let (test, _) = Mnist::load_test(&data_config(&args.data))?;
+        let cfg = data_config(&args.data);
+        let names = cfg.dataset;
+        fits(&model, &args.model, names)?;
+        let (test, _) = Data::load_test(&cfg)?;
         let labels = Vec::<i64>::try_from(&test.labels)?;
         for &i in &args.indices {
             if i >= test.len() {
@@ -658,15 +718,20 @@ fn predict_cmd(args: &PredictArgs) -> Result<()> {
                     test.len()
                 );
             }
-            let px = vggnet::data::denormalize_to_pixels(&test.images.get(i as i64));
-            let probs = predict_proba(&model, &vggnet::data::normalize_pixels(&px))?;
+            // The stored picture as bytes and normalized again: what a file of it would give.
+            let probs = predict_proba(&model, &names.normalize(&test.pixels(i)))?;
             let top = top_k(&probs.get(0), k)?;
-            let name = format!("mnist-test[{i}]");
+            let name = format!("{}-test[{i}]", names.name());
             if !args.json {
-                println!("{name}: {} [true: {}]", ranked(&top), labels[i]);
+                println!(
+                    "{name}: {} [true: {}]",
+                    ranked_named(&top, names),
+                    names.class_name(labels[i])
+                );
             }
             results.push(serde_json::json!({
-                "input": name, "label": labels[i], "digits_found": 1, "top": top_json(&top),
+                "input": name, "label": labels[i], "label_name": names.class_name(labels[i]),
+                "digits_found": 1, "top": top_json(&top),
             }));
         }
     }
@@ -697,6 +762,15 @@ fn ranked(top: &[(i64, f64)]) -> String {
     let parts: Vec<String> = top
         .iter()
         .map(|(c, p)| format!("{c} ({:.1}%)", 100.0 * p))
+        .collect();
+    parts.join(", ")
+}
+
+/// [`ranked`] with class names: "Ankle boot (91.0%), Sneaker (6.2%)".
+fn ranked_named(top: &[(i64, f64)], dataset: Dataset) -> String {
+    let parts: Vec<String> = top
+        .iter()
+        .map(|(c, p)| format!("{} ({:.1}%)", dataset.class_name(*c), 100.0 * p))
         .collect();
     parts.join(", ")
 }
@@ -745,18 +819,22 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
     match cli.command {
-        Command::Download { dir, mirrors } => {
-            let dir = dir.unwrap_or_else(vggnet::data::default_dir);
+        Command::Download {
+            dataset,
+            dir,
+            mirrors,
+        } => {
+            let dir = dir.unwrap_or_else(|| dataset.default_dir());
             let mirrors = if mirrors.is_empty() {
-                vggnet::download::default_mirrors()
+                dataset.mirrors()
             } else {
                 mirrors
             };
-            let written = vggnet::download::download_mnist(&dir, &mirrors)?;
+            let written = vggnet::download::download_dataset(dataset, &dir, &mirrors)?;
             for p in &written {
                 eprintln!("downloaded {}", p.display());
             }
-            for (p, ok) in vggnet::download::verify_dir(&dir)? {
+            for (p, ok) in vggnet::download::verify(dataset, &dir)? {
                 if !ok {
                     bail!(
                         "{}: MD5 mismatch with the official file; delete it and run again",

@@ -1,8 +1,9 @@
 //! Shared helpers for the integration tests. Missing inputs are failures, never skips.
 #![allow(dead_code)]
 
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use vggnet::data::{DataConfig, Mnist};
+use vggnet::data::{DataConfig, Dataset, Mnist};
 
 /// The project root.
 pub fn root() -> PathBuf {
@@ -11,15 +12,29 @@ pub fn root() -> PathBuf {
 
 /// `$MNIST_DIR`, else `../shared/data/mnist`. Panics (fails the test) when neither has MNIST.
 pub fn mnist_dir() -> PathBuf {
-    let dir = std::env::var_os("MNIST_DIR")
+    dataset_dir(Dataset::Mnist)
+}
+
+/// `$FASHION_MNIST_DIR`, else `../shared/data/fashion-mnist`. Panics (fails the test) when
+/// neither has Fashion-MNIST.
+pub fn fashion_dir() -> PathBuf {
+    dataset_dir(Dataset::FashionMnist)
+}
+
+fn dataset_dir(dataset: Dataset) -> PathBuf {
+    let spec = dataset.spec();
+    let dir = std::env::var_os(spec.dir_env)
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/data/mnist"));
-    let missing = vggnet::data::missing_files(&dir).expect("cannot look into MNIST_DIR");
+        .unwrap_or_else(|| root().join("../shared/data").join(spec.name));
+    let missing = vggnet::data::missing_files(&dir, dataset.files())
+        .unwrap_or_else(|e| panic!("cannot look into {}: {e}", dir.display()));
     assert!(
         missing.is_empty(),
-        "MNIST is required by this test: {} lacks {:?}. Set MNIST_DIR to a folder with the four IDX files.",
+        "{} is required by this test: {} lacks {:?}. Set {} to a folder with the four IDX files.",
+        spec.title,
         dir.display(),
-        missing
+        missing,
+        spec.dir_env
     );
     dir
 }
@@ -147,4 +162,72 @@ pub fn tiny_run(dir: &std::path::Path, train: vggnet::train::TrainConfig) -> vgg
 pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
     static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An HTTP server on 127.0.0.1 for download tests: serves `<mode>/<name>.gz` from MNIST_DIR for at most `max_conns` connections.
+pub fn serve(max_conns: usize) -> String {
+    serve_from(mnist_dir(), max_conns)
+}
+
+/// Serves `<mode>/<file>` from `dir` for at most `max_conns` connections.
+pub fn serve_from(dir: std::path::PathBuf, max_conns: usize) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max_conns) {
+            let Ok(mut stream) = stream else { continue };
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut parts = path.trim_start_matches('/').splitn(2, '/');
+                let (mode, file) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let body = std::fs::read(dir.join(file)).unwrap_or_default();
+                let header = |code: &str, len: usize| {
+                    format!("HTTP/1.1 {code}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+                };
+                let _ = match mode {
+                    "ok" if !body.is_empty() => stream
+                        .write_all(header("200 OK", body.len()).as_bytes())
+                        .and_then(|_| stream.write_all(&body)),
+                    "cut" => stream
+                        .write_all(header("200 OK", body.len()).as_bytes())
+                        .and_then(|_| stream.write_all(&body[..body.len() / 2])),
+                    "wrong" => {
+                        // Valid gzip, wrong content: the real raw bytes with one byte changed.
+                        let mut raw = vggnet::idx::read_idx_bytes(&dir.join(file), 1 << 26).unwrap();
+                        let last = raw.len() - 1;
+                        raw[last] ^= 1;
+                        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                        enc.write_all(&raw).unwrap();
+                        let gz = enc.finish().unwrap();
+                        stream
+                            .write_all(header("200 OK", gz.len()).as_bytes())
+                            .and_then(|_| stream.write_all(&gz))
+                    }
+                    "stall" => {
+                        let _ = stream.write_all(header("200 OK", body.len()).as_bytes());
+                        std::thread::sleep(std::time::Duration::from_secs(4));
+                        Ok(())
+                    }
+                    "redirect" => stream.write_all(
+                        format!("HTTP/1.1 302 Found\r\nLocation: /ok/{file}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .as_bytes(),
+                    ),
+                    _ => stream.write_all(header("404 Not Found", 0).as_bytes()),
+                };
+            });
+        }
+    });
+    format!("http://{addr}")
 }

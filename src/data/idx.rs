@@ -1,7 +1,6 @@
-//! The four MNIST files and the IDX format: where they are, how they are read (plain or
-//! gzipped, with a size cap) and every check made before the `mnist` crate parses them.
-//! Both [`crate::data`] (loading) and [`crate::download`] (verifying what arrives) use this
-//! module; it uses neither.
+//! The IDX format (MNIST's and Fashion-MNIST's): where a file is, how it is read (plain or
+//! gzipped, with a size cap) and every check made before its bytes are used. Both
+//! [`crate::data`] (loading) and [`crate::download`] (verifying what arrives) use this module.
 
 use crate::error::{Error, IdxProblem, Result};
 use flate2::read::GzDecoder;
@@ -22,42 +21,14 @@ pub const SIDE: usize = 28;
 const IMAGE_MAGIC: u32 = 0x0000_0803;
 const LABEL_MAGIC: u32 = 0x0000_0801;
 
-/// One of the four MNIST files: its name and the MD5 of its decompressed bytes.
+/// One IDX file of a data set: its name and the MD5 of its decompressed bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MnistFile {
+pub struct IdxFile {
     pub name: &'static str,
     pub md5: &'static str,
     pub count: u32,
     pub is_images: bool,
 }
-
-/// The official files, in the order train images, train labels, test images, test labels.
-pub const FILES: [MnistFile; 4] = [
-    MnistFile {
-        name: "train-images-idx3-ubyte",
-        md5: "6bbc9ace898e44ae57da46a324031adb",
-        count: 60_000,
-        is_images: true,
-    },
-    MnistFile {
-        name: "train-labels-idx1-ubyte",
-        md5: "a25bea736e30d166cdddb491f175f624",
-        count: 60_000,
-        is_images: false,
-    },
-    MnistFile {
-        name: "t10k-images-idx3-ubyte",
-        md5: "2646ac647ad5339dbf082846283269ea",
-        count: 10_000,
-        is_images: true,
-    },
-    MnistFile {
-        name: "t10k-labels-idx1-ubyte",
-        md5: "27ae3e4e09519cfbb04c329615203637",
-        count: 10_000,
-        is_images: false,
-    },
-];
 
 /// Finds `name` or `name.gz` in `dir`. `Ok(None)` when neither exists.
 pub fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
@@ -77,10 +48,10 @@ pub fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// Names of the official files missing from `dir`.
-pub fn missing_files(dir: &Path) -> Result<Vec<&'static str>> {
+/// Names of `files` missing from `dir`.
+pub fn missing_files(dir: &Path, files: &[IdxFile]) -> Result<Vec<&'static str>> {
     let mut missing = Vec::new();
-    for f in FILES {
+    for f in files {
         if find_file(dir, f.name)?.is_none() {
             missing.push(f.name);
         }
@@ -191,17 +162,18 @@ pub fn validate_idx(path: &Path, bytes: &[u8], is_images: bool) -> Result<u32> {
 }
 
 /// Largest plausible size of an official file (decompressed), plus slack for the header.
-pub fn size_limit(f: &MnistFile) -> usize {
+pub fn size_limit(f: &IdxFile) -> usize {
     let item = if f.is_images { SIDE * SIDE } else { 1 };
     16 + f.count as usize * item
 }
 
 /// Reads and validates one official file from `dir`. Returns its path and decompressed bytes.
-pub fn read_validated(dir: &Path, f: &MnistFile) -> Result<(PathBuf, Vec<u8>, u32)> {
-    let path = find_file(dir, f.name)?.ok_or_else(|| Error::MissingData {
-        dir: dir.into(),
-        missing: vec![f.name.into()],
-        download_error: None,
+pub fn read_validated(dir: &Path, f: &IdxFile) -> Result<(PathBuf, Vec<u8>, u32)> {
+    let path = find_file(dir, f.name)?.ok_or_else(|| {
+        Error::io(
+            dir.join(f.name),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (nor with .gz)"),
+        )
     })?;
     let bytes = read_idx_bytes(&path, size_limit(f))?;
     let count = validate_idx(&path, &bytes, f.is_images)?;

@@ -1,32 +1,23 @@
-//! Downloads the MNIST files from public mirrors, verifies the MD5 of the decompressed bytes,
-//! and writes each file atomically (temp file + rename): a failed or interrupted download never
+//! Downloads a data set's files from its public mirrors, verifies the MD5 of the decompressed
+//! bytes, and writes each file atomically (temp file + rename): a failed or interrupted download never
 //! leaves a partial file under the final name.
 
+use crate::data::idx::{find_file, validate_idx, IdxFile};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsio;
-use crate::idx::{find_file, validate_idx, MnistFile, FILES};
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Environment variable holding a comma-separated list of mirror base URLs (overrides the
-/// defaults).
+/// Environment variable holding a comma-separated list of MNIST mirror base URLs (overrides
+/// the defaults; each data set has its own, [`crate::data::dataset::Spec::mirror_env`]).
 pub const MIRROR_ENV: &str = "VGGNET_MNIST_MIRRORS";
 
-/// Public mirrors holding `<name>.gz`, tried in order (torchvision's list).
+/// MNIST's mirrors ([`Dataset::mirrors`]).
 pub fn default_mirrors() -> Vec<String> {
-    if let Ok(list) = std::env::var(MIRROR_ENV) {
-        return list
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-    }
-    vec![
-        "https://ossci-datasets.s3.amazonaws.com/mnist/".into(),
-        "http://yann.lecun.com/exdb/mnist/".into(),
-    ]
+    Dataset::Mnist.mirrors()
 }
 
 /// Timeouts and limits for downloads.
@@ -50,6 +41,19 @@ impl Default for DownloadConfig {
 }
 
 pub use crate::idx::md5_hex;
+
+fn agent(cfg: &DownloadConfig) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(cfg.connect_timeout)
+        .timeout_read(cfg.read_timeout)
+        .redirects(5)
+        .build()
+}
+
+/// The body at `url`, whole (its Content-Length honoured) and at most `cfg.max_bytes`.
+pub fn fetch_url(url: &str, cfg: &DownloadConfig) -> Result<Vec<u8>> {
+    fetch(&agent(cfg), url, cfg.max_bytes)
+}
 
 fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
     let fail = |reason: String| Error::Download {
@@ -83,15 +87,11 @@ fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
 /// Downloads one file from the first mirror that serves correct bytes; writes `<dir>/<name>.gz`.
 pub fn download_file(
     dir: &Path,
-    file: &MnistFile,
+    file: &IdxFile,
     mirrors: &[String],
     cfg: &DownloadConfig,
 ) -> Result<PathBuf> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(cfg.connect_timeout)
-        .timeout_read(cfg.read_timeout)
-        .redirects(5)
-        .build();
+    let agent = agent(cfg);
     let target = dir.join(format!("{}.gz", file.name));
     let mut errors = Vec::new();
     for mirror in mirrors {
@@ -131,20 +131,41 @@ pub fn download_file(
     })
 }
 
-/// Downloads every official file missing from `dir` (existing ones are kept as they are).
+/// Downloads every MNIST file missing from `dir` (existing ones are kept as they are).
 pub fn download_mnist(dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
-    download_mnist_with(dir, mirrors, &DownloadConfig::default())
+    download_dataset(Dataset::Mnist, dir, mirrors)
 }
 
-/// [`download_mnist`] with explicit timeouts.
-pub fn download_mnist_with(
+/// Downloads every file of `dataset` missing from `dir` (existing ones are kept as they are).
+pub fn download_dataset(dataset: Dataset, dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
+    download_with(dataset, dir, mirrors, &DownloadConfig::default())
+}
+
+/// [`download_dataset`] with explicit timeouts.
+pub fn download_with(
+    dataset: Dataset,
     dir: &Path,
     mirrors: &[String],
     cfg: &DownloadConfig,
 ) -> Result<Vec<PathBuf>> {
+    if let crate::data::dataset::Files::Cifar(f) = &dataset.spec().files {
+        if crate::data::cifar::missing(dataset, dir, true)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        return crate::data::cifar::download_archive(
+            dataset,
+            dir,
+            mirrors,
+            f.archive_md5,
+            &DownloadConfig {
+                max_bytes: cfg.max_bytes.max(256 << 20),
+                ..cfg.clone()
+            },
+        );
+    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut written = Vec::new();
-    for f in &FILES {
+    for f in dataset.files() {
         if find_file(dir, f.name)?.is_none() {
             written.push(download_file(dir, f, mirrors, cfg)?);
         }
@@ -152,12 +173,27 @@ pub fn download_mnist_with(
     Ok(written)
 }
 
-/// Checks the MD5 of every file present in `dir` (decompressed). Returns (path, ok) pairs.
+/// [`download_with`] for MNIST.
+pub fn download_mnist_with(
+    dir: &Path,
+    mirrors: &[String],
+    cfg: &DownloadConfig,
+) -> Result<Vec<PathBuf>> {
+    download_with(Dataset::Mnist, dir, mirrors, cfg)
+}
+
+/// Checks the MD5 of every MNIST file present in `dir` (decompressed). Returns (path, ok) pairs.
 pub fn verify_dir(dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
+    verify(Dataset::Mnist, dir)
+}
+
+/// Checks the MD5 of every file of `dataset` present in `dir` (decompressed). Returns (path,
+/// ok) pairs.
+pub fn verify(dataset: Dataset, dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
     let mut out = Vec::new();
-    for f in &FILES {
+    for f in dataset.files() {
         if let Some(p) = find_file(dir, f.name)? {
-            let bytes = crate::idx::read_idx_bytes(&p, 64 << 20)?;
+            let bytes = crate::data::idx::read_idx_bytes(&p, 64 << 20)?;
             out.push((p, md5_hex(&bytes) == f.md5));
         }
     }

@@ -1,51 +1,66 @@
-//! MNIST: find the four IDX files, validate them, parse them with the `mnist` crate, and serve
-//! normalized batches.
+//! The data: find a data set's four IDX files, validate them, and serve normalized batches.
+//! Which data set is a value ([`Dataset`]: MNIST, Fashion-MNIST); everything here takes one.
 //!
 //! Normalization is the article's `ToTensor()` + `Normalize((0.5,), (0.5,))`:
 //! `x = (pixel / 255 - 0.5) / 0.5`, so pixels land in [-1, 1].
 
-use crate::download;
+pub mod cifar;
+pub mod dataset;
+pub mod download;
+pub mod idx;
+
 use crate::error::{Error, IdxProblem, Result};
-use crate::idx::read_validated;
-pub use crate::idx::{find_file, missing_files, MnistFile, FILES, SIDE};
+pub use dataset::Dataset;
+pub use idx::{find_file, missing_files, SIDE};
+use idx::{read_validated, IdxFile};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
-/// Mean and standard deviation of the article's `Normalize((0.5,), (0.5,))`.
+/// MNIST's four files (train images, train labels, test images, test labels).
+pub const FILES: [IdxFile; 4] = dataset::MNIST_FILES;
+
+/// Mean and standard deviation of the article's `Normalize((0.5,), (0.5,))`, which every data
+/// set here uses ([`dataset::Spec::mean`]).
 pub const NORM_MEAN: f64 = 0.5;
 pub const NORM_STD: f64 = 0.5;
 
-/// Where MNIST is looked for: `$MNIST_DIR`, else `data/mnist`.
+/// Where MNIST is looked for: `$MNIST_DIR`, else `data/mnist` ([`Dataset::default_dir`]).
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("data/mnist"))
+    Dataset::Mnist.default_dir()
 }
 
-/// One split of the data set, normalized, on the CPU.
+/// One split of a data set, normalized, on the CPU.
 #[derive(Debug)]
 pub struct Split {
-    /// (N, 1, 28, 28) float32 in [-1, 1].
+    /// (N, C, S, S) float32, normalized: (N, 1, 28, 28) in [-1, 1] for MNIST.
     pub images: Tensor,
     /// (N,) int64 class indices.
     pub labels: Tensor,
+    /// What the pictures are (their normalization, their class names).
+    pub dataset: Dataset,
 }
 
-/// MNIST train and test splits.
+/// A data set's train and test splits.
 #[derive(Debug)]
-pub struct Mnist {
+pub struct Data {
+    /// Which data set (its class names, its files).
+    pub dataset: Dataset,
     pub train: Split,
     pub test: Split,
-    /// The four files read, in [`FILES`] order, with their MD5s.
+    /// The four files read, in [`Dataset::files`] order, with their MD5s.
     pub sources: Vec<SourceFile>,
 }
 
-impl Mnist {
+/// The name the walkthrough uses: MNIST is the default [`Data`].
+pub type Mnist = Data;
+
+impl Data {
     /// Both splits on `device` (the CPU copies are dropped when they move).
-    pub fn to_device(self, device: Device) -> Mnist {
-        Mnist {
+    pub fn to_device(self, device: Device) -> Data {
+        Data {
+            dataset: self.dataset,
             train: self.train.to_device(device),
             test: self.test.to_device(device),
             sources: self.sources,
@@ -53,9 +68,11 @@ impl Mnist {
     }
 }
 
-/// How to load MNIST. `Default`: `$MNIST_DIR` or `data/mnist`, full splits, download if missing.
+/// How to load a data set. `Default`: MNIST from `$MNIST_DIR` or `data/mnist`, full splits,
+/// downloaded if missing. [`DataConfig::of`] gives the same for another data set.
 #[derive(Debug, Clone)]
 pub struct DataConfig {
+    pub dataset: Dataset,
     pub dir: PathBuf,
     /// Keep only the first `n` training images.
     pub train_limit: Option<usize>,
@@ -67,15 +84,23 @@ pub struct DataConfig {
     pub mirrors: Vec<String>,
 }
 
-impl Default for DataConfig {
-    fn default() -> Self {
+impl DataConfig {
+    /// `dataset` from its default folder, full splits, downloaded if missing.
+    pub fn of(dataset: Dataset) -> Self {
         DataConfig {
-            dir: default_dir(),
+            dataset,
+            dir: dataset.default_dir(),
             train_limit: None,
             test_limit: None,
             download: true,
-            mirrors: download::default_mirrors(),
+            mirrors: dataset.mirrors(),
         }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig::of(Dataset::Mnist)
     }
 }
 
@@ -96,14 +121,6 @@ pub fn denormalize_to_pixels(images: &Tensor) -> Vec<u8> {
     Vec::<u8>::try_from(&x).unwrap_or_default()
 }
 
-fn make_split(pixels: &[u8], labels: &[u8], limit: Option<usize>) -> Split {
-    let n = limit.unwrap_or(labels.len()).min(labels.len());
-    Split {
-        images: normalize_pixels(&pixels[..n * SIDE * SIDE]),
-        labels: Tensor::from_slice(&labels[..n]).to_kind(Kind::Int64),
-    }
-}
-
 /// One file a split was read from, with the MD5 of its decompressed bytes (recorded with a
 /// training run, so a resumed run can tell it is reading the same data).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -113,47 +130,53 @@ pub struct SourceFile {
     pub md5: String,
 }
 
-/// Validated raw files: (path, decompressed bytes, item count).
-type RawFile = (PathBuf, Vec<u8>, u32);
+/// A validated file: where it was, its decompressed bytes and its MD5.
+struct RawFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    md5: String,
+}
+
+impl RawFile {
+    /// The items after the IDX header.
+    fn body(&self) -> &[u8] {
+        &self.bytes[if self.bytes.get(3) == Some(&3) { 16 } else { 8 }..]
+    }
+}
 
 /// Downloads missing files when allowed; fails naming what is still missing among `wanted`.
-fn ensure_files(cfg: &DataConfig, wanted: &[MnistFile]) -> Result<()> {
-    let missing_of = |dir: &Path| -> Result<Vec<&'static str>> {
-        let all = missing_files(dir)?;
-        Ok(all
-            .into_iter()
-            .filter(|m| wanted.iter().any(|w| w.name == *m))
-            .collect())
-    };
-    if missing_of(&cfg.dir)?.is_empty() {
+fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
+    if missing_files(&cfg.dir, wanted)?.is_empty() {
         return Ok(());
     }
     let download_error = if cfg.download {
-        download::download_mnist(&cfg.dir, &cfg.mirrors)
+        download::download_dataset(cfg.dataset, &cfg.dir, &cfg.mirrors)
             .err()
             .map(|e| e.to_string())
     } else {
         Some("download disabled".into())
     };
-    let still = missing_of(&cfg.dir)?;
+    let still = missing_files(&cfg.dir, wanted)?;
     if still.is_empty() {
         return Ok(());
     }
     Err(Error::MissingData {
+        dataset: cfg.dataset,
         dir: cfg.dir.clone(),
         missing: still.iter().map(|s| s.to_string()).collect(),
         download_error,
     })
 }
 
-/// Reads and validates an (images, labels) pair of official files: the counts agree with
-/// each other and with the official set.
-fn read_pair(dir: &Path, files: &[MnistFile]) -> Result<Vec<RawFile>> {
-    let raw = files
+/// Reads and validates an (images, labels) pair of `dataset`'s files: the counts agree with
+/// each other and with the official set, and neither file is another data set's (by its
+/// checksum).
+fn read_pair(dataset: Dataset, dir: &Path, files: &[IdxFile]) -> Result<Vec<RawFile>> {
+    let read = files
         .iter()
         .map(|f| read_validated(dir, f))
         .collect::<Result<Vec<_>>>()?;
-    let ((ipath, _, icount), (lpath, _, lcount)) = (&raw[0], &raw[1]);
+    let ((ipath, _, icount), (lpath, _, lcount)) = (&read[0], &read[1]);
     if icount != lcount {
         return Err(Error::Idx {
             path: lpath.clone(),
@@ -164,101 +187,91 @@ fn read_pair(dir: &Path, files: &[MnistFile]) -> Result<Vec<RawFile>> {
             },
         });
     }
-    for ((path, _, count), f) in raw.iter().zip(files) {
-        if *count != f.count {
+    let mut raw = Vec::new();
+    for ((path, bytes, count), f) in read.into_iter().zip(files) {
+        if count != f.count {
             return Err(Error::Idx {
-                path: path.clone(),
+                path,
                 problem: IdxProblem::BadCount {
                     expected: f.count,
-                    found: *count,
+                    found: count,
                 },
             });
         }
+        let md5 = idx::md5_hex(&bytes);
+        if let Some((other, file)) = Dataset::identify(&md5) {
+            if other != dataset || file.name != f.name {
+                return Err(Error::WrongDataset {
+                    path,
+                    expected: format!("{}'s {}", dataset.title(), f.name),
+                    found: format!("{}'s {}", other.title(), file.name),
+                });
+            }
+        }
+        raw.push(RawFile { path, bytes, md5 });
     }
     Ok(raw)
 }
 
-fn sources(raw: &[RawFile], files: &[MnistFile]) -> Vec<SourceFile> {
+fn make_split(dataset: Dataset, images: &RawFile, labels: &RawFile, limit: Option<usize>) -> Split {
+    let labels = labels.body();
+    let n = limit.unwrap_or(labels.len()).min(labels.len());
+    Split {
+        images: normalize_pixels(&images.body()[..n * SIDE * SIDE]),
+        labels: Tensor::from_slice(&labels[..n]).to_kind(Kind::Int64),
+        dataset,
+    }
+}
+
+fn sources(raw: &[RawFile], files: &[IdxFile]) -> Vec<SourceFile> {
     raw.iter()
         .zip(files)
-        .map(|((path, bytes, _), f)| SourceFile {
+        .map(|(r, f)| SourceFile {
             name: f.name.to_string(),
-            path: path.clone(),
-            md5: crate::idx::md5_hex(bytes),
+            path: r.path.clone(),
+            md5: r.md5.clone(),
         })
         .collect()
 }
 
-impl Mnist {
+impl Data {
     /// Loads MNIST from `$MNIST_DIR` or `data/mnist` (downloading when missing).
     pub fn load_default() -> Result<Self> {
         Self::load(&DataConfig::default())
     }
 
-    /// Loads MNIST as `cfg` says: validate every file, parse with the `mnist` crate, normalize.
+    /// Loads the data set `cfg` names: every file validated (header, sizes, labels, and not
+    /// another data set's file by its checksum), then normalized.
     pub fn load(cfg: &DataConfig) -> Result<Self> {
-        ensure_files(cfg, &FILES)?;
-        let mut raw = read_pair(&cfg.dir, &FILES[..2])?;
-        raw.extend(read_pair(&cfg.dir, &FILES[2..])?);
-        let parsed = parse_with_mnist_crate(&cfg.dir, &raw)?;
-        Ok(Mnist {
-            train: make_split(&parsed.trn_img, &parsed.trn_lbl, cfg.train_limit),
-            test: make_split(&parsed.tst_img, &parsed.tst_lbl, cfg.test_limit),
-            sources: sources(&raw, &FILES),
-        })
+        if cfg.dataset == Dataset::Cifar10 {
+            return cifar::load(cfg);
+        }
+        let files = cfg.dataset.files();
+        ensure_files(cfg, files)?;
+        let train = read_pair(cfg.dataset, &cfg.dir, cfg.dataset.train_files())?;
+        let test = read_pair(cfg.dataset, &cfg.dir, cfg.dataset.test_files())?;
+        let mut data = Data {
+            dataset: cfg.dataset,
+            train: make_split(cfg.dataset, &train[0], &train[1], cfg.train_limit),
+            test: make_split(cfg.dataset, &test[0], &test[1], cfg.test_limit),
+            sources: sources(&train, &files[..2]),
+        };
+        data.sources.extend(sources(&test, &files[2..]));
+        Ok(data)
     }
 
-    /// Loads only the test split (what evaluation needs): the two `t10k` files, validated
-    /// like [`Mnist::load`]. The training files may be absent. (The `mnist` crate reads the
-    /// four files together, so this takes the body that [`crate::idx::validate_idx`] has
-    /// checked: magic, 28x28, length, labels 0-9.)
+    /// Loads only the test split (what evaluation needs), validated like [`Data::load`]. The
+    /// training files may be absent.
     pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
-        let files = &FILES[2..];
+        if cfg.dataset == Dataset::Cifar10 {
+            return cifar::load_test(cfg);
+        }
+        let files = cfg.dataset.test_files();
         ensure_files(cfg, files)?;
-        let raw = read_pair(&cfg.dir, files)?;
-        let split = make_split(&raw[0].1[16..], &raw[1].1[8..], cfg.test_limit);
+        let raw = read_pair(cfg.dataset, &cfg.dir, files)?;
+        let split = make_split(cfg.dataset, &raw[0], &raw[1], cfg.test_limit);
         Ok((split, sources(&raw, files)))
     }
-}
-
-/// Hands the validated files to the `mnist` crate, which reads raw (uncompressed) files by
-/// name: compressed ones are written decompressed into a temporary folder first.
-fn parse_with_mnist_crate(dir: &Path, raw: &[RawFile]) -> Result<mnist::Mnist> {
-    let all_raw = raw
-        .iter()
-        .all(|(p, _, _)| p.extension() != Some("gz".as_ref()));
-    let tmp;
-    let base: PathBuf = if all_raw {
-        dir.to_path_buf()
-    } else {
-        tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-        for ((_, bytes, _), f) in raw.iter().zip(FILES.iter()) {
-            let p = tmp.path().join(f.name);
-            std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))?;
-        }
-        tmp.path().to_path_buf()
-    };
-    let base_str = base
-        .to_str()
-        .ok_or_else(|| Error::Config(format!("{}: path is not UTF-8", base.display())))?
-        .to_owned();
-    // Every check the crate asserts on was done above; the guard only turns a surprise into
-    // an error instead of a crash.
-    std::panic::catch_unwind(|| {
-        mnist::MnistBuilder::new()
-            .base_path(&base_str)
-            .label_format_digit()
-            .training_set_length(FILES[0].count)
-            .validation_set_length(0)
-            .test_set_length(FILES[2].count)
-            .finalize()
-    })
-    .map_err(|_| {
-        Error::Config(format!(
-            "{}: the mnist crate rejected the files",
-            dir.display()
-        ))
-    })
 }
 
 impl Split {
@@ -290,16 +303,17 @@ impl Split {
     /// The split on `device` (the same tensors, not copies, when it is already there).
     pub fn to_device(&self, device: Device) -> Split {
         Split {
-            images: self.images.to_device(device), // (N, 1, 28, 28)
+            images: self.images.to_device(device), // (N, C, S, S)
             labels: self.labels.to_device(device), // (N,)
+            dataset: self.dataset,
         }
     }
 
-    /// Gathers the examples at `indices`: images (B, 1, 28, 28) and labels (B,).
+    /// Gathers the examples at `indices`: images (B, C, S, S) and labels (B,).
     pub fn gather(&self, indices: &[i64]) -> (Tensor, Tensor) {
         let idx = Tensor::from_slice(indices).to_device(self.images.device()); // (B,)
         (
-            self.images.index_select(0, &idx), // (B, 1, 28, 28)
+            self.images.index_select(0, &idx), // (B, C, S, S)
             self.labels.index_select(0, &idx), // (B,)
         )
     }
@@ -320,7 +334,13 @@ impl Split {
         Split {
             images: self.images.narrow(0, 0, n),
             labels: self.labels.narrow(0, 0, n),
+            dataset: self.dataset,
         }
+    }
+
+    /// Picture `i` as pixels 0..=255 (channel after channel, row by row).
+    pub fn pixels(&self, i: usize) -> Vec<u8> {
+        self.dataset.denormalize(&self.images.get(i as i64))
     }
 }
 

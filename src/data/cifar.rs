@@ -1,0 +1,305 @@
+//! CIFAR-10's binary version: five training batches and one test batch, each a run of
+//! 3,073-byte records (a label byte 0-9, then 1,024 red, 1,024 green and 1,024 blue bytes,
+//! row by row), shipped in one archive, `cifar-10-binary.tar.gz`, whose MD5 is published.
+//!
+//! The batches are looked for in the data folder or in its `cifar-10-batches-bin/` (where the
+//! archive unpacks). A batch must hold whole records (10,000 in the official files; a smaller
+//! batch in the same format is read too) with labels 0-9.
+
+use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
+use crate::error::{Error, Result};
+use crate::fsio;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The files of a CIFAR data set.
+#[derive(Debug)]
+pub struct CifarFiles {
+    /// The archive's name on the mirrors.
+    pub archive: &'static str,
+    /// Its published MD5 (of the compressed archive).
+    pub archive_md5: &'static str,
+    /// The folder the archive unpacks into.
+    pub folder: &'static str,
+    pub train: &'static [&'static str],
+    pub test: &'static str,
+}
+
+/// Bytes of one picture (3 x 32 x 32).
+pub const PICTURE: usize = 3 * 32 * 32;
+/// Bytes of one record: the label, then the picture.
+pub const RECORD: usize = 1 + PICTURE;
+/// Records in an official batch.
+pub const PER_BATCH: usize = 10_000;
+
+fn files(dataset: Dataset) -> Result<&'static CifarFiles> {
+    match &dataset.spec().files {
+        crate::data::dataset::Files::Cifar(f) => Ok(f),
+        _ => Err(Error::Config(format!(
+            "{} is not a CIFAR data set",
+            dataset.title()
+        ))),
+    }
+}
+
+/// Where the batch `name` is: `dir/name` or `dir/<folder>/name`.
+fn find(dir: &Path, folder: &str, name: &str) -> Option<PathBuf> {
+    [dir.join(name), dir.join(folder).join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// Names of the batches missing from `dir` among the training ones (when `train`) and the
+/// test one.
+pub fn missing(dataset: Dataset, dir: &Path, train: bool) -> Result<Vec<&'static str>> {
+    let f = files(dataset)?;
+    let wanted = f
+        .train
+        .iter()
+        .filter(|_| train)
+        .chain(std::iter::once(&f.test));
+    Ok(wanted
+        .filter(|name| find(dir, f.folder, name).is_none())
+        .copied()
+        .collect())
+}
+
+/// One batch, checked: whole records, labels 0-9. Returns (labels, pixels).
+pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let bad = |problem: String| Error::Cifar {
+        path: path.to_path_buf(),
+        problem,
+    };
+    if bytes.is_empty() {
+        return Err(bad("file is empty".into()));
+    }
+    if !bytes.len().is_multiple_of(RECORD) {
+        return Err(bad(format!(
+            "{} bytes is not a whole number of {RECORD}-byte records (1 label byte + 3x32x32 \
+             pixels): record {} is cut after {} bytes (an official batch holds {} records, {} \
+             bytes)",
+            bytes.len(),
+            bytes.len() / RECORD + 1,
+            bytes.len() % RECORD,
+            PER_BATCH,
+            PER_BATCH * RECORD
+        )));
+    }
+    let n = bytes.len() / RECORD;
+    let mut labels = Vec::with_capacity(n);
+    let mut pixels = Vec::with_capacity(n * PICTURE);
+    for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
+        if record[0] > 9 {
+            return Err(bad(format!(
+                "label {} of record {i} is outside 0-9 (not a CIFAR-10 batch)",
+                record[0]
+            )));
+        }
+        labels.push(record[0]);
+        pixels.extend_from_slice(&record[1..]);
+    }
+    Ok((labels, pixels))
+}
+
+/// Reads the batches `names` into one split (the first `limit` pictures).
+fn read_split(
+    dataset: Dataset,
+    dir: &Path,
+    names: &[&str],
+    limit: Option<usize>,
+    sources: &mut Vec<SourceFile>,
+) -> Result<Split> {
+    let f = files(dataset)?;
+    let (mut labels, mut pixels) = (Vec::new(), Vec::new());
+    for name in names {
+        let path = find(dir, f.folder, name).ok_or_else(|| Error::MissingData {
+            dataset,
+            dir: dir.to_path_buf(),
+            missing: vec![name.to_string()],
+            download_error: None,
+        })?;
+        let bytes = fsio::read(&path)?;
+        let (l, p) = parse_batch(&path, &bytes)?;
+        sources.push(SourceFile {
+            name: name.to_string(),
+            path,
+            md5: crate::data::idx::md5_hex(&bytes),
+        });
+        labels.extend(l);
+        pixels.extend(p);
+    }
+    let n = limit.unwrap_or(labels.len()).min(labels.len());
+    Ok(Split {
+        images: dataset.normalize(&pixels[..n * PICTURE]), // (N, 3, 32, 32)
+        labels: tch::Tensor::from_slice(&labels[..n]).to_kind(tch::Kind::Int64), // (N,)
+        dataset,
+    })
+}
+
+/// Loads both splits (downloading the archive first when allowed and batches are missing).
+pub fn load(cfg: &DataConfig) -> Result<Data> {
+    ensure(cfg, true)?;
+    let f = files(cfg.dataset)?;
+    let mut sources = Vec::new();
+    let train = read_split(
+        cfg.dataset,
+        &cfg.dir,
+        f.train,
+        cfg.train_limit,
+        &mut sources,
+    )?;
+    let test = read_split(
+        cfg.dataset,
+        &cfg.dir,
+        &[f.test],
+        cfg.test_limit,
+        &mut sources,
+    )?;
+    Ok(Data {
+        dataset: cfg.dataset,
+        train,
+        test,
+        sources,
+    })
+}
+
+/// Loads the test split only (the training batches may be absent).
+pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
+    ensure(cfg, false)?;
+    let f = files(cfg.dataset)?;
+    let mut sources = Vec::new();
+    let test = read_split(
+        cfg.dataset,
+        &cfg.dir,
+        &[f.test],
+        cfg.test_limit,
+        &mut sources,
+    )?;
+    Ok((test, sources))
+}
+
+fn ensure(cfg: &DataConfig, train: bool) -> Result<()> {
+    if missing(cfg.dataset, &cfg.dir, train)?.is_empty() {
+        return Ok(());
+    }
+    let download_error = if cfg.download {
+        download(cfg.dataset, &cfg.dir, &cfg.mirrors)
+            .err()
+            .map(|e| e.to_string())
+    } else {
+        Some("download disabled".into())
+    };
+    let still = missing(cfg.dataset, &cfg.dir, train)?;
+    if still.is_empty() {
+        return Ok(());
+    }
+    Err(Error::MissingData {
+        dataset: cfg.dataset,
+        dir: cfg.dir.clone(),
+        missing: still.iter().map(|s| s.to_string()).collect(),
+        download_error,
+    })
+}
+
+/// Downloads the archive from the first mirror that serves it with the published MD5 and
+/// unpacks the six batches into `dir/<folder>/`, each checked and written atomically.
+pub fn download(dataset: Dataset, dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
+    let f = files(dataset)?;
+    download_archive(
+        dataset,
+        dir,
+        mirrors,
+        f.archive_md5,
+        &crate::download::DownloadConfig {
+            max_bytes: 256 << 20,
+            ..Default::default()
+        },
+    )
+}
+
+/// [`download`] with the archive's expected MD5 and the limits given.
+pub fn download_archive(
+    dataset: Dataset,
+    dir: &Path,
+    mirrors: &[String],
+    md5: &str,
+    cfg: &crate::download::DownloadConfig,
+) -> Result<Vec<PathBuf>> {
+    let f = files(dataset)?;
+    let mut errors = Vec::new();
+    for mirror in mirrors {
+        let url = format!("{}/{}", mirror.trim_end_matches('/'), f.archive);
+        let got = crate::download::fetch_url(&url, cfg).and_then(|bytes| {
+            let actual = crate::data::idx::md5_hex(&bytes);
+            if actual != md5 {
+                return Err(Error::Checksum {
+                    path: PathBuf::from(&url),
+                    expected: md5.into(),
+                    actual,
+                });
+            }
+            unpack(f, &bytes, &url, &dir.join(f.folder))
+        });
+        match got {
+            Ok(written) => return Ok(written),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(Error::Download {
+        url: f.archive.into(),
+        reason: if errors.is_empty() {
+            "no mirrors configured".into()
+        } else {
+            errors.join("; ")
+        },
+    })
+}
+
+/// Takes the batches out of the gzipped tar `archive`; every one is checked before any is
+/// written, so a bad archive leaves nothing behind.
+fn unpack(f: &CifarFiles, archive: &[u8], url: &str, out: &Path) -> Result<Vec<PathBuf>> {
+    let broken = |reason: String| Error::Download {
+        url: url.into(),
+        reason,
+    };
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let wanted: Vec<&str> = f.train.iter().copied().chain([f.test]).collect();
+    let mut found: Vec<(&str, Vec<u8>)> = Vec::new();
+    for entry in tar
+        .entries()
+        .map_err(|e| broken(format!("not a tar.gz archive: {e}")))?
+    {
+        let mut entry = entry.map_err(|e| broken(format!("broken archive: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| broken(format!("broken archive: {e}")))?
+            .to_path_buf();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(w) = wanted.iter().find(|w| **w == name) {
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| broken(format!("broken archive at {name}: {e}")))?;
+            parse_batch(&PathBuf::from(format!("{url}:{name}")), &bytes)?;
+            found.push((w, bytes));
+        }
+    }
+    let absent: Vec<&str> = wanted
+        .iter()
+        .filter(|w| !found.iter().any(|(n, _)| n == *w))
+        .copied()
+        .collect();
+    if !absent.is_empty() {
+        return Err(broken(format!("the archive lacks {}", absent.join(", "))));
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut written = Vec::new();
+    for (name, bytes) in found {
+        let path = out.join(name);
+        fsio::atomic_write(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}

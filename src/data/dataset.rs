@@ -1,0 +1,445 @@
+//! The data sets, each one value: its files with their checksums and counts, where it is looked
+//! for, the mirrors it is downloaded from, its normalization and its class names. Loading
+//! ([`crate::data`]), downloading ([`crate::download`]), the run record ([`crate::run`]) and the
+//! plots take a [`Dataset`]; nothing else names a data set.
+//!
+//! Adding one in the same IDX format is one more variant here and its [`Spec`].
+
+use crate::data::idx::IdxFile;
+use std::path::{Path, PathBuf};
+
+/// A data set the crate can load. Its name on the command line and in run records is the
+/// kebab-case one (`mnist`, `fashion-mnist`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dataset {
+    /// Handwritten digits 0-9 (the article's data set).
+    #[default]
+    Mnist,
+    /// Zalando's photos of clothing, the drop-in replacement for MNIST.
+    FashionMnist,
+    /// Colour photos, 3x32x32, of 10 kinds of object (Krizhevsky's binary version).
+    Cifar10,
+}
+
+/// How a data set is stored.
+#[derive(Debug)]
+pub enum Files {
+    /// Four IDX files: train images, train labels, test images, test labels.
+    Idx([IdxFile; 4]),
+    /// CIFAR's binary batches, downloaded as one archive ([`crate::data::cifar`]).
+    Cifar(crate::data::cifar::CifarFiles),
+}
+
+/// What a data set is: everything that differs between data sets lives here.
+#[derive(Debug)]
+pub struct Spec {
+    /// Its name in text ("MNIST").
+    pub title: &'static str,
+    /// Its name on the command line and in run records ("mnist").
+    pub name: &'static str,
+    pub files: Files,
+    /// Channels and side of a picture: 1x28x28, 3x32x32.
+    pub channels: i64,
+    pub side: i64,
+    /// Pictures in the training and the test split.
+    pub train_count: usize,
+    pub test_count: usize,
+    /// Class names, by label.
+    pub classes: [&'static str; 10],
+    /// The environment variable naming its folder.
+    pub dir_env: &'static str,
+    /// The folder used when the variable is unset and no system folder holds it.
+    pub default_dir: &'static str,
+    /// Folders a system package installs it into, looked at when the variable is unset.
+    pub system_dirs: &'static [&'static str],
+    /// The environment variable replacing the mirrors (comma-separated base URLs).
+    pub mirror_env: &'static str,
+    /// Base URLs holding `<name>.gz` (IDX) or the archive (CIFAR), tried in order.
+    pub mirrors: &'static [&'static str],
+    /// `Normalize(mean, std)` per channel: the article's (0.5, 0.5) for the grey data sets,
+    /// so that one notebook runs on each unchanged; CIFAR-10's own channel statistics.
+    pub mean: &'static [f64],
+    pub std: &'static [f64],
+}
+
+const fn idx(name: &'static str, md5: &'static str, count: u32, is_images: bool) -> IdxFile {
+    IdxFile {
+        name,
+        md5,
+        count,
+        is_images,
+    }
+}
+
+/// MNIST's files: train images, train labels, test images, test labels.
+pub const MNIST_FILES: [IdxFile; 4] = [
+    idx(
+        "train-images-idx3-ubyte",
+        "6bbc9ace898e44ae57da46a324031adb",
+        60_000,
+        true,
+    ),
+    idx(
+        "train-labels-idx1-ubyte",
+        "a25bea736e30d166cdddb491f175f624",
+        60_000,
+        false,
+    ),
+    idx(
+        "t10k-images-idx3-ubyte",
+        "2646ac647ad5339dbf082846283269ea",
+        10_000,
+        true,
+    ),
+    idx(
+        "t10k-labels-idx1-ubyte",
+        "27ae3e4e09519cfbb04c329615203637",
+        10_000,
+        false,
+    ),
+];
+
+static MNIST: Spec = Spec {
+    title: "MNIST",
+    name: "mnist",
+    files: Files::Idx(MNIST_FILES),
+    channels: 1,
+    side: 28,
+    train_count: 60_000,
+    test_count: 10_000,
+    classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    dir_env: "MNIST_DIR",
+    default_dir: "data/mnist",
+    system_dirs: &[],
+    mirror_env: "VGGNET_MNIST_MIRRORS",
+    // torchvision's list.
+    mirrors: &[
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ],
+    mean: &[0.5],
+    std: &[0.5],
+};
+
+static FASHION_MNIST: Spec = Spec {
+    title: "Fashion-MNIST",
+    name: "fashion-mnist",
+    channels: 1,
+    side: 28,
+    train_count: 60_000,
+    test_count: 10_000,
+    // MD5s of the decompressed files (the publisher's are of its gzip files, which Debian's
+    // package recompresses).
+    files: Files::Idx([
+        idx(
+            "train-images-idx3-ubyte",
+            "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            60_000,
+            true,
+        ),
+        idx(
+            "train-labels-idx1-ubyte",
+            "9018921c3c673c538a1fc5bad174d6f9",
+            60_000,
+            false,
+        ),
+        idx(
+            "t10k-images-idx3-ubyte",
+            "8181f5470baa50b63fa0f6fddb340f0a",
+            10_000,
+            true,
+        ),
+        idx(
+            "t10k-labels-idx1-ubyte",
+            "15d484375f8d13e6eb1aabb0c3f46965",
+            10_000,
+            false,
+        ),
+    ]),
+    classes: [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+    dir_env: "FASHION_MNIST_DIR",
+    default_dir: "data/fashion-mnist",
+    // Debian's `dataset-fashion-mnist`.
+    system_dirs: &["/usr/share/datasets/fashion-mnist"],
+    mirror_env: "VGGNET_FASHION_MNIST_MIRRORS",
+    // The publisher's (zalandoresearch/fashion-mnist README) and torchvision's.
+    mirrors: &[
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://ossci-datasets.s3.amazonaws.com/fashion-mnist/",
+    ],
+    mean: &[0.5],
+    std: &[0.5],
+};
+
+static CIFAR10: Spec = Spec {
+    title: "CIFAR-10",
+    name: "cifar10",
+    files: Files::Cifar(crate::data::cifar::CifarFiles {
+        // The binary version's archive and its MD5 as published with it
+        // (https://www.cs.toronto.edu/~kriz/cifar.html).
+        archive: "cifar-10-binary.tar.gz",
+        archive_md5: "c32a1d4ab5d03f1284b67883e8d87530",
+        folder: "cifar-10-batches-bin",
+        train: &[
+            "data_batch_1.bin",
+            "data_batch_2.bin",
+            "data_batch_3.bin",
+            "data_batch_4.bin",
+            "data_batch_5.bin",
+        ],
+        test: "test_batch.bin",
+    }),
+    channels: 3,
+    side: 32,
+    train_count: 50_000,
+    test_count: 10_000,
+    classes: [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ],
+    dir_env: "CIFAR10_DIR",
+    default_dir: "data/cifar10",
+    system_dirs: &[],
+    mirror_env: "VGGNET_CIFAR10_MIRRORS",
+    mirrors: &["https://www.cs.toronto.edu/~kriz/"],
+    // Channel means and standard deviations of the 50,000 training pictures.
+    mean: &[0.4914, 0.4822, 0.4465],
+    std: &[0.2470, 0.2435, 0.2616],
+};
+
+impl Dataset {
+    /// Every data set, in the order `--help` lists them.
+    pub const ALL: [Dataset; 3] = [Dataset::Mnist, Dataset::FashionMnist, Dataset::Cifar10];
+
+    /// What this data set is.
+    pub fn spec(self) -> &'static Spec {
+        match self {
+            Dataset::Mnist => &MNIST,
+            Dataset::FashionMnist => &FASHION_MNIST,
+            Dataset::Cifar10 => &CIFAR10,
+        }
+    }
+
+    /// The network's input for this data set: (channels, side).
+    pub fn input(self) -> (i64, i64) {
+        (self.spec().channels, self.spec().side)
+    }
+
+    /// Its name in text ("Fashion-MNIST").
+    pub fn title(self) -> &'static str {
+        self.spec().title
+    }
+
+    /// Its command-line name ("fashion-mnist").
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Its IDX files: train images, train labels, test images, test labels (none for
+    /// CIFAR-10).
+    pub fn files(self) -> &'static [IdxFile] {
+        match &self.spec().files {
+            Files::Idx(files) => files,
+            Files::Cifar(_) => &[],
+        }
+    }
+
+    /// The training pair (images, labels) of IDX files.
+    pub fn train_files(self) -> &'static [IdxFile] {
+        self.files().get(..2).unwrap_or(&[])
+    }
+
+    /// The test pair (images, labels) of IDX files.
+    pub fn test_files(self) -> &'static [IdxFile] {
+        self.files().get(2..).unwrap_or(&[])
+    }
+
+    /// Normalizes raw pixels (N pictures, each channel after channel, row by row) into
+    /// (N, C, S, S) float32: `ToTensor()` then `Normalize(mean, std)` per channel.
+    pub fn normalize(self, pixels: &[u8]) -> tch::Tensor {
+        let (c, side) = self.input();
+        let n = pixels.len() as i64 / (c * side * side);
+        let x = tch::Tensor::from_slice(pixels).to_kind(tch::Kind::Float) / 255.0; // ToTensor
+        let x = x.view([n, c, side, side]); // (N, C, S, S)
+        let (mean, std) = self.norm_tensors();
+        (x - mean) / std
+    }
+
+    /// Undoes [`Dataset::normalize`]: (.., C, S, S) -> pixels 0..=255 in the same order.
+    pub fn denormalize(self, images: &tch::Tensor) -> Vec<u8> {
+        let (mean, std) = self.norm_tensors();
+        let x = ((images.to_device(tch::Device::Cpu) * std + mean) * 255.0)
+            .round()
+            .clamp(0.0, 255.0)
+            .to_kind(tch::Kind::Uint8)
+            .flatten(0, -1);
+        Vec::<u8>::try_from(&x).unwrap_or_default()
+    }
+
+    /// Mean and std as (C, 1, 1) tensors, broadcasting over (.., C, S, S).
+    fn norm_tensors(self) -> (tch::Tensor, tch::Tensor) {
+        let spec = self.spec();
+        let shape = [spec.channels, 1, 1];
+        (
+            tch::Tensor::from_slice(spec.mean)
+                .to_kind(tch::Kind::Float)
+                .view(shape),
+            tch::Tensor::from_slice(spec.std)
+                .to_kind(tch::Kind::Float)
+                .view(shape),
+        )
+    }
+
+    /// Class names, by label.
+    pub fn classes(self) -> &'static [&'static str; 10] {
+        &self.spec().classes
+    }
+
+    /// The name of class `label` (the label itself when out of range).
+    pub fn class_name(self, label: i64) -> String {
+        usize::try_from(label)
+            .ok()
+            .and_then(|i| self.classes().get(i))
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| label.to_string())
+    }
+
+    /// Where it is looked for: `$<DIR_ENV>`, else a system package's folder that holds it,
+    /// else `data/<name>` (relative to the working folder).
+    pub fn default_dir(self) -> PathBuf {
+        let spec = self.spec();
+        let system: Vec<&Path> = spec.system_dirs.iter().map(Path::new).collect();
+        self.dir_among(std::env::var_os(spec.dir_env), &system)
+    }
+
+    /// [`Dataset::default_dir`] given the variable's value and the system folders.
+    fn dir_among(self, from_env: Option<std::ffi::OsString>, system: &[&Path]) -> PathBuf {
+        if let Some(dir) = from_env {
+            return PathBuf::from(dir);
+        }
+        system
+            .iter()
+            .find(|d| self.holds_all(d))
+            .map(|d| d.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(self.spec().default_dir))
+    }
+
+    fn holds_all(self, dir: &Path) -> bool {
+        self.files()
+            .iter()
+            .all(|f| matches!(crate::data::idx::find_file(dir, f.name), Ok(Some(_))))
+    }
+
+    /// The mirrors to download from: `$<MIRROR_ENV>` (comma-separated) or the public ones.
+    pub fn mirrors(self) -> Vec<String> {
+        let spec = self.spec();
+        match std::env::var(spec.mirror_env) {
+            Ok(list) => list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Err(_) => spec.mirrors.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The data set and file whose checksum is `md5`, when it is one of the known files.
+    pub fn identify(md5: &str) -> Option<(Dataset, &'static IdxFile)> {
+        Dataset::ALL
+            .iter()
+            .find_map(|d| d.files().iter().find(|f| f.md5 == md5).map(|f| (*d, f)))
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_serde_and_clap() {
+        use clap::ValueEnum;
+        for d in Dataset::ALL {
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{}\"", d.name()));
+            assert_eq!(serde_json::from_str::<Dataset>(&json).unwrap(), d);
+            assert_eq!(Dataset::from_str(d.name(), false).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn every_file_checksum_names_one_data_set() {
+        for d in Dataset::ALL {
+            for f in d.files() {
+                let (found, file) = Dataset::identify(f.md5).unwrap();
+                assert_eq!((found, file.name), (d, f.name));
+            }
+        }
+        assert!(Dataset::identify("00000000000000000000000000000000").is_none());
+    }
+
+    /// The variable wins; else a system folder holding all four files (Debian's package);
+    /// else `data/<name>`.
+    #[test]
+    fn the_folder_is_the_variable_then_a_system_package_then_data() {
+        let d = Dataset::FashionMnist;
+        let debian = tempfile::tempdir().unwrap();
+        let system = [debian.path()];
+        assert_eq!(d.dir_among(None, &system), Path::new("data/fashion-mnist"));
+        for (i, f) in d.files().iter().enumerate() {
+            let name = if i % 2 == 0 {
+                format!("{}.gz", f.name)
+            } else {
+                f.name.to_string()
+            };
+            std::fs::write(debian.path().join(name), b"").unwrap();
+        }
+        assert_eq!(d.dir_among(None, &system), debian.path());
+        let given = Some(std::ffi::OsString::from("/elsewhere"));
+        assert_eq!(d.dir_among(given, &system), Path::new("/elsewhere"));
+    }
+
+    #[test]
+    fn class_names_by_label() {
+        assert_eq!(Dataset::FashionMnist.class_name(9), "Ankle boot");
+        assert_eq!(Dataset::Mnist.class_name(7), "7");
+        assert_eq!(Dataset::Mnist.class_name(12), "12");
+        assert_eq!(Dataset::Mnist.class_name(-1), "-1");
+    }
+}
