@@ -16,19 +16,18 @@
 //! the data limits, the device and whether mixed precision was on, and whether plots are
 //! written. [`Run::resume`] restores all of them and refuses a request that would change them.
 
-use crate::checkpoint::{
-    load_training_state_with_amp, save_model, save_training_state_with, state_folder, TrainerState,
-    TRAINER_FILE,
-};
+use crate::checkpoint::{save_model, save_training_state_with};
 use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate, Evaluation};
 use crate::fsio;
 use crate::model::{Vgg, VggConfig};
-use crate::train::{
-    default_device, parse_device, AmpMode, EpochRecord, Observer, Precision, Recipe, StepLimit,
-    TrainConfig, Trainer,
-};
+pub use crate::train::device_name;
+use crate::train::{default_device, EpochRecord, Observer, StepLimit, TrainConfig, Trainer};
+mod resume;
+
+pub use resume::ResumeRequest;
+
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -86,33 +85,6 @@ impl Default for RunConfig {
     }
 }
 
-/// What a `--resume` asks for: each `Some` is a setting given explicitly. A setting equal to
-/// the saved one is accepted; one that would change the run is refused
-/// ([`Error::ResumeConflict`]), naming the saved value and the given one.
-#[derive(Debug, Clone, Default)]
-pub struct ResumeRequest {
-    pub epochs: Option<usize>,
-    pub batch_size: Option<usize>,
-    pub lr: Option<f64>,
-    pub weight_decay: Option<f64>,
-    pub seed: Option<u64>,
-    pub amp: Option<AmpMode>,
-    pub eval_every: Option<usize>,
-    pub recipe: Option<Recipe>,
-    pub dataset: Option<Dataset>,
-    pub data_dir: Option<PathBuf>,
-    pub train_limit: Option<usize>,
-    pub test_limit: Option<usize>,
-    pub device: Option<Device>,
-    /// Allow a different device or precision than the run used (the continuation is then
-    /// no longer exact).
-    pub allow_inexact: bool,
-    /// Plots on or off (output only: may differ from the saved setting).
-    pub plots: Option<bool>,
-    /// Download missing data files.
-    pub download: bool,
-}
-
 /// Limits on one call to [`Run::train`]; the run stays resumable when one is reached.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StopAt {
@@ -143,25 +115,8 @@ pub struct Run {
     pub notes: Vec<String>,
 }
 
-/// `cpu` or `cuda:N`.
-pub fn device_name(device: Device) -> String {
-    match device {
-        Device::Cuda(i) => format!("cuda:{i}"),
-        Device::Mps => "mps".into(),
-        Device::Vulkan => "vulkan".into(),
-        Device::Cpu => "cpu".into(),
-    }
-}
-
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-fn limit_text(flag: &str, limit: Option<usize>, all: u32) -> String {
-    match limit {
-        Some(n) => format!("{flag} {n}"),
-        None => format!("no {flag} (all {all} images)"),
-    }
 }
 
 impl Run {
@@ -193,115 +148,6 @@ impl Run {
             plots: config.plots,
         };
         Run::open(dir, spec, trainer, data, Vec::new())
-    }
-
-    /// Opens the run saved in `dir` to continue it with every setting it was started with.
-    /// `request` holds what the user gave explicitly: anything that would change the run is
-    /// refused, naming the saved and the given value; a different device or precision needs
-    /// `allow_inexact`.
-    pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
-        let state_dir = state_folder(&dir.join(STATE_DIR))?;
-        let trainer_path = state_dir.join(TRAINER_FILE);
-        let saved: TrainerState =
-            serde_json::from_slice(&fsio::read(&trainer_path)?).map_err(|e| {
-                Error::checkpoint(&trainer_path, format!("invalid training state: {e}"))
-            })?;
-        let run_path = state_dir.join(RUN_FILE);
-        let mut notes = Vec::new();
-        let spec: Option<RunSpec> =
-            match std::fs::read(&run_path) {
-                Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::checkpoint(&run_path, format!("invalid run settings: {e}"))
-                })?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io(&run_path, e)),
-            };
-        let mut conflicts = training_conflicts(&saved.config, request);
-        let (mut spec, checked) = match spec {
-            Some(spec) => {
-                conflicts.extend(data_conflicts(&spec, request));
-                (spec, true)
-            }
-            None => {
-                notes.push(format!(
-                    "{} has no {RUN_FILE} (saved by an older vggnet): the data limits, data \
-                     folder and device come from this command line",
-                    state_dir.display()
-                ));
-                let dataset = request.dataset.unwrap_or_default();
-                let data_dir = request
-                    .data_dir
-                    .clone()
-                    .unwrap_or_else(|| dataset.default_dir());
-                let device = request.device.unwrap_or_else(default_device);
-                let spec = RunSpec {
-                    dataset,
-                    data_dir: absolute(&data_dir),
-                    train_limit: request.train_limit,
-                    test_limit: request.test_limit,
-                    data_files: Vec::new(),
-                    device: device_name(device),
-                    amp: saved.config.amp != AmpMode::Off && device.is_cuda(),
-                    plots: true,
-                };
-                (spec, false)
-            }
-        };
-        let (device, amp_mode) =
-            resume_device(&spec, &saved.config, request, &mut conflicts, &mut notes)?;
-        if !conflicts.is_empty() {
-            return Err(Error::ResumeConflict {
-                dir: dir.to_path_buf(),
-                conflicts,
-            });
-        }
-        let data_dir = request.data_dir.clone().unwrap_or(spec.data_dir.clone());
-        let data = Data::load(&DataConfig {
-            dir: data_dir.clone(),
-            train_limit: spec.train_limit,
-            test_limit: spec.test_limit,
-            download: request.download,
-            ..DataConfig::of(spec.dataset)
-        })?;
-        if checked
-            && data
-                .sources
-                .iter()
-                .map(|f| &f.md5)
-                .ne(spec.data_files.iter().map(|f| &f.md5))
-        {
-            let changed: Vec<String> = data
-                .sources
-                .iter()
-                .zip(&spec.data_files)
-                .filter(|(now, then)| now.md5 != then.md5)
-                .map(|(now, then)| {
-                    format!(
-                        "{} has MD5 {} but the run trained on {} with MD5 {}",
-                        now.path.display(),
-                        now.md5,
-                        then.path.display(),
-                        then.md5
-                    )
-                })
-                .collect();
-            return Err(Error::ResumeConflict {
-                dir: dir.to_path_buf(),
-                conflicts: vec![format!(
-                    "the data differs from the run's: {}",
-                    changed.join(", ")
-                )],
-            });
-        }
-        let trainer = load_training_state_with_amp(&dir.join(STATE_DIR), device, Some(amp_mode))?;
-        spec.data_dir = absolute(&data_dir);
-        spec.data_files = data.sources.clone();
-        spec.device = device_name(device);
-        spec.amp = trainer.amp_enabled();
-        if let Some(plots) = request.plots {
-            spec.plots = plots;
-        }
-        Run::open(dir, spec, trainer, data, notes)
     }
 
     fn open(
@@ -424,162 +270,6 @@ impl Run {
         files.retain(|f| f.exists());
         Ok((ev, files))
     }
-}
-
-/// Checks the training settings of a resume request against the saved ones.
-fn training_conflicts(saved: &TrainConfig, r: &ResumeRequest) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |flag: &str, given: Option<String>, was: String| {
-        if let Some(given) = given {
-            if given != was {
-                out.push(format!(
-                    "{flag} {given} would change the run (it was started with {flag} {was})"
-                ));
-            }
-        }
-    };
-    check(
-        "--epochs",
-        r.epochs.map(|v| v.to_string()),
-        saved.epochs.to_string(),
-    );
-    check(
-        "--batch-size",
-        r.batch_size.map(|v| v.to_string()),
-        saved.batch_size.to_string(),
-    );
-    check(
-        "--lr",
-        r.lr.map(|v| v.to_string()),
-        saved.optimizer.lr.to_string(),
-    );
-    check(
-        "--weight-decay",
-        r.weight_decay.map(|v| v.to_string()),
-        saved.optimizer.weight_decay.to_string(),
-    );
-    check(
-        "--seed",
-        r.seed.map(|v| v.to_string()),
-        saved.seed.to_string(),
-    );
-    check(
-        "--eval-every",
-        r.eval_every.map(|v| v.to_string()),
-        saved.eval_every_steps.to_string(),
-    );
-    let name = |r: Option<Recipe>| match r {
-        Some(Recipe::Article) => "article".to_string(),
-        Some(Recipe::Fast) => "fast".to_string(),
-        None => "custom settings".to_string(),
-    };
-    check(
-        "--recipe",
-        r.recipe.map(|v| name(Some(v))),
-        name(saved.recipe_name()),
-    );
-    out
-}
-
-/// Checks the data limits of a resume request against the saved ones.
-fn data_conflicts(spec: &RunSpec, r: &ResumeRequest) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(d) = r.dataset.filter(|d| *d != spec.dataset) {
-        out.push(format!(
-            "--dataset {d} would change the run (it was started with --dataset {})",
-            spec.dataset
-        ));
-    }
-    let files = spec.dataset.files();
-    for (flag, given, saved, all) in [
-        (
-            "--train-limit",
-            r.train_limit,
-            spec.train_limit,
-            files[0].count,
-        ),
-        (
-            "--test-limit",
-            r.test_limit,
-            spec.test_limit,
-            files[2].count,
-        ),
-    ] {
-        let effective = |l: Option<usize>| l.unwrap_or(usize::MAX).min(all as usize);
-        if let Some(g) = given {
-            if effective(Some(g)) != effective(saved) {
-                out.push(format!(
-                    "{flag} {g} would change the run (it was started with {})",
-                    limit_text(flag, saved, all)
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// The device and mixed-precision mode to continue on: the saved ones unless the request
-/// changes them, which needs `allow_inexact`.
-fn resume_device(
-    spec: &RunSpec,
-    saved: &TrainConfig,
-    r: &ResumeRequest,
-    conflicts: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) -> Result<(Device, AmpMode)> {
-    let saved_device = parse_device(&spec.device)?;
-    let device = r.device.unwrap_or(saved_device);
-    let amp_mode = r.amp.unwrap_or(saved.amp);
-    if amp_mode == AmpMode::On && !device.is_cuda() {
-        return Err(Error::Config(format!(
-            "mixed precision (--amp on) needs a CUDA device, not {}",
-            device_name(device)
-        )));
-    }
-    let precision = Precision::of(amp_mode, device);
-    // What the run did: float16 AMP as recorded in run.json, bfloat16 as configured.
-    let saved_precision = match (saved.amp, spec.amp) {
-        (AmpMode::Bf16, _) => Precision::Bfloat16,
-        (_, true) => Precision::Float16,
-        _ => Precision::Float32,
-    };
-    let unavailable = device.is_cuda() && !tch::Cuda::is_available();
-    let mut changes = Vec::new();
-    if device != saved_device {
-        changes.push(format!(
-            "device {} instead of {}",
-            device_name(device),
-            spec.device
-        ));
-    }
-    if precision != saved_precision {
-        changes.push(format!(
-            "{} instead of {}",
-            precision.describe(),
-            saved_precision.describe()
-        ));
-    }
-    if unavailable && r.device.is_none() {
-        conflicts.push(format!(
-            "the run trained on {}, which this machine does not have; to continue on the CPU \
-             give --device cpu --allow-inexact-resume (the continuation is then not exact)",
-            spec.device
-        ));
-    } else if !changes.is_empty() {
-        if r.allow_inexact {
-            notes.push(format!(
-                "continuing on {}: the continuation is no longer exact",
-                changes.join(" and ")
-            ));
-        } else {
-            conflicts.push(format!(
-                "{} would change the run; add --allow-inexact-resume to continue anyway (the \
-                 continuation is then not exact)",
-                changes.join(" and ")
-            ));
-        }
-    }
-    Ok((device, amp_mode))
 }
 
 /// Saves the state folder with the run's settings inside it.

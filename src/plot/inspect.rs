@@ -1,0 +1,242 @@
+//! What the network learned: first-layer filters, feature maps, saliency, confident mistakes.
+
+use super::*;
+use crate::data::denormalize_to_pixels;
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+
+/// "hot" colour map: 0 black, then red, yellow, 1 white (saliency, activations).
+fn hot(v: f64) -> RGBColor {
+    let v = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let ch = |x: f64| (255.0 * x.clamp(0.0, 1.0)).round() as u8;
+    RGBColor(ch(3.0 * v), ch(3.0 * v - 1.0), ch(3.0 * v - 2.0))
+}
+
+/// Diverging colour map for signed weights: -1 blue, 0 white, +1 red.
+fn diverging(v: f64) -> RGBColor {
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    let fade = (255.0 * (1.0 - v.abs())).round() as u8;
+    if v >= 0.0 {
+        RGBColor(255, fade, fade)
+    } else {
+        RGBColor(fade, fade, 255)
+    }
+}
+
+/// Draws a `rows` x `cols` matrix of colours as square cells filling `area` below a title.
+fn draw_cells(
+    area: &Area<'_>,
+    title: &str,
+    rows: usize,
+    cols: usize,
+    color: &dyn Fn(usize, usize) -> RGBColor,
+) -> Result<()> {
+    let (w, h) = area.dim_in_pixel();
+    let title_h = if title.is_empty() { 0 } else { 24 };
+    if !title.is_empty() {
+        draw_centered(area, title, 14.0, 3)?;
+    }
+    let side = ((w as usize / cols.max(1))
+        .min(h.saturating_sub(title_h + 4) as usize / rows.max(1)))
+    .max(1) as i32;
+    let x0 = (w as i32 - side * cols as i32) / 2;
+    let y0 = title_h as i32 + 2;
+    for r in 0..rows {
+        for c in 0..cols {
+            let (x, y) = (x0 + c as i32 * side, y0 + r as i32 * side);
+            area.draw(&Rectangle::new(
+                [(x, y), (x + side, y + side)],
+                color(r, c).filled(),
+            ))
+            .map_err(plot_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Values of a tensor as f64 on the host.
+fn values(t: &tch::Tensor) -> Result<Vec<f64>> {
+    Ok(Vec::<f64>::try_from(
+        &t.f_to_device(tch::Device::Cpu)?
+            .f_to_kind(tch::Kind::Double)?
+            .f_flatten(0, -1)?,
+    )?)
+}
+
+/// The first layer's filters, (N, C, k, k), as a grid of k x k cells: red positive, blue
+/// negative, each filter scaled to its own largest magnitude (the first input channel when
+/// there are several).
+pub fn filter_grid(filters: &tch::Tensor) -> Result<Figure> {
+    let size = filters.size();
+    if size.len() != 4 {
+        return Err(Error::Plot(format!(
+            "filter_grid takes (N, C, k, k) weights, got {size:?}"
+        )));
+    }
+    let (n, k) = (size[0] as usize, size[2] as usize);
+    let first = filters.f_select(1, 0)?; // (N, k, k)
+    let v = values(&first)?;
+    let cols = 8usize;
+    let rows = n.div_ceil(cols).max(1);
+    let cell = 90u32;
+    Figure::render(cell * cols as u32, cell * rows as u32 + 40, |root| {
+        draw_centered(
+            root,
+            &format!("The {n} first-layer filters ({k}x{k}; red +, blue -)"),
+            18.0,
+            8,
+        )?;
+        let body = root
+            .clone()
+            .shrink((0, 40), (cell * cols as u32, cell * rows as u32));
+        let areas = body.split_evenly((rows, cols));
+        for (i, area) in areas.iter().enumerate().take(n) {
+            let w = &v[i * k * k..(i + 1) * k * k];
+            let max = w.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-12);
+            let inner = area.margin(4, 4, 4, 4);
+            draw_cells(&inner, "", k, k, &|r, c| diverging(w[r * k + c] / max))?;
+        }
+        Ok(())
+    })
+}
+
+/// One titled panel of values: (title, rows, cols, row-major values).
+type Panel = (String, usize, usize, Vec<f64>);
+
+/// The feature maps of one digit after each block (see [`crate::inspect::feature_maps`]): a
+/// row per block with its `per_block` most active channels (largest mean activation), each
+/// scaled to its own maximum; a block of 1x1 maps is drawn as one panel of all its channels.
+pub fn feature_maps(blocks: &[crate::inspect::BlockMaps], per_block: usize) -> Result<Figure> {
+    let per_block = per_block.max(1);
+    let cell = 110u32;
+    let label_w = 150u32;
+    let rows = blocks.len().max(1);
+    let mut panels: Vec<(String, Vec<Panel>)> = Vec::new();
+    for b in blocks {
+        let size = b.maps.size(); // (C, S, S)
+        if size.len() != 3 {
+            return Err(Error::Plot(format!(
+                "feature maps are (C, S, S), got {size:?}"
+            )));
+        }
+        let (c, s) = (size[0] as usize, size[1] as usize);
+        let v = values(&b.maps)?;
+        let label = format!("{} ({c}x{s}x{s})", b.name);
+        let row = if s == 1 {
+            let cols = (c as f64).sqrt().ceil() as usize;
+            let rws = c.div_ceil(cols);
+            let mut grid = v.clone();
+            grid.resize(rws * cols, 0.0);
+            vec![(format!("all {c} channels"), rws, cols, grid)]
+        } else {
+            let mut order: Vec<usize> = (0..c).collect();
+            let mean = |ch: usize| v[ch * s * s..(ch + 1) * s * s].iter().sum::<f64>();
+            order.sort_by(|&a, &b| mean(b).total_cmp(&mean(a)));
+            order
+                .into_iter()
+                .take(per_block)
+                .map(|ch| {
+                    (
+                        format!("ch {ch}"),
+                        s,
+                        s,
+                        v[ch * s * s..(ch + 1) * s * s].to_vec(),
+                    )
+                })
+                .collect()
+        };
+        panels.push((label, row));
+    }
+    let width = label_w + cell * per_block as u32;
+    Figure::render(width, (cell + 10) * rows as u32 + 40, |root| {
+        draw_centered(
+            root,
+            "Feature maps after each block (most active channels)",
+            18.0,
+            8,
+        )?;
+        for (r, (label, row)) in panels.iter().enumerate() {
+            let top = 40 + r as u32 * (cell + 10);
+            let lab = root.clone().shrink((0, top + cell / 2 - 12), (label_w, 30));
+            draw_centered(&lab, label, 13.0, 2)?;
+            for (i, (title, h, w, v)) in row.iter().enumerate() {
+                let max = v.iter().fold(0.0f64, |m, x| m.max(*x)).max(1e-12);
+                let area = root
+                    .clone()
+                    .shrink((label_w + i as u32 * cell, top), (cell, cell + 10));
+                let (h, w) = (*h, *w);
+                draw_cells(&area, title, h, w, &|y, x| hot(v[y * w + x] / max))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Digits above their saliency maps (see [`crate::inspect::saliency`]): `images`
+/// (B, 1, 28, 28) normalized, `saliency` (B, 28, 28), one title per digit.
+pub fn saliency_maps(
+    images: &tch::Tensor,
+    saliency: &tch::Tensor,
+    titles: &[String],
+) -> Result<Figure> {
+    let n = titles.len();
+    let s = saliency.size();
+    if s.len() != 3 || s[0] as usize != n || images.size().first().copied() != Some(n as i64) {
+        return Err(Error::Plot(format!(
+            "saliency_maps: {n} titles, images {:?}, saliency {s:?}",
+            images.size()
+        )));
+    }
+    let side = s[1] as usize;
+    let cell = 150u32;
+    let sal = values(saliency)?;
+    Figure::render(cell * n.max(1) as u32, 2 * cell + 80, |root| {
+        draw_centered(
+            root,
+            "Saliency: |d score / d pixel| for the true class",
+            18.0,
+            8,
+        )?;
+        for i in 0..n {
+            let pixels = denormalize_to_pixels(&images.get(i as i64));
+            let top = root
+                .clone()
+                .shrink((i as u32 * cell, 36), (cell, cell + 24));
+            draw_digit(&top, &pixels, &titles[i])?;
+            let m = &sal[i * side * side..(i + 1) * side * side];
+            let max = m.iter().fold(0.0f64, |a, b| a.max(*b)).max(1e-12);
+            let bottom = root
+                .clone()
+                .shrink((i as u32 * cell, 36 + cell + 10), (cell, cell - 20));
+            draw_cells(&bottom, "", side, side, &|y, x| hot(m[y * side + x] / max))?;
+        }
+        Ok(())
+    })
+}
+
+/// Misclassified digits titled with truth, prediction and the predicted class's probability.
+pub fn mistakes(mistakes: &[crate::inspect::Mistake], cols: usize) -> Result<Figure> {
+    let digits: Vec<_> = mistakes
+        .iter()
+        .map(|m| {
+            (
+                m.pixels.clone(),
+                format!(
+                    "{}: pred {} ({:.0}%)",
+                    m.label,
+                    m.predicted,
+                    100.0 * m.confidence
+                ),
+            )
+        })
+        .collect();
+    digit_grid(&digits, cols)
+}

@@ -1,0 +1,198 @@
+//! What training reports as it goes: per-step and per-epoch records, and the [`Observer`]s that
+//! receive them (silent, printed lines, a step limit).
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What one training step did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOutput {
+    /// Mean cross-entropy of the batch (unscaled).
+    pub loss: f64,
+    /// Examples of the batch classified correctly (dropout on, as trained).
+    pub correct: u64,
+    /// True when the scaler found inf/NaN gradients and skipped the optimizer step.
+    pub skipped: bool,
+}
+
+/// The phases of [`Trainer::step`], in the order they end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepPhase {
+    /// Forward pass and loss.
+    Forward,
+    /// Loss and accuracy copied to the host (the step's one synchronization).
+    ReadBack,
+    /// Scaled backward pass.
+    Backward,
+    /// Unscale, AdamW step, scaler update.
+    Optimizer,
+}
+
+/// Progress within one batch, reported to the observer.
+#[derive(Debug, Clone)]
+pub struct BatchProgress {
+    pub epoch: usize,
+    /// 0-based batch index within the epoch.
+    pub batch: usize,
+    pub num_batches: usize,
+    /// Mean loss of this batch.
+    pub loss: f64,
+    /// Mean loss per example over the epoch so far.
+    pub running_loss: f64,
+    /// Percent correct over the epoch so far.
+    pub running_accuracy: f64,
+    /// Examples seen this epoch so far.
+    pub seen: usize,
+    /// Throughput since the epoch (or the resumed part of it) started.
+    pub images_per_sec: f64,
+    /// True when the scaler skipped this step (inf/NaN gradients).
+    pub skipped: bool,
+    /// Optimizer steps over the whole run, this one included.
+    pub global_step: u64,
+}
+
+/// A test-set evaluation made during training (for time-to-accuracy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    pub step: u64,
+    pub epoch: usize,
+    /// Training wall time so far, evaluations excluded.
+    pub train_seconds: f64,
+    pub test_accuracy: f64,
+}
+
+/// Running loss and accuracy at one optimizer step (for step curves).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub step: u64,
+    pub epoch: usize,
+    pub running_loss: f64,
+    pub running_accuracy: f64,
+}
+
+/// What one epoch produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean cross-entropy per training example.
+    pub train_loss: f64,
+    /// Percent of training examples classified correctly (dropout on).
+    pub train_accuracy: f64,
+    /// Percent correct on the test split, when one was given.
+    pub test_accuracy: Option<f64>,
+    /// Training wall time of the epoch (evaluation excluded).
+    pub seconds: f64,
+    pub images_per_sec: f64,
+    pub skipped_steps: u64,
+    /// The scaler's scale at the end of the epoch (1 when AMP is off).
+    pub loss_scale: f64,
+}
+
+/// Receives progress. Every method has a no-op default.
+pub trait Observer {
+    fn on_message(&mut self, _message: &str) {}
+    fn on_epoch_start(&mut self, _epoch: usize, _num_batches: usize) {}
+    fn on_batch(&mut self, _progress: &BatchProgress) {}
+    fn on_eval(&mut self, _point: &EvalPoint) {}
+    fn on_epoch_end(&mut self, _record: &EpochRecord) {}
+}
+
+/// Observes nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Prints plain lines (for notebooks, where progress bars draw nothing): one every `every`
+/// batches and one per epoch.
+pub struct PrintLines {
+    pub every: usize,
+}
+
+impl Observer for PrintLines {
+    fn on_message(&mut self, message: &str) {
+        println!("{message}");
+    }
+    fn on_batch(&mut self, p: &BatchProgress) {
+        if self.every > 0
+            && ((p.batch + 1).is_multiple_of(self.every) || p.batch + 1 == p.num_batches)
+        {
+            println!(
+                "epoch {} batch {}/{}: loss {:.4}, accuracy {:.2}%, {:.1} images/s",
+                p.epoch,
+                p.batch + 1,
+                p.num_batches,
+                p.running_loss,
+                p.running_accuracy,
+                p.images_per_sec
+            );
+        }
+    }
+    fn on_eval(&mut self, e: &EvalPoint) {
+        println!(
+            "step {}: test accuracy {:.2}% after {:.0}s of training",
+            e.step, e.test_accuracy, e.train_seconds
+        );
+    }
+    fn on_epoch_end(&mut self, r: &EpochRecord) {
+        let test = r
+            .test_accuracy
+            .map(|a| format!(", test accuracy {a:.2}%"))
+            .unwrap_or_default();
+        println!(
+            "epoch {} done: train loss {:.4}, train accuracy {:.2}%{test}, {:.1}s, {:.1} images/s",
+            r.epoch, r.train_loss, r.train_accuracy, r.seconds, r.images_per_sec
+        );
+    }
+}
+
+/// Passes everything on to another observer and raises a trainer's stop flag once the run
+/// reaches optimizer step `until_step`, so that training stops cleanly at the next batch
+/// boundary (a step budget: [`crate::run::StopAt`], the experiments' fixed-length trials).
+pub struct StepLimit<'a> {
+    inner: &'a mut dyn Observer,
+    flag: Arc<AtomicBool>,
+    until_step: Option<u64>,
+    /// True once the limit was reached (and the flag raised by this observer).
+    pub reached: bool,
+}
+
+impl<'a> StepLimit<'a> {
+    /// Stops at global step `until_step` (never when `None`).
+    pub fn new(
+        inner: &'a mut dyn Observer,
+        flag: Arc<AtomicBool>,
+        until_step: Option<u64>,
+    ) -> Self {
+        StepLimit {
+            inner,
+            flag,
+            until_step,
+            reached: false,
+        }
+    }
+}
+
+impl Observer for StepLimit<'_> {
+    fn on_message(&mut self, m: &str) {
+        self.inner.on_message(m);
+    }
+    fn on_epoch_start(&mut self, epoch: usize, num_batches: usize) {
+        self.inner.on_epoch_start(epoch, num_batches);
+    }
+    fn on_batch(&mut self, p: &BatchProgress) {
+        self.inner.on_batch(p);
+        if let Some(until) = self.until_step {
+            if p.global_step >= until && !self.reached {
+                self.reached = true;
+                self.flag.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    fn on_eval(&mut self, e: &EvalPoint) {
+        self.inner.on_eval(e);
+    }
+    fn on_epoch_end(&mut self, r: &EpochRecord) {
+        self.inner.on_epoch_end(r);
+    }
+}

@@ -1,0 +1,76 @@
+//! Which arithmetic a run trains in: the mixed-precision mode asked for ([`AmpMode`]) and what
+//! it means on a device ([`Precision`]).
+
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind};
+
+/// When to use automatic mixed precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AmpMode {
+    /// On when training on CUDA, off on the CPU (the article's `autocast()` + `GradScaler`).
+    #[default]
+    Auto,
+    On,
+    Off,
+    /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
+    /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
+    /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Whether it is faster
+    /// than float32 depends on the CPU's cores, not only its flags: [`crate::calibrate`]
+    /// measures it.
+    Bf16,
+}
+
+impl AmpMode {
+    /// The fastest precision for training on `device`: the article's float16 AMP on CUDA; on a
+    /// CPU the faster of bfloat16 AMP and float32 as measured on this CPU model
+    /// ([`crate::calibrate::cached_or_measure`]: a few training steps of each, once, then read
+    /// from the cache); float32 if that measurement fails. What notebook 02 trains with.
+    pub fn fastest_on(device: Device) -> AmpMode {
+        if device.is_cuda() {
+            return AmpMode::On;
+        }
+        crate::calibrate::cached_or_measure()
+            .map(|c| c.choice())
+            .unwrap_or(AmpMode::Off)
+    }
+}
+
+/// The arithmetic a training step runs in, from the AMP setting and the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Float32,
+    /// float16 autocast + GradScaler (CUDA).
+    Float16,
+    /// bfloat16 autocast, no scaler.
+    Bfloat16,
+}
+
+impl Precision {
+    /// What `mode` means on `device`: `Auto` and `On` are float16 AMP on CUDA, float32 elsewhere.
+    pub fn of(mode: AmpMode, device: Device) -> Precision {
+        match mode {
+            AmpMode::Bf16 => Precision::Bfloat16,
+            AmpMode::Auto | AmpMode::On if device.is_cuda() => Precision::Float16,
+            _ => Precision::Float32,
+        }
+    }
+
+    /// `float32`, `mixed precision (float16)` or `mixed precision (bfloat16)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Float16 => "mixed precision (float16)",
+            Precision::Bfloat16 => "mixed precision (bfloat16)",
+        }
+    }
+
+    /// The dtype convolutions and linear layers compute in under autocast, if any.
+    pub fn autocast_kind(self) -> Option<Kind> {
+        match self {
+            Precision::Float32 => None,
+            Precision::Float16 => Some(Kind::Half),
+            Precision::Bfloat16 => Some(Kind::BFloat16),
+        }
+    }
+}
