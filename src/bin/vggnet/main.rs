@@ -1,0 +1,374 @@
+//! `vggnet`: train, evaluate and use the article's VGG on MNIST from the terminal.
+
+mod train;
+mod use_model;
+
+use anyhow::{bail, Result};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use train::train;
+use use_model::{eval_cmd, predict_cmd};
+use vggnet::data::{DataConfig, Dataset};
+use vggnet::recipe::Augment;
+use vggnet::train::{AmpMode, Recipe};
+
+#[derive(Parser)]
+#[command(
+    name = "vggnet",
+    version,
+    about = "The classic VGG-on-MNIST walkthrough in Rust: train, evaluate, predict",
+    long_about = "The classic VGG-on-MNIST walkthrough in Rust (libtorch through tch): the article's \
+network, AdamW + cross-entropy, mixed precision on CUDA, checkpoints that load in PyTorch.\n\n\
+MNIST is read from --data-dir, else $MNIST_DIR, else data/mnist (downloaded when missing). \
+--dataset fashion-mnist reads Fashion-MNIST the same way ($FASHION_MNIST_DIR, Debian's \
+/usr/share/datasets/fashion-mnist, data/fashion-mnist)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Download and verify a data set's four files (MD5-checked, atomic, re-runnable)
+    #[command(
+        after_help = "Examples:\n  vggnet download\n  vggnet download --dir /data/mnist\n  \
+vggnet download --dataset fashion-mnist"
+    )]
+    Download {
+        /// Which data set
+        #[arg(long, value_enum, default_value_t = Dataset::Mnist)]
+        dataset: Dataset,
+        /// Folder to put the files in [default: $MNIST_DIR or data/mnist; for Fashion-MNIST
+        /// $FASHION_MNIST_DIR or data/fashion-mnist]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Mirror base URL, tried in order (repeatable) [default: the data set's public mirrors]
+        #[arg(long = "mirror")]
+        mirrors: Vec<String>,
+    },
+    /// Train the article's model (5 epochs, batch 64, AdamW 1e-3/1e-4, AMP on CUDA)
+    #[command(
+        after_help = "Examples:\n  vggnet train                                  # the article's full run\n  \
+vggnet train --train-limit 5000 --epochs 1    # a quick run on a subset\n  \
+vggnet train --resume runs/vggnet             # continue an interrupted run\n  \
+vggnet train --dry-run                        # smoke test: 256 images, 1 epoch"
+    )]
+    Train(TrainArgs),
+    /// Evaluate a model on a test set (MNIST unless --dataset): accuracy, per class, confusion matrix
+    #[command(
+        after_help = "Examples:\n  vggnet eval --model runs/vggnet/model.safetensors\n  \
+vggnet eval --model vggnet_mnist.pth --json"
+    )]
+    Eval {
+        /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
+        #[arg(long)]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Also write plots (2x3 grid, confusion matrix, misclassified digits) into this folder
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        /// cpu, cuda, cuda:N or auto
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
+    /// Classify your own handwritten digits (photos or scans, PNG/JPEG) or MNIST test digits
+    #[command(
+        after_help = "Examples:\n  vggnet predict --model runs/vggnet/model.safetensors my_digit.png\n  \
+vggnet predict --model runs/vggnet/best.safetensors photo.jpg --show-prepared seen.png\n  \
+vggnet predict --model vggnet_mnist.pth --index 0 --index 1"
+    )]
+    Predict(PredictArgs),
+    /// Measure which precision trains faster on this CPU (bfloat16 AMP or float32: a few
+    /// training steps of each, seconds) and keep the answer for `--amp fastest` and notebook 02
+    #[command(after_help = "Examples:\n  vggnet calibrate\n  vggnet calibrate --json")]
+    Calibrate {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// Model file: .safetensors (from vggnet) or the article's PyTorch .pth
+    #[arg(long)]
+    model: PathBuf,
+    /// Pictures of handwritten digits: photos or scans, PNG or JPEG, any size
+    images: Vec<PathBuf>,
+    /// Test-set index, of MNIST unless --dataset (repeatable)
+    #[arg(long = "index")]
+    indices: Vec<usize>,
+    /// How many classes to show
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Write what the model saw to this PNG: per picture the grey picture, the ink found,
+    /// the digit's strokes, the crop and the 28x28 input
+    #[arg(long, value_name = "OUT.png")]
+    show_prepared: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Which data set [default: mnist]
+    #[arg(long, value_enum)]
+    dataset: Option<Dataset>,
+    /// Data folder [default: $MNIST_DIR or data/mnist; for Fashion-MNIST $FASHION_MNIST_DIR,
+    /// Debian's /usr/share/datasets/fashion-mnist, or data/fashion-mnist]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Use only the first N training images
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Use only the first N test images
+    #[arg(long)]
+    test_limit: Option<usize>,
+    /// Never download missing files
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RecipeArg {
+    /// The article's: constant learning rate, plain cross-entropy, no augmentation
+    Article,
+    /// Warm-up + cosine learning rate, label smoothing 0.1, shifted and rotated images from
+    /// epoch 2 on
+    Fast,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AmpArg {
+    Auto,
+    On,
+    Off,
+    Bf16,
+    /// float16 AMP on CUDA; on a CPU the faster of bfloat16 AMP and float32 as measured on
+    /// this CPU (`vggnet calibrate`; measured on first use, then kept in the cache)
+    Fastest,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Training recipe (the network is the article's either way); --lr, when given, sets
+    /// the fast recipe's peak learning rate (its own: 3e-4)
+    #[arg(long, value_enum, default_value = "article")]
+    recipe: RecipeArg,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Warm-up + cosine schedule with this warm-up fraction of the run's steps [fast: 0.1;
+    /// the article's recipe: constant learning rate]
+    #[arg(long, conflicts_with = "resume")]
+    warmup: Option<f64>,
+    /// Label smoothing of the cross-entropy [fast: 0.1, article: 0]
+    #[arg(long, conflicts_with = "resume")]
+    label_smoothing: Option<f64>,
+    /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, and
+    /// optionally the first augmented epoch, as `SHIFT,DEGREES[,FROM_EPOCH]` [fast: 2,10,2;
+    /// FROM_EPOCH defaults to 2; article: none]
+    #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
+    augment: Option<AugmentArg>,
+    /// Batch normalization after every convolution (torchvision's vgg*_bn layout): not the
+    /// article's network; its weights load in PyTorch into the same layout
+    #[arg(long, conflicts_with = "resume")]
+    batch_norm: bool,
+    /// Keep denormal floats (PyTorch's default arithmetic) instead of flushing them to zero;
+    /// slower: whole epochs lose up to half their speed as denormals accumulate
+    #[arg(long, conflicts_with = "resume")]
+    keep_denormals: bool,
+    /// AdamW learning rate [default: 1e-3 for the article's recipe, 3e-4 (peak) for fast]
+    #[arg(long, default_value_t = 1e-3, hide_default_value = true)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    weight_decay: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Mixed precision: auto (the article's: float16 on CUDA, float32 on the CPU), on (CUDA
+    /// only), off, bf16 (bfloat16 autocast, no scaler), or fastest (what `vggnet calibrate`
+    /// measured to be faster on this CPU)
+    #[arg(long, value_enum, default_value = "auto")]
+    amp: AmpArg,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output folder (model, checkpoints, metrics.json, plots)
+    #[arg(long, default_value = "runs/vggnet")]
+    out: PathBuf,
+    /// Continue the run saved in this folder with every setting it was started with (data
+    /// limits, data folder, device, ...); a flag that would change the run is refused
+    #[arg(long, conflicts_with_all = ["out", "dry_run"])]
+    resume: Option<PathBuf>,
+    /// With --resume: allow another device or precision than the run used (the
+    /// continuation is then not exact)
+    #[arg(long, requires = "resume")]
+    allow_inexact_resume: bool,
+    /// Evaluate on the test set every N steps (for time-to-accuracy); 0 = epoch ends only
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Write no PNG plots (metrics.json and eval.json only)
+    #[arg(long)]
+    no_plots: bool,
+    /// Progress line every N batches when the output is not a terminal
+    #[arg(long, default_value_t = 100)]
+    log_every: usize,
+    /// Smoke test: 1 epoch on 256 training and 256 test images
+    #[arg(long)]
+    dry_run: bool,
+    /// Stop after this many epochs of this invocation (the run stays resumable)
+    #[arg(long, hide = true)]
+    stop_after: Option<usize>,
+}
+
+#[derive(Clone, Copy)]
+struct AugmentArg(Option<Augment>);
+
+fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
+    if s == "none" {
+        return Ok(AugmentArg(None));
+    }
+    let bad = || {
+        format!("expected `none` or SHIFT,DEGREES[,FROM_EPOCH] (e.g. 2,10 or 2,10,1), got `{s}`")
+    };
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let num = |v: &str| match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        _ => Err(bad()),
+    };
+    let from_epoch = match parts.get(2) {
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|&e| e >= 1)
+            .ok_or_else(bad)?,
+        None => Augment::default().from_epoch,
+    };
+    if !(2..=3).contains(&parts.len()) {
+        return Err(bad());
+    }
+    Ok(AugmentArg(Some(Augment {
+        max_shift: num(parts[0])?,
+        max_rotation: num(parts[1])?,
+        from_epoch,
+    })))
+}
+
+fn recipe(r: RecipeArg) -> Recipe {
+    match r {
+        RecipeArg::Article => Recipe::Article,
+        RecipeArg::Fast => Recipe::Fast,
+    }
+}
+
+fn data_config(args: &DataArgs) -> DataConfig {
+    let of = DataConfig::of(args.dataset.unwrap_or_default());
+    DataConfig {
+        dir: args.data_dir.clone().unwrap_or(of.dir.clone()),
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        download: !args.offline,
+        ..of
+    }
+}
+
+fn amp_mode(arg: AmpArg, device: tch::Device) -> AmpMode {
+    match arg {
+        AmpArg::Auto => AmpMode::Auto,
+        AmpArg::On => AmpMode::On,
+        AmpArg::Off => AmpMode::Off,
+        AmpArg::Bf16 => AmpMode::Bf16,
+        AmpArg::Fastest => AmpMode::fastest_on(device),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let train_matches = matches.subcommand_matches("train").cloned();
+    match run(cli, train_matches) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole cause chain on one line, e.g. "cannot resume from X: X/state/...: ...".
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
+    match cli.command {
+        Command::Download {
+            dataset,
+            dir,
+            mirrors,
+        } => {
+            let dir = dir.unwrap_or_else(|| dataset.default_dir());
+            let mirrors = if mirrors.is_empty() {
+                dataset.mirrors()
+            } else {
+                mirrors
+            };
+            let written = vggnet::download::download_dataset(dataset, &dir, &mirrors)?;
+            for p in &written {
+                eprintln!("downloaded {}", p.display());
+            }
+            for (p, ok) in vggnet::download::verify(dataset, &dir)? {
+                if !ok {
+                    bail!(
+                        "{}: MD5 mismatch with the official file; delete it and run again",
+                        p.display()
+                    );
+                }
+                println!("ok  {}", p.display());
+            }
+            Ok(())
+        }
+        Command::Train(args) => train(args, &train_matches.unwrap_or_default()),
+        Command::Eval {
+            model,
+            data,
+            batch_size,
+            json,
+            plots,
+            device,
+        } => eval_cmd(&model, &data, batch_size, json, plots, &device),
+        Command::Predict(args) => predict_cmd(&args),
+        Command::Calibrate { json } => {
+            eprintln!("measuring bfloat16 AMP and float32 training steps on this CPU...");
+            let c = vggnet::calibrate::measure()?;
+            match vggnet::calibrate::cache_file() {
+                Some(file) => {
+                    vggnet::calibrate::store_in(&file, &c)?;
+                    eprintln!("kept in {}", file.display());
+                }
+                None => eprintln!("not kept: no cache folder (set VGGNET_CACHE or HOME)"),
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                println!("{c}");
+            }
+            Ok(())
+        }
+    }
+}

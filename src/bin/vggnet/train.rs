@@ -1,0 +1,271 @@
+//! `vggnet train`: the flags merged into a run (new or resumed), progress on the terminal,
+//! Ctrl-C, and the final report.
+
+use super::*;
+use anyhow::{bail, Context, Result};
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use vggnet::model::VggConfig;
+use vggnet::optim::AdamWConfig;
+use vggnet::recipe::LrSchedule;
+use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
+use vggnet::train::{
+    parse_device, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, TrainConfig,
+};
+
+/// Progress for the terminal: an indicatif bar per epoch when stderr is a terminal, plain lines
+/// otherwise (logs, CI).
+struct Terminal {
+    bar: Option<ProgressBar>,
+    lines: Option<PrintLines>,
+}
+
+impl Terminal {
+    fn new(every: usize) -> Self {
+        Terminal {
+            bar: None,
+            lines: (!std::io::stderr().is_terminal()).then_some(PrintLines { every }),
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn on_message(&mut self, m: &str) {
+        eprintln!("{m}");
+    }
+    fn on_epoch_start(&mut self, epoch: usize, num_batches: usize) {
+        if self.lines.is_some() {
+            return;
+        }
+        let bar = ProgressBar::new(num_batches as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30.cyan/blue}] {pos}/{len} {elapsed_precise}<{eta_precise} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(epoch.to_string());
+        self.bar = Some(bar);
+    }
+    fn on_batch(&mut self, p: &BatchProgress) {
+        if let Some(lines) = &mut self.lines {
+            return lines.on_batch(p);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.batch as u64 + 1);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}% {:.1} img/s",
+                p.running_loss, p.running_accuracy, p.images_per_sec
+            ));
+        }
+    }
+    fn on_eval(&mut self, e: &EvalPoint) {
+        let line = format!(
+            "step {}: test accuracy {:.2}% after {:.0}s of training",
+            e.step, e.test_accuracy, e.train_seconds
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+    fn on_epoch_end(&mut self, r: &EpochRecord) {
+        if let Some(bar) = self.bar.take() {
+            // The summary line below replaces the bar, so it always starts on its own line.
+            bar.finish_and_clear();
+        }
+        eprintln!(
+            "epoch {}: train loss {:.4}, train accuracy {:.2}%, test accuracy {}, {:.1}s ({:.1} images/s){}",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            r.test_accuracy.map(|a| format!("{a:.2}%")).unwrap_or_else(|| "-".into()),
+            r.seconds,
+            r.images_per_sec,
+            if r.skipped_steps > 0 { format!(", {} steps skipped (inf/NaN)", r.skipped_steps) } else { String::new() }
+        );
+    }
+}
+
+/// A path as the user can paste it into a shell.
+fn shell_quoted(path: &Path) -> String {
+    let s = path.display().to_string();
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub(super) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
+    // Only what the user typed counts with --resume; defaults never override a saved run.
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let device = parse_device(&args.device)?;
+    let mut run = match &args.resume {
+        Some(dir) => {
+            let request = ResumeRequest {
+                epochs: given("epochs").then_some(args.epochs),
+                batch_size: given("batch_size").then_some(args.batch_size),
+                lr: given("lr").then_some(args.lr),
+                weight_decay: given("weight_decay").then_some(args.weight_decay),
+                seed: given("seed").then_some(args.seed),
+                amp: given("amp").then_some(amp_mode(args.amp, device)),
+                eval_every: given("eval_every").then_some(args.eval_every),
+                recipe: given("recipe").then_some(recipe(args.recipe)),
+                dataset: args.data.dataset,
+                data_dir: args.data.data_dir.clone(),
+                train_limit: args.data.train_limit,
+                test_limit: args.data.test_limit,
+                device: given("device").then_some(device),
+                allow_inexact: args.allow_inexact_resume,
+                plots: given("no_plots").then_some(!args.no_plots),
+                download: !args.data.offline,
+            };
+            // Its errors name the folder or file and the problem.
+            let run = Run::resume(dir, &request)?;
+            let t = &run.trainer;
+            eprintln!(
+                "resuming {} at epoch {} batch {} ({} epochs done)",
+                dir.display(),
+                t.position.epoch + 1,
+                t.position.batch,
+                t.history.len()
+            );
+            run
+        }
+        None => {
+            let mut data = data_config(&args.data);
+            let mut epochs = args.epochs;
+            if args.dry_run {
+                data.train_limit = Some(data.train_limit.unwrap_or(256).min(256));
+                data.test_limit = Some(data.test_limit.unwrap_or(256).min(256));
+                epochs = 1;
+            }
+            if args.batch_size == 0 || epochs == 0 {
+                bail!("--batch-size and --epochs must be at least 1");
+            }
+            // The recipe's settings, then whatever the command line gave explicitly.
+            let base = TrainConfig::recipe(recipe(args.recipe));
+            let train = TrainConfig {
+                epochs,
+                batch_size: args.batch_size,
+                optimizer: AdamWConfig {
+                    lr: if given("lr") {
+                        args.lr
+                    } else {
+                        base.optimizer.lr
+                    },
+                    weight_decay: if given("weight_decay") {
+                        args.weight_decay
+                    } else {
+                        base.optimizer.weight_decay
+                    },
+                    ..base.optimizer
+                },
+                seed: args.seed,
+                amp: amp_mode(args.amp, device),
+                eval_every_steps: args.eval_every,
+                schedule: match args.warmup {
+                    Some(w) if (0.0..1.0).contains(&w) => LrSchedule::WarmupCosine {
+                        warmup: w,
+                        final_fraction: match base.schedule {
+                            LrSchedule::WarmupCosine { final_fraction, .. } => final_fraction,
+                            LrSchedule::Constant => TrainConfig::fast_final_fraction(),
+                        },
+                    },
+                    Some(w) => bail!("--warmup must be a fraction in [0, 1), got {w}"),
+                    None => base.schedule,
+                },
+                label_smoothing: match args.label_smoothing {
+                    Some(x) if (0.0..1.0).contains(&x) => x,
+                    Some(x) => bail!("--label-smoothing must be in [0, 1), got {x}"),
+                    None => base.label_smoothing,
+                },
+                augment: args.augment.map_or(base.augment, |a| a.0),
+                flush_denormals: !args.keep_denormals,
+                ..base
+            };
+            let (in_channels, image_size) = data.dataset.input();
+            Run::start(
+                &args.out,
+                RunConfig {
+                    train,
+                    data,
+                    device,
+                    plots: !args.no_plots,
+                    // The network's input follows the data set's pictures (1x28x28, 3x32x32);
+                    // the classifier's input follows the feature size.
+                    model: VggConfig {
+                        batch_norm: args.batch_norm,
+                        in_channels,
+                        image_size,
+                        ..Default::default()
+                    },
+                },
+            )?
+        }
+    };
+    for note in &run.notes {
+        eprintln!("{note}");
+    }
+    let config = &run.trainer.config;
+    eprintln!(
+        "training on {} images, testing on {} ({}, batch {}, {} epochs, output {})",
+        run.data.train.len(),
+        run.data.test.len(),
+        run.spec.device,
+        config.batch_size,
+        config.epochs,
+        run.dir.display()
+    );
+    let stop = run.trainer.stop_flag();
+    ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting now (the last saved checkpoint is intact)");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after this batch and saving a resumable checkpoint...");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    let mut obs = Terminal::new(args.log_every);
+    let limits = StopAt {
+        epochs: args.stop_after,
+        ..Default::default()
+    };
+    let end = run.train(&mut obs, limits)?;
+    if end != RunEnd::Finished {
+        let p = &run.trainer.position;
+        eprintln!(
+            "stopped at epoch {} batch {}; resume with: vggnet train --resume {}",
+            p.epoch + 1,
+            p.batch,
+            shell_quoted(&run.dir)
+        );
+        if end == RunEnd::Interrupted {
+            std::process::exit(130);
+        }
+        return Ok(());
+    }
+    let (ev, files) = run.finish()?;
+    eprintln!(
+        "final test accuracy {:.2}% ({}/{})",
+        ev.accuracy, ev.correct, ev.total
+    );
+    eprintln!("wrote:");
+    for f in &files {
+        eprintln!("  {}", f.display());
+    }
+    eprintln!(
+        "  {}/ (resumable training state)",
+        run.state_dir().display()
+    );
+    Ok(())
+}
