@@ -179,26 +179,7 @@ pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
 }
 
 fn ensure(cfg: &DataConfig, train: bool) -> Result<()> {
-    if missing(cfg.dataset, &cfg.dir, train)?.is_empty() {
-        return Ok(());
-    }
-    let download_error = if cfg.download {
-        download(cfg.dataset, &cfg.dir, &cfg.mirrors)
-            .err()
-            .map(|e| e.to_string())
-    } else {
-        Some("download disabled".into())
-    };
-    let still = missing(cfg.dataset, &cfg.dir, train)?;
-    if still.is_empty() {
-        return Ok(());
-    }
-    Err(Error::MissingData {
-        dataset: cfg.dataset,
-        dir: cfg.dir.clone(),
-        missing: still.iter().map(|s| s.to_string()).collect(),
-        download_error,
-    })
+    crate::data::ensure(cfg, || missing(cfg.dataset, &cfg.dir, train))
 }
 
 /// Downloads the archive from the first mirror that serves it with the published MD5 and

@@ -144,9 +144,13 @@ impl RawFile {
     }
 }
 
-/// Downloads missing files when allowed; fails naming what is still missing among `wanted`.
-fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
-    if missing_files(&cfg.dir, wanted)?.is_empty() {
+/// Downloads the data set when allowed and `missing` finds files absent; fails naming what is
+/// still missing. Shared by the IDX and the CIFAR readers.
+pub(crate) fn ensure(
+    cfg: &DataConfig,
+    missing: impl Fn() -> Result<Vec<&'static str>>,
+) -> Result<()> {
+    if missing()?.is_empty() {
         return Ok(());
     }
     let download_error = if cfg.download {
@@ -156,7 +160,7 @@ fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
     } else {
         Some("download disabled".into())
     };
-    let still = missing_files(&cfg.dir, wanted)?;
+    let still = missing()?;
     if still.is_empty() {
         return Ok(());
     }
@@ -166,6 +170,11 @@ fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
         missing: still.iter().map(|s| s.to_string()).collect(),
         download_error,
     })
+}
+
+/// [`ensure`] for IDX files: `wanted` among the data set's four.
+fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
+    ensure(cfg, || missing_files(&cfg.dir, wanted))
 }
 
 /// Reads and validates an (images, labels) pair of `dataset`'s files: the counts agree with
