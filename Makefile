@@ -66,7 +66,7 @@ lint: setup
 train: setup
 	$(CARGO) run --release --bin vggnet -- train $(ARGS)
 
-## PyTorch's run of the article's loop with the same settings, for the README's comparison
+## PyTorch's run of the article's loop with the same settings, for docs/results.md's comparison
 ## (about 45 minutes on a 2-core CPU; writes results/full/pytorch.json).
 reference: setup
 	.venv/bin/python python/article.py train --mnist $(MNIST_DIR) --out results/full/pytorch.json \
@@ -83,7 +83,7 @@ MODEL ?= runs/vggnet/best.safetensors
 photos: setup
 	$(CARGO) run --release --bin photos -- --model $(MODEL) $(ARGS)
 
-## The GPU check (README "GPU"): builds the bundle a GPU machine runs (torch 2.11 in .venv-gpu,
+## The GPU check (docs/gpu.md): builds the bundle a GPU machine runs (torch 2.11 in .venv-gpu,
 ## tch 0.24 in a scratch copy under target/gpu), and the same check as a dry run on this CPU.
 gpu-bundle:
 	bash scripts/gpu-build.sh
