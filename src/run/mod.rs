@@ -366,3 +366,35 @@ pub fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
         })).collect::<Vec<_>>(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(test_accuracy: Option<f64>) -> EpochRecord {
+        EpochRecord {
+            epoch: 1,
+            train_loss: 0.1,
+            train_accuracy: 90.0,
+            test_accuracy,
+            seconds: 1.0,
+            images_per_sec: 1.0,
+            skipped_steps: 0,
+            loss_scale: 1.0,
+        }
+    }
+
+    /// The last epoch is the best when no earlier one tested higher (ties count as best, so
+    /// the later weights are kept); no test accuracy, no best.
+    #[test]
+    fn the_best_epoch_is_the_highest_test_accuracy_so_far() {
+        let h = |v: &[Option<f64>]| v.iter().map(|a| epoch(*a)).collect::<Vec<_>>();
+        assert!(!is_best(&[]));
+        assert!(is_best(&h(&[Some(97.0)])));
+        assert!(is_best(&h(&[Some(97.0), Some(98.0)])));
+        assert!(!is_best(&h(&[Some(98.0), Some(97.9)])));
+        assert!(is_best(&h(&[Some(98.0), Some(98.0)])));
+        assert!(!is_best(&h(&[Some(98.0), None])));
+        assert!(is_best(&h(&[None, Some(10.0)])));
+    }
+}

@@ -310,3 +310,69 @@ fn limit_text(flag: &str, limit: Option<usize>, all: u32) -> String {
         None => format!("no {flag} (all {all} images)"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A setting given with its saved value is accepted; another value is refused, naming
+    /// both; what was not given is never compared.
+    #[test]
+    fn only_given_settings_that_differ_are_conflicts() {
+        let saved = TrainConfig::default();
+        assert!(training_conflicts(&saved, &ResumeRequest::default()).is_empty());
+        let same = ResumeRequest {
+            lr: Some(saved.optimizer.lr),
+            epochs: Some(saved.epochs),
+            recipe: Some(Recipe::Article),
+            ..Default::default()
+        };
+        assert!(training_conflicts(&saved, &same).is_empty());
+        let other = ResumeRequest {
+            lr: Some(3e-3),
+            batch_size: Some(32),
+            recipe: Some(Recipe::Fast),
+            ..Default::default()
+        };
+        let found = training_conflicts(&saved, &other);
+        assert_eq!(
+            found,
+            [
+                "--batch-size 32 would change the run (it was started with --batch-size 64)",
+                "--lr 0.003 would change the run (it was started with --lr 0.001)",
+                "--recipe fast would change the run (it was started with --recipe article)",
+            ]
+        );
+    }
+
+    /// Limits compare by what they select: `--test-limit 10000` on a run with no limit is the
+    /// same run; another data set is not.
+    #[test]
+    fn limits_compare_by_effect_and_the_data_set_must_match() {
+        let spec = RunSpec {
+            dataset: Dataset::Mnist,
+            data_dir: "d".into(),
+            train_limit: Some(128),
+            test_limit: None,
+            data_files: Vec::new(),
+            device: "cpu".into(),
+            amp: false,
+            plots: true,
+        };
+        let r = |train, test, dataset| ResumeRequest {
+            train_limit: train,
+            test_limit: test,
+            dataset,
+            ..Default::default()
+        };
+        assert!(data_conflicts(&spec, &r(Some(128), Some(10_000), None)).is_empty());
+        assert!(data_conflicts(&spec, &r(None, Some(20_000), Some(Dataset::Mnist))).is_empty());
+        assert_eq!(
+            data_conflicts(&spec, &r(Some(256), None, Some(Dataset::FashionMnist))),
+            [
+                "--dataset fashion-mnist would change the run (it was started with --dataset mnist)",
+                "--train-limit 256 would change the run (it was started with --train-limit 128)",
+            ]
+        );
+    }
+}

@@ -381,3 +381,29 @@ fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn augment_flags_parse_or_say_what_is_expected() {
+        assert!(parse_augment("none").unwrap().0.is_none());
+        let a = parse_augment("2, 10").unwrap().0.unwrap();
+        assert_eq!((a.max_shift, a.max_rotation), (2.0, 10.0));
+        assert_eq!(a.from_epoch, Augment::default().from_epoch);
+        let a = parse_augment("1.5,5,1").unwrap().0.unwrap();
+        assert_eq!((a.max_shift, a.max_rotation, a.from_epoch), (1.5, 5.0, 1));
+        for bad in [
+            "", "2", "2,10,0", "2,10,1,4", "-1,10", "2,nan", "x,y", "2,10,one",
+        ] {
+            let err = parse_augment(bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} parsed"));
+            assert!(
+                err.contains("SHIFT,DEGREES[,FROM_EPOCH]") && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
+}
