@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks lab fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks publish-notebooks lab fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -39,10 +39,15 @@ first-cell: setup-notebooks
 	.venv/bin/python scripts/warm_kernel.py
 
 ## Execute all notebooks headless; executed copies, HTML, screenshots and index.html go to
-## out/notebooks/. Outside CI the executed notebooks are written back into notebooks/ (commit
-## them: they are what a code host shows); in CI the committed outputs must match the cells.
+## out/notebooks/, and notebooks/ is left as it is (a learner's edits are never overwritten).
+## In CI the committed outputs must also be from the cells' current source.
 notebooks: setup-notebooks
-	.venv/bin/python scripts/run_notebooks.py --out out/notebooks $(if $(CI),--check-published,--publish)
+	.venv/bin/python scripts/run_notebooks.py --out out/notebooks $(if $(CI),--check-published)
+
+## The same run, then the executed notebooks written back into notebooks/ with their outputs
+## (commit them: they are what a code host shows, and what CI's check compares).
+publish-notebooks: setup-notebooks
+	.venv/bin/python scripts/run_notebooks.py --out out/notebooks --publish
 
 ## Jupyter Lab on the notebooks, with the project's Rust kernel.
 lab: setup-notebooks

@@ -18,8 +18,8 @@ each page as an artifact (out/notebooks/screenshot_NN_name.png).
 
 The notebooks are committed with their outputs, so that they read well on a code host. Each
 executed code cell carries the SHA-256 of its source (metadata "vggnet_source_sha256"):
-  --publish          writes the executed notebooks back into notebooks/ (`make notebooks` does,
-                     outside CI), outputs and hashes included;
+  --publish          writes the executed notebooks back into notebooks/, outputs and hashes
+                     included (`make publish-notebooks`; `make notebooks` and `make test` never do);
   --check-published  first fails on any committed code cell that has no outputs from its current
                      source (never executed, or edited since): CI's check that what a reader
                      sees on the code host is what the cells produce.
@@ -91,10 +91,10 @@ def published_problems(path):
         if cell.cell_type != "code":
             continue
         if cell.get("execution_count") is None:
-            problems.append(f"{path.name} cell {i}: committed without outputs (run `make notebooks` and commit)")
+            problems.append(f"{path.name} cell {i}: committed without outputs (run `make publish-notebooks` and commit)")
         elif cell.metadata.get("vggnet_source_sha256") != source_sha(cell):
             problems.append(f"{path.name} cell {i}: its outputs are from an older version of the cell "
-                            "(run `make notebooks` and commit)")
+                            "(run `make publish-notebooks` and commit)")
     return problems
 
 
