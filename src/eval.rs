@@ -50,6 +50,26 @@ impl Evaluation {
             })
             .collect()
     }
+
+    /// The `k` largest confusions, off the diagonal: (true class, predicted class, count),
+    /// most frequent first (ties: lower true class, then lower prediction, first); pairs never
+    /// confused are left out.
+    pub fn largest_confusions(&self, k: usize) -> Vec<(i64, i64, u64)> {
+        let mut off: Vec<(i64, i64, u64)> = self
+            .confusion
+            .iter()
+            .enumerate()
+            .flat_map(|(t, row)| {
+                row.iter()
+                    .enumerate()
+                    .filter(move |&(p, &n)| p != t && n > 0)
+                    .map(move |(p, &n)| (t as i64, p as i64, n))
+            })
+            .collect();
+        off.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+        off.truncate(k);
+        off
+    }
 }
 
 /// Evaluates `model` on `split` in eval mode under no-grad, `batch_size` examples at a time.
@@ -139,4 +159,31 @@ pub fn top_k(probs: &Tensor, k: usize) -> Result<Vec<(i64, f64)>> {
     let mut idx: Vec<usize> = (0..p.len()).collect();
     idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     Ok(idx.into_iter().take(k).map(|i| (i as i64, p[i])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_confusions_skip_the_diagonal_and_order_by_count() {
+        let ev = Evaluation {
+            accuracy: 0.0,
+            correct: 0,
+            total: 0,
+            first: Vec::new(),
+            confusion: vec![vec![50, 3, 0], vec![6, 40, 3], vec![0, 9, 99]],
+            misclassified: Vec::new(),
+            predictions: Vec::new(),
+        };
+        assert_eq!(
+            ev.largest_confusions(3),
+            vec![(2, 1, 9), (1, 0, 6), (0, 1, 3)]
+        );
+        assert_eq!(
+            ev.largest_confusions(10).len(),
+            4,
+            "zero counts are left out"
+        );
+    }
 }
