@@ -1,5 +1,5 @@
 """Warms the notebooks' Rust kernel: runs the first code cell of notebooks/01_model.ipynb (the
-`:dep vggnet = { path = ".." }` cell) and one statement in a fresh "vggnet-rust" kernel, so that
+`:dep vggnet = { path = "..", default-features = false }` cell) and one statement in a fresh "vggnet-rust" kernel, so that
 evcxr compiles the crate and tch into its build cache (~/.cache/vggnet/evcxr) now, during set-up,
 instead of in a reader's first cell. Prints how long each took: run again on a warm cache, that is
 the latency of the first cells a reader runs after starting Jupyter (`make first-cell` does).

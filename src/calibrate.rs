@@ -57,7 +57,10 @@ impl Calibration {
 
     /// The faster precision on the CPU: float32 or bfloat16 AMP.
     pub fn faster(&self) -> Precision {
-        Precision::of(self.choice(), Device::Cpu)
+        match self.choice() {
+            AmpMode::Bf16 => Precision::Bfloat16,
+            _ => Precision::Float32,
+        }
     }
 
     /// The faster precision: [`decide`] on the two rates.

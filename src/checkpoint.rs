@@ -378,10 +378,29 @@ pub fn load_training_state_with_amp(
     device: Device,
     amp: Option<AmpMode>,
 ) -> Result<Trainer> {
+    let (dir, state) = read_trainer_state(dir)?;
+    trainer_from_state(&dir, state, device, amp)
+}
+
+/// Reads `trainer.json` from the state folder `dir` (or the previous one a crash left
+/// behind): the folder it came from and the state.
+pub fn read_trainer_state(dir: &Path) -> Result<(PathBuf, TrainerState)> {
     let dir = state_folder(dir)?;
     let state_path = dir.join(TRAINER_FILE);
     let state: TrainerState = serde_json::from_slice(&fsio::read(&state_path)?)
         .map_err(|e| Error::checkpoint(&state_path, format!("invalid training state: {e}")))?;
+    Ok((dir, state))
+}
+
+/// The trainer of a state already read by [`read_trainer_state`] from the folder `dir`: its
+/// weights and optimizer moments loaded onto `device`, with the mixed-precision mode replaced
+/// by `amp` when given.
+pub fn trainer_from_state(
+    dir: &Path,
+    state: TrainerState,
+    device: Device,
+    amp: Option<AmpMode>,
+) -> Result<Trainer> {
     let model = load_model(&dir.join(MODEL_FILE), device)?;
     let config = TrainConfig {
         amp: amp.unwrap_or(state.config.amp),

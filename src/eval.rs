@@ -2,7 +2,7 @@
 //! a confusion matrix and the misclassified examples; and prediction on single images.
 
 use crate::data::Split;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Vgg;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -74,17 +74,23 @@ impl Evaluation {
 
 /// Evaluates `model` on `split` in eval mode under no-grad, `batch_size` examples at a time.
 pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluation> {
+    if batch_size == 0 {
+        return Err(Error::Config("batch size must be at least 1".into()));
+    }
+    crate::perf::tune_allocator(); // freed batch buffers reused instead of unmapped
     let classes = model.config().num_classes;
     let device = model.device();
     let mut preds = Vec::with_capacity(split.len());
     let packed = model.packed_for_inference();
     tch::no_grad(|| -> Result<()> {
         let n = split.len() as i64;
-        let bs = batch_size.max(1) as i64;
+        let bs = batch_size as i64;
         let mut start = 0;
         while start < n {
             let len = bs.min(n - start);
-            let xs = split.images.narrow(0, start, len).to_device(device); // (B, 1, 28, 28)
+            let xs = split
+                .images_range(start as usize, len as usize)?
+                .f_to_device(device)?; // (B, C, S, S)
             let logits = match &packed {
                 Some(net) => net.forward(&xs)?,
                 None => model.forward_t(&xs, false)?,
@@ -117,13 +123,15 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
     let label_v = Vec::<i64>::try_from(labels)?;
     let pred_v = Vec::<i64>::try_from(&preds)?;
     let first = (0..FIRST_N.min(split.len()))
-        .map(|i| Sample {
-            index: i,
-            label: label_v[i],
-            prediction: pred_v[i],
-            pixels: split.pixels(i),
+        .map(|i| {
+            Ok(Sample {
+                index: i,
+                label: label_v[i],
+                prediction: pred_v[i],
+                pixels: split.pixels(i)?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(Evaluation {
         accuracy: if total == 0 {
             0.0

@@ -118,7 +118,7 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
     }
     tch::manual_seed(cfg.train.seed as i64);
     let mut trainer = Trainer::new(model, cfg.train.clone())?;
-    let bs = cfg.train.batch_size.max(1);
+    let bs = trainer.config.batch_size; // at least 1: validated in Trainer::new
     let order = train.order(Some(cfg.train.seed));
     let ratio = cfg.end_lr / cfg.start_lr;
     let mut points: Vec<LrPoint> = Vec::with_capacity(cfg.steps);
@@ -127,8 +127,8 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
     let mut diverged = false;
     for (step, chunk) in order.chunks(bs).cycle().take(cfg.steps).enumerate() {
         let lr = cfg.start_lr * ratio.powf(step as f64 / (cfg.steps - 1) as f64);
-        trainer.optimizer.config.lr = lr;
-        let (xs, ys) = train.gather(chunk); // (B, 1, 28, 28), (B,)
+        trainer.set_lr(lr);
+        let (xs, ys) = train.gather(chunk)?; // (B, C, S, S), (B,)
         let loss = match trainer.step(&xs, &ys) {
             Ok(out) => out.loss,
             Err(Error::NonFiniteLoss { .. }) => f64::INFINITY,
@@ -239,8 +239,6 @@ pub fn compare(
     let mut trials = Vec::with_capacity(settings.len());
     for (name, config) in settings {
         obs.on_message(&format!("{name}: {steps} steps"));
-        let mut config = config.clone();
-        config.epochs = config.epochs.max(1);
         let mut trainer = fresh_trainer(model, config.clone(), device)?;
         let mut record = Record {
             inner: obs,
@@ -271,7 +269,7 @@ pub fn compare(
         ));
         trials.push(Trial {
             name: name.clone(),
-            config,
+            config: config.clone(),
             losses,
             evals,
             seconds,

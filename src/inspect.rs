@@ -3,7 +3,7 @@
 //! and the test digits the model gets wrong most confidently. The notebooks plot these with
 //! [`crate::plot`]; everything here is plain tensors and numbers.
 
-use crate::data::{denormalize_to_pixels, Split};
+use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::model::Vgg;
 use tch::{Kind, Tensor};
@@ -107,13 +107,16 @@ pub fn confident_mistakes(
     k: usize,
     batch_size: usize,
 ) -> Result<Vec<Mistake>> {
+    if batch_size == 0 {
+        return Err(Error::Config("batch size must be at least 1".into()));
+    }
     let n = split.len() as i64;
-    let bs = batch_size.max(1) as i64;
+    let bs = batch_size as i64;
     let mut probs = Vec::new();
     let mut start = 0;
     while start < n {
         let len = bs.min(n - start);
-        let xs = split.images.f_narrow(0, start, len)?; // (B, 1, 28, 28)
+        let xs = split.images_range(start as usize, len as usize)?; // (B, C, S, S)
         probs.push(crate::eval::predict_proba(model, &xs)?); // (B, classes)
         start += len;
     }
@@ -131,16 +134,18 @@ pub fn confident_mistakes(
         .filter(|&i| pred[i] != labels[i])
         .collect();
     wrong.sort_by(|&a, &b| conf[b].total_cmp(&conf[a]).then(a.cmp(&b)));
-    Ok(wrong
+    wrong
         .into_iter()
         .take(k)
-        .map(|i| Mistake {
-            index: i,
-            label: labels[i],
-            predicted: pred[i],
-            confidence: conf[i],
-            label_probability: flat[i * classes + labels[i] as usize],
-            pixels: denormalize_to_pixels(&split.images.get(i as i64)),
+        .map(|i| {
+            Ok(Mistake {
+                index: i,
+                label: labels[i],
+                predicted: pred[i],
+                confidence: conf[i],
+                label_probability: flat[i * classes + labels[i] as usize],
+                pixels: split.pixels(i)?,
+            })
         })
-        .collect())
+        .collect::<Result<Vec<_>>>()
 }

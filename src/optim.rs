@@ -133,7 +133,10 @@ fn fused_step_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &FusedConst
 
 /// The optimizer: named parameters plus their moment buffers.
 pub struct AdamW {
-    pub config: AdamWConfig,
+    /// The hyperparameters; `config.lr` is the rate it was made with (a schedule's peak).
+    config: AdamWConfig,
+    /// The rate of the next steps ([`AdamW::set_lr`]; a schedule moves it every step).
+    lr: f64,
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
@@ -154,6 +157,7 @@ impl AdamW {
         let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
         AdamW {
+            lr: config.lr,
             config,
             params,
             exp_avg,
@@ -183,6 +187,7 @@ impl AdamW {
             offset += n;
         }
         AdamW {
+            lr: config.lr,
             config,
             params,
             exp_avg,
@@ -190,6 +195,22 @@ impl AdamW {
             flat: Some((m, v)),
             step: 0,
         }
+    }
+
+    /// The hyperparameters it was made with (`lr` there is the base rate, not the current one).
+    pub fn config(&self) -> &AdamWConfig {
+        &self.config
+    }
+
+    /// The learning rate of the next steps.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// Sets the learning rate of the next steps (the weight decay is applied as
+    /// `lr * weight_decay`, as PyTorch's AdamW does).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
     /// Steps taken so far.
@@ -206,7 +227,10 @@ impl AdamW {
     /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`.
     pub fn step_grads(&mut self, grads: &[Tensor], fused: bool) {
         self.step += 1;
-        let c = self.config;
+        let c = AdamWConfig {
+            lr: self.lr,
+            ..self.config
+        };
         let t = self.step as i32;
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();

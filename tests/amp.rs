@@ -20,11 +20,36 @@ fn grad_of(values: &[f32]) -> Tensor {
 
 #[test]
 fn defaults_are_pytorchs() {
+    // PyTorch's own GradScaler defaults, asked of the torch in the project's venv.
+    let out = std::process::Command::new(common::python())
+        .args([
+            "-c",
+            "import torch; s = torch.amp.GradScaler('cpu'); \
+             print(s.get_scale(), s.get_growth_factor(), s.get_backoff_factor(), \
+             s.get_growth_interval())",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
     let s = GradScaler::new(GradScalerConfig::default(), true);
-    assert_eq!(s.scale, 65536.0);
-    assert_eq!(s.config.growth_factor, 2.0);
-    assert_eq!(s.config.backoff_factor, 0.5);
-    assert_eq!(s.config.growth_interval, 2000);
+    let ours = vec![
+        s.scale,
+        s.config.growth_factor,
+        s.config.backoff_factor,
+        s.config.growth_interval as f64,
+    ];
+    assert_eq!(
+        ours, theirs,
+        "ours (scale, growth, backoff, interval) against PyTorch's"
+    );
 }
 
 #[test]

@@ -64,8 +64,8 @@ fn batches_read_into_normalized_3x32x32_splits() {
     let dir = cifar_dir(20);
     let data = Data::load(&config(dir.path())).unwrap();
     assert_eq!(data.dataset, Dataset::Cifar10);
-    assert_eq!(data.train.images.size(), vec![100, 3, 32, 32]);
-    assert_eq!(data.test.images.size(), vec![20, 3, 32, 32]);
+    assert_eq!(data.train.images().unwrap().size(), vec![100, 3, 32, 32]);
+    assert_eq!(data.test.images().unwrap().size(), vec![20, 3, 32, 32]);
     assert_eq!(data.sources.len(), 6);
     // Labels in file order, batch after batch.
     let labels: Vec<i64> = Vec::try_from(&data.train.labels).unwrap();
@@ -80,7 +80,8 @@ fn batches_read_into_normalized_3x32x32_splits() {
         let want = (byte / 255.0 - spec.mean[c]) / spec.std[c];
         let got = data
             .train
-            .images
+            .images()
+            .unwrap()
             .double_value(&[i as i64, c as i64, r as i64, x as i64]);
         assert!(
             (got - want).abs() < 1e-5,
@@ -89,7 +90,7 @@ fn batches_read_into_normalized_3x32x32_splits() {
     }
     // And back to the same bytes, for the plots.
     assert_eq!(
-        data.train.pixels(3),
+        data.train.pixels(3).unwrap(),
         raw[3 * RECORD + 1..4 * RECORD].to_vec()
     );
     // Limits and the test split alone.
@@ -104,7 +105,7 @@ fn batches_read_into_normalized_3x32x32_splits() {
         std::fs::remove_file(dir.path().join("cifar-10-batches-bin").join(name)).unwrap();
     }
     let (test, _) = Data::load_test(&config(dir.path())).unwrap();
-    assert!(test.images.equal(&data.test.images));
+    assert!(test.images().unwrap().equal(&data.test.images().unwrap()));
     let err = Data::load(&config(dir.path())).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -168,7 +169,7 @@ fn the_network_takes_3x32x32_and_trains_a_step() {
         },
     )
     .unwrap();
-    let (xs, ys) = data.train.gather(&(0..16).collect::<Vec<i64>>());
+    let (xs, ys) = data.train.gather(&(0..16).collect::<Vec<i64>>()).unwrap();
     let logits = tch::no_grad(|| trainer.model.forward_t(&xs, false)).unwrap();
     assert_eq!(logits.size(), vec![16, 10]);
     assert_eq!(logits.kind(), Kind::Float);

@@ -159,7 +159,7 @@ fn train_eval_predict_smoke() {
     // The user's own pictures, in one batch: MNIST test digit 0 written as a PNG, a blank
     // page, a file that is not an image, and a page with two digits (a 3, then an 8).
     let data = load_mnist(Some(0), Some(1));
-    let px = vggnet::data::denormalize_to_pixels(&data.test.images.get(0));
+    let px = data.test.pixels(0).unwrap();
     let plain = dir.path().join("seven.png");
     vggnet::imageio::save_digit_png(&plain, &px).unwrap();
     let blank = dir.path().join("blank.jpg");
@@ -547,11 +547,12 @@ fn resume_refuses_what_would_change_the_run() {
         &["--data-dir", other.to_str().unwrap()],
         &[
             "the data differs from the run's",
-            "t10k-images-idx3-ubyte has MD5",
+            "t10k-images-idx3-ubyte has CRC-32",
         ],
     );
 
-    // A run saved on a GPU: not continued on the CPU without asking.
+    // A run saved on a GPU (the article's AMP setting there means float16): not continued on
+    // the CPU without asking.
     let spec_path = run.join("state/run.json");
     let mut spec = json(&spec_path);
     spec["device"] = "cuda:0".into();
@@ -564,7 +565,10 @@ fn resume_refuses_what_would_change_the_run() {
     }
     refused(
         &["--device", "cpu"],
-        &["device cpu instead of cuda:0 would change the run; add --allow-inexact-resume"],
+        &[
+            "device cpu instead of cuda:0 and float32 instead of mixed precision (float16) would \
+           change the run; add --allow-inexact-resume",
+        ],
     );
     // Asked for: continues, says it is not exact; the same limit and output-only flags pass.
     // (What a save killed half-way left behind is cleared when the run goes on.)

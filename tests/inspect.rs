@@ -36,7 +36,7 @@ fn filters_are_the_first_convolutions_weights() {
 fn feature_maps_are_the_blocks_computed_by_hand() {
     let data = load_mnist(Some(0), Some(2));
     let m = model(VggConfig::default(), 2);
-    let maps = feature_maps(&m, &data.test.images.get(1)).unwrap();
+    let maps = feature_maps(&m, &data.test.image(1).unwrap()).unwrap();
     let shapes: Vec<Vec<i64>> = maps.iter().map(|b| b.maps.size()).collect();
     assert_eq!(
         shapes,
@@ -49,7 +49,7 @@ fn feature_maps_are_the_blocks_computed_by_hand() {
     );
     assert_eq!(maps[0].name, "block 1");
     // Block 1 by hand: conv, ReLU, conv, ReLU, 2x2 max-pool.
-    let x = data.test.images.narrow(0, 1, 1); // (1, 1, 28, 28)
+    let x = data.test.images().unwrap().narrow(0, 1, 1); // (1, 1, 28, 28)
     let conv = |x: &Tensor, i: usize| {
         x.conv2d(
             &param(&m, &format!("features.{i}.weight")),
@@ -83,7 +83,7 @@ fn saliency_is_the_input_gradient_of_the_class_score() {
     // exactly equal, and a max-pool over equal values has a kink there (autograd picks one
     // branch, finite differences average both). Noise keeps every test point differentiable.
     tch::manual_seed(30);
-    let xs = data.test.images.narrow(0, 0, 3)
+    let xs = data.test.images().unwrap().narrow(0, 0, 3)
         + 0.05 * Tensor::randn([3, 1, 28, 28], (Kind::Float, Device::Cpu));
     let targets = [7i64, 2, 1];
     let s = saliency(&m, &xs, &targets).unwrap();
@@ -147,7 +147,7 @@ fn confident_mistakes_are_the_evaluations_errors_most_confident_first() {
         idx, ev.misclassified,
         "the same examples as the evaluation's mistakes"
     );
-    let probs = vggnet::eval::predict_proba(&m, &data.test.images).unwrap();
+    let probs = vggnet::eval::predict_proba(&m, &data.test.images().unwrap()).unwrap();
     for pair in all.windows(2) {
         assert!(
             pair[0].confidence >= pair[1].confidence,

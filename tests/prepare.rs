@@ -65,7 +65,7 @@ fn mnist_digits_saved_dark_on_light_come_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut sims = Vec::new();
     for i in 0..data.test.len() {
-        let px = vggnet::data::denormalize_to_pixels(&data.test.images.get(i as i64));
+        let px = data.test.pixels(i).unwrap();
         let dark_on_light: Vec<u8> = px.iter().map(|p| 255 - p).collect();
         let path = dir.path().join(format!("{i}.png"));
         vggnet::imageio::save_digit_png(&path, &dark_on_light).unwrap();
@@ -244,7 +244,7 @@ fn mnist_digits_in_a_row_come_back_in_order() {
     let mut page = image::GrayImage::from_pixel(w, h, image::Luma([235]));
     let originals: Vec<Vec<u8>> = picks
         .iter()
-        .map(|&i| vggnet::data::denormalize_to_pixels(&data.test.images.get(i)))
+        .map(|&i| data.test.pixels(i as usize).unwrap())
         .collect();
     for (k, px) in originals.iter().enumerate() {
         let digit = image::GrayImage::from_fn(28, 28, |x, y| {

@@ -156,7 +156,8 @@ fn the_pieces_run_by_hand_are_the_step() {
     };
     let mut by_step = scaled(5);
     let mut by_hand = scaled(5);
-    for (b, (xs, ys)) in data.train.batches(32, None).enumerate() {
+    for (b, batch) in data.train.batches(32, None).enumerate() {
+        let (xs, ys) = batch.unwrap();
         tch::manual_seed(100 + b as i64);
         let out = by_step.step(&xs, &ys).unwrap();
         tch::manual_seed(100 + b as i64);

@@ -109,7 +109,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     let mut first_grads = Vec::new();
     for k in 0..steps {
         let idx: Vec<i64> = ((k * batch) as i64..((k + 1) * batch) as i64).collect();
-        let (xs, ys) = data.train.gather(&idx); // (B, 1, 28, 28), (B,)
+        let (xs, ys) = data.train.gather(&idx)?; // (B, 1, 28, 28), (B,)
         let (_logits, loss) = t.forward_loss(&xs, &ys)?;
         let loss_value = loss.double_value(&[]);
         let forced = overflow.contains(&k);
@@ -161,6 +161,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    vggnet::perf::load_cuda_backend();
     let value = match cli.cmd {
         Cmd::Info => json!({
             "cuda_available": tch::Cuda::is_available(),

@@ -123,14 +123,15 @@ fn read_split(
         sources.push(SourceFile {
             name: name.to_string(),
             path,
-            md5: crate::data::idx::md5_hex(&bytes),
+            crc32: format!("{:08x}", crc32fast::hash(&bytes)),
+            md5: String::new(),
         });
         labels.extend(l);
         pixels.extend(p);
     }
     let n = limit.unwrap_or(labels.len()).min(labels.len());
     Ok(Split {
-        images: dataset.normalize(&pixels[..n * PICTURE]), // (N, 3, 32, 32)
+        pictures: tch::Tensor::from_slice(&pixels[..n * PICTURE]).f_view([n as i64, 3, 32, 32])?, // (N, 3, 32, 32) uint8
         labels: tch::Tensor::from_slice(&labels[..n]).to_kind(tch::Kind::Int64), // (N,)
         dataset,
     })

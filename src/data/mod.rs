@@ -8,38 +8,22 @@ pub mod cifar;
 pub mod dataset;
 pub mod download;
 pub mod idx;
+mod split;
 
 use crate::error::{Error, IdxProblem, Result};
 pub use dataset::Dataset;
 pub use idx::{find_file, missing_files, SIDE};
 use idx::{read_validated, IdxFile};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+pub use split::{Batches, Split};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 /// MNIST's four files (train images, train labels, test images, test labels).
 pub const FILES: [IdxFile; 4] = dataset::MNIST_FILES;
 
-/// Mean and standard deviation of the article's `Normalize((0.5,), (0.5,))`, which every data
-/// set here uses ([`dataset::Spec::mean`]).
-pub const NORM_MEAN: f64 = 0.5;
-pub const NORM_STD: f64 = 0.5;
-
 /// Where MNIST is looked for: `$MNIST_DIR`, else `data/mnist` ([`Dataset::default_dir`]).
 pub fn default_dir() -> PathBuf {
     Dataset::Mnist.default_dir()
-}
-
-/// One split of a data set, normalized, on the CPU.
-#[derive(Debug)]
-pub struct Split {
-    /// (N, C, S, S) float32, normalized: (N, 1, 28, 28) in [-1, 1] for MNIST.
-    pub images: Tensor,
-    /// (N,) int64 class indices.
-    pub labels: Tensor,
-    /// What the pictures are (their normalization, their class names).
-    pub dataset: Dataset,
 }
 
 /// A data set's train and test splits.
@@ -104,37 +88,54 @@ impl Default for DataConfig {
     }
 }
 
-/// Turns raw pixel bytes (N * 28 * 28) into the normalized (N, 1, 28, 28) tensor.
-pub fn normalize_pixels(pixels: &[u8]) -> Tensor {
-    let n = (pixels.len() / (SIDE * SIDE)) as i64;
-    let x = Tensor::from_slice(pixels).to_kind(Kind::Float) / 255.0; // ToTensor
-    ((x - NORM_MEAN) / NORM_STD).view([n, 1, SIDE as i64, SIDE as i64]) // (N, 1, 28, 28)
+/// MNIST's [`Dataset::normalize`]: raw pixel bytes (N * 28 * 28) into the normalized
+/// (N, 1, 28, 28) tensor, in [-1, 1].
+pub fn normalize_pixels(pixels: &[u8]) -> Result<Tensor> {
+    Dataset::Mnist.normalize(pixels)
 }
 
-/// Undoes the normalization: (.., 28, 28) in [-1, 1] -> pixels 0..=255.
+/// MNIST's [`Dataset::denormalize`]: (.., 28, 28) in [-1, 1] -> pixels 0..=255.
 pub fn denormalize_to_pixels(images: &Tensor) -> Vec<u8> {
-    let x = ((images.to_device(Device::Cpu) * NORM_STD + NORM_MEAN) * 255.0)
-        .round()
-        .clamp(0.0, 255.0)
-        .to_kind(Kind::Uint8)
-        .flatten(0, -1);
-    Vec::<u8>::try_from(&x).unwrap_or_default()
+    Dataset::Mnist.denormalize(images)
 }
 
-/// One file a split was read from, with the MD5 of its decompressed bytes (recorded with a
+/// One file a split was read from, with the CRC-32 of its decompressed bytes (recorded with a
 /// training run, so a resumed run can tell it is reading the same data).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceFile {
     pub name: String,
     pub path: PathBuf,
+    /// CRC-32 of the decompressed bytes, 8 hex digits.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub crc32: String,
+    /// MD5 of the decompressed bytes: what runs saved before loading checked CRC-32s
+    /// recorded (a resume of such a run computes it again to compare).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub md5: String,
 }
 
-/// A validated file: where it was, its decompressed bytes and its MD5.
+impl SourceFile {
+    /// Whether `self` (read now) holds the same bytes as `saved` (recorded with a run): by
+    /// CRC-32, or by MD5 for a record that has only that, read again from `self.path`.
+    /// Returns the checksum kind and the two values when they differ.
+    pub fn differs_from(
+        &self,
+        saved: &SourceFile,
+    ) -> Result<Option<(&'static str, String, String)>> {
+        if !saved.crc32.is_empty() || saved.md5.is_empty() {
+            return Ok((self.crc32 != saved.crc32)
+                .then(|| ("CRC-32", self.crc32.clone(), saved.crc32.clone())));
+        }
+        let now = idx::md5_hex(&idx::read_idx_bytes(&self.path, 1 << 30)?);
+        Ok((now != saved.md5).then(|| ("MD5", now, saved.md5.clone())))
+    }
+}
+
+/// A validated file: where it was, its decompressed bytes and their CRC-32.
 struct RawFile {
     path: PathBuf,
     bytes: Vec<u8>,
-    md5: String,
+    crc32: u32,
 }
 
 impl RawFile {
@@ -177,27 +178,37 @@ fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
     ensure(cfg, || missing_files(&cfg.dir, wanted))
 }
 
-/// Reads and validates an (images, labels) pair of `dataset`'s files: the counts agree with
-/// each other and with the official set, and neither file is another data set's (by its
-/// checksum).
-fn read_pair(dataset: Dataset, dir: &Path, files: &[IdxFile]) -> Result<Vec<RawFile>> {
-    let read = files
-        .iter()
-        .map(|f| read_validated(dir, f))
-        .collect::<Result<Vec<_>>>()?;
-    let ((ipath, _, icount), (lpath, _, lcount)) = (&read[0], &read[1]);
-    if icount != lcount {
-        return Err(Error::Idx {
-            path: lpath.clone(),
-            problem: IdxProblem::CountsDisagree {
-                images: *icount,
-                labels: *lcount,
-                other: ipath.clone(),
-            },
-        });
+/// Reads and validates (images, labels) pairs of files, each file decompressed on its own
+/// thread: each pair's counts agree with each other and with the
+/// official set, and no file is another data set's file or another of this set's files (by
+/// its checksum).
+fn read_pairs(dataset: Dataset, dir: &Path, files: &[IdxFile]) -> Result<Vec<RawFile>> {
+    let read = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|f| scope.spawn(move || read_validated(dir, f)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    for pair in read.chunks(2) {
+        if let [(ipath, _, icount, _), (lpath, _, lcount, _)] = pair {
+            if icount != lcount {
+                return Err(Error::Idx {
+                    path: lpath.clone(),
+                    problem: IdxProblem::CountsDisagree {
+                        images: *icount,
+                        labels: *lcount,
+                        other: ipath.clone(),
+                    },
+                });
+            }
+        }
     }
     let mut raw = Vec::new();
-    for ((path, bytes, count), f) in read.into_iter().zip(files) {
+    for ((path, bytes, count, crc32), f) in read.into_iter().zip(files) {
         if count != f.count {
             return Err(Error::Idx {
                 path,
@@ -207,8 +218,7 @@ fn read_pair(dataset: Dataset, dir: &Path, files: &[IdxFile]) -> Result<Vec<RawF
                 },
             });
         }
-        let md5 = idx::md5_hex(&bytes);
-        if let Some((other, file)) = Dataset::identify(&md5) {
+        if let Some((other, file)) = Dataset::identify_crc32(crc32) {
             if other != dataset || file.name != f.name {
                 return Err(Error::WrongDataset {
                     path,
@@ -217,19 +227,42 @@ fn read_pair(dataset: Dataset, dir: &Path, files: &[IdxFile]) -> Result<Vec<RawF
                 });
             }
         }
-        raw.push(RawFile { path, bytes, md5 });
+        raw.push(RawFile { path, bytes, crc32 });
     }
     Ok(raw)
 }
 
-fn make_split(dataset: Dataset, images: &RawFile, labels: &RawFile, limit: Option<usize>) -> Split {
+/// Reads `files` (pairs of images and labels), checks them, and makes each pair a split.
+fn read_splits(
+    dataset: Dataset,
+    dir: &Path,
+    files: &[IdxFile],
+    limits: &[Option<usize>],
+) -> Result<(Vec<Split>, Vec<SourceFile>)> {
+    let raw = read_pairs(dataset, dir, files)?;
+    let splits = raw
+        .chunks(2)
+        .zip(limits)
+        .map(|(pair, &limit)| make_split(dataset, &pair[0], &pair[1], limit))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((splits, sources(&raw, files)))
+}
+
+fn make_split(
+    dataset: Dataset,
+    images: &RawFile,
+    labels: &RawFile,
+    limit: Option<usize>,
+) -> Result<Split> {
     let labels = labels.body();
     let n = limit.unwrap_or(labels.len()).min(labels.len());
-    Split {
-        images: normalize_pixels(&images.body()[..n * SIDE * SIDE]),
+    let (c, side) = dataset.input();
+    Ok(Split {
+        pictures: Tensor::from_slice(&images.body()[..n * SIDE * SIDE])
+            .f_view([n as i64, c, side, side])?, // (N, C, S, S) uint8
         labels: Tensor::from_slice(&labels[..n]).to_kind(Kind::Int64),
         dataset,
-    }
+    })
 }
 
 fn sources(raw: &[RawFile], files: &[IdxFile]) -> Vec<SourceFile> {
@@ -238,7 +271,8 @@ fn sources(raw: &[RawFile], files: &[IdxFile]) -> Vec<SourceFile> {
         .map(|(r, f)| SourceFile {
             name: f.name.to_string(),
             path: r.path.clone(),
-            md5: r.md5.clone(),
+            crc32: format!("{:08x}", r.crc32),
+            md5: String::new(),
         })
         .collect()
 }
@@ -257,15 +291,25 @@ impl Data {
         }
         let files = cfg.dataset.files();
         ensure_files(cfg, files)?;
-        let train = read_pair(cfg.dataset, &cfg.dir, cfg.dataset.train_files())?;
-        let test = read_pair(cfg.dataset, &cfg.dir, cfg.dataset.test_files())?;
-        let mut data = Data {
-            dataset: cfg.dataset,
-            train: make_split(cfg.dataset, &train[0], &train[1], cfg.train_limit),
-            test: make_split(cfg.dataset, &test[0], &test[1], cfg.test_limit),
-            sources: sources(&train, &files[..2]),
+        let (mut splits, sources) = read_splits(
+            cfg.dataset,
+            &cfg.dir,
+            files,
+            &[cfg.train_limit, cfg.test_limit],
+        )?;
+        let (test, train) = (splits.pop(), splits.pop());
+        let (Some(train), Some(test)) = (train, test) else {
+            return Err(Error::Config(format!(
+                "{} has no training and test pair",
+                cfg.dataset.title()
+            )));
         };
-        data.sources.extend(sources(&test, &files[2..]));
+        let data = Data {
+            dataset: cfg.dataset,
+            train,
+            test,
+            sources,
+        };
         Ok(data)
     }
 
@@ -277,99 +321,54 @@ impl Data {
         }
         let files = cfg.dataset.test_files();
         ensure_files(cfg, files)?;
-        let raw = read_pair(cfg.dataset, &cfg.dir, files)?;
-        let split = make_split(cfg.dataset, &raw[0], &raw[1], cfg.test_limit);
-        Ok((split, sources(&raw, files)))
+        let (mut splits, sources) = read_splits(cfg.dataset, &cfg.dir, files, &[cfg.test_limit])?;
+        let split = splits
+            .pop()
+            .ok_or_else(|| Error::Config(format!("{} has no test pair", cfg.dataset.title())))?;
+        Ok((split, sources))
     }
 }
 
-impl Split {
-    /// Number of examples.
-    pub fn len(&self) -> usize {
-        self.labels.size()[0] as usize
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// True when the split holds no examples.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Number of batches of `batch_size` (the last partial batch counts).
-    pub fn num_batches(&self, batch_size: usize) -> usize {
-        self.len().div_ceil(batch_size.max(1))
-    }
-
-    /// The example order for one epoch: shuffled by a seeded ChaCha RNG, or 0..N.
-    pub fn order(&self, shuffle_seed: Option<u64>) -> Vec<i64> {
-        let mut idx: Vec<i64> = (0..self.len() as i64).collect();
-        if let Some(seed) = shuffle_seed {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            idx.shuffle(&mut rng);
-        }
-        idx
-    }
-
-    /// The split on `device` (the same tensors, not copies, when it is already there).
-    pub fn to_device(&self, device: Device) -> Split {
-        Split {
-            images: self.images.to_device(device), // (N, C, S, S)
-            labels: self.labels.to_device(device), // (N,)
-            dataset: self.dataset,
-        }
-    }
-
-    /// Gathers the examples at `indices`: images (B, C, S, S) and labels (B,).
-    pub fn gather(&self, indices: &[i64]) -> (Tensor, Tensor) {
-        let idx = Tensor::from_slice(indices).to_device(self.images.device()); // (B,)
-        (
-            self.images.index_select(0, &idx), // (B, C, S, S)
-            self.labels.index_select(0, &idx), // (B,)
-        )
-    }
-
-    /// Batches in order (or shuffled with `shuffle_seed`), last partial batch kept.
-    pub fn batches(&self, batch_size: usize, shuffle_seed: Option<u64>) -> Batches<'_> {
-        Batches {
-            split: self,
-            order: self.order(shuffle_seed),
-            batch_size: batch_size.max(1),
-            pos: 0,
-        }
-    }
-
-    /// The first `n` examples as a new split (cheap views).
-    pub fn take(&self, n: usize) -> Split {
-        let n = n.min(self.len()) as i64;
-        Split {
-            images: self.images.narrow(0, 0, n),
-            labels: self.labels.narrow(0, 0, n),
-            dataset: self.dataset,
-        }
-    }
-
-    /// Picture `i` as pixels 0..=255 (channel after channel, row by row).
-    pub fn pixels(&self, i: usize) -> Vec<u8> {
-        self.dataset.denormalize(&self.images.get(i as i64))
-    }
-}
-
-/// Iterator over `(images, labels)` batches of a split.
-pub struct Batches<'a> {
-    split: &'a Split,
-    order: Vec<i64>,
-    batch_size: usize,
-    pos: usize,
-}
-
-impl Iterator for Batches<'_> {
-    type Item = (Tensor, Tensor);
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.order.len() {
-            return None;
-        }
-        let end = (self.pos + self.batch_size).min(self.order.len());
-        let batch = self.split.gather(&self.order[self.pos..end]);
-        self.pos = end;
-        Some(batch)
+    /// A run's record of its data: compared by CRC-32; a record from before CRC-32s (MD5 only)
+    /// is compared by the MD5 of the file read again.
+    #[test]
+    fn recorded_files_compare_by_crc32_or_by_an_older_records_md5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels");
+        std::fs::write(&path, b"\x00\x00\x08\x01\x00\x00\x00\x01\x07").unwrap();
+        let now = SourceFile {
+            name: "labels".into(),
+            path: path.clone(),
+            crc32: "0badf00d".into(),
+            md5: String::new(),
+        };
+        let same = SourceFile { ..now.clone() };
+        assert_eq!(now.differs_from(&same).unwrap(), None);
+        let other = SourceFile {
+            crc32: "12345678".into(),
+            ..now.clone()
+        };
+        let (kind, a, b) = now.differs_from(&other).unwrap().unwrap();
+        assert_eq!(
+            (kind, a.as_str(), b.as_str()),
+            ("CRC-32", "0badf00d", "12345678")
+        );
+        let md5 = idx::md5_hex(&std::fs::read(&path).unwrap());
+        let old = SourceFile {
+            crc32: String::new(),
+            md5: md5.clone(),
+            ..now.clone()
+        };
+        assert_eq!(now.differs_from(&old).unwrap(), None);
+        let old_other = SourceFile {
+            md5: "0".repeat(32),
+            ..old
+        };
+        let (kind, a, _) = now.differs_from(&old_other).unwrap().unwrap();
+        assert_eq!((kind, a), ("MD5", md5));
     }
 }

@@ -125,7 +125,6 @@ impl Vgg {
     /// global RNG: call `tch::manual_seed` first for reproducible weights).
     pub fn new(config: VggConfig, device: Device) -> Result<Self> {
         config.validate()?;
-        crate::perf::tune_allocator();
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let mut convs = Vec::new();

@@ -39,30 +39,30 @@ pub fn misclassified_gallery(
         .iter()
         .take(max)
         .map(|&i| {
-            (
-                split.pixels(i),
+            Ok((
+                split.pixels(i)?,
                 format!(
                     "#{i} True: {}, Pred: {}",
                     dataset.class_name(labels[i]),
                     dataset.class_name(ev.predictions[i])
                 ),
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     digit_grid(&digits, 6)
 }
 
 /// The first `n` digits of a split with their labels.
 pub fn sample_grid(split: &Split, n: usize, cols: usize) -> Result<Figure> {
     let labels = Vec::<i64>::try_from(&split.labels)?;
-    let digits: Vec<_> = (0..n.min(split.len()))
+    let digits = (0..n.min(split.len()))
         .map(|i| {
-            (
-                split.pixels(i),
+            Ok((
+                split.pixels(i)?,
                 format!("Label: {}", split.dataset.class_name(labels[i])),
-            )
+            ))
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     digit_grid(&digits, cols)
 }
 

@@ -13,8 +13,8 @@
 //!
 //! `state/run.json` records every setting that defines the run beyond the trainer's own
 //! [`TrainConfig`] (kept in `trainer.json`): the data folder and the MD5s of the files read,
-//! the data limits, the device and whether mixed precision was on, and whether plots are
-//! written. [`Run::resume`] restores all of them and refuses a request that would change them.
+//! the data limits, the device, and whether plots are written. [`Run::resume`] restores all
+//! of them and refuses a request that would change them.
 
 use crate::checkpoint::{save_model, save_training_state_with};
 use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
@@ -54,11 +54,10 @@ pub struct RunSpec {
     pub test_limit: Option<usize>,
     /// The four files read, with the MD5s of their decompressed bytes.
     pub data_files: Vec<SourceFile>,
-    /// `cpu` or `cuda:N`.
-    pub device: String,
-    /// Whether float16 mixed precision (autocast + GradScaler) was on; bfloat16 AMP is
-    /// `TrainConfig::amp` ([`AmpMode::Bf16`]).
-    pub amp: bool,
+    /// The device it trains on, stored as `cpu` or `cuda:N`. With the saved
+    /// `TrainConfig::amp` it gives the arithmetic ([`crate::train::Precision::of`]).
+    #[serde(with = "crate::train::device_serde")]
+    pub device: Device,
     /// Whether PNG plots are written.
     pub plots: bool,
 }
@@ -143,8 +142,7 @@ impl Run {
             train_limit: config.data.train_limit,
             test_limit: config.data.test_limit,
             data_files: data.sources.clone(),
-            device: device_name(config.device),
-            amp: trainer.amp_enabled(),
+            device: config.device,
             plots: config.plots,
         };
         Run::open(dir, spec, trainer, data, Vec::new())
@@ -165,8 +163,8 @@ impl Run {
                 dir.display()
             ));
         }
-        // On a GPU the whole dataset lives on the device (188 MB for MNIST's training set):
-        // batches are gathered there, with no host-to-device copy per step.
+        // On a GPU the whole dataset lives on the device (47 MB of bytes for MNIST's training
+        // set): batches are gathered and normalized there, with no host-to-device copy per step.
         let data = data.to_device(trainer.model.device());
         Ok(Run {
             dir: dir.to_path_buf(),

@@ -2,11 +2,10 @@
 //! with every setting it was started with.
 
 use super::*;
-use crate::checkpoint::{load_training_state_with_amp, state_folder, TrainerState, TRAINER_FILE};
+use crate::checkpoint::{read_trainer_state, trainer_from_state};
 use crate::data::{Data, DataConfig, Dataset};
 use crate::error::{Error, Result};
-use crate::fsio;
-use crate::train::{default_device, parse_device, AmpMode, Precision, Recipe, TrainConfig};
+use crate::train::{default_device, AmpMode, Overrides, Precision, Recipe, TrainConfig};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -15,14 +14,11 @@ use tch::Device;
 /// ([`Error::ResumeConflict`]), naming the saved value and the given one.
 #[derive(Debug, Clone, Default)]
 pub struct ResumeRequest {
-    pub epochs: Option<usize>,
-    pub batch_size: Option<usize>,
-    pub lr: Option<f64>,
-    pub weight_decay: Option<f64>,
-    pub seed: Option<u64>,
-    pub amp: Option<AmpMode>,
-    pub eval_every: Option<usize>,
+    /// The recipe named on the command line, if any.
     pub recipe: Option<Recipe>,
+    /// The training settings given explicitly (compared with the saved ones by
+    /// [`Overrides::conflicts`]; a different `amp` is a change of precision, below).
+    pub settings: Overrides,
     pub dataset: Option<Dataset>,
     pub data_dir: Option<PathBuf>,
     pub train_limit: Option<usize>,
@@ -43,12 +39,7 @@ impl Run {
     /// refused, naming the saved and the given value; a different device or precision needs
     /// `allow_inexact`.
     pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
-        let state_dir = state_folder(&dir.join(STATE_DIR))?;
-        let trainer_path = state_dir.join(TRAINER_FILE);
-        let saved: TrainerState =
-            serde_json::from_slice(&fsio::read(&trainer_path)?).map_err(|e| {
-                Error::checkpoint(&trainer_path, format!("invalid training state: {e}"))
-            })?;
+        let (state_dir, saved) = read_trainer_state(&dir.join(STATE_DIR))?;
         let run_path = state_dir.join(RUN_FILE);
         let mut notes = Vec::new();
         let spec: Option<RunSpec> =
@@ -59,7 +50,7 @@ impl Run {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(Error::io(&run_path, e)),
             };
-        let mut conflicts = training_conflicts(&saved.config, request);
+        let mut conflicts = request.settings.conflicts(request.recipe, &saved.config);
         let (mut spec, checked) = match spec {
             Some(spec) => {
                 conflicts.extend(data_conflicts(&spec, request));
@@ -83,8 +74,7 @@ impl Run {
                     train_limit: request.train_limit,
                     test_limit: request.test_limit,
                     data_files: Vec::new(),
-                    device: device_name(device),
-                    amp: saved.config.amp != AmpMode::Off && device.is_cuda(),
+                    device,
                     plots: true,
                 };
                 (spec, false)
@@ -106,28 +96,25 @@ impl Run {
             download: request.download,
             ..DataConfig::of(spec.dataset)
         })?;
-        if checked
-            && data
-                .sources
-                .iter()
-                .map(|f| &f.md5)
-                .ne(spec.data_files.iter().map(|f| &f.md5))
-        {
-            let changed: Vec<String> = data
-                .sources
-                .iter()
-                .zip(&spec.data_files)
-                .filter(|(now, then)| now.md5 != then.md5)
-                .map(|(now, then)| {
-                    format!(
-                        "{} has MD5 {} but the run trained on {} with MD5 {}",
+        let mut changed = Vec::new();
+        if checked && data.sources.len() != spec.data_files.len() {
+            changed.push(format!(
+                "{} files read but the run trained on {}",
+                data.sources.len(),
+                spec.data_files.len()
+            ));
+        } else if checked {
+            for (now, then) in data.sources.iter().zip(&spec.data_files) {
+                if let Some((kind, now_sum, then_sum)) = now.differs_from(then)? {
+                    changed.push(format!(
+                        "{} has {kind} {now_sum} but the run trained on {} with {kind} {then_sum}",
                         now.path.display(),
-                        now.md5,
                         then.path.display(),
-                        then.md5
-                    )
-                })
-                .collect();
+                    ));
+                }
+            }
+        }
+        if !changed.is_empty() {
             return Err(Error::ResumeConflict {
                 dir: dir.to_path_buf(),
                 conflicts: vec![format!(
@@ -136,71 +123,15 @@ impl Run {
                 )],
             });
         }
-        let trainer = load_training_state_with_amp(&dir.join(STATE_DIR), device, Some(amp_mode))?;
+        let trainer = trainer_from_state(&state_dir, saved, device, Some(amp_mode))?;
         spec.data_dir = absolute(&data_dir);
         spec.data_files = data.sources.clone();
-        spec.device = device_name(device);
-        spec.amp = trainer.amp_enabled();
+        spec.device = device;
         if let Some(plots) = request.plots {
             spec.plots = plots;
         }
         Run::open(dir, spec, trainer, data, notes)
     }
-}
-
-/// Checks the training settings of a resume request against the saved ones.
-fn training_conflicts(saved: &TrainConfig, r: &ResumeRequest) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |flag: &str, given: Option<String>, was: String| {
-        if let Some(given) = given {
-            if given != was {
-                out.push(format!(
-                    "{flag} {given} would change the run (it was started with {flag} {was})"
-                ));
-            }
-        }
-    };
-    check(
-        "--epochs",
-        r.epochs.map(|v| v.to_string()),
-        saved.epochs.to_string(),
-    );
-    check(
-        "--batch-size",
-        r.batch_size.map(|v| v.to_string()),
-        saved.batch_size.to_string(),
-    );
-    check(
-        "--lr",
-        r.lr.map(|v| v.to_string()),
-        saved.optimizer.lr.to_string(),
-    );
-    check(
-        "--weight-decay",
-        r.weight_decay.map(|v| v.to_string()),
-        saved.optimizer.weight_decay.to_string(),
-    );
-    check(
-        "--seed",
-        r.seed.map(|v| v.to_string()),
-        saved.seed.to_string(),
-    );
-    check(
-        "--eval-every",
-        r.eval_every.map(|v| v.to_string()),
-        saved.eval_every_steps.to_string(),
-    );
-    let name = |r: Option<Recipe>| match r {
-        Some(Recipe::Article) => "article".to_string(),
-        Some(Recipe::Fast) => "fast".to_string(),
-        None => "custom settings".to_string(),
-    };
-    check(
-        "--recipe",
-        r.recipe.map(|v| name(Some(v))),
-        name(saved.recipe_name()),
-    );
-    out
 }
 
 /// Checks the data limits of a resume request against the saved ones.
@@ -249,29 +180,20 @@ fn resume_device(
     conflicts: &mut Vec<String>,
     notes: &mut Vec<String>,
 ) -> Result<(Device, AmpMode)> {
-    let saved_device = parse_device(&spec.device)?;
+    let saved_device = spec.device;
     let device = r.device.unwrap_or(saved_device);
-    let amp_mode = r.amp.unwrap_or(saved.amp);
-    if amp_mode == AmpMode::On && !device.is_cuda() {
-        return Err(Error::Config(format!(
-            "mixed precision (--amp on) needs a CUDA device, not {}",
-            device_name(device)
-        )));
-    }
-    let precision = Precision::of(amp_mode, device);
-    // What the run did: float16 AMP as recorded in run.json, bfloat16 as configured.
-    let saved_precision = match (saved.amp, spec.amp) {
-        (AmpMode::Bf16, _) => Precision::Bfloat16,
-        (_, true) => Precision::Float16,
-        _ => Precision::Float32,
-    };
+    let amp_mode = r.settings.amp.unwrap_or(saved.amp).resolve(device);
+    // `On` off CUDA is refused here, as when a run starts.
+    let precision = Precision::of(amp_mode, device)?;
+    // What the run did: its (resolved) mode on its device.
+    let saved_precision = Precision::of(saved.amp, saved_device)?;
     let unavailable = device.is_cuda() && !tch::Cuda::is_available();
     let mut changes = Vec::new();
     if device != saved_device {
         changes.push(format!(
             "device {} instead of {}",
             device_name(device),
-            spec.device
+            device_name(saved_device)
         ));
     }
     if precision != saved_precision {
@@ -285,7 +207,7 @@ fn resume_device(
         conflicts.push(format!(
             "the run trained on {}, which this machine does not have; to continue on the CPU \
              give --device cpu --allow-inexact-resume (the continuation is then not exact)",
-            spec.device
+            device_name(saved_device)
         ));
     } else if !changes.is_empty() {
         if r.allow_inexact {
@@ -315,36 +237,6 @@ fn limit_text(flag: &str, limit: Option<usize>, all: u32) -> String {
 mod tests {
     use super::*;
 
-    /// A setting given with its saved value is accepted; another value is refused, naming
-    /// both; what was not given is never compared.
-    #[test]
-    fn only_given_settings_that_differ_are_conflicts() {
-        let saved = TrainConfig::default();
-        assert!(training_conflicts(&saved, &ResumeRequest::default()).is_empty());
-        let same = ResumeRequest {
-            lr: Some(saved.optimizer.lr),
-            epochs: Some(saved.epochs),
-            recipe: Some(Recipe::Article),
-            ..Default::default()
-        };
-        assert!(training_conflicts(&saved, &same).is_empty());
-        let other = ResumeRequest {
-            lr: Some(3e-3),
-            batch_size: Some(32),
-            recipe: Some(Recipe::Fast),
-            ..Default::default()
-        };
-        let found = training_conflicts(&saved, &other);
-        assert_eq!(
-            found,
-            [
-                "--batch-size 32 would change the run (it was started with --batch-size 64)",
-                "--lr 0.003 would change the run (it was started with --lr 0.001)",
-                "--recipe fast would change the run (it was started with --recipe article)",
-            ]
-        );
-    }
-
     /// Limits compare by what they select: `--test-limit 10000` on a run with no limit is the
     /// same run; another data set is not.
     #[test]
@@ -355,8 +247,7 @@ mod tests {
             train_limit: Some(128),
             test_limit: None,
             data_files: Vec::new(),
-            device: "cpu".into(),
-            amp: false,
+            device: Device::Cpu,
             plots: true,
         };
         let r = |train, test, dataset| ResumeRequest {

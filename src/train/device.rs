@@ -35,3 +35,23 @@ pub fn device_name(device: Device) -> String {
         Device::Cpu => "cpu".into(),
     }
 }
+
+/// Serde for a [`Device`] as its name (`cpu`, `cuda:0`): how a run's record stores it.
+pub mod device_serde {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+    use tch::Device;
+
+    pub fn serialize<S: Serializer>(device: &Device, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::device_name(*device))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Device, D::Error> {
+        let name = String::deserialize(d)?;
+        if name == "auto" {
+            return Err(D::Error::custom(
+                "a recorded device is `cpu` or `cuda:N`, not `auto`",
+            ));
+        }
+        super::parse_device(&name).map_err(D::Error::custom)
+    }
+}

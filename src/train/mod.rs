@@ -10,11 +10,13 @@ mod config;
 mod device;
 mod observer;
 mod precision;
+mod settings;
 
 pub use config::*;
 pub use device::*;
 pub use observer::*;
 pub use precision::*;
+pub use settings::*;
 
 use crate::amp::GradScaler;
 use crate::data::Split;
@@ -67,6 +69,7 @@ pub struct Trainer {
     pub history: Vec<EpochRecord>,
     pub evals: Vec<EvalPoint>,
     pub curve: Vec<CurvePoint>,
+    precision: Precision,
     stop: Arc<AtomicBool>,
     amp_announced: bool,
 }
@@ -83,26 +86,18 @@ impl std::fmt::Debug for Trainer {
 }
 
 impl Trainer {
-    /// A trainer for `model` with fresh optimizer state. Fails on settings that cannot run:
-    /// a zero batch size, or `AmpMode::On` where autocast cannot apply (tch's autocast is
-    /// CUDA-only, so on the CPU AMP would silently do nothing).
-    pub fn new(model: Vgg, config: TrainConfig) -> Result<Self> {
-        if config.batch_size == 0 {
-            return Err(Error::Config("batch size must be at least 1".into()));
-        }
-        let cuda = model.device().is_cuda();
-        if config.amp == AmpMode::On && !cuda {
-            return Err(Error::Config(format!(
-                "mixed precision (AMP on) needs a CUDA device; the model is on {:?}, where \
-                 tch's autocast does nothing (use AMP off or auto there)",
-                model.device()
-            )));
-        }
-        let amp = Precision::of(config.amp, model.device()) == Precision::Float16;
+    /// A trainer for `model` with fresh optimizer state. Fails on settings that cannot run
+    /// ([`TrainConfig::validate`], and `AmpMode::On` off CUDA: [`Precision::of`]).
+    /// [`AmpMode::Fastest`] is resolved here, on the model's device, and stored resolved.
+    pub fn new(model: Vgg, mut config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        config.amp = config.amp.resolve(model.device());
+        let precision = Precision::of(config.amp, model.device())?;
         let optimizer = AdamW::new(model.named_parameters(), config.optimizer);
         Ok(Trainer {
             optimizer,
-            scaler: GradScaler::new(config.scaler, amp),
+            scaler: GradScaler::new(config.scaler, precision == Precision::Float16),
+            precision,
             model,
             config,
             position: Position::default(),
@@ -114,14 +109,28 @@ impl Trainer {
         })
     }
 
-    /// True when float16 autocast + the grad scaler are active.
+    /// True when the grad scaler is active: float16 AMP ([`Precision::Float16`]) switches it
+    /// on in [`Trainer::new`].
     pub fn amp_enabled(&self) -> bool {
         self.scaler.enabled
     }
 
-    /// The arithmetic of this trainer's steps.
+    /// The arithmetic of this trainer's steps (decided once, in [`Trainer::new`]).
     pub fn precision(&self) -> Precision {
-        Precision::of(self.config.amp, self.model.device())
+        self.precision
+    }
+
+    /// The learning rate of the next step. The configured `config.optimizer.lr` is the
+    /// schedule's peak; [`Trainer::train_epoch`] sets this from the schedule before every
+    /// step.
+    pub fn lr(&self) -> f64 {
+        self.optimizer.lr()
+    }
+
+    /// Sets the learning rate of the next steps: the one setter, used by the schedule and by
+    /// experiments that drive the rate themselves ([`crate::experiment::lr_range_test`]).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.optimizer.set_lr(lr);
     }
 
     /// A flag that, once set (e.g. from a Ctrl-C handler), stops training at the next batch
@@ -296,10 +305,12 @@ impl Trainer {
         test: Option<&Split>,
         obs: &mut dyn Observer,
     ) -> Result<EpochRecord> {
+        // The process-level speed settings, where the loop that needs them starts.
+        crate::perf::tune_allocator();
         let flushed = (self.model.device() == Device::Cpu)
             .then(|| crate::perf::flush_denormals(self.config.flush_denormals));
         self.announce_amp(obs, flushed);
-        let bs = self.config.batch_size.max(1);
+        let bs = self.config.batch_size; // at least 1: validated in Trainer::new
         let epoch = self.position.epoch;
         let seed = self.config.seed;
         let num_batches = train.num_batches(bs);
@@ -318,15 +329,15 @@ impl Trainer {
                 return Err(Error::Interrupted);
             }
             tch::manual_seed(mix(mix(seed, epoch as u64), b as u64) as i64);
-            let (mut xs, ys) = train.gather(chunk); // (B, 1, 28, 28), (B,)
+            let (mut xs, ys) = train.gather(chunk)?; // (B, C, S, S), (B,)
             if let Some(aug) = self.config.augment.filter(|a| a.active_in(epoch + 1)) {
                 xs = aug.apply(&xs)?; // (B, 1, 28, 28), shifted and rotated
             }
-            self.optimizer.config.lr = self.config.schedule.lr_at(
+            self.set_lr(self.config.schedule.lr_at(
                 self.config.optimizer.lr,
                 self.position.global_step,
                 total_steps,
-            );
+            ));
             let out = self.step(&xs, &ys)?;
             let (loss_v, found_inf) = (out.loss, out.skipped);
             let n = chunk.len() as u64;

@@ -1,17 +1,22 @@
 //! Which arithmetic a run trains in: the mixed-precision mode asked for ([`AmpMode`]) and what
 //! it means on a device ([`Precision`]).
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
-/// When to use automatic mixed precision.
+/// When to use automatic mixed precision (`--amp`). Stored in the run's [`super::TrainConfig`]
+/// as given, except [`AmpMode::Fastest`], which the trainer resolves once, on its device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum AmpMode {
-    /// On when training on CUDA, off on the CPU (the article's `autocast()` + `GradScaler`).
+    /// The article's: float16 autocast + GradScaler on CUDA, float32 on the CPU.
     #[default]
     Auto,
+    /// float16 autocast + GradScaler; CUDA only.
     On,
+    /// float32 throughout.
     Off,
     /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
     /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
@@ -19,9 +24,20 @@ pub enum AmpMode {
     /// than float32 depends on the CPU's cores, not only its flags: [`crate::calibrate`]
     /// measures it.
     Bf16,
+    /// float16 AMP on CUDA; on a CPU the faster of bfloat16 AMP and float32 as measured on
+    /// this CPU (`vggnet calibrate`; measured on first use, then kept in the cache).
+    Fastest,
 }
 
 impl AmpMode {
+    /// This mode with [`AmpMode::Fastest`] replaced by what it means on `device`.
+    pub fn resolve(self, device: Device) -> AmpMode {
+        match self {
+            AmpMode::Fastest => AmpMode::fastest_on(device),
+            other => other,
+        }
+    }
+
     /// The fastest precision for training on `device`: the article's float16 AMP on CUDA; on a
     /// CPU the faster of bfloat16 AMP and float32 as measured on this CPU model
     /// ([`crate::calibrate::cached_or_measure`]: a few training steps of each, once, then read
@@ -47,13 +63,23 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// What `mode` means on `device`: `Auto` and `On` are float16 AMP on CUDA, float32 elsewhere.
-    pub fn of(mode: AmpMode, device: Device) -> Precision {
-        match mode {
+    /// What `mode` means on `device`: `Auto` and `On` are float16 AMP on CUDA, `Auto` is
+    /// float32 elsewhere; `Fastest` is resolved first ([`AmpMode::resolve`]). The one place
+    /// that refuses `On` off CUDA: tch's autocast is CUDA-only, so there AMP would silently do
+    /// nothing.
+    pub fn of(mode: AmpMode, device: Device) -> Result<Precision> {
+        Ok(match mode.resolve(device) {
             AmpMode::Bf16 => Precision::Bfloat16,
             AmpMode::Auto | AmpMode::On if device.is_cuda() => Precision::Float16,
+            AmpMode::On => {
+                return Err(Error::Config(format!(
+                    "mixed precision (AMP on) needs a CUDA device, not {}: tch's autocast does \
+                     nothing there (use AMP off, auto, bf16 or fastest)",
+                    super::device_name(device)
+                )))
+            }
             _ => Precision::Float32,
-        }
+        })
     }
 
     /// `float32`, `mixed precision (float16)` or `mixed precision (bfloat16)`.

@@ -4,13 +4,14 @@ mod train;
 mod use_model;
 
 use anyhow::{bail, Result};
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use train::train;
 use use_model::{eval_cmd, predict_cmd};
 use vggnet::data::{DataConfig, Dataset};
 use vggnet::recipe::Augment;
-use vggnet::train::{AmpMode, Recipe};
+use vggnet::tch::Device;
+use vggnet::train::{parse_device, AmpMode, Recipe};
 
 #[derive(Parser)]
 #[command(
@@ -75,8 +76,8 @@ vggnet eval --model vggnet_mnist.pth --json"
         #[arg(long)]
         plots: Option<PathBuf>,
         /// cpu, cuda, cuda:N or auto
-        #[arg(long, default_value = "auto")]
-        device: String,
+        #[arg(long, default_value = "auto", value_parser = parse_device)]
+        device: Device,
     },
     /// Classify your own handwritten digits (photos or scans, PNG/JPEG) or MNIST test digits
     #[command(
@@ -118,8 +119,8 @@ struct PredictArgs {
     #[arg(long)]
     json: bool,
     /// cpu, cuda, cuda:N or auto
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value = "auto", value_parser = parse_device)]
+    device: Device,
 }
 
 #[derive(Args, Clone)]
@@ -142,36 +143,18 @@ struct DataArgs {
     offline: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum RecipeArg {
-    /// The article's: constant learning rate, plain cross-entropy, no augmentation
-    Article,
-    /// Warm-up + cosine learning rate, label smoothing 0.1, shifted and rotated images from
-    /// epoch 2 on
-    Fast,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum AmpArg {
-    Auto,
-    On,
-    Off,
-    Bf16,
-    /// float16 AMP on CUDA; on a CPU the faster of bfloat16 AMP and float32 as measured on
-    /// this CPU (`vggnet calibrate`; measured on first use, then kept in the cache)
-    Fastest,
-}
-
 #[derive(Args)]
 struct TrainArgs {
-    /// Training recipe (the network is the article's either way); --lr, when given, sets
-    /// the fast recipe's peak learning rate (its own: 3e-4)
-    #[arg(long, value_enum, default_value = "article")]
-    recipe: RecipeArg,
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
+    /// Training recipe (the network is the article's either way); the flags below, when
+    /// given, replace its settings [default: article]
+    #[arg(long, value_enum)]
+    recipe: Option<Recipe>,
+    /// [default: 5]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// [default: 64]
+    #[arg(long)]
+    batch_size: Option<usize>,
     /// Warm-up + cosine schedule with this warm-up fraction of the run's steps [fast: 0.1;
     /// the article's recipe: constant learning rate]
     #[arg(long, conflicts_with = "resume")]
@@ -192,21 +175,22 @@ struct TrainArgs {
     /// slower: whole epochs lose up to half their speed as denormals accumulate
     #[arg(long, conflicts_with = "resume")]
     keep_denormals: bool,
-    /// AdamW learning rate [default: 1e-3 for the article's recipe, 3e-4 (peak) for fast]
-    #[arg(long, default_value_t = 1e-3, hide_default_value = true)]
-    lr: f64,
-    #[arg(long, default_value_t = 1e-4)]
-    weight_decay: f64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// cpu, cuda, cuda:N or auto
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Mixed precision: auto (the article's: float16 on CUDA, float32 on the CPU), on (CUDA
-    /// only), off, bf16 (bfloat16 autocast, no scaler), or fastest (what `vggnet calibrate`
-    /// measured to be faster on this CPU)
-    #[arg(long, value_enum, default_value = "auto")]
-    amp: AmpArg,
+    /// AdamW learning rate, the schedule's peak [default: 1e-3 for the article's recipe,
+    /// 3e-4 for fast]
+    #[arg(long)]
+    lr: Option<f64>,
+    /// AdamW weight decay [default: 1e-4]
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// [default: 42]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// cpu, cuda, cuda:N or auto [default: auto; with --resume the run's]
+    #[arg(long, value_parser = parse_device)]
+    device: Option<Device>,
+    /// Mixed precision [default: auto]
+    #[arg(long, value_enum)]
+    amp: Option<AmpMode>,
     #[command(flatten)]
     data: DataArgs,
     /// Output folder (model, checkpoints, metrics.json, plots)
@@ -221,8 +205,9 @@ struct TrainArgs {
     #[arg(long, requires = "resume")]
     allow_inexact_resume: bool,
     /// Evaluate on the test set every N steps (for time-to-accuracy); 0 = epoch ends only
-    #[arg(long, default_value_t = 0)]
-    eval_every: usize,
+    /// [default: 0]
+    #[arg(long)]
+    eval_every: Option<usize>,
     /// Write no PNG plots (metrics.json and eval.json only)
     #[arg(long)]
     no_plots: bool,
@@ -270,13 +255,6 @@ fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
     })))
 }
 
-fn recipe(r: RecipeArg) -> Recipe {
-    match r {
-        RecipeArg::Article => Recipe::Article,
-        RecipeArg::Fast => Recipe::Fast,
-    }
-}
-
 fn data_config(args: &DataArgs) -> DataConfig {
     let of = DataConfig::of(args.dataset.unwrap_or_default());
     DataConfig {
@@ -285,16 +263,6 @@ fn data_config(args: &DataArgs) -> DataConfig {
         test_limit: args.test_limit,
         download: !args.offline,
         ..of
-    }
-}
-
-fn amp_mode(arg: AmpArg, device: tch::Device) -> AmpMode {
-    match arg {
-        AmpArg::Auto => AmpMode::Auto,
-        AmpArg::On => AmpMode::On,
-        AmpArg::Off => AmpMode::Off,
-        AmpArg::Bf16 => AmpMode::Bf16,
-        AmpArg::Fastest => AmpMode::fastest_on(device),
     }
 }
 
@@ -313,8 +281,9 @@ fn main() -> std::process::ExitCode {
         println!("parsed");
         return std::process::ExitCode::SUCCESS;
     }
-    let train_matches = matches.subcommand_matches("train").cloned();
-    match run(cli, train_matches) {
+    // Before anything asks libtorch about CUDA (a no-op without an NVIDIA driver).
+    vggnet::perf::load_cuda_backend();
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The whole cause chain on one line, e.g. "cannot resume from X: X/state/...: ...".
@@ -324,7 +293,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Download {
             dataset,
@@ -352,7 +321,7 @@ fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
             }
             Ok(())
         }
-        Command::Train(args) => train(args, &train_matches.unwrap_or_default()),
+        Command::Train(args) => train(args),
         Command::Eval {
             model,
             data,
@@ -360,7 +329,7 @@ fn run(cli: Cli, train_matches: Option<ArgMatches>) -> Result<()> {
             json,
             plots,
             device,
-        } => eval_cmd(&model, &data, batch_size, json, plots, &device),
+        } => eval_cmd(&model, &data, batch_size, json, plots, device),
         Command::Predict(args) => predict_cmd(&args),
         Command::Calibrate { json } => {
             eprintln!("measuring bfloat16 AMP and float32 training steps on this CPU...");

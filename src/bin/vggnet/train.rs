@@ -2,19 +2,16 @@
 //! Ctrl-C, and the final report.
 
 use super::*;
-use anyhow::{bail, Context, Result};
-use clap::parser::ValueSource;
-use clap::ArgMatches;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use vggnet::model::VggConfig;
-use vggnet::optim::AdamWConfig;
-use vggnet::recipe::LrSchedule;
 use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
 use vggnet::train::{
-    parse_device, BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines, TrainConfig,
+    default_device, BatchProgress, EpochRecord, EvalPoint, Observer, Overrides, PrintLines,
+    TrainConfig,
 };
 
 /// Progress for the terminal: an indicatif bar per epoch when stderr is a terminal, plain lines
@@ -104,28 +101,34 @@ fn shell_quoted(path: &Path) -> String {
     }
 }
 
-pub(super) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
-    // Only what the user typed counts with --resume; defaults never override a saved run.
-    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    let device = parse_device(&args.device)?;
+pub(super) fn train(args: TrainArgs) -> Result<()> {
+    // Only what the user typed is `Some`: a recipe's or a saved run's settings are never
+    // overridden by a default.
+    let settings = Overrides {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        seed: args.seed,
+        amp: args.amp,
+        eval_every: args.eval_every,
+        warmup: args.warmup,
+        label_smoothing: args.label_smoothing,
+        augment: args.augment.map(|a| a.0),
+        flush_denormals: args.keep_denormals.then_some(false),
+    };
     let mut run = match &args.resume {
         Some(dir) => {
             let request = ResumeRequest {
-                epochs: given("epochs").then_some(args.epochs),
-                batch_size: given("batch_size").then_some(args.batch_size),
-                lr: given("lr").then_some(args.lr),
-                weight_decay: given("weight_decay").then_some(args.weight_decay),
-                seed: given("seed").then_some(args.seed),
-                amp: given("amp").then_some(amp_mode(args.amp, device)),
-                eval_every: given("eval_every").then_some(args.eval_every),
-                recipe: given("recipe").then_some(recipe(args.recipe)),
+                recipe: args.recipe,
+                settings,
                 dataset: args.data.dataset,
                 data_dir: args.data.data_dir.clone(),
                 train_limit: args.data.train_limit,
                 test_limit: args.data.test_limit,
-                device: given("device").then_some(device),
+                device: args.device,
                 allow_inexact: args.allow_inexact_resume,
-                plots: given("no_plots").then_some(!args.no_plots),
+                plots: args.no_plots.then_some(false),
                 download: !args.data.offline,
             };
             // Its errors name the folder or file and the problem.
@@ -142,63 +145,22 @@ pub(super) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         }
         None => {
             let mut data = data_config(&args.data);
-            let mut epochs = args.epochs;
+            let mut settings = settings;
             if args.dry_run {
                 data.train_limit = Some(data.train_limit.unwrap_or(256).min(256));
                 data.test_limit = Some(data.test_limit.unwrap_or(256).min(256));
-                epochs = 1;
+                settings.epochs = Some(1);
             }
-            if args.batch_size == 0 || epochs == 0 {
-                bail!("--batch-size and --epochs must be at least 1");
-            }
-            // The recipe's settings, then whatever the command line gave explicitly.
-            let base = TrainConfig::recipe(recipe(args.recipe));
-            let train = TrainConfig {
-                epochs,
-                batch_size: args.batch_size,
-                optimizer: AdamWConfig {
-                    lr: if given("lr") {
-                        args.lr
-                    } else {
-                        base.optimizer.lr
-                    },
-                    weight_decay: if given("weight_decay") {
-                        args.weight_decay
-                    } else {
-                        base.optimizer.weight_decay
-                    },
-                    ..base.optimizer
-                },
-                seed: args.seed,
-                amp: amp_mode(args.amp, device),
-                eval_every_steps: args.eval_every,
-                schedule: match args.warmup {
-                    Some(w) if (0.0..1.0).contains(&w) => LrSchedule::WarmupCosine {
-                        warmup: w,
-                        final_fraction: match base.schedule {
-                            LrSchedule::WarmupCosine { final_fraction, .. } => final_fraction,
-                            LrSchedule::Constant => TrainConfig::fast_final_fraction(),
-                        },
-                    },
-                    Some(w) => bail!("--warmup must be a fraction in [0, 1), got {w}"),
-                    None => base.schedule,
-                },
-                label_smoothing: match args.label_smoothing {
-                    Some(x) if (0.0..1.0).contains(&x) => x,
-                    Some(x) => bail!("--label-smoothing must be in [0, 1), got {x}"),
-                    None => base.label_smoothing,
-                },
-                augment: args.augment.map_or(base.augment, |a| a.0),
-                flush_denormals: !args.keep_denormals,
-                ..base
-            };
+            // The recipe's settings, then whatever the command line gave (checked when the
+            // run builds its trainer, before anything is written).
+            let train = TrainConfig::from_recipe(args.recipe.unwrap_or_default(), &settings);
             let (in_channels, image_size) = data.dataset.input();
             Run::start(
                 &args.out,
                 RunConfig {
                     train,
                     data,
-                    device,
+                    device: args.device.unwrap_or_else(default_device),
                     plots: !args.no_plots,
                     // The network's input follows the data set's pictures (1x28x28, 3x32x32);
                     // the classifier's input follows the feature size.
@@ -220,7 +182,7 @@ pub(super) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         "training on {} images, testing on {} ({}, batch {}, {} epochs, output {})",
         run.data.train.len(),
         run.data.test.len(),
-        run.spec.device,
+        vggnet::train::device_name(run.spec.device),
         config.batch_size,
         config.epochs,
         run.dir.display()

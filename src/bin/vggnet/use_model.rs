@@ -8,7 +8,7 @@ use vggnet::checkpoint::load_model;
 use vggnet::data::{Data, Dataset};
 use vggnet::eval::{evaluate, predict_proba, top_k};
 use vggnet::run::{evaluation_json, write_eval_plots};
-use vggnet::train::parse_device;
+use vggnet::tch::Device;
 
 /// Refuses a model whose input is not the data set's pictures, naming both.
 fn fits(model: &vggnet::model::Vgg, path: &Path, dataset: Dataset) -> Result<()> {
@@ -33,9 +33,8 @@ pub(super) fn eval_cmd(
     batch: usize,
     json: bool,
     plots: Option<PathBuf>,
-    device: &str,
+    device: Device,
 ) -> Result<()> {
-    let device = parse_device(device)?;
     let model = load_model(model_path, device)?;
     let cfg = data_config(data);
     let names = cfg.dataset;
@@ -90,7 +89,7 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
     if args.images.is_empty() && args.indices.is_empty() {
         bail!("give at least one image file or --index N");
     }
-    let device = parse_device(&args.device)?;
+    let device = args.device;
     let model = load_model(&args.model, device)?;
     let input = (model.config().in_channels, model.config().image_size);
     if !args.images.is_empty() && input != Dataset::Mnist.input() {
@@ -168,8 +167,7 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
                     test.len()
                 );
             }
-            // The stored picture as bytes and normalized again: what a file of it would give.
-            let probs = predict_proba(&model, &names.normalize(&test.pixels(i)))?;
+            let probs = predict_proba(&model, &test.images_range(i, 1)?)?; // (1, classes)
             let top = top_k(&probs.get(0), k)?;
             let name = format!("{}-test[{i}]", names.name());
             if !args.json {
