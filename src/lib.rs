@@ -34,7 +34,6 @@ pub mod plot;
 pub mod prepare;
 pub mod pth;
 pub mod read;
-pub mod recipe;
 pub mod reference;
 pub mod run;
 pub mod synth;
@@ -42,6 +41,7 @@ pub mod train;
 
 pub use data::{dataset, download, idx};
 pub use error::{Error, IdxProblem, Result};
+pub use train::recipe;
 
 /// The README's Rust examples, compiled as doctests so they cannot drift.
 #[doc = include_str!("../README.md")]

@@ -249,7 +249,10 @@ fn the_test_split_loads_without_the_training_files() {
     assert!(test.images().unwrap().equal(&full.test.images().unwrap()));
     assert!(test.labels.equal(&full.test.labels));
     let crc: Vec<String> = sources.iter().map(|s| s.crc32.clone()).collect();
-    let official: Vec<String> = FILES[2..].iter().map(|f| format!("{:08x}", f.crc32)).collect();
+    let official: Vec<String> = FILES[2..]
+        .iter()
+        .map(|f| format!("{:08x}", f.crc32))
+        .collect();
     assert_eq!(crc, official);
     // The full load still needs all four, and says which are missing.
     let err = Mnist::load(&cfg).unwrap_err();

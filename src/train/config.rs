@@ -1,9 +1,9 @@
 //! The training settings ([`TrainConfig`]) and the named recipes ([`Recipe`]).
 
+use super::recipe::{Augment, LrSchedule};
 use super::AmpMode;
 use crate::amp::GradScalerConfig;
 use crate::optim::AdamWConfig;
-use crate::recipe::{Augment, LrSchedule};
 use serde::{Deserialize, Serialize};
 
 /// Training settings. `Default` is the article's run: 5 epochs, batch 64, AdamW 1e-3 / 1e-4.

@@ -10,6 +10,7 @@ mod config;
 mod device;
 mod observer;
 mod precision;
+pub mod recipe;
 mod settings;
 
 pub use config::*;

@@ -12,9 +12,9 @@
 //! - batch size: `TrainConfig::batch_size`, at least 1 (checked here);
 //! - device: the model's; a run records it typed in its `run.json` ([`crate::run::RunSpec`]).
 
+use super::recipe::{Augment, LrSchedule};
 use super::{AmpMode, Recipe, TrainConfig};
 use crate::error::{Error, Result};
-use crate::recipe::{Augment, LrSchedule};
 
 /// Settings given explicitly on top of a recipe: each `Some` replaces the recipe's value.
 #[derive(Debug, Clone, Default, PartialEq)]
