@@ -232,55 +232,60 @@ mod tests {
                 .to_string();
             assert!(e.contains(word), "{e}");
         };
-        refused(
-            Overrides {
-                batch_size: Some(0),
-                ..Default::default()
-            },
-            "batch size",
-        );
-        refused(
-            Overrides {
-                epochs: Some(0),
-                ..Default::default()
-            },
-            "epochs",
-        );
-        refused(
-            Overrides {
-                lr: Some(-1e-3),
-                ..Default::default()
-            },
-            "learning rate",
-        );
-        refused(
-            Overrides {
-                lr: Some(f64::NAN),
-                ..Default::default()
-            },
-            "learning rate",
-        );
-        refused(
-            Overrides {
-                warmup: Some(1.0),
-                ..Default::default()
-            },
-            "warm-up",
-        );
-        refused(
-            Overrides {
-                label_smoothing: Some(1.5),
-                ..Default::default()
-            },
-            "label smoothing",
-        );
-        refused(
-            Overrides {
-                weight_decay: Some(-0.1),
-                ..Default::default()
-            },
-            "weight decay",
-        );
+        let o = Overrides::default;
+        for (given, word) in [
+            (
+                Overrides {
+                    batch_size: Some(0),
+                    ..o()
+                },
+                "batch size",
+            ),
+            (
+                Overrides {
+                    epochs: Some(0),
+                    ..o()
+                },
+                "epochs",
+            ),
+            (
+                Overrides {
+                    lr: Some(-1e-3),
+                    ..o()
+                },
+                "learning rate",
+            ),
+            (
+                Overrides {
+                    lr: Some(f64::NAN),
+                    ..o()
+                },
+                "learning rate",
+            ),
+            (
+                Overrides {
+                    warmup: Some(1.0),
+                    ..o()
+                },
+                "warm-up",
+            ),
+            (
+                Overrides {
+                    label_smoothing: Some(1.5),
+                    ..o()
+                },
+                "label smoothing",
+            ),
+            (
+                Overrides {
+                    weight_decay: Some(-0.1),
+                    ..o()
+                },
+                "weight decay",
+            ),
+        ] {
+            refused(given, word);
+        }
     }
 
     /// A setting given with its saved value is accepted; another value is refused, naming
