@@ -42,54 +42,6 @@ pub fn tune_allocator() {
     });
 }
 
-/// Asks the kernel to back `len` bytes at `ptr` (memory about to be written for the first
-/// time) with 2 MB pages where transparent huge pages are available on request (Linux's
-/// `madvise` mode, the usual default): filling a 188 MB tensor then takes about a hundred page
-/// faults instead of 46,000. Only whole 2 MB pages inside the block are advised; a no-op
-/// elsewhere, and harmless where the kernel declines.
-pub fn advise_huge_pages(ptr: *mut u8, len: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let start = (ptr as usize).div_ceil(HUGE) * HUGE;
-        let end = (ptr as usize + len) / HUGE * HUGE;
-        if end > start {
-            // SAFETY: madvise only hints how pages of this process's own mapping are backed;
-            // the range lies inside the caller's allocation.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, len);
-}
-
-/// Asks the kernel to map `len` bytes at `ptr` (memory about to be written for the first time)
-/// in one call (`MADV_POPULATE_WRITE`, Linux 5.14+) instead of one page fault per 4 KB page as
-/// they are first written. A no-op elsewhere, and harmless where the kernel declines.
-pub fn populate(ptr: *mut u8, len: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        let start = (ptr as usize).div_ceil(PAGE) * PAGE;
-        let end = (ptr as usize + len) / PAGE * PAGE;
-        if end > start {
-            // SAFETY: as in `advise_huge_pages`: a hint about this process's own pages, inside
-            // the caller's allocation, which the caller is about to overwrite.
-            unsafe {
-                libc::madvise(
-                    start as *mut libc::c_void,
-                    end - start,
-                    libc::MADV_POPULATE_WRITE,
-                );
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, len);
-}
-
 /// Bytes glibc's malloc holds in `mmap`ed blocks right now (`mallinfo2().hblkhd`; `None` off
 /// glibc). With [`tune_allocator`]'s settings a large block adds nothing here (it comes from
 /// the heap, where the next step reuses it); with glibc's defaults a 64 MB block adds 64 MB.

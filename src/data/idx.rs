@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 /// MD5 of `bytes` as lowercase hex (the official checksums are of the decompressed files).
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
-    hex(&Md5::digest(bytes))
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Image side in pixels.
@@ -89,10 +92,6 @@ fn read_error(path: &Path, gz: bool, e: std::io::Error) -> Error {
     } else {
         Error::io(path, e)
     }
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads IDX bytes from `source` (gzip-compressed when `gz`), at most `limit` bytes (plus one,
