@@ -22,6 +22,8 @@ optional variant with a BatchNorm2d after every convolution (torchvision's vgg*_
       DIR/init.pth, then takes K AdamW steps (the article's optimizer and loss) in train mode
       on the first K*B training digits in order, and writes DIR/steps.json with each step's
       loss, the first 8 test digits' final eval-mode logits and the batch-norm buffers.
+  print    [--batch-norm]
+      prints the model as the article's print(model) would (the module tree with arguments).
   train    --mnist DIR --out FILE.json [--epochs 5] [--seed 42] [--eval-every N]
            [--train-limit N] [--test-limit N] [--threads T]
       the article's training run (its train_epoch loop: shuffled DataLoader of batch 64,
@@ -193,6 +195,10 @@ def cmd_steps(args):
     _write_json(os.path.join(args.out, "steps.json"), {"losses": losses, "logits": logits.tolist(), "buffers": buffers})
 
 
+def cmd_print(args):
+    print(VGG(batch_norm=args.batch_norm))
+
+
 def _write_json(path, value):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -324,6 +330,8 @@ def main():
     st.add_argument("--batch-norm", action="store_true")
     st.add_argument("--lr", type=float, default=1e-3)
     st.add_argument("--autocast", choices=["none", "bf16"], default="none")
+    pr = sub.add_parser("print")
+    pr.add_argument("--batch-norm", action="store_true")
     t = sub.add_parser("train")
     t.add_argument("--mnist", required=True)
     t.add_argument("--out", required=True)
@@ -337,7 +345,8 @@ def main():
     t.add_argument("--test-limit", type=int, default=None)
     t.add_argument("--threads", type=int, default=0)
     args = p.parse_args()
-    {"export": cmd_export, "logits": cmd_logits, "adamw": cmd_adamw, "steps": cmd_steps, "train": cmd_train}[args.cmd](args)
+    {"export": cmd_export, "logits": cmd_logits, "adamw": cmd_adamw, "steps": cmd_steps, "print": cmd_print,
+     "train": cmd_train}[args.cmd](args)
 
 
 if __name__ == "__main__":

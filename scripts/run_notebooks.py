@@ -6,6 +6,8 @@ For each notebooks/NN_*.ipynb, in order:
     evcxr/rustc error ("error[E", "Error:"): evcxr reports panics and `?` errors as if the cell
     had succeeded, so the outputs themselves are checked;
   - fails when a cell tagged "plot" produced no image/png or image/svg+xml output;
+  - fails on what a learner would stumble on (scripts/notebook_reading.py): a repeated cell, a
+    markdown figure that no output prints and no recorded result backs, a blank chart;
   - writes the executed notebook and its HTML to the output folder.
 After 02_training, the learning bar: the article's network trained by the notebook (on a CPU:
 the fast recipe for one epoch, in bfloat16 on all 60,000 digits where bfloat16 measured faster
@@ -13,7 +15,8 @@ on this CPU (vggnet::calibrate), else in float32 on 48,000, through the same `Ru
 `vggnet train`) must reach at least 97% on the 10,000 test digits (runs/notebook/metrics.json).
 This is the one training run of that size in `make test`.
 Then opens every HTML page in headless Chromium and checks that the expected number of plot
-images actually rendered (loaded, with a non-zero size), and keeps a full-page screenshot of
+images actually rendered (loaded, with a non-zero size) and that none is blank (one colour;
+the probe is first run on a control page where it must flag exactly the blank image), and keeps a full-page screenshot of
 each page as an artifact (out/notebooks/screenshot_NN_name.png).
 
 The notebooks are committed with their outputs, so that they read well on a code host. Each
@@ -42,6 +45,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from notebook_reading import BLANK_PROBE, blank_control_page, reading_problems, self_test  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = re.compile(r"panicked at|error\[E\d+\]|^Error:|^error:", re.MULTILINE)
@@ -76,7 +82,7 @@ def check(nb, name):
             plots += 1
             if images == 0:
                 problems.append(f"{name} cell {i}: plot cell produced no image")
-    return problems, plots
+    return problems + reading_problems(nb, name), plots
 
 
 def source_sha(cell):
@@ -143,9 +149,20 @@ def browser_check(html_files, expected, out_dir):
              "var d = document.createElement('div'); d.id = 'vggnet-rendered'; d.textContent = 'RENDERED=' + ok;"
              "document.body.appendChild(d);"
              "var h = document.createElement('div'); h.textContent = 'PAGE_HEIGHT=' + "
-             "document.documentElement.scrollHeight; document.body.appendChild(h); });</script>")
+             "document.documentElement.scrollHeight; document.body.appendChild(h);" + BLANK_PROBE + "});</script>")
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
+        # The blank-image probe on a page with one blank image (0) and one drawn (1) first: it
+        # must flag exactly the blank one, or the check below proves nothing.
+        control = Path(tmp) / "blank_control.html"
+        control.write_text(blank_control_page().replace("</body>", probe + "</body>"))
+        dom = subprocess.run([chromium, *flags, f"--user-data-dir={tempfile.mkdtemp(dir=tmp)}",
+                              "--virtual-time-budget=10000", "--dump-dom", control.as_uri()],
+                             capture_output=True, text=True, timeout=180).stdout
+        m = re.search(r"BLANK=\[([\d,]*)\]", dom)
+        print(f"browser: blank-image probe on its control page: {m.group(0) if m else 'no answer'} (expected BLANK=[0])")
+        if not m or m.group(1) != "0":
+            problems.append("blank_control.html: the blank-image probe did not flag exactly the blank image")
         for html in html_files:
             page = Path(tmp) / html.name
             page.write_text(html.read_text().replace("</body>", probe + "</body>"))
@@ -158,6 +175,11 @@ def browser_check(html_files, expected, out_dir):
             print(f"browser: {html.name}: {got} plot images rendered (expected {expected[html.name]})")
             if got != expected[html.name]:
                 problems.append(f"{html.name}: {got} images rendered in Chromium, expected {expected[html.name]}")
+            m = re.search(r"BLANK=\[([\d,]*)\]", dom)
+            if not m:
+                problems.append(f"{html.name}: the blank-image probe gave no answer")
+            elif m.group(1):
+                problems.append(f"{html.name}: image(s) {m.group(1)} of the page are blank (one colour)")
             m = re.search(r"PAGE_HEIGHT=(\d+)", dom)
             height = min(int(m.group(1)) + 300 if m else 8000, 16000)
             shot = out_dir / f"screenshot_{html.stem}.png"
@@ -181,6 +203,7 @@ def main():
     p.add_argument("--check-published", action="store_true",
                    help="fail on committed cells whose outputs are not from their current source")
     args = p.parse_args()
+    self_test()  # the reading checks flag what they are for (scripts/notebook_reading.py)
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (ROOT / "runs" / "notebook").mkdir(parents=True, exist_ok=True)

@@ -63,8 +63,19 @@ mv "$KDIR/kernel.json.new" "$KDIR/kernel.json"
 mkdir -p "$CACHE/evcxr-config"
 echo ':offline 1' > "$CACHE/evcxr-config/init.evcxr"
 
+# The kernel builds in evcxr's own profile (dev, opt-level 2); cargo also reads the config file
+# of a folder above its build folder, and there torch-sys's C++ wrappers get -O1, as in the
+# release build (Cargo.toml): they only forward calls into libtorch.
+mkdir -p "$CACHE/.cargo"
+cat > "$CACHE/.cargo/config.toml.new" <<TOML
+# Written by vggnet's scripts/setup-notebooks.sh: the notebook kernel's build settings.
+[profile.dev.package.torch-sys]
+opt-level = 1
+TOML
+mv "$CACHE/.cargo/config.toml.new" "$CACHE/.cargo/config.toml"
+
 STAMP="$CACHE/evcxr-warm.stamp"
-want=$( (cat Cargo.toml Cargo.lock "$KDIR/kernel.json"; find src assets -type f -print0 | LC_ALL=C sort -z | xargs -0 cat; \
+want=$( (cat Cargo.toml Cargo.lock "$KDIR/kernel.json" "$CACHE/.cargo/config.toml"; find src assets -type f -print0 | LC_ALL=C sort -z | xargs -0 cat; \
          head -c 4000 notebooks/01_model.ipynb; echo "$EVCXR_VERSION") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "setup-notebooks: warming the kernel (compiles the crate and tch into $CACHE/evcxr; about 5 minutes the first time on 2 cores)"

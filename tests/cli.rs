@@ -273,7 +273,8 @@ fn fashion_mnist_through_train_eval_predict() {
     let mut train = vggnet();
     fashion(train.args(["train", "--train-limit", "256", "--test-limit", "100"]));
     train
-        .args(["--epochs", "1", "--out", out.to_str().unwrap()])
+        .args(["--epochs", "1", "--network", "narrow"])
+        .args(["--out", out.to_str().unwrap()])
         .assert()
         .success()
         .stderr(predicate::str::contains("final test accuracy"));
@@ -365,6 +366,9 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
         "7",
         "--no-plots",
         "--offline",
+        // The narrow network: the same layers and code paths, about 1/64 of the arithmetic.
+        "--network",
+        "narrow",
     ];
     let full = dir.path().join("full");
     vggnet()
@@ -468,6 +472,8 @@ fn resume_refuses_what_would_change_the_run() {
             "64",
             "--epochs",
             "3",
+            "--network",
+            "narrow",
         ])
         .args(["--no-plots", "--offline", "--stop-after", "1", "--out", r])
         .assert()
@@ -528,6 +534,10 @@ fn resume_refuses_what_would_change_the_run() {
     refused(
         &["--batch-norm"],
         &["'--resume <RESUME>' cannot be used with '--batch-norm'"],
+    );
+    refused(
+        &["--network", "article"],
+        &["'--resume <RESUME>' cannot be used with '--network <NETWORK>'"],
     );
 
     // Other data: the same files with one pixel changed.

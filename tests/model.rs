@@ -275,3 +275,34 @@ fn batch_norm_switch_layout_and_buffers() {
     assert_eq!(stages.len(), 8);
     assert_eq!(stages[4].1, vec![1, 512, 1, 1]);
 }
+
+/// `println!("{model}")` prints exactly what PyTorch's `print(model)` prints for the article's
+/// `VGG` (python/article.py, from the project venv), with and without batch norm.
+#[test]
+fn printed_as_pytorch_prints_the_articles_model() {
+    for batch_norm in [false, true] {
+        let mut cmd = std::process::Command::new(common::python());
+        cmd.arg(common::root().join("python/article.py"))
+            .arg("print");
+        if batch_norm {
+            cmd.arg("--batch-norm");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = String::from_utf8(out.stdout).unwrap();
+        let model = Vgg::new(
+            VggConfig {
+                batch_norm,
+                ..Default::default()
+            },
+            Device::Cpu,
+        )
+        .unwrap();
+        let ours = format!("{model}\n");
+        assert_eq!(ours, theirs, "batch_norm {batch_norm}");
+    }
+}

@@ -15,7 +15,7 @@ const N: i64 = 8;
 const TOL: f64 = 1e-4;
 // bfloat16 bars, see bf16_amp_follows_pytorch_cpu_autocast for what was measured.
 const BF16_LOGIT_TOL: f64 = 1e-6;
-const BF16_LOSS_TOL: f64 = 7e-4;
+const BF16_LOSS_TOL: f64 = 4e-3;
 
 fn flat(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(&t.to_kind(Kind::Double).view([-1])).unwrap()
@@ -557,16 +557,25 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
     // landed at 5.3e-3 on the AMX Xeon: no fixed logit bar separates the two on every CPU. So
     // the comparison runs in PyTorch's own layout (NCHW), and the defect is measured in this
     // same run on this same CPU, from the same weights on the same batches.
-    // Measured on the AVX2 EPYC (emulated bfloat16): ours 2.2e-4 (losses) and 1.1e-3 (final
-    // logits), float32 steps 1.9e-3 and 5.0e-3. Even in one layout the steps are not bit-equal
+    // Measured on the AVX2 EPYC (emulated bfloat16) at batch 32: ours 2.2e-4 (losses) and
+    // 1.1e-3 (final logits), float32 steps 1.9e-3 and 5.0e-3. Even in one layout the steps are not bit-equal
     // (Adam's normalization amplifies the last bit of a weight into a flipped bfloat16
     // rounding), so the logits after 10 steps measure that noise more than the arithmetic (in
     // channels-last the Zen 4 EPYC's noise, 4.7e-3, was 89% of the defect's 5.3e-3 on AMX): they
     // are printed, not asserted. The losses decide: under a third of the defect's distance, and
-    // the fixed bar, which held on every CPU seen (2.0e-4 AMX, 2.2e-4 AVX2 in NCHW, 3.1e-4 AVX2
-    // and 2.6e-4 Zen 4 in channels-last, against 1.4e-3 to 1.9e-3 for float32 steps).
+    // the fixed bar. At batch 32 the losses were 2.0e-4 apart on AMX, 2.2e-4 on AVX2 in NCHW
+    // (3.1e-4 AVX2 and 2.6e-4 Zen 4 in channels-last), against 1.4e-3 to 1.9e-3 for float32
+    // steps.
+    //
+    // Batches of 8, not 32: where bfloat16 is emulated (AVX2) both sides' steps take about ten
+    // times float32's, and at 32 this test alone took 335 s of the suite. Measured on the AVX2
+    // EPYC at 8 (2026-11-30): ours 6.5e-4 (losses), 1.5e-3 (final logits); float32 steps
+    // 2.1e-2 and 1.9e-2, so ours at 0.03 of the defect. A batch of 8 averages fewer per-digit
+    // roundings into each loss, so the loss noise is about 3x that at 32 (2.2e-4 there); the
+    // fixed bar moves with it, to 4e-3: six times the noise measured, five times under the
+    // defect.
     const STEPS: usize = 10;
-    const BATCH: usize = 32;
+    const BATCH: usize = 8;
     let py = pytorch_steps(STEPS, BATCH, 1e-3, false, true);
     let (ours, trainer) = rust_steps(&py, AmpMode::Bf16, false);
     let (wrong, trainer_wrong) = rust_steps(&py, AmpMode::Off, false);

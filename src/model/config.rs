@@ -43,6 +43,46 @@ impl Default for VggConfig {
     }
 }
 
+/// The named shapes of the network (`--network`): the article's, or the same architecture at an
+/// eighth of its widths for quick experiments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The article's VGG: blocks of 64-128-256-512 channels, two hidden layers of 4096.
+    #[default]
+    Article,
+    /// The same layers at an eighth of the widths (8-16-32-64 channels, 512 hidden): about
+    /// 1/64 of the convolutions' arithmetic, for trying ideas in seconds rather than minutes.
+    /// Measured on a 2-core AVX2 EPYC, one epoch of the article's recipe on all 60,000 digits:
+    /// 25 s (2,400 images/s, against 82 for the article's network), 97.15% on the test set.
+    /// Not the article's network.
+    Narrow,
+}
+
+impl Network {
+    /// The preset's configuration for MNIST-sized input (1x28x28, 10 classes).
+    pub fn config(self) -> VggConfig {
+        match self {
+            Network::Article => VggConfig::default(),
+            Network::Narrow => VggConfig {
+                block_channels: vec![8, 16, 32, 64],
+                hidden: 512,
+                ..VggConfig::default()
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Network::Article => "article",
+            Network::Narrow => "narrow",
+        })
+    }
+}
+
 impl VggConfig {
     /// Side of the feature map after all blocks: each 2x2 max-pool floors the size by half.
     pub fn feature_size(&self) -> i64 {
@@ -205,6 +245,56 @@ impl VggConfig {
     }
 }
 
+/// The network as PyTorch's `print(model)` prints the article's `VGG`: the `features` and
+/// `classifier` sequences, one line per module with its arguments (the flatten between them is
+/// a `view` in the article's `forward`, not a module, so it is not listed).
+impl std::fmt::Display for VggConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "VGG(")?;
+        let mut section = String::new();
+        for layer in self.layers() {
+            let Some((seq, index)) = layer.name.split_once('.') else {
+                continue; // flatten
+            };
+            if seq != section {
+                if !section.is_empty() {
+                    writeln!(f, "  )")?;
+                }
+                writeln!(f, "  ({seq}): Sequential(")?;
+                section = seq.to_string();
+            }
+            let module = match layer.kind {
+                LayerKind::Conv(_) => format!(
+                    "Conv2d({}, {}, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
+                    layer.shape[1], layer.shape[0]
+                ),
+                LayerKind::BatchNorm(_) => format!(
+                    "BatchNorm2d({}, eps={BN_EPS:.0e}, momentum={BN_MOMENTUM}, affine=True, \
+                     bias=True, track_running_stats=True)",
+                    layer.shape[0]
+                )
+                .replace("e-5", "e-05"),
+                LayerKind::Relu => "ReLU(inplace=True)".into(),
+                LayerKind::MaxPool => {
+                    "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
+                        .into()
+                }
+                LayerKind::Dropout => format!("Dropout(p={:?}, inplace=False)", self.dropout),
+                LayerKind::Linear(_) => format!(
+                    "Linear(in_features={}, out_features={}, bias=True)",
+                    layer.shape[1], layer.shape[0]
+                ),
+                LayerKind::Flatten => continue,
+            };
+            writeln!(f, "    ({index}): {module}")?;
+        }
+        if !section.is_empty() {
+            writeln!(f, "  )")?;
+        }
+        write!(f, ")")
+    }
+}
+
 /// What a layer does. Conv and Linear carry their index among the network's convolutions
 /// (0..8) and linear layers (0..3); BatchNorm the index of the convolution it follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,5 +337,28 @@ impl Layer {
     /// True for the last layer of a conv block (its max-pool).
     pub fn ends_block(&self) -> bool {
         self.kind == LayerKind::MaxPool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_narrow_network_has_the_articles_layers_at_an_eighth_of_the_widths() {
+        let (article, narrow) = (Network::Article.config(), Network::Narrow.config());
+        assert_eq!(article, VggConfig::default());
+        let names = |c: &VggConfig| -> Vec<(String, LayerKind)> {
+            c.layers().into_iter().map(|l| (l.name, l.kind)).collect()
+        };
+        assert_eq!(names(&narrow), names(&article), "the same layers, in order");
+        for (a, n) in article.block_channels.iter().zip(&narrow.block_channels) {
+            assert_eq!(*a, 8 * n);
+        }
+        assert_eq!(article.hidden, 8 * narrow.hidden);
+        // The convolutions' arithmetic scales with the square of the widths.
+        let ratio = article.forward_flops() / narrow.forward_flops();
+        assert!((40.0..70.0).contains(&ratio), "{ratio}");
+        narrow.validate().unwrap();
     }
 }

@@ -120,6 +120,13 @@ impl std::fmt::Debug for Vgg {
     }
 }
 
+/// `println!("{model}")` prints what PyTorch's `print(model)` prints for the same network.
+impl std::fmt::Display for Vgg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
 impl Vgg {
     /// Builds a freshly initialized network on `device` (PyTorch default init, from torch's
     /// global RNG: call `tch::manual_seed` first for reproducible weights).

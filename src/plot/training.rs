@@ -57,6 +57,20 @@ pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
             .map_err(plot_err)?
             .label("test")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
+        // A dot on every epoch, so a run of one epoch (a single point, no line) still shows.
+        chart
+            .draw_series(
+                history
+                    .iter()
+                    .map(|r| Circle::new((r.epoch as f64, r.train_accuracy), 4, BLUE.filled())),
+            )
+            .map_err(plot_err)?;
+        chart
+            .draw_series(history.iter().filter_map(|r| {
+                r.test_accuracy
+                    .map(|a| Circle::new((r.epoch as f64, a), 4, GREEN.filled()))
+            }))
+            .map_err(plot_err)?;
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
@@ -214,4 +228,42 @@ pub fn compare_trials(trials: &[crate::experiment::Trial]) -> Result<Figure> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pixels of exactly `rgb` in columns `x0..x1` of the figure.
+    fn count(fig: &Figure, rgb: RGBColor, x0: u32, x1: u32) -> usize {
+        let w = fig.width as usize;
+        fig.rgb
+            .chunks_exact(3)
+            .enumerate()
+            .filter(|(i, p)| {
+                let x = (i % w) as u32;
+                (x0..x1).contains(&x) && p[0] == rgb.0 && p[1] == rgb.1 && p[2] == rgb.2
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_single_epoch_still_shows_its_loss_and_both_accuracies() {
+        let one = EpochRecord {
+            epoch: 1,
+            train_loss: 0.6,
+            train_accuracy: 89.0,
+            test_accuracy: Some(99.0),
+            seconds: 1.0,
+            images_per_sec: 1.0,
+            skipped_steps: 0,
+            loss_scale: 1.0,
+        };
+        let fig = training_curves(&[one]).unwrap();
+        // A filled dot of radius 4 is about 50 pixels; the legend's short lines are 20 each.
+        let (left, right) = (0..500, 500..fig.width);
+        assert!(count(&fig, RED, left.start, left.end) >= 30, "loss dot");
+        assert!(count(&fig, BLUE, right.start, right.end) >= 60, "train dot");
+        assert!(count(&fig, GREEN, right.start, right.end) >= 60, "test dot");
+    }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use train::train;
 use use_model::{eval_cmd, predict_cmd};
 use vggnet::data::{DataConfig, Dataset};
+use vggnet::model::Network;
 use vggnet::recipe::Augment;
 use vggnet::tch::Device;
 use vggnet::train::{parse_device, AmpMode, Recipe};
@@ -145,7 +146,7 @@ struct DataArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Training recipe (the network is the article's either way); the flags below, when
+    /// Training recipe (the network is set by --network); the flags below, when
     /// given, replace its settings [default: article]
     #[arg(long, value_enum)]
     recipe: Option<Recipe>,
@@ -167,6 +168,10 @@ struct TrainArgs {
     /// FROM_EPOCH defaults to 2; article: none]
     #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
     augment: Option<AugmentArg>,
+    /// The network's widths: the article's, or `narrow` (the same layers at an eighth of the
+    /// channels, for quick experiments; not the article's network) [default: article]
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    network: Option<Network>,
     /// Batch normalization after every convolution (torchvision's vgg*_bn layout): not the
     /// article's network; its weights load in PyTorch into the same layout
     #[arg(long, conflicts_with = "resume")]

@@ -168,7 +168,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
                         batch_norm: args.batch_norm,
                         in_channels,
                         image_size,
-                        ..Default::default()
+                        ..args.network.unwrap_or_default().config()
                     },
                 },
             )?
