@@ -67,12 +67,13 @@ lint: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
-## The article's run: 5 epochs on the full training set (about 1 hour on a 2-core CPU).
+## The article's run: 5 epochs on the full training set: 300,000 training images, 35-60 minutes on 2 cores
+## depending on the CPU (82-145 images/s seen; docs/results.md records 48 min of wall clock at 145).
 train: setup
 	$(CARGO) run --release --bin vggnet -- train $(ARGS)
 
 ## PyTorch's run of the article's loop with the same settings, for docs/results.md's comparison
-## (about 45 minutes on a 2-core CPU; writes results/full/pytorch.json).
+## (35-85 minutes on 2 cores: PyTorch trains 59-140 images/s on the CPUs seen; writes results/full/pytorch.json).
 reference: setup
 	.venv/bin/python python/article.py train --mnist $(MNIST_DIR) --out results/full/pytorch.json \
 	  --epochs 5 --seed 42 --eval-every 200 --threads 2 $(ARGS)
