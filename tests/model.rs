@@ -306,3 +306,31 @@ fn printed_as_pytorch_prints_the_articles_model() {
         assert_eq!(ours, theirs, "batch_norm {batch_norm}");
     }
 }
+
+/// What notebook 02 prints to show its loop and `Trainer::fit` agree: 0 for the same weights,
+/// the size of a change for one weight changed, and an error for models that do not match.
+#[test]
+fn the_weight_difference_of_two_models() {
+    let narrow = vggnet::model::Network::Narrow.config();
+    let build = |seed: i64| {
+        tch::manual_seed(seed);
+        vggnet::model::Vgg::new(narrow.clone(), tch::Device::Cpu).unwrap()
+    };
+    let (a, b) = (build(3), build(3));
+    assert_eq!(a.max_weight_difference(&b).unwrap(), 0.0);
+    tch::no_grad(|| {
+        let last_bias = b.named_parameters().pop().unwrap().1; // (10,)
+        let _ = last_bias.get(3).fill_(1.0);
+    });
+    let before = f64::try_from(a.named_parameters().pop().unwrap().1.get(3)).unwrap();
+    assert_eq!(
+        a.max_weight_difference(&b).unwrap(),
+        (1.0 - before as f32).abs() as f64
+    );
+    let other = vggnet::model::Vgg::new(
+        vggnet::model::Network::Article.config(),
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    assert!(a.max_weight_difference(&other).is_err());
+}

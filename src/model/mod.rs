@@ -238,6 +238,23 @@ impl Vgg {
         self.named(self.config.state_dict_shapes())
     }
 
+    /// The largest absolute difference between this model's `state_dict()` entries and
+    /// `other`'s (0 when the weights are identical). Models of different configs are an error.
+    pub fn max_weight_difference(&self, other: &Vgg) -> Result<f64> {
+        if self.config != other.config {
+            return Err(Error::Config(
+                "the two models have different configs: their weights do not correspond".into(),
+            ));
+        }
+        let mut largest = 0.0f64;
+        for ((_, a), (_, b)) in self.state_dict().iter().zip(other.state_dict().iter()) {
+            let b = b.f_to_device(a.device())?;
+            let d = (a - &b).f_abs()?.f_max()?.f_double_value(&[])?;
+            largest = largest.max(d);
+        }
+        Ok(largest)
+    }
+
     fn named(&self, shapes: Vec<(String, Vec<i64>)>) -> Vec<(String, Tensor)> {
         let vars = self.vs.variables();
         shapes

@@ -185,6 +185,12 @@ impl Run {
         save_state(&self.dir, &self.spec, &self.trainer)
     }
 
+    /// Saves what `vggnet train` writes after each epoch (state, model, best model,
+    /// metrics.json, curves), for a loop that trains `trainer` itself (notebook 02's).
+    pub fn save_epoch(&self) -> Result<()> {
+        save_epoch(&self.dir, &self.spec, &self.trainer)
+    }
+
     /// Trains until every epoch is done, a [`StopAt`] limit is reached, or the trainer's stop
     /// flag is raised (Ctrl-C). After each epoch it saves the state, the model, the best
     /// model, metrics.json and the curves; when stopped early it saves the state so that

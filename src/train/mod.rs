@@ -298,7 +298,134 @@ impl Trainer {
         })
     }
 
-    /// Runs the rest of the current epoch (from `position.batch`) over `train`.
+    /// The process-level speed settings, made where a training loop starts (once per process):
+    /// the allocator keeps freed blocks for reuse and, on the CPU, denormals are flushed to zero
+    /// unless the config keeps them. Returns the number of threads flushed (CPU only).
+    pub fn tune_process(&self) -> Option<usize> {
+        crate::perf::tune_allocator();
+        (self.model.device() == Device::Cpu)
+            .then(|| crate::perf::flush_denormals(self.config.flush_denormals))
+    }
+
+    /// This epoch's batches, as the article's `DataLoader(train_set, batch_size=64,
+    /// shuffle=True)` yields them: the indices of `train` in an order drawn from (seed, epoch),
+    /// `batch_size` at a time (the last batch may be smaller).
+    pub fn epoch_batches(&self, train: &Split) -> Vec<Vec<i64>> {
+        let order = train.order(Some(mix(self.config.seed, self.position.epoch as u64)));
+        order
+            .chunks(self.config.batch_size) // at least 1: validated in Trainer::new
+            .map(<[i64]>::to_vec)
+            .collect()
+    }
+
+    /// Batch `b` of this epoch, ready for a step (the article's `data, target`): the pictures
+    /// normalized, (B, C, S, S), shifted and rotated when the recipe's augmentation is on in this
+    /// epoch, and the labels, (B,). It first seeds torch from (seed, epoch, b), so the batch's
+    /// augmentation and dropout masks are the same in a resumed run.
+    pub fn load_batch(&self, train: &Split, b: usize, indices: &[i64]) -> Result<(Tensor, Tensor)> {
+        let epoch = self.position.epoch;
+        tch::manual_seed(mix(mix(self.config.seed, epoch as u64), b as u64) as i64);
+        let (mut xs, ys) = train.gather(indices)?; // (B, C, S, S), (B,)
+        if let Some(aug) = self.config.augment.filter(|a| a.active_in(epoch + 1)) {
+            xs = aug.apply(&xs)?; // (B, C, S, S), shifted and rotated
+        }
+        Ok((xs, ys))
+    }
+
+    /// Sets the learning rate of the next step from the recipe's schedule and returns it: the
+    /// article's rate is the peak at every step; the fast recipe warms up, then follows a
+    /// cosine over all `epochs x batches_per_epoch` steps.
+    pub fn schedule_lr(&mut self, batches_per_epoch: usize) -> f64 {
+        let total_steps = (batches_per_epoch * self.config.epochs) as u64;
+        let lr = self.config.schedule.lr_at(
+            self.config.optimizer.lr,
+            self.position.global_step,
+            total_steps,
+        );
+        self.set_lr(lr);
+        lr
+    }
+
+    /// Counts the step just taken on batch `b` (of `images` examples) in the epoch's running
+    /// sums, as the article's `running_loss += loss.item()`, `total += target.size(0)` and
+    /// `correct += (predicted == target).sum().item()` do, and adds a point to the step curve
+    /// every `config.curve_every_steps`. Returns the step's progress; its `num_batches` and
+    /// `images_per_sec` are left at 0 for the loop, which knows them, to fill in.
+    pub fn count_step(&mut self, b: usize, images: usize, out: &StepOutput) -> BatchProgress {
+        let n = images as u64;
+        let pos = &mut self.position;
+        pos.batch = b + 1;
+        pos.global_step += 1;
+        pos.seen += n;
+        pos.correct += out.correct;
+        pos.skipped += out.skipped as u64;
+        if out.loss.is_finite() {
+            pos.loss_sum += out.loss * n as f64;
+        }
+        let progress = BatchProgress {
+            epoch: pos.epoch + 1,
+            batch: b,
+            num_batches: 0,
+            loss: out.loss,
+            running_loss: pos.loss_sum / pos.seen as f64,
+            running_accuracy: 100.0 * pos.correct as f64 / pos.seen as f64,
+            seen: pos.seen as usize,
+            images_per_sec: 0.0,
+            skipped: out.skipped,
+            global_step: pos.global_step,
+        };
+        let curve_every = self.config.curve_every_steps as u64;
+        if curve_every > 0 && progress.global_step.is_multiple_of(curve_every) {
+            self.curve.push(CurvePoint {
+                step: progress.global_step,
+                epoch: progress.epoch,
+                running_loss: progress.running_loss,
+                running_accuracy: progress.running_accuracy,
+            });
+        }
+        progress
+    }
+
+    /// Adds `seconds` of training to the epoch in progress and to the run (an epoch trained in
+    /// several parts: a budget reached, an interruption, an evaluation in between).
+    pub fn add_train_time(&mut self, seconds: f64) {
+        self.position.seconds += seconds;
+        self.position.train_seconds += seconds;
+    }
+
+    /// Ends the epoch: its record from the running sums (the article's `running_loss /
+    /// len(train_loader), 100 * correct / total`; no test accuracy yet) and the position moved to
+    /// the start of the next epoch. `seconds`: training time since the last
+    /// [`Trainer::add_train_time`].
+    pub fn end_epoch(&mut self, seconds: f64) -> EpochRecord {
+        self.add_train_time(seconds);
+        let pos = std::mem::take(&mut self.position);
+        let record = EpochRecord {
+            epoch: pos.epoch + 1,
+            train_loss: pos.loss_sum / pos.seen.max(1) as f64,
+            train_accuracy: 100.0 * pos.correct as f64 / pos.seen.max(1) as f64,
+            test_accuracy: None,
+            seconds: pos.seconds,
+            images_per_sec: pos.seen as f64 / pos.seconds.max(1e-9),
+            skipped_steps: pos.skipped,
+            loss_scale: if self.amp_enabled() {
+                self.scaler.scale
+            } else {
+                1.0
+            },
+        };
+        self.position = Position {
+            epoch: pos.epoch + 1,
+            global_step: pos.global_step,
+            train_seconds: pos.train_seconds,
+            ..Position::default()
+        };
+        record
+    }
+
+    /// Runs the rest of the current epoch (from `position.batch`) over `train`: the article's
+    /// `train_epoch`, which notebook 02 writes out with the pieces above (the test
+    /// `the_notebooks_loop_is_trainer_fit` checks that both give identical weights).
     /// Returns the epoch's record (without test accuracy) and advances to the next epoch.
     pub fn train_epoch(
         &mut self,
@@ -306,115 +433,46 @@ impl Trainer {
         test: Option<&Split>,
         obs: &mut dyn Observer,
     ) -> Result<EpochRecord> {
-        // The process-level speed settings, where the loop that needs them starts.
-        crate::perf::tune_allocator();
-        let flushed = (self.model.device() == Device::Cpu)
-            .then(|| crate::perf::flush_denormals(self.config.flush_denormals));
+        let flushed = self.tune_process();
         self.announce_amp(obs, flushed);
-        let bs = self.config.batch_size; // at least 1: validated in Trainer::new
-        let epoch = self.position.epoch;
-        let seed = self.config.seed;
-        let num_batches = train.num_batches(bs);
-        let total_steps = (num_batches * self.config.epochs) as u64;
-        let amp = self.amp_enabled();
-        let order = train.order(Some(mix(seed, epoch as u64)));
-        obs.on_epoch_start(epoch + 1, num_batches);
+        let batches = self.epoch_batches(train);
+        let num_batches = batches.len();
+        obs.on_epoch_start(self.position.epoch + 1, num_batches);
         let mut started = Instant::now();
         let mut seen_at_start = self.position.seen;
-        let mut seconds_before = self.position.seconds;
-        for (b, chunk) in order.chunks(bs).enumerate().skip(self.position.batch) {
+        for (b, indices) in batches.iter().enumerate().skip(self.position.batch) {
             if self.stop.load(Ordering::SeqCst) {
-                let elapsed = started.elapsed().as_secs_f64();
-                self.position.seconds = seconds_before + elapsed;
-                self.position.train_seconds += elapsed;
+                self.add_train_time(started.elapsed().as_secs_f64());
                 return Err(Error::Interrupted);
             }
-            tch::manual_seed(mix(mix(seed, epoch as u64), b as u64) as i64);
-            let (mut xs, ys) = train.gather(chunk)?; // (B, C, S, S), (B,)
-            if let Some(aug) = self.config.augment.filter(|a| a.active_in(epoch + 1)) {
-                xs = aug.apply(&xs)?; // (B, 1, 28, 28), shifted and rotated
-            }
-            self.set_lr(self.config.schedule.lr_at(
-                self.config.optimizer.lr,
-                self.position.global_step,
-                total_steps,
-            ));
+            let (xs, ys) = self.load_batch(train, b, indices)?;
+            self.schedule_lr(num_batches);
             let out = self.step(&xs, &ys)?;
-            let (loss_v, found_inf) = (out.loss, out.skipped);
-            let n = chunk.len() as u64;
-            let pos = &mut self.position;
-            pos.batch = b + 1;
-            pos.global_step += 1;
-            pos.seen += n;
-            pos.correct += out.correct;
-            pos.skipped += found_inf as u64;
-            if loss_v.is_finite() {
-                pos.loss_sum += loss_v * n as f64;
-            }
+            let mut progress = self.count_step(b, indices.len(), &out);
             let elapsed = started.elapsed().as_secs_f64();
-            let progress = BatchProgress {
-                epoch: epoch + 1,
-                batch: b,
-                num_batches,
-                loss: loss_v,
-                running_loss: pos.loss_sum / pos.seen as f64,
-                running_accuracy: 100.0 * pos.correct as f64 / pos.seen as f64,
-                seen: pos.seen as usize,
-                images_per_sec: (pos.seen - seen_at_start) as f64 / elapsed.max(1e-9),
-                skipped: found_inf,
-                global_step: pos.global_step,
-            };
+            progress.num_batches = num_batches;
+            progress.images_per_sec =
+                (self.position.seen - seen_at_start) as f64 / elapsed.max(1e-9);
             obs.on_batch(&progress);
-            let curve_every = self.config.curve_every_steps as u64;
-            if curve_every > 0 && self.position.global_step.is_multiple_of(curve_every) {
-                self.curve.push(CurvePoint {
-                    step: self.position.global_step,
-                    epoch: epoch + 1,
-                    running_loss: progress.running_loss,
-                    running_accuracy: progress.running_accuracy,
-                });
-            }
             let step = self.position.global_step;
             let every = self.config.eval_every_steps as u64;
             if let (Some(test), true) = (test, every > 0 && step.is_multiple_of(every)) {
-                let train_seconds = self.position.train_seconds + elapsed;
+                // Evaluation time is not training time.
+                self.add_train_time(elapsed);
                 let acc = evaluate(&self.model, test, self.config.eval_batch_size)?.accuracy;
                 let point = EvalPoint {
-                    step: self.position.global_step,
-                    epoch: epoch + 1,
-                    train_seconds,
+                    step,
+                    epoch: self.position.epoch + 1,
+                    train_seconds: self.position.train_seconds,
                     test_accuracy: acc,
                 };
                 obs.on_eval(&point);
                 self.evals.push(point);
-                // Evaluation time is not training time.
-                self.position.seconds = seconds_before + elapsed;
-                self.position.train_seconds = train_seconds;
-                seconds_before = self.position.seconds;
                 seen_at_start = self.position.seen;
                 started = Instant::now();
             }
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let pos = std::mem::take(&mut self.position);
-        let seconds = seconds_before + elapsed;
-        let record = EpochRecord {
-            epoch: epoch + 1,
-            train_loss: pos.loss_sum / pos.seen.max(1) as f64,
-            train_accuracy: 100.0 * pos.correct as f64 / pos.seen.max(1) as f64,
-            test_accuracy: None,
-            seconds,
-            images_per_sec: pos.seen as f64 / seconds.max(1e-9),
-            skipped_steps: pos.skipped,
-            loss_scale: if amp { self.scaler.scale } else { 1.0 },
-        };
-        self.position = Position {
-            epoch: epoch + 1,
-            global_step: pos.global_step,
-            train_seconds: pos.train_seconds + elapsed,
-            ..Position::default()
-        };
-        Ok(record)
+        Ok(self.end_epoch(started.elapsed().as_secs_f64()))
     }
 
     /// Trains until `config.epochs` are done, evaluating on `test` after each epoch.
