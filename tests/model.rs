@@ -327,10 +327,7 @@ fn the_weight_difference_of_two_models() {
         a.max_weight_difference(&b).unwrap(),
         (1.0 - before as f32).abs() as f64
     );
-    let other = vggnet::model::Vgg::new(
-        vggnet::model::Network::Article.config(),
-        tch::Device::Cpu,
-    )
-    .unwrap();
+    let other = vggnet::model::Vgg::new(vggnet::model::Network::Article.config(), tch::Device::Cpu)
+        .unwrap();
     assert!(a.max_weight_difference(&other).is_err());
 }

@@ -92,7 +92,8 @@ impl TrainConfig {
     /// and rotated by up to 10 degrees (see [`Augment`] for why not in the first). The
     /// schedule spans the run's epochs: a one-epoch run decays within its epoch.
     /// Why 3e-4: at the article's 1e-3 this network stays on its initial plateau (loss 2.30)
-    /// for ~200 steps, at 3e-4 it leaves it within ~100 (notebook 02's experiments); one epoch
+    /// for ~200 steps, at 3e-4 it leaves it within ~100 (notebook 02's side-by-side
+    /// experiment, run on the article's network); one epoch
     /// with augmentation, seed 42 (results/recipes): peak 3e-4 96.06% after 300 steps and
     /// 98.93% at the end, peak 1e-3 88.39% and 98.83%. One epoch of this recipe (so without
     /// augmentation), seeds 1, 2, 42: 99.07 +- 0.19% on the test set.
