@@ -34,9 +34,10 @@ start: setup-notebooks
 	  echo "start: open $(CURDIR)/out/notebooks/index.html (or run \`make lab\` and open the URL it prints)"; \
 	fi
 
-## How long the first cells take in a fresh kernel after set-up (what a reader waits for).
+## How long the first cells take in a fresh kernel after set-up (what a reader waits for): a table of
+## kernel start, the `:dep` cell, the first `let`, five typical cells, and the wait for the first printed value.
 first-cell: setup-notebooks
-	.venv/bin/python scripts/warm_kernel.py
+	.venv/bin/python scripts/warm_kernel.py --table
 
 ## Execute all notebooks headless; executed copies, HTML, screenshots and index.html go to
 ## out/notebooks/, and notebooks/ is left as it is (a learner's edits are never overwritten).

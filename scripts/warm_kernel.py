@@ -2,9 +2,13 @@
 `:dep vggnet = { path = "..", default-features = false }` cell) and one statement in a fresh "vggnet-rust" kernel, so that
 evcxr compiles the crate and tch into its build cache (~/.cache/vggnet/evcxr) now, during set-up,
 instead of in a reader's first cell. Prints how long each took: run again on a warm cache, that is
-the latency of the first cells a reader runs after starting Jupyter (`make first-cell` does).
+the latency of the first cells a reader runs after starting Jupyter.
 
-Usage: python scripts/warm_kernel.py [--timeout 3600]
+With --table (`make first-cell`) it then runs five typical cells and prints a table: kernel start,
+the `:dep` cell, the first `let`, each typical cell, and the time from starting the kernel to the
+first printed value.
+
+Usage: python scripts/warm_kernel.py [--timeout 3600] [--table]
 """
 import argparse
 import sys
@@ -17,15 +21,31 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Five cells of the kind a reader runs next, with what each stands for.
+TYPICAL = [
+    ("a config (the fast recipe's settings)",
+     "let settings = vggnet::train::TrainConfig::recipe(vggnet::train::Recipe::Fast);\nsettings.batch_size"),
+    ("building the model", "let model = Vgg::new(config.clone(), vggnet::tch::Device::Cpu)?;"),
+    ("a forward pass on one picture",
+     "let x = vggnet::tch::Tensor::zeros([1, 1, 28, 28], (vggnet::tch::Kind::Float, vggnet::tch::Device::Cpu));\n"
+     "model.forward_t(&x, false)?.size()"),
+    ("printing the model", "println!(\"{model}\");"),
+    ("arithmetic on a variable", "config.feature_size() * 2"),
+]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
+    p.add_argument("--table", action="store_true", help="also time five typical cells and print the table")
     args = p.parse_args()
     first = next(c for c in nbformat.read(ROOT / "notebooks" / "01_model.ipynb", as_version=4).cells
                  if c.cell_type == "code")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(first.source),
                 nbformat.v4.new_code_cell('let config = VggConfig::default();\nconfig.num_parameters()')]
+    if args.table:
+        nb.cells += [nbformat.v4.new_code_cell(src) for _, src in TYPICAL]
     client = NotebookClient(nb, timeout=args.timeout, kernel_name="vggnet-rust", allow_errors=True,
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
     start = time.time()
@@ -44,6 +64,14 @@ def main():
         sys.exit(f"warm-up: unexpected result {value!r}")
     print(f"kernel: started in {started:.1f}s; first cell of 01_model (:dep vggnet) {times[0]:.1f}s, "
           f"next cell {times[1]:.1f}s")
+    if args.table:
+        rows = [("kernel start", started), (":dep vggnet (01's first cell)", times[0]),
+                ("first let: a config and its parameter count", times[1])]
+        rows += [(name, t) for (name, _), t in zip(TYPICAL, times[2:])]
+        print("| cell | seconds |\n|---|---|")
+        for name, t in rows:
+            print(f"| {name} | {t:.1f} |")
+        print(f"| **kernel start to the first printed value** | **{started + times[0] + times[1]:.1f}** |")
 
 
 if __name__ == "__main__":
