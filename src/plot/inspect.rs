@@ -222,8 +222,13 @@ pub fn saliency_maps(
     })
 }
 
-/// Misclassified digits titled with truth, prediction and the predicted class's probability.
-pub fn mistakes(mistakes: &[crate::inspect::Mistake], cols: usize) -> Result<Figure> {
+/// Misclassified pictures titled with truth, prediction (`dataset`'s class names) and the
+/// predicted class's probability.
+pub fn mistakes(
+    mistakes: &[crate::inspect::Mistake],
+    cols: usize,
+    dataset: crate::data::Dataset,
+) -> Result<Figure> {
     let digits: Vec<_> = mistakes
         .iter()
         .map(|m| {
@@ -231,8 +236,8 @@ pub fn mistakes(mistakes: &[crate::inspect::Mistake], cols: usize) -> Result<Fig
                 m.pixels.clone(),
                 format!(
                     "{}: pred {} ({:.0}%)",
-                    m.label,
-                    m.predicted,
+                    dataset.class_name(m.label),
+                    dataset.class_name(m.predicted),
                     100.0 * m.confidence
                 ),
             )

@@ -62,6 +62,22 @@ pub struct RunSpec {
     pub plots: bool,
 }
 
+impl RunSpec {
+    /// The settings saved in the state folder `state_dir` (`RUN/state/run.json`), or `None`
+    /// when there is none (a run saved by an older vggnet, which trained on MNIST). Notebooks
+    /// 04 and 05 read from it the data set that notebook 02's run trained on.
+    pub fn read(state_dir: &Path) -> Result<Option<RunSpec>> {
+        let path = state_dir.join(RUN_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::checkpoint(&path, format!("invalid run settings: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
 /// Everything needed to start a run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -400,5 +416,33 @@ mod tests {
         assert!(is_best(&h(&[Some(98.0), Some(98.0)])));
         assert!(!is_best(&h(&[Some(98.0), None])));
         assert!(is_best(&h(&[None, Some(10.0)])));
+    }
+
+    #[test]
+    fn the_saved_run_settings_are_read_back_and_a_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            RunSpec::read(dir.path()).unwrap(),
+            None,
+            "no run.json: None"
+        );
+        let spec = RunSpec {
+            dataset: Dataset::FashionMnist,
+            data_dir: PathBuf::from("/data/fashion-mnist"),
+            train_limit: Some(100),
+            test_limit: None,
+            data_files: Vec::new(),
+            device: Device::Cpu,
+            plots: false,
+        };
+        let path = dir.path().join(RUN_FILE);
+        std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+        assert_eq!(RunSpec::read(dir.path()).unwrap(), Some(spec));
+        std::fs::write(&path, b"{\"dataset\": 3").unwrap();
+        let err = RunSpec::read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("run.json") && err.contains("invalid run settings"),
+            "{err}"
+        );
     }
 }

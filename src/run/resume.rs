@@ -40,16 +40,8 @@ impl Run {
     /// `allow_inexact`.
     pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
         let (state_dir, saved) = read_trainer_state(&dir.join(STATE_DIR))?;
-        let run_path = state_dir.join(RUN_FILE);
         let mut notes = Vec::new();
-        let spec: Option<RunSpec> =
-            match std::fs::read(&run_path) {
-                Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::checkpoint(&run_path, format!("invalid run settings: {e}"))
-                })?),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(Error::io(&run_path, e)),
-            };
+        let spec = RunSpec::read(&state_dir)?;
         let mut conflicts = request.settings.conflicts(request.recipe, &saved.config);
         let (mut spec, checked) = match spec {
             Some(spec) => {
