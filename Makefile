@@ -1,9 +1,14 @@
 # vggnet: every target does its own set-up (scripts/setup.sh is idempotent: seconds when done).
 SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
+# Fashion-MNIST (notebook 06, `make notebooks-fashion`): ../shared's copy when there is one, else the
+# crate's own search ($FASHION_MNIST_DIR, Debian's /usr/share/datasets/fashion-mnist, data/fashion-mnist).
+ifneq ($(wildcard ../shared/data/fashion-mnist/train-images-idx3-ubyte.gz),)
+export FASHION_MNIST_DIR ?= $(abspath ../shared/data/fashion-mnist)
+endif
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks publish-notebooks lab fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks publish-notebooks lab notebooks-fashion fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -44,6 +49,11 @@ first-cell: setup-notebooks
 ## In CI the committed outputs must also be from the cells' current source.
 notebooks: setup-notebooks
 	.venv/bin/python scripts/run_notebooks.py --out out/notebooks $(if $(CI),--check-published)
+
+## Notebook 02 with its `dataset` settings line switched to Fashion-MNIST (the one edit a learner makes),
+## then 04 and 05 on that run; executed copies to out/notebooks-fashion/, notebooks/ left as it is.
+notebooks-fashion: setup-notebooks
+	.venv/bin/python scripts/run_notebooks.py --out out/notebooks-fashion --only 02_,04_,05_ --dataset fashion-mnist
 
 ## The same run, then the executed notebooks written back into notebooks/ with their outputs
 ## (commit them: they are what a code host shows, and what CI's check compares).

@@ -27,8 +27,12 @@ executed code cell carries the SHA-256 of its source (metadata "vggnet_source_sh
                      source (never executed, or edited since): CI's check that what a reader
                      sees on the code host is what the cells produce.
 
-Usage: python scripts/run_notebooks.py [--out out/notebooks] [--timeout 1800] [--only NAME]
-                                       [--publish] [--check-published]
+With --dataset fashion-mnist, 02's `dataset` settings line is switched to Fashion-MNIST before it runs
+(the one edit a learner makes; `make notebooks-fashion` runs 02, 04 and 05 so): the learning bar is then
+Fashion-MNIST's, and nothing is published.
+
+Usage: python scripts/run_notebooks.py [--out out/notebooks] [--timeout 1800] [--only NAME[,NAME...]]
+                                       [--publish] [--check-published] [--dataset mnist|fashion-mnist]
 """
 import hashlib
 import argparse
@@ -115,11 +119,17 @@ def publish(nb, path):
     nbformat.write(nb, path)
 
 
-LEARNING_BAR = 97.0
+# The final test accuracy 02's run must reach, by data set. MNIST: one epoch of the fast recipe
+# reached 98.85-99.14% over every seed and CPU recorded (results/recipes/fast-*1epoch*), a run that
+# does not learn stays at 10%. Fashion-MNIST (only with --dataset): the same recipe's first epoch
+# of five reached 85.28% and 86.42% (results/recipes/fashion-fast-5epoch-*), chance is 10%.
+LEARNING_BAR = {"mnist": 97.0, "fashion-mnist": 80.0}
+# The settings line of 02 that --dataset edits, and what it becomes.
+DATASET_LINE = {"mnist": "let dataset = Dataset::Mnist;", "fashion-mnist": "let dataset = Dataset::FashionMnist;"}
 
 
 def learning_check(metrics_path):
-    """The final test accuracy of notebook 02's run against the bar."""
+    """The final test accuracy of notebook 02's run against its data set's bar."""
     if not metrics_path.exists():
         return [f"02_training: {metrics_path} was not written"]
     m = json.loads(metrics_path.read_text())
@@ -128,13 +138,27 @@ def learning_check(metrics_path):
         return ["02_training: no test accuracy in metrics.json"]
     acc = epochs[-1]["test_accuracy"]
     run = m.get("run", {})
-    print(f"learning: 02_training trained on {run.get('train_limit') or 60000} images for {len(epochs)} "
-          f"epochs: test accuracy {acc:.2f}% on {run.get('test_limit') or 10000} digits (bar {LEARNING_BAR}%)")
+    dataset = run.get("dataset", "mnist")
+    bar = LEARNING_BAR.get(dataset)
+    if bar is None:
+        return [f"02_training: no learning bar for the data set {dataset!r}"]
+    print(f"learning: 02_training trained on {run.get('train_limit') or 60000} {dataset} images for {len(epochs)} "
+          f"epochs: test accuracy {acc:.2f}% on {run.get('test_limit') or 10000} pictures (bar {bar}%)")
     if epochs[0]["train_loss"] <= epochs[-1]["train_loss"] and len(epochs) > 1:
         return [f"02_training: the training loss did not fall ({epochs[0]['train_loss']} -> {epochs[-1]['train_loss']})"]
-    if acc < LEARNING_BAR:
-        return [f"02_training: test accuracy {acc:.2f}% is below the {LEARNING_BAR}% bar"]
+    if acc < bar:
+        return [f"02_training: test accuracy {acc:.2f}% is below the {bar}% bar"]
     return []
+
+
+def switch_dataset(nb, dataset):
+    """02's settings cell with its `dataset` line set to `dataset`: the one edit a learner makes."""
+    if dataset == "mnist":
+        return
+    cells = [c for c in nb.cells if c.cell_type == "code" and DATASET_LINE["mnist"] in c.source]
+    if len(cells) != 1:
+        sys.exit(f"02_training: expected one settings cell with `{DATASET_LINE['mnist']}`, found {len(cells)}")
+    cells[0].source = cells[0].source.replace(DATASET_LINE["mnist"], DATASET_LINE[dataset])
 
 
 def browser_check(html_files, expected, out_dir):
@@ -198,18 +222,24 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(ROOT / "out" / "notebooks"))
     p.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds")
-    p.add_argument("--only", default=None)
+    p.add_argument("--only", default=None, help="the notebooks whose names contain one of these, comma-separated")
     p.add_argument("--publish", action="store_true", help="write the executed notebooks back into notebooks/")
     p.add_argument("--check-published", action="store_true",
                    help="fail on committed cells whose outputs are not from their current source")
+    p.add_argument("--dataset", choices=sorted(DATASET_LINE), default="mnist",
+                   help="the data set of 02's `dataset` settings line: fashion-mnist changes only that line "
+                        "before executing (the switch a learner makes; 04 and 05 then follow the run)")
     args = p.parse_args()
+    if args.publish and args.dataset != "mnist":
+        sys.exit("--publish writes notebooks/ as committed, with MNIST: not with --dataset")
     self_test()  # the reading checks flag what they are for (scripts/notebook_reading.py)
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     (ROOT / "runs" / "notebook").mkdir(parents=True, exist_ok=True)
     notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if args.only:
-        notebooks = [n for n in notebooks if args.only in n.name]
+        wanted = args.only.split(",")
+        notebooks = [n for n in notebooks if any(w in n.name for w in wanted)]
     if not notebooks:
         sys.exit("no notebooks found")
     problems, expected, html_files, timings = [], {}, [], []
@@ -222,6 +252,8 @@ def main():
         if path.name.startswith("02_"):
             metrics.unlink(missing_ok=True)  # never judge a stale run
         nb = nbformat.read(path, as_version=4)
+        if path.name.startswith("02_"):
+            switch_dataset(nb, args.dataset)
         start = time.time()
         client = NotebookClient(nb, timeout=args.timeout, kernel_name="vggnet-rust",
                                 resources={"metadata": {"path": str(path.parent)}}, allow_errors=True)

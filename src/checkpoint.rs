@@ -316,9 +316,7 @@ pub fn save_training_state_with(
     // A save killed half-way leaves its staging folder (hundreds of MB); clear those first.
     let staging_prefix = format!(".{name}.new-");
     fsio::remove_leftovers(parent, &staging_prefix)?;
-    let staging = fsio::temp_builder(&staging_prefix, true)
-        .tempdir_in(parent)
-        .map_err(|e| Error::io(parent, e))?;
+    let staging = fsio::Temp::folder_in(parent, &staging_prefix)?;
     save_model(&trainer.model, &staging.path().join(MODEL_FILE))?;
     let (opt_tensors, step) = trainer.optimizer.state();
     write_safetensors(&staging.path().join(OPTIMIZER_FILE), &opt_tensors, None)?;

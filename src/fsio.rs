@@ -76,20 +76,18 @@ pub fn atomic_write_with(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut tmp = temp_builder(TEMP_PREFIX, false)
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let (tmp, mut file) = Temp::file_in(dir, TEMP_PREFIX)?;
     // Replacing a file keeps its permissions, as writing into it in place would.
     if let Ok(existing) = std::fs::metadata(path) {
-        tmp.as_file()
-            .set_permissions(existing.permissions())
+        file.set_permissions(existing.permissions())
             .map_err(|e| Error::io(path, e))?;
     }
-    fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    fill(&mut file).map_err(|e| Error::io(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))?;
     record(|| SyncEvent::File(path.to_path_buf()));
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    record(|| SyncEvent::Rename(path.to_path_buf()));
+    drop(file);
+    rename(tmp.path(), path)?;
+    tmp.keep();
     sync_dir(dir)
 }
 
@@ -130,24 +128,131 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     atomic_write(path, &bytes)
 }
 
-/// A temporary-file builder whose files and folders get the permissions that
-/// `File::create` / `create_dir` would give (0o666 / 0o777 less the umask) instead of
-/// tempfile's owner-only ones, so a saved model is as readable as any other file.
-pub fn temp_builder(prefix: &str, folder: bool) -> tempfile::Builder<'_, 'static> {
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if folder { 0o777 } else { 0o666 };
-        builder.permissions(std::fs::Permissions::from_mode(mode));
+/// A file or folder with a fresh name in a given folder, removed again when dropped unless
+/// [`Temp::keep`] was called: the staging place of an atomic write. It gets the permissions
+/// that `File::create` / `create_dir` would give (0o666 / 0o777 less the umask), so a saved
+/// model is as readable as any other file.
+#[derive(Debug)]
+pub struct Temp {
+    path: PathBuf,
+    folder: bool,
+    kept: bool,
+}
+
+impl Temp {
+    /// A new, empty file `dir/PREFIX<unique>`, open for writing.
+    pub fn file_in(dir: &Path, prefix: &str) -> Result<(Temp, std::fs::File)> {
+        Self::create(dir, prefix, false, |path| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
+            options.open(path)
+        })
     }
-    #[cfg(not(unix))]
-    let _ = folder;
-    builder
+
+    /// A new, empty folder `dir/PREFIX<unique>`.
+    pub fn folder_in(dir: &Path, prefix: &str) -> Result<Temp> {
+        let (temp, ()) = Self::create(dir, prefix, true, |path| {
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o777);
+            builder.create(path)
+        })?;
+        Ok(temp)
+    }
+
+    /// Tries fresh names (process id, a counter and the clock) until `make` creates one that
+    /// did not exist.
+    fn create<T>(
+        dir: &Path,
+        prefix: &str,
+        folder: bool,
+        make: impl Fn(&Path) -> std::io::Result<T>,
+    ) -> Result<(Temp, T)> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut last = None;
+        for _ in 0..100 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{prefix}{}-{n}-{nanos:08x}", std::process::id()));
+            match make(&path) {
+                Ok(made) => {
+                    let temp = Temp {
+                        path,
+                        folder,
+                        kept: false,
+                    };
+                    return Ok((temp, made));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(Error::io(dir, e)),
+            }
+        }
+        let e = last.unwrap_or_else(|| std::io::Error::other("no free temporary name"));
+        Err(Error::io(dir, e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the file or folder (renamed or to be renamed by the caller) and returns its path.
+    pub fn keep(mut self) -> PathBuf {
+        self.kept = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let _ = if self.folder {
+            std::fs::remove_dir_all(&self.path)
+        } else {
+            std::fs::remove_file(&self.path)
+        };
+    }
 }
 
 /// Reads a whole file, mapping errors to `Error::Io` with the path.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temporary file or folder gets a name of its own, is gone when dropped (a folder with
+    /// what is in it), and stays when kept.
+    #[test]
+    fn a_temporary_is_removed_unless_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = Temp::file_in(dir.path(), TEMP_PREFIX).unwrap();
+        let (b, _) = Temp::file_in(dir.path(), TEMP_PREFIX).unwrap();
+        assert_ne!(a.path(), b.path());
+        let a_path = a.path().to_path_buf();
+        drop(a);
+        assert!(!a_path.exists(), "dropped");
+        assert!(b.keep().is_file(), "kept");
+        let folder = Temp::folder_in(dir.path(), ".staging-").unwrap();
+        std::fs::write(folder.path().join("x"), b"x").unwrap();
+        let folder_path = folder.path().to_path_buf();
+        drop(folder);
+        assert!(
+            !folder_path.exists(),
+            "a dropped folder goes with its files"
+        );
+        assert_eq!(
+            remove_leftovers(dir.path(), TEMP_PREFIX).unwrap(),
+            1,
+            "only the kept file is left"
+        );
+    }
 }

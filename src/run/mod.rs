@@ -78,6 +78,39 @@ impl RunSpec {
     }
 }
 
+/// A run folder's latest model (`RUN/model.safetensors`) and the data set it trained on (from
+/// `RUN/state/run.json`; MNIST for a run saved before data sets had names), on `device`.
+/// Notebooks 04 and 05 open notebook 02's run with it. A folder with no model yet, or a model
+/// whose input is not that data set's pictures, is an error naming the file.
+pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
+    let path = run_dir.join(MODEL_FILE);
+    if !path.is_file() {
+        return Err(Error::checkpoint(
+            &path,
+            "no trained model here yet: train the run first (notebook 02, or `vggnet train --out` this folder) \
+             until its first epoch is saved",
+        ));
+    }
+    let model = crate::checkpoint::load_model(&path, device)?;
+    let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?
+        .map(|run| run.dataset)
+        .unwrap_or_default();
+    let c = model.config();
+    let (channels, side) = dataset.input();
+    if (c.in_channels, c.image_size) != (channels, side) {
+        return Err(Error::checkpoint(
+            &path,
+            format!(
+                "the model takes {}x{s}x{s} pictures but its run trained on {}, which has {channels}x{side}x{side}",
+                c.in_channels,
+                dataset.title(),
+                s = c.image_size
+            ),
+        ));
+    }
+    Ok((model, dataset))
+}
+
 /// Everything needed to start a run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -442,6 +475,57 @@ mod tests {
         let err = RunSpec::read(dir.path()).unwrap_err().to_string();
         assert!(
             err.contains("run.json") && err.contains("invalid run settings"),
+            "{err}"
+        );
+    }
+
+    /// Notebooks 04 and 05 open a run folder: its model with the data set from run.json; no
+    /// model yet, or a model that does not take that data set's pictures, is named.
+    #[test]
+    fn a_run_folder_opens_as_its_model_and_data_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_trained(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(MODEL_FILE) && err.contains("no trained model"),
+            "{err}"
+        );
+
+        let model = Vgg::new(crate::model::Network::Narrow.config(), Device::Cpu).unwrap();
+        save_model(&model, &dir.path().join(MODEL_FILE)).unwrap();
+        let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(
+            dataset,
+            Dataset::Mnist,
+            "no run.json: a run from before data sets had names"
+        );
+        assert_eq!(opened.max_weight_difference(&model).unwrap(), 0.0);
+
+        let state = dir.path().join(STATE_DIR);
+        std::fs::create_dir(&state).unwrap();
+        let mut spec = RunSpec {
+            dataset: Dataset::FashionMnist,
+            data_dir: PathBuf::from("/data/fashion-mnist"),
+            train_limit: None,
+            test_limit: None,
+            data_files: Vec::new(),
+            device: Device::Cpu,
+            plots: false,
+        };
+        std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
+        assert_eq!(
+            open_trained(dir.path(), Device::Cpu).unwrap().1,
+            Dataset::FashionMnist
+        );
+
+        spec.dataset = Dataset::Cifar10;
+        std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
+        let err = open_trained(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(MODEL_FILE) && err.contains("1x28x28") && err.contains("3x32x32"),
             "{err}"
         );
     }
