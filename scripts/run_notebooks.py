@@ -249,10 +249,9 @@ def main():
         print(f"published: {len(problems)} stale or unexecuted cells in the committed notebooks", flush=True)
     metrics = ROOT / "runs" / "notebook" / "metrics.json"
     for path in notebooks:
-        if path.name.startswith("02_"):
-            metrics.unlink(missing_ok=True)  # never judge a stale run
         nb = nbformat.read(path, as_version=4)
         if path.name.startswith("02_"):
+            metrics.unlink(missing_ok=True)  # never judge a stale run
             switch_dataset(nb, args.dataset)
         start = time.time()
         client = NotebookClient(nb, timeout=args.timeout, kernel_name="vggnet-rust",

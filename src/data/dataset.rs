@@ -263,6 +263,18 @@ impl Dataset {
         (self.spec().channels, self.spec().side)
     }
 
+    /// Why a network whose input is `in_channels` x `image_size` x `image_size` cannot take this
+    /// data set's pictures ("takes 1x28x28 pictures but CIFAR-10 has 3x32x32"), or `None` when it can.
+    pub fn input_mismatch(self, in_channels: i64, image_size: i64) -> Option<String> {
+        let (channels, side) = self.input();
+        ((in_channels, image_size) != (channels, side)).then(|| {
+            format!(
+                "takes {in_channels}x{image_size}x{image_size} pictures but {} has {channels}x{side}x{side}",
+                self.title()
+            )
+        })
+    }
+
     /// Its name in text ("Fashion-MNIST").
     pub fn title(self) -> &'static str {
         self.spec().title

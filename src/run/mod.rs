@@ -96,16 +96,10 @@ pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
         .map(|run| run.dataset)
         .unwrap_or_default();
     let c = model.config();
-    let (channels, side) = dataset.input();
-    if (c.in_channels, c.image_size) != (channels, side) {
+    if let Some(mismatch) = dataset.input_mismatch(c.in_channels, c.image_size) {
         return Err(Error::checkpoint(
             &path,
-            format!(
-                "the model takes {}x{s}x{s} pictures but its run trained on {}, which has {channels}x{side}x{side}",
-                c.in_channels,
-                dataset.title(),
-                s = c.image_size
-            ),
+            format!("the model {mismatch} (the data set its run trained on)"),
         ));
     }
     Ok((model, dataset))
@@ -171,14 +165,13 @@ impl Run {
     /// Starts a new run in `dir` (created when missing): seeds torch with the training seed,
     /// builds a fresh model and loads the data.
     pub fn start(dir: &Path, config: RunConfig) -> Result<Run> {
-        let (channels, side) = config.data.dataset.input();
-        if (config.model.in_channels, config.model.image_size) != (channels, side) {
+        let mismatch = config
+            .data
+            .dataset
+            .input_mismatch(config.model.in_channels, config.model.image_size);
+        if let Some(mismatch) = mismatch {
             return Err(Error::Config(format!(
-                "the network takes {}x{s}x{s} pictures but {} has {channels}x{side}x{side}: set \
-                 VggConfig's in_channels and image_size from Dataset::input()",
-                config.model.in_channels,
-                config.data.dataset.title(),
-                s = config.model.image_size,
+                "the network {mismatch}: set VggConfig's in_channels and image_size from Dataset::input()"
             )));
         }
         let data = Data::load(&config.data)?;

@@ -13,15 +13,10 @@ use vggnet::tch::Device;
 /// Refuses a model whose input is not the data set's pictures, naming both.
 fn fits(model: &vggnet::model::Vgg, path: &Path, dataset: Dataset) -> Result<()> {
     let c = model.config();
-    let (channels, side) = dataset.input();
-    if (c.in_channels, c.image_size) != (channels, side) {
+    if let Some(mismatch) = dataset.input_mismatch(c.in_channels, c.image_size) {
         bail!(
-            "{} takes {}x{s}x{s} pictures but {} has {channels}x{side}x{side}: give --dataset \
-             for the data set it was trained on",
-            path.display(),
-            c.in_channels,
-            dataset.title(),
-            s = c.image_size
+            "{} {mismatch}: give --dataset for the data set it was trained on",
+            path.display()
         );
     }
     Ok(())
