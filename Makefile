@@ -8,7 +8,7 @@ export FASHION_MNIST_DIR ?= $(abspath ../shared/data/fashion-mnist)
 endif
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference bench photos notebooks publish-notebooks lab notebooks-fashion fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks lab notebooks-fashion fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -85,9 +85,17 @@ train: setup
 
 ## PyTorch's run of the article's loop with the same settings, for docs/results.md's comparison
 ## (35-85 minutes on 2 cores: PyTorch trains 59-140 images/s on the CPUs seen; writes results/full/pytorch.json).
+## Stopped, the same command continues after the last finished epoch (pytorch.json.ckpt).
 reference: setup
-	.venv/bin/python python/article.py train --mnist $(MNIST_DIR) --out results/full/pytorch.json \
+	.venv/bin/python python/article.py train --data $(MNIST_DIR) --out results/full/pytorch.json \
 	  --epochs 5 --seed 42 --eval-every 200 --threads 2 $(ARGS)
+
+## The same PyTorch run on Fashion-MNIST, tested after each epoch, for README's Fashion-MNIST rows
+## (results/recipes/fashion-pytorch-article-seed42.json and .log; continues the same way when stopped).
+reference-fashion: setup
+	set -o pipefail; .venv/bin/python python/article.py train --data $(FASHION_MNIST_DIR) \
+	  --out results/recipes/fashion-pytorch-article-seed42.json --epochs 5 --seed 42 --threads 2 $(ARGS) \
+	  2>&1 | tee -a results/recipes/fashion-pytorch-article-seed42.log
 
 ## Side-by-side benchmark against the PyTorch original (never part of `make test`).
 bench: setup

@@ -24,12 +24,18 @@ optional variant with a BatchNorm2d after every convolution (torchvision's vgg*_
       loss, the first 8 test digits' final eval-mode logits and the batch-norm buffers.
   print    [--batch-norm]
       prints the model as the article's print(model) would (the module tree with arguments).
-  train    --mnist DIR --out FILE.json [--epochs 5] [--seed 42] [--eval-every N]
+  train    --data DIR --out FILE.json [--epochs 5] [--seed 42] [--eval-every N]
            [--train-limit N] [--test-limit N] [--threads T]
       the article's training run (its train_epoch loop: shuffled DataLoader of batch 64,
       AdamW, cross-entropy, autocast + GradScaler, enabled on CUDA only) with the test set
       evaluated every N steps and at each epoch end; FILE.json is rewritten after each
-      evaluation (per-epoch train loss/accuracy, test accuracy, training seconds).
+      evaluation (per-epoch train loss/accuracy, test accuracy, training seconds). DIR holds
+      the four IDX files of MNIST or of Fashion-MNIST (same names and format; --mnist is the
+      older spelling). After each epoch FILE.json.ckpt keeps the model, optimizer, scaler and
+      random state: the same command run again continues after the last finished epoch with
+      the same shuffles and dropout masks, and the checkpoint is removed when the run ends.
+      --stop-after K ends the process after epoch K with the checkpoint kept, as a session
+      that ends would (tests use it).
 """
 import argparse
 import gzip
@@ -242,8 +248,8 @@ def cmd_train(args):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.type == "cuda"
     torch.manual_seed(args.seed)
-    images, labels = read_idx(args.mnist, train=True)
-    test_images, test_labels = read_idx(args.mnist, train=False)
+    images, labels = read_idx(args.data, train=True)
+    test_images, test_labels = read_idx(args.data, train=False)
     train_set = TensorDataset(normalize(images[: args.train_limit]), torch.from_numpy(labels[: args.train_limit]))
     test_x = normalize(test_images[: args.test_limit])
     test_y = torch.from_numpy(test_labels[: args.test_limit])
@@ -256,14 +262,27 @@ def cmd_train(args):
         "torch_version": torch.__version__,
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "config": {k: v for k, v in vars(args).items() if k not in ("cmd", "out", "mnist")},
+        "config": {k: v for k, v in vars(args).items() if k not in ("cmd", "out", "data", "stop_after")},
+        "data": os.path.basename(os.path.realpath(args.data)),
         "train_images": len(train_set),
         "test_images": len(test_y),
         "epochs": [],
         "evals": [],
     }
-    step, train_seconds = 0, 0.0
-    for epoch in range(1, args.epochs + 1):
+    step, train_seconds, first_epoch = 0, 0.0, 1
+    checkpoint = args.out + ".ckpt"
+    if os.path.exists(checkpoint):
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["result"]["config"] != result["config"] or saved["result"]["data"] != result["data"]:
+            sys.exit(f"{checkpoint}: written by a run with other settings or data; remove it to start afresh")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng"])
+        result, step, train_seconds = saved["result"], saved["step"], saved["train_seconds"]
+        first_epoch = saved["epoch"] + 1
+        print(f"continuing {checkpoint} after epoch {saved['epoch']} (step {step})", flush=True)
+    for epoch in range(first_epoch, args.epochs + 1):
         model.train()
         running_loss, correct, total = 0.0, 0, 0
         started = time.perf_counter()
@@ -298,6 +317,19 @@ def cmd_train(args):
             flush=True,
         )
         _write_json(args.out, result)
+        if epoch < args.epochs:
+            # The evaluation above draws no random numbers, so this is the state the next
+            # epoch's shuffle and dropout start from, as in an uninterrupted run.
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "result": result,
+                     "step": step, "train_seconds": train_seconds, "epoch": epoch}
+            torch.save(state, checkpoint + ".tmp")
+            os.replace(checkpoint + ".tmp", checkpoint)
+            if epoch == args.stop_after:
+                print(f"stopped after epoch {epoch}; run the same command again to continue", flush=True)
+                return
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)
 
 
 def main():
@@ -333,7 +365,7 @@ def main():
     pr = sub.add_parser("print")
     pr.add_argument("--batch-norm", action="store_true")
     t = sub.add_parser("train")
-    t.add_argument("--mnist", required=True)
+    t.add_argument("--data", "--mnist", dest="data", required=True)
     t.add_argument("--out", required=True)
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--batch-size", type=int, default=64)
@@ -344,6 +376,7 @@ def main():
     t.add_argument("--train-limit", type=int, default=None)
     t.add_argument("--test-limit", type=int, default=None)
     t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--stop-after", type=int, default=None)
     args = p.parse_args()
     {"export": cmd_export, "logits": cmd_logits, "adamw": cmd_adamw, "steps": cmd_steps, "print": cmd_print,
      "train": cmd_train}[args.cmd](args)
