@@ -205,11 +205,27 @@ def cmd_print(args):
     print(VGG(batch_norm=args.batch_norm))
 
 
-def _write_json(path, value):
+def replace_atomically(path, write):
+    """Writes `path` whole or not at all: write(tmp) fills a temporary file beside it, which is
+    flushed to disk and then renamed over `path` (and the rename itself synced)."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1)
+    write(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+    folder = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _write_json(path, value):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=1)
+
+    replace_atomically(path, write)
 
 
 def _test_accuracy(model, x, y, device, batch=256):
@@ -323,8 +339,7 @@ def cmd_train(args):
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scaler": scaler.state_dict(), "rng": torch.get_rng_state(), "result": result,
                      "step": step, "train_seconds": train_seconds, "epoch": epoch}
-            torch.save(state, checkpoint + ".tmp")
-            os.replace(checkpoint + ".tmp", checkpoint)
+            replace_atomically(checkpoint, lambda tmp: torch.save(state, tmp))
             if epoch == args.stop_after:
                 print(f"stopped after epoch {epoch}; run the same command again to continue", flush=True)
                 return

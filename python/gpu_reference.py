@@ -45,7 +45,7 @@ import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from article import VGG, normalize, read_idx, train_step, _test_accuracy, _write_json  # noqa: E402
+from article import VGG, normalize, read_idx, replace_atomically, train_step, _test_accuracy, _write_json  # noqa: E402
 
 
 def cmd_info(args):
@@ -61,8 +61,8 @@ def cmd_info(args):
 
 def _save_safetensors(tensors, path):
     """safetensors.torch.save_file, atomically (temporary file + rename)."""
-    save_file({n: t.detach().float().cpu().contiguous() for n, t in tensors.items()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    tensors = {n: t.detach().float().cpu().contiguous() for n, t in tensors.items()}
+    replace_atomically(path, lambda tmp: save_file(tensors, tmp))
 
 
 def cmd_scaler(args):
@@ -208,9 +208,11 @@ def _torchvision_layout(mnist, root):
     for f in os.listdir(mnist):
         dst = os.path.join(raw, f[:-3])
         if f.endswith(".gz") and not os.path.exists(dst):
-            with gzip.open(os.path.join(mnist, f)) as src, open(dst + ".tmp", "wb") as out:
-                shutil.copyfileobj(src, out)
-            os.replace(dst + ".tmp", dst)
+            def unpack(tmp, gz=os.path.join(mnist, f)):
+                with gzip.open(gz) as src, open(tmp, "wb") as out:
+                    shutil.copyfileobj(src, out)
+
+            replace_atomically(dst, unpack)
 
 
 def cmd_train(args):
