@@ -58,11 +58,13 @@ fn augmentation_moves_digits_and_keeps_the_background() {
     let _g = rng_lock();
     let data = load_mnist(Some(16), Some(0));
     let xs = data.train.images().unwrap().shallow_clone(); // (16, 1, 28, 28), background -1
-                                                           // No shift, no rotation: the images come back (bilinear sampling at pixel centres).
+
+    // No shift, no rotation: the images come back (bilinear sampling at pixel centres).
     let still = Augment {
         max_shift: 0.0,
         max_rotation: 0.0,
         from_epoch: 1,
+        flip: false,
     }
     .apply(&xs)
     .unwrap();
@@ -94,6 +96,63 @@ fn augmentation_moves_digits_and_keeps_the_background() {
     let ratio = ink(&a) / ink(&xs);
     assert!((0.9..1.1).contains(&ratio), "ink ratio {ratio}");
     assert!(aug.apply(&xs.view([16, 784])).is_err());
+}
+
+/// With `flip` and no shift or rotation, every image comes back either as it was or mirrored
+/// left to right (never upside down, never half of each), about half of them mirrored, the
+/// same ones for the same seed; without `flip`, a seeded batch is the one drawn before flips
+/// existed (the flip draws its random numbers after the shifts and rotations).
+#[test]
+fn flips_mirror_about_half_of_the_images_left_to_right() {
+    let _g = rng_lock();
+    let data = load_mnist(Some(64), Some(0));
+    let xs = data.train.images().unwrap().shallow_clone(); // (64, 1, 28, 28)
+    let mirror = Augment {
+        max_shift: 0.0,
+        max_rotation: 0.0,
+        from_epoch: 1,
+        flip: true,
+    };
+    tch::manual_seed(11);
+    let a = mirror.apply(&xs).unwrap();
+    let mirrored = xs.flip([3]); // (64, 1, 28, 28), columns reversed
+    let per_image = |t: &Tensor| -> Vec<f64> {
+        Vec::<f64>::try_from((t - &a).abs().amax([1, 2, 3], false).to_kind(Kind::Double)).unwrap()
+    };
+    let (same, flipped) = (per_image(&xs), per_image(&mirrored));
+    let mut n_flipped = 0;
+    for (i, (s, f)) in same.iter().zip(&flipped).enumerate() {
+        assert!(
+            *s < 1e-5 || *f < 1e-5,
+            "image {i} is neither itself ({s}) nor its mirror image ({f})"
+        );
+        n_flipped += usize::from(*f < 1e-5 && *s >= 1e-5);
+    }
+    println!("flipped {n_flipped} of 64");
+    // Binomial(64, 1/2): 32 +- 4; outside 16..=48 has odds below 1e-4.
+    assert!((16..=48).contains(&n_flipped), "{n_flipped} of 64 mirrored");
+    tch::manual_seed(11);
+    assert!(mirror.apply(&xs).unwrap().equal(&a));
+    // Flips off: the same draw as with them on, up to the flips.
+    let plain = Augment {
+        flip: false,
+        ..Augment::default()
+    };
+    tch::manual_seed(3);
+    let p = plain.apply(&xs).unwrap();
+    tch::manual_seed(3);
+    let q = Augment {
+        flip: true,
+        ..Augment::default()
+    }
+    .apply(&xs)
+    .unwrap();
+    let agree = (&p - &q).abs().amax([1, 2, 3], false).lt(1e-5);
+    let n_agree = i64::try_from(agree.sum(Kind::Int64)).unwrap();
+    assert!(
+        (16..=48).contains(&n_agree),
+        "with flips the unflipped images must be the flip-free draw: {n_agree} of 64 agree"
+    );
 }
 
 #[test]

@@ -46,9 +46,9 @@ impl LrSchedule {
     }
 }
 
-/// Random shifts and rotations of each training image (the same for every pass of a seeded
-/// run: the random numbers come from torch's generator, which training seeds per batch),
-/// from epoch `from_epoch` on.
+/// Random shifts, rotations and (when `flip`) left-right mirror images of each training image
+/// (the same for every pass of a seeded run: the random numbers come from torch's generator,
+/// which training seeds per batch), from epoch `from_epoch` on.
 ///
 /// Why not from the first epoch: in the first pass every digit is new, so augmentation only
 /// makes the task harder; it pays once the network sees the digits again. Measured, one epoch
@@ -64,6 +64,11 @@ pub struct Augment {
     /// existed augmented from the first epoch, and still do when resumed.
     #[serde(default = "first_epoch")]
     pub from_epoch: usize,
+    /// Mirror each image left to right with probability 1/2. Off for digits (a mirrored 2 is
+    /// no digit); a shirt or a shoe mirrored is still a shirt or a shoe, so it suits
+    /// Fashion-MNIST and CIFAR-10. Settings saved before this field existed read as off.
+    #[serde(default)]
+    pub flip: bool,
 }
 
 fn first_epoch() -> usize {
@@ -76,6 +81,7 @@ impl Default for Augment {
             max_shift: 2.0,
             max_rotation: 10.0,
             from_epoch: 2,
+            flip: false,
         }
     }
 }
@@ -86,9 +92,10 @@ impl Augment {
         epoch >= self.from_epoch
     }
 
-    /// Shifts and rotates each image of `xs` (B, C, H, W), normalized with the background at
-    /// its minimum: one affine transform per image, bilinear sampling, and the border
-    /// (background) where the image moved away.
+    /// Shifts, rotates and (when `flip`) mirrors each image of `xs` (B, C, H, W), normalized
+    /// with the background at its minimum: one affine transform per image, bilinear sampling,
+    /// and the border (background) where the image moved away. Without `flip` it draws the
+    /// same random numbers as before the flip existed, so earlier seeded runs replay exactly.
     pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
         let size = xs.size();
         if size.len() != 4 {
@@ -104,12 +111,26 @@ impl Augment {
                 .f_sub_scalar(max)?)
         };
         let angle = uniform(self.max_rotation.to_radians())?; // (B,)
-                                                              // affine_grid works in [-1, 1] coordinates: a shift of p pixels is 2p / side.
+
+        // affine_grid works in [-1, 1] coordinates: a shift of p pixels is 2p / side.
         let tx = uniform(self.max_shift)?.f_mul_scalar(2.0 / w)?; // (B,)
         let ty = uniform(self.max_shift)?.f_mul_scalar(2.0 / h)?; // (B,)
         let (cos, sin) = (angle.f_cos()?, angle.f_sin()?);
-        let row0 = Tensor::f_stack(&[&cos, &sin.f_neg()?, &tx], 1)?; // (B, 3)
-        let row1 = Tensor::f_stack(&[&sin, &cos, &ty], 1)?; // (B, 3)
+        // The first column of the matrix (what x is multiplied by); negated, the output pixel
+        // at x reads the input at -x: the image mirrored, then rotated and shifted.
+        let (mut x_cos, mut x_sin) = (cos.shallow_clone(), sin.shallow_clone());
+        if self.flip {
+            // -1 for half of the images, +1 for the others.
+            let sign = Tensor::f_rand([b], opts)?
+                .f_lt(0.5)?
+                .f_to_kind(Kind::Float)?
+                .f_mul_scalar(-2.0)?
+                .f_add_scalar(1.0)?; // (B,)
+            x_cos = x_cos.f_mul(&sign)?;
+            x_sin = x_sin.f_mul(&sign)?;
+        }
+        let row0 = Tensor::f_stack(&[&x_cos, &sin.f_neg()?, &tx], 1)?; // (B, 3)
+        let row1 = Tensor::f_stack(&[&x_sin, &cos, &ty], 1)?; // (B, 3)
         let theta = Tensor::f_stack(&[row0, row1], 1)?; // (B, 2, 3)
         let grid = Tensor::f_affine_grid_generator(&theta, size.as_slice(), false)?; // (B, H, W, 2)
         let x = xs.f_to_kind(Kind::Float)?.f_contiguous()?;
@@ -151,6 +172,20 @@ mod tests {
         // Monotone: up during the warm-up, down after it.
         assert!((0..99).all(|i| lr(i) < lr(i + 1)));
         assert!((100..999).all(|i| lr(i) >= lr(i + 1)));
+    }
+
+    /// Settings saved before `from_epoch` and `flip` existed still read, as they ran then:
+    /// augmented from the first epoch, never mirrored.
+    #[test]
+    fn older_saved_augmentation_reads_as_it_ran() {
+        let a: Augment = serde_json::from_str(r#"{"max_shift": 2.0, "max_rotation": 10.0}"#)
+            .expect("an older settings file");
+        assert_eq!((a.from_epoch, a.flip), (1, false));
+        let b: Augment = serde_json::from_str(
+            r#"{"max_shift": 2.0, "max_rotation": 0.0, "from_epoch": 2, "flip": true}"#,
+        )
+        .expect("a newer settings file");
+        assert_eq!((b.from_epoch, b.flip), (2, true));
     }
 
     /// Degenerate runs: one step, no warm-up asked (one step of warm-up is the least).

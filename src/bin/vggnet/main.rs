@@ -163,9 +163,10 @@ struct TrainArgs {
     /// Label smoothing of the cross-entropy [fast: 0.1, article: 0]
     #[arg(long, conflicts_with = "resume")]
     label_smoothing: Option<f64>,
-    /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, and
-    /// optionally the first augmented epoch, as `SHIFT,DEGREES[,FROM_EPOCH]` [fast: 2,10,2;
-    /// FROM_EPOCH defaults to 2; article: none]
+    /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, optionally
+    /// the first augmented epoch, and optionally `flip` (mirror half of the images left to
+    /// right: for clothes and objects, not digits), as `SHIFT,DEGREES[,FROM_EPOCH][,flip]`
+    /// [fast: 2,10,2; FROM_EPOCH defaults to 2; article: none]
     #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
     augment: Option<AugmentArg>,
     /// The network's widths: the article's, or `narrow` (the same layers at an eighth of the
@@ -235,9 +236,16 @@ fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
         return Ok(AugmentArg(None));
     }
     let bad = || {
-        format!("expected `none` or SHIFT,DEGREES[,FROM_EPOCH] (e.g. 2,10 or 2,10,1), got `{s}`")
+        format!(
+            "expected `none` or SHIFT,DEGREES[,FROM_EPOCH][,flip] (e.g. 2,10 or 2,10,1 or \
+             2,0,2,flip), got `{s}`"
+        )
     };
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let mut parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let flip = parts.len() > 2 && parts.last() == Some(&"flip");
+    if flip {
+        parts.pop();
+    }
     let num = |v: &str| match v.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
         _ => Err(bad()),
@@ -257,6 +265,7 @@ fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
         max_shift: num(parts[0])?,
         max_rotation: num(parts[1])?,
         from_epoch,
+        flip,
     })))
 }
 
@@ -368,14 +377,32 @@ mod tests {
         assert_eq!(a.from_epoch, Augment::default().from_epoch);
         let a = parse_augment("1.5,5,1").unwrap().0.unwrap();
         assert_eq!((a.max_shift, a.max_rotation, a.from_epoch), (1.5, 5.0, 1));
+        assert!(!a.flip);
+        let a = parse_augment("2,0,3,flip").unwrap().0.unwrap();
+        assert_eq!((a.max_shift, a.max_rotation, a.from_epoch), (2.0, 0.0, 3));
+        assert!(a.flip);
+        let a = parse_augment("2, 0, flip").unwrap().0.unwrap();
+        assert_eq!(a.from_epoch, Augment::default().from_epoch);
+        assert!(a.flip);
         for bad in [
-            "", "2", "2,10,0", "2,10,1,4", "-1,10", "2,nan", "x,y", "2,10,one",
+            "",
+            "2",
+            "2,10,0",
+            "2,10,1,4",
+            "-1,10",
+            "2,nan",
+            "x,y",
+            "2,10,one",
+            "2,flip",
+            "flip",
+            "2,10,flip,1",
+            "2,10,1,flip,flip",
         ] {
             let err = parse_augment(bad)
                 .err()
                 .unwrap_or_else(|| panic!("{bad} parsed"));
             assert!(
-                err.contains("SHIFT,DEGREES[,FROM_EPOCH]") && err.contains(bad),
+                err.contains("SHIFT,DEGREES[,FROM_EPOCH][,flip]") && err.contains(bad),
                 "{err}"
             );
         }
