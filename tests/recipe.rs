@@ -65,6 +65,7 @@ fn augmentation_moves_digits_and_keeps_the_background() {
         max_rotation: 0.0,
         from_epoch: 1,
         flip: false,
+        erase: false,
     }
     .apply(&xs)
     .unwrap();
@@ -112,6 +113,7 @@ fn flips_mirror_about_half_of_the_images_left_to_right() {
         max_rotation: 0.0,
         from_epoch: 1,
         flip: true,
+        erase: false,
     };
     tch::manual_seed(11);
     let a = mirror.apply(&xs).unwrap();
@@ -152,6 +154,78 @@ fn flips_mirror_about_half_of_the_images_left_to_right() {
     assert!(
         (16..=48).contains(&n_agree),
         "with flips the unflipped images must be the flip-free draw: {n_agree} of 64 agree"
+    );
+}
+
+/// With `erase` and no shift, rotation or flip, every image comes back either as it was or
+/// with one axis-aligned rectangle set to 0 (the mean), of 2-33% of its area (clipped to the
+/// image), in about half of the images; the shifts and rotations drawn before the erasing are
+/// the ones drawn without it, so earlier seeded runs replay.
+#[test]
+fn erasing_blanks_one_rectangle_in_about_half_of_the_images() {
+    let _g = rng_lock();
+    let data = load_mnist(Some(64), Some(0));
+    let xs = data.train.images().unwrap().shallow_clone(); // (64, 1, 28, 28), background -1
+    let eraser = Augment {
+        max_shift: 0.0,
+        max_rotation: 0.0,
+        from_epoch: 1,
+        flip: false,
+        erase: true,
+    };
+    tch::manual_seed(7);
+    let a = eraser.apply(&xs).unwrap();
+    let changed = (&a - &xs).abs().gt(1e-5); // (64, 1, 28, 28)
+    let mut n_erased = 0;
+    for i in 0..64 {
+        let c = changed.get(i).get(0); // (28, 28)
+        let n = i64::try_from(c.sum(Kind::Int64)).unwrap();
+        if n == 0 {
+            continue;
+        }
+        n_erased += 1;
+        // The changed pixels lie in a rectangle whose every pixel is 0 in the output.
+        let rows = Vec::<bool>::try_from(c.any_dim(1, false)).unwrap();
+        let cols = Vec::<bool>::try_from(c.any_dim(0, false)).unwrap();
+        let span = |v: &[bool]| {
+            let first = v.iter().position(|&b| b).unwrap();
+            let last = v.iter().rposition(|&b| b).unwrap();
+            (first as i64, last as i64 - first as i64 + 1)
+        };
+        let ((r0, rh), (c0, cw)) = (span(&rows), span(&cols));
+        let patch = a.get(i).get(0).narrow(0, r0, rh).narrow(1, c0, cw);
+        let patch_max = f64::try_from(patch.abs().max()).unwrap();
+        assert!(
+            patch_max < 1e-6,
+            "image {i}: the erased rectangle rows {r0}+{rh}, columns {c0}+{cw} is not all 0 \
+             (largest {patch_max})"
+        );
+        // 0 replaced pixels that were not 0 already; the rectangle can be larger than what
+        // changed only where the image was 0 there, so its area bounds the draw from above.
+        let area = (rh * cw) as f64 / 784.0;
+        assert!(area <= 0.34, "image {i}: {area} of the image erased");
+    }
+    println!("erased {n_erased} of 64");
+    // Binomial(64, 1/2): outside 16..=48 has odds below 1e-4.
+    assert!((16..=48).contains(&n_erased), "{n_erased} of 64 erased");
+    tch::manual_seed(7);
+    assert!(eraser.apply(&xs).unwrap().equal(&a));
+    // Erasing adds its draws after the shifts and rotations: the images it leaves alone are
+    // the erase-free draw of the same seed.
+    tch::manual_seed(3);
+    let p = Augment::default().apply(&xs).unwrap();
+    tch::manual_seed(3);
+    let q = Augment {
+        erase: true,
+        ..Augment::default()
+    }
+    .apply(&xs)
+    .unwrap();
+    let agree = (&p - &q).abs().amax([1, 2, 3], false).lt(1e-5);
+    let n_agree = i64::try_from(agree.sum(Kind::Int64)).unwrap();
+    assert!(
+        (16..=48).contains(&n_agree),
+        "with erasing the untouched images must be the erase-free draw: {n_agree} of 64 agree"
     );
 }
 

@@ -69,6 +69,12 @@ pub struct Augment {
     /// Fashion-MNIST and CIFAR-10. Settings saved before this field existed read as off.
     #[serde(default)]
     pub flip: bool,
+    /// Random erasing (Zhong et al. 2017, torchvision's `RandomErasing` defaults): with
+    /// probability 1/2, one rectangle of 2-33% of the image, of aspect ratio 0.3-3.3, is
+    /// set to 0 (the data set's mean after normalization), so the network cannot lean on any
+    /// one part of a garment. Settings saved before this field existed read as off.
+    #[serde(default)]
+    pub erase: bool,
 }
 
 fn first_epoch() -> usize {
@@ -82,6 +88,7 @@ impl Default for Augment {
             max_rotation: 10.0,
             from_epoch: 2,
             flip: false,
+            erase: false,
         }
     }
 }
@@ -94,8 +101,10 @@ impl Augment {
 
     /// Shifts, rotates and (when `flip`) mirrors each image of `xs` (B, C, H, W), normalized
     /// with the background at its minimum: one affine transform per image, bilinear sampling,
-    /// and the border (background) where the image moved away. Without `flip` it draws the
-    /// same random numbers as before the flip existed, so earlier seeded runs replay exactly.
+    /// and the border (background) where the image moved away; then (when `erase`) blanks one
+    /// rectangle in about half of them. Without `flip` and `erase` it draws the same random
+    /// numbers as before they existed (theirs come after), so earlier seeded runs replay
+    /// exactly.
     pub fn apply(&self, xs: &Tensor) -> Result<Tensor> {
         let size = xs.size();
         if size.len() != 4 {
@@ -135,8 +144,49 @@ impl Augment {
         let grid = Tensor::f_affine_grid_generator(&theta, size.as_slice(), false)?; // (B, H, W, 2)
         let x = xs.f_to_kind(Kind::Float)?.f_contiguous()?;
         // interpolation 0 = bilinear, padding 1 = border.
-        Ok(x.f_grid_sampler(&grid, 0, 1, false)?) // (B, C, H, W)
+        let moved = x.f_grid_sampler(&grid, 0, 1, false)?; // (B, C, H, W)
+        if !self.erase {
+            return Ok(moved);
+        }
+        let mask = erase_mask(b, h, w, xs.device())?; // (B, 1, H, W)
+        Ok(moved.f_masked_fill(&mask, 0.0)?)
     }
+}
+
+/// Which pixels random erasing blanks: per image, with probability 1/2, one rectangle of
+/// area 2-33% of the image and aspect ratio (height / width) 0.3-3.3 (log-uniform), placed
+/// uniformly inside the image. torchvision retries a draw that does not fit; here the sides
+/// are clipped to the image instead, which all but the longest, widest draws never need.
+fn erase_mask(b: i64, h: f64, w: f64, device: tch::Device) -> Result<Tensor> {
+    let opts = (Kind::Float, device);
+    let between = |lo: f64, hi: f64| -> Result<Tensor> {
+        Ok(Tensor::f_rand([b], opts)?
+            .f_mul_scalar(hi - lo)?
+            .f_add_scalar(lo)?)
+    };
+    let on = Tensor::f_rand([b], opts)?.f_lt(0.5)?; // (B,) bool
+    let area = between(0.02, 0.33)?.f_mul_scalar(h * w)?; // (B,) pixels
+    let ratio = between(0.3f64.ln(), 3.3f64.ln())?.f_exp()?; // (B,)
+    let eh = area.f_mul(&ratio)?.f_sqrt()?.f_clamp(1.0, h)?; // (B,) rows
+    let ew = area.f_div(&ratio)?.f_sqrt()?.f_clamp(1.0, w)?; // (B,) columns
+                                                             // The top-left corner, uniform over the places where the rectangle fits.
+    let room_y = eh.f_neg()?.f_add_scalar(h)?; // (B,) rows of slack
+    let room_x = ew.f_neg()?.f_add_scalar(w)?; // (B,) columns of slack
+    let y0 = Tensor::f_rand([b], opts)?.f_mul(&room_y)?; // (B,)
+    let x0 = Tensor::f_rand([b], opts)?.f_mul(&room_x)?; // (B,)
+                                                         // Pixel centres against the rectangle's edges, broadcast to (B, 1, H, W).
+    let rows = Tensor::f_arange(h as i64, opts)?.f_view([1, 1, -1, 1])?; // (1, 1, H, 1)
+    let cols = Tensor::f_arange(w as i64, opts)?.f_view([1, 1, 1, -1])?; // (1, 1, 1, W)
+    let edge = |t: &Tensor| t.f_view([-1, 1, 1, 1]); // (B,) -> (B, 1, 1, 1)
+    let inside = |pos: &Tensor, start: &Tensor, len: &Tensor| -> Result<Tensor> {
+        let start = edge(start)?;
+        let end = start.f_add(&edge(len)?)?;
+        Ok(pos
+            .f_ge_tensor(&start)?
+            .f_logical_and(&pos.f_lt_tensor(&end)?)?)
+    };
+    let mask = inside(&rows, &y0, &eh)?.f_logical_and(&inside(&cols, &x0, &ew)?)?; // (B, 1, H, W)
+    Ok(mask.f_logical_and(&edge(&on)?)?)
 }
 
 #[cfg(test)]

@@ -165,7 +165,8 @@ struct TrainArgs {
     label_smoothing: Option<f64>,
     /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, optionally
     /// the first augmented epoch, and optionally `flip` (mirror half of the images left to
-    /// right: for clothes and objects, not digits), as `SHIFT,DEGREES[,FROM_EPOCH][,flip]`
+    /// right: for clothes and objects, not digits) and `erase` (blank a random rectangle in
+    /// half of the images), as `SHIFT,DEGREES[,FROM_EPOCH][,flip][,erase]`
     /// [fast: 2,10,2; FROM_EPOCH defaults to 2; article: none]
     #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
     augment: Option<AugmentArg>,
@@ -237,11 +238,16 @@ fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
     }
     let bad = || {
         format!(
-            "expected `none` or SHIFT,DEGREES[,FROM_EPOCH][,flip] (e.g. 2,10 or 2,10,1 or \
-             2,0,2,flip), got `{s}`"
+            "expected `none` or SHIFT,DEGREES[,FROM_EPOCH][,flip][,erase] (e.g. 2,10 or 2,10,1 \
+             or 2,0,2,flip,erase), got `{s}`"
         )
     };
     let mut parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    // The words come after the numbers, in this order, each at most once.
+    let erase = parts.len() > 2 && parts.last() == Some(&"erase");
+    if erase {
+        parts.pop();
+    }
     let flip = parts.len() > 2 && parts.last() == Some(&"flip");
     if flip {
         parts.pop();
@@ -266,6 +272,7 @@ fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
         max_rotation: num(parts[1])?,
         from_epoch,
         flip,
+        erase,
     })))
 }
 
@@ -383,7 +390,11 @@ mod tests {
         assert!(a.flip);
         let a = parse_augment("2, 0, flip").unwrap().0.unwrap();
         assert_eq!(a.from_epoch, Augment::default().from_epoch);
-        assert!(a.flip);
+        assert!(a.flip && !a.erase);
+        let a = parse_augment("0,0,2,flip,erase").unwrap().0.unwrap();
+        assert_eq!((a.from_epoch, a.flip, a.erase), (2, true, true));
+        let a = parse_augment("2,10,erase").unwrap().0.unwrap();
+        assert!(!a.flip && a.erase);
         for bad in [
             "",
             "2",
@@ -397,12 +408,15 @@ mod tests {
             "flip",
             "2,10,flip,1",
             "2,10,1,flip,flip",
+            "2,10,erase,flip",
+            "2,10,1,erase,erase",
+            "erase",
         ] {
             let err = parse_augment(bad)
                 .err()
                 .unwrap_or_else(|| panic!("{bad} parsed"));
             assert!(
-                err.contains("SHIFT,DEGREES[,FROM_EPOCH][,flip]") && err.contains(bad),
+                err.contains("SHIFT,DEGREES[,FROM_EPOCH][,flip][,erase]") && err.contains(bad),
                 "{err}"
             );
         }
