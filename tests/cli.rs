@@ -155,6 +155,27 @@ fn train_eval_predict_smoke() {
     assert_eq!(ev["total"].as_u64().unwrap(), 100);
     assert_eq!(ev["confusion"].as_array().unwrap().len(), 10);
     assert_eq!(ev["per_class_accuracy"].as_array().unwrap().len(), 10);
+    // --mirror-mean: the library's mirrored evaluation of the same model and digits.
+    let mirrored = vggnet()
+        .args([
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+            "--mirror-mean",
+        ])
+        .args(["--test-limit", "100", "--offline", "--data-dir"])
+        .arg(test_only.path())
+        .assert()
+        .success();
+    let mirrored: serde_json::Value =
+        serde_json::from_slice(&mirrored.get_output().stdout).unwrap();
+    let loaded = vggnet::checkpoint::load_model(&model, tch::Device::Cpu).unwrap();
+    let expected =
+        vggnet::eval::evaluate_mirrored(&loaded, &load_mnist(Some(0), Some(100)).test, 256)
+            .unwrap();
+    assert_eq!(mirrored["total"].as_u64().unwrap(), 100);
+    assert_eq!(mirrored["correct"].as_u64().unwrap(), expected.correct);
 
     // The user's own pictures, in one batch: MNIST test digit 0 written as a PNG, a blank
     // page, a file that is not an image, and a page with two digits (a 3, then an 8).

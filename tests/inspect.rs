@@ -167,3 +167,52 @@ fn confident_mistakes_are_the_evaluations_errors_most_confident_first() {
     let top3 = confident_mistakes(&m, &data.test, 3, 100).unwrap();
     assert_eq!(top3, all[..3.min(all.len())].to_vec());
 }
+
+/// The mirrored evaluation predicts, for every picture, the class with the largest mean of
+/// the probabilities of the picture and of its mirror image (computed here from
+/// `predict_proba`), and differs from the plain evaluation where those disagree.
+#[test]
+fn mirrored_evaluation_averages_each_picture_with_its_mirror_image() {
+    let data = load_mnist(Some(256), Some(200));
+    // A few steps of training: an untrained network gives every picture the same class, with
+    // or without its mirror image.
+    let m = {
+        let _g = rng_lock();
+        let config = VggConfig {
+            batch_norm: true,
+            ..tiny()
+        };
+        let mut t = common::trainer_for(config, 6, Default::default());
+        let (xs, ys) = (data.train.images().unwrap(), &data.train.labels);
+        for _ in 0..40 {
+            t.step(&xs, ys).unwrap();
+        }
+        t.model
+    };
+    let xs = data.test.images().unwrap(); // (200, 1, 28, 28)
+    let p = vggnet::eval::predict_proba(&m, &xs).unwrap(); // (200, 10)
+    let q = vggnet::eval::predict_proba(&m, &xs.flip([3])).unwrap(); // (200, 10)
+    let expected = Vec::<i64>::try_from(((&p + &q) / 2.0).argmax(1, false)).unwrap();
+    // Batches of 64 (not a divisor of 200): the last batch is short.
+    let ev = vggnet::eval::evaluate_mirrored(&m, &data.test, 64).unwrap();
+    assert_eq!(ev.predictions, expected);
+    let labels = Vec::<i64>::try_from(&data.test.labels).unwrap();
+    let correct = expected.iter().zip(&labels).filter(|(a, b)| a == b).count() as u64;
+    assert_eq!(ev.correct, correct);
+    let plain = vggnet::eval::evaluate(&m, &data.test, 64).unwrap();
+    let plain_expected = Vec::<i64>::try_from(p.argmax(1, false)).unwrap();
+    assert_eq!(plain.predictions, plain_expected);
+    let differ = expected
+        .iter()
+        .zip(&plain_expected)
+        .filter(|(a, b)| a != b)
+        .count();
+    println!(
+        "plain accuracy {:.1}%, mirrored {:.1}%; mirroring changed {differ} of 200 predictions",
+        plain.accuracy, ev.accuracy
+    );
+    assert!(
+        differ > 0,
+        "a trained network is not mirror-symmetric on digits: some predictions must change"
+    );
+}

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use train::train;
-use use_model::{eval_cmd, predict_cmd};
+use use_model::{eval_cmd, predict_cmd, EvalOptions};
 use vggnet::data::{DataConfig, Dataset};
 use vggnet::model::Network;
 use vggnet::recipe::Augment;
@@ -76,6 +76,10 @@ vggnet eval --model vggnet_mnist.pth --json"
         /// Also write plots (2x3 grid, confusion matrix, misclassified digits) into this folder
         #[arg(long)]
         plots: Option<PathBuf>,
+        /// Predict each picture from the mean of its and its mirror image's probabilities
+        /// (test-time augmentation, twice the time): for models trained with `flip`, not digits
+        #[arg(long)]
+        mirror_mean: bool,
         /// cpu, cuda, cuda:N or auto
         #[arg(long, default_value = "auto", value_parser = parse_device)]
         device: Device,
@@ -349,8 +353,19 @@ fn run(cli: Cli) -> Result<()> {
             batch_size,
             json,
             plots,
+            mirror_mean,
             device,
-        } => eval_cmd(&model, &data, batch_size, json, plots, device),
+        } => eval_cmd(
+            &model,
+            &data,
+            EvalOptions {
+                batch_size,
+                json,
+                plots,
+                mirror_mean,
+            },
+            device,
+        ),
         Command::Predict(args) => predict_cmd(&args),
         Command::Calibrate { json } => {
             eprintln!("measuring bfloat16 AMP and float32 training steps on this CPU...");

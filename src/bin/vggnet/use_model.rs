@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use vggnet::checkpoint::load_model;
 use vggnet::data::{Data, Dataset};
-use vggnet::eval::{evaluate, predict_proba, top_k};
+use vggnet::eval::{evaluate, evaluate_mirrored, predict_proba, top_k};
 use vggnet::run::{evaluation_json, write_eval_plots};
 use vggnet::tch::Device;
 
@@ -22,12 +22,18 @@ fn fits(model: &vggnet::model::Vgg, path: &Path, dataset: Dataset) -> Result<()>
     Ok(())
 }
 
+/// `vggnet eval`'s output and evaluation choices.
+pub(super) struct EvalOptions {
+    pub batch_size: usize,
+    pub json: bool,
+    pub plots: Option<PathBuf>,
+    pub mirror_mean: bool,
+}
+
 pub(super) fn eval_cmd(
     model_path: &Path,
     data: &DataArgs,
-    batch: usize,
-    json: bool,
-    plots: Option<PathBuf>,
+    options: EvalOptions,
     device: Device,
 ) -> Result<()> {
     let model = load_model(model_path, device)?;
@@ -35,11 +41,15 @@ pub(super) fn eval_cmd(
     let names = cfg.dataset;
     fits(&model, model_path, names)?;
     let (test, _) = Data::load_test(&cfg)?;
-    let ev = evaluate(&model, &test, batch)?;
-    if let Some(dir) = plots {
+    let ev = if options.mirror_mean {
+        evaluate_mirrored(&model, &test, options.batch_size)?
+    } else {
+        evaluate(&model, &test, options.batch_size)?
+    };
+    if let Some(dir) = options.plots {
         write_eval_plots(&dir, &ev, &test, names)?;
     }
-    if json {
+    if options.json {
         println!("{}", serde_json::to_string_pretty(&evaluation_json(&ev))?);
         return Ok(());
     }
