@@ -99,6 +99,17 @@ fn augmentation_moves_digits_and_keeps_the_background() {
     assert!(aug.apply(&xs.view([16, 784])).is_err());
 }
 
+/// How many images of `xs` `aug` leaves as the default augmentation (shifts and rotations
+/// only) draws them from the same seed.
+fn agreeing_with_the_default_draw(xs: &Tensor, aug: Augment) -> i64 {
+    tch::manual_seed(3);
+    let p = Augment::default().apply(xs).unwrap();
+    tch::manual_seed(3);
+    let q = aug.apply(xs).unwrap();
+    let agree = (&p - &q).abs().amax([1, 2, 3], false).lt(1e-5); // (B,)
+    i64::try_from(agree.sum(Kind::Int64)).unwrap()
+}
+
 /// With `flip` and no shift or rotation, every image comes back either as it was or mirrored
 /// left to right (never upside down, never half of each), about half of them mirrored, the
 /// same ones for the same seed; without `flip`, a seeded batch is the one drawn before flips
@@ -136,21 +147,13 @@ fn flips_mirror_about_half_of_the_images_left_to_right() {
     tch::manual_seed(11);
     assert!(mirror.apply(&xs).unwrap().equal(&a));
     // Flips off: the same draw as with them on, up to the flips.
-    let plain = Augment {
-        flip: false,
-        ..Augment::default()
-    };
-    tch::manual_seed(3);
-    let p = plain.apply(&xs).unwrap();
-    tch::manual_seed(3);
-    let q = Augment {
-        flip: true,
-        ..Augment::default()
-    }
-    .apply(&xs)
-    .unwrap();
-    let agree = (&p - &q).abs().amax([1, 2, 3], false).lt(1e-5);
-    let n_agree = i64::try_from(agree.sum(Kind::Int64)).unwrap();
+    let n_agree = agreeing_with_the_default_draw(
+        &xs,
+        Augment {
+            flip: true,
+            ..Augment::default()
+        },
+    );
     assert!(
         (16..=48).contains(&n_agree),
         "with flips the unflipped images must be the flip-free draw: {n_agree} of 64 agree"
@@ -212,17 +215,13 @@ fn erasing_blanks_one_rectangle_in_about_half_of_the_images() {
     assert!(eraser.apply(&xs).unwrap().equal(&a));
     // Erasing adds its draws after the shifts and rotations: the images it leaves alone are
     // the erase-free draw of the same seed.
-    tch::manual_seed(3);
-    let p = Augment::default().apply(&xs).unwrap();
-    tch::manual_seed(3);
-    let q = Augment {
-        erase: true,
-        ..Augment::default()
-    }
-    .apply(&xs)
-    .unwrap();
-    let agree = (&p - &q).abs().amax([1, 2, 3], false).lt(1e-5);
-    let n_agree = i64::try_from(agree.sum(Kind::Int64)).unwrap();
+    let n_agree = agreeing_with_the_default_draw(
+        &xs,
+        Augment {
+            erase: true,
+            ..Augment::default()
+        },
+    );
     assert!(
         (16..=48).contains(&n_agree),
         "with erasing the untouched images must be the erase-free draw: {n_agree} of 64 agree"
