@@ -114,11 +114,7 @@ impl Augment {
         }
         let (b, h, w) = (size[0], size[2] as f64, size[3] as f64);
         let opts = (Kind::Float, xs.device());
-        let uniform = |max: f64| -> Result<Tensor> {
-            Ok(Tensor::f_rand([b], opts)?
-                .f_mul_scalar(2.0 * max)?
-                .f_sub_scalar(max)?)
-        };
+        let uniform = |max: f64| uniform_between(b, -max, max, opts); // (B,) in +-max
         let angle = uniform(self.max_rotation.to_radians())?; // (B,)
 
         // affine_grid works in [-1, 1] coordinates: a shift of p pixels is 2p / side.
@@ -130,8 +126,7 @@ impl Augment {
         let (mut x_cos, mut x_sin) = (cos.shallow_clone(), sin.shallow_clone());
         if self.flip {
             // -1 for half of the images, +1 for the others.
-            let sign = Tensor::f_rand([b], opts)?
-                .f_lt(0.5)?
+            let sign = coin(b, opts)?
                 .f_to_kind(Kind::Float)?
                 .f_mul_scalar(-2.0)?
                 .f_add_scalar(1.0)?; // (B,)
@@ -159,22 +154,19 @@ impl Augment {
 /// are clipped to the image instead, which all but the longest, widest draws never need.
 fn erase_mask(b: i64, h: f64, w: f64, device: tch::Device) -> Result<Tensor> {
     let opts = (Kind::Float, device);
-    let between = |lo: f64, hi: f64| -> Result<Tensor> {
-        Ok(Tensor::f_rand([b], opts)?
-            .f_mul_scalar(hi - lo)?
-            .f_add_scalar(lo)?)
-    };
-    let on = Tensor::f_rand([b], opts)?.f_lt(0.5)?; // (B,) bool
-    let area = between(0.02, 0.33)?.f_mul_scalar(h * w)?; // (B,) pixels
-    let ratio = between(0.3f64.ln(), 3.3f64.ln())?.f_exp()?; // (B,)
+    let on = coin(b, opts)?; // (B,) bool
+    let area = uniform_between(b, 0.02, 0.33, opts)?.f_mul_scalar(h * w)?; // (B,) pixels
+    let ratio = uniform_between(b, 0.3f64.ln(), 3.3f64.ln(), opts)?.f_exp()?; // (B,)
     let eh = area.f_mul(&ratio)?.f_sqrt()?.f_clamp(1.0, h)?; // (B,) rows
     let ew = area.f_div(&ratio)?.f_sqrt()?.f_clamp(1.0, w)?; // (B,) columns
-                                                             // The top-left corner, uniform over the places where the rectangle fits.
+
+    // The top-left corner, uniform over the places where the rectangle fits.
     let room_y = eh.f_neg()?.f_add_scalar(h)?; // (B,) rows of slack
     let room_x = ew.f_neg()?.f_add_scalar(w)?; // (B,) columns of slack
     let y0 = Tensor::f_rand([b], opts)?.f_mul(&room_y)?; // (B,)
     let x0 = Tensor::f_rand([b], opts)?.f_mul(&room_x)?; // (B,)
-                                                         // Pixel centres against the rectangle's edges, broadcast to (B, 1, H, W).
+
+    // Pixel centres against the rectangle's edges, broadcast to (B, 1, H, W).
     let rows = Tensor::f_arange(h as i64, opts)?.f_view([1, 1, -1, 1])?; // (1, 1, H, 1)
     let cols = Tensor::f_arange(w as i64, opts)?.f_view([1, 1, 1, -1])?; // (1, 1, 1, W)
     let edge = |t: &Tensor| t.f_view([-1, 1, 1, 1]); // (B,) -> (B, 1, 1, 1)
@@ -187,6 +179,18 @@ fn erase_mask(b: i64, h: f64, w: f64, device: tch::Device) -> Result<Tensor> {
     };
     let mask = inside(&rows, &y0, &eh)?.f_logical_and(&inside(&cols, &x0, &ew)?)?; // (B, 1, H, W)
     Ok(mask.f_logical_and(&edge(&on)?)?)
+}
+
+/// `b` numbers drawn uniformly from [lo, hi) with torch's generator, (B,).
+fn uniform_between(b: i64, lo: f64, hi: f64, opts: (Kind, tch::Device)) -> Result<Tensor> {
+    Ok(Tensor::f_rand([b], opts)?
+        .f_mul_scalar(hi - lo)?
+        .f_add_scalar(lo)?)
+}
+
+/// `b` fair coin tosses with torch's generator, (B,) bool.
+fn coin(b: i64, opts: (Kind, tch::Device)) -> Result<Tensor> {
+    Ok(Tensor::f_rand([b], opts)?.f_lt(0.5)?)
 }
 
 #[cfg(test)]
