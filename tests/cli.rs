@@ -94,6 +94,16 @@ fn clear_failures() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("needs a CUDA device"));
+    // A dropout probability outside [0, 1): refused before the run folder is made.
+    let out = dir.path().join("dropout");
+    vggnet()
+        .args(["train", "--dry-run", "--offline", "--dropout", "1"])
+        .args(["--out", out.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("dropout must be in [0, 1): 1"))
+        .stderr(predicate::str::contains("panicked").not());
+    assert!(!out.exists(), "nothing written for refused settings");
 }
 
 /// A folder holding only the two test files (what `eval` and `predict --index` need).
@@ -155,6 +165,7 @@ fn train_eval_predict_smoke() {
     assert_eq!(ev["total"].as_u64().unwrap(), 100);
     assert_eq!(ev["confusion"].as_array().unwrap().len(), 10);
     assert_eq!(ev["per_class_accuracy"].as_array().unwrap().len(), 10);
+    assert_eq!(ev["mirror_mean"], false);
     // --mirror-mean: the library's mirrored evaluation of the same model and digits.
     let mirrored = vggnet()
         .args([
@@ -176,6 +187,10 @@ fn train_eval_predict_smoke() {
             .unwrap();
     assert_eq!(mirrored["total"].as_u64().unwrap(), 100);
     assert_eq!(mirrored["correct"].as_u64().unwrap(), expected.correct);
+    assert_eq!(
+        mirrored["mirror_mean"], true,
+        "the JSON says how it was evaluated"
+    );
 
     // The user's own pictures, in one batch: MNIST test digit 0 written as a PNG, a blank
     // page, a file that is not an image, and a page with two digits (a 3, then an 8).
@@ -294,13 +309,15 @@ fn fashion_mnist_through_train_eval_predict() {
     let mut train = vggnet();
     fashion(train.args(["train", "--train-limit", "256", "--test-limit", "100"]));
     train
-        .args(["--epochs", "1", "--network", "narrow"])
+        .args(["--epochs", "1", "--network", "narrow", "--dropout", "0.25"])
         .args(["--out", out.to_str().unwrap()])
         .assert()
         .success()
         .stderr(predicate::str::contains("final test accuracy"));
     let metrics = json(&out.join("metrics.json"));
     assert_eq!(metrics["run"]["dataset"], "fashion-mnist");
+    // --dropout is the network's: kept with its weights, not the narrow preset's 0.5.
+    assert_eq!(json(&out.join("model.json"))["dropout"], 0.25);
     assert!(out.join("confusion.png").exists());
     let model = out.join("model.safetensors");
     let mut eval = vggnet();
@@ -559,6 +576,10 @@ fn resume_refuses_what_would_change_the_run() {
     refused(
         &["--network", "article"],
         &["'--resume <RESUME>' cannot be used with '--network <NETWORK>'"],
+    );
+    refused(
+        &["--dropout", "0.2"],
+        &["'--resume <RESUME>' cannot be used with '--dropout <DROPOUT>'"],
     );
 
     // Other data: the same files with one pixel changed.

@@ -182,6 +182,10 @@ struct TrainArgs {
     /// article's network; its weights load in PyTorch into the same layout
     #[arg(long, conflicts_with = "resume")]
     batch_norm: bool,
+    /// Dropout probability in the classifier's two hidden layers, in [0, 1): a network
+    /// setting, kept with the weights [default: 0.5, the article's]
+    #[arg(long, conflicts_with = "resume")]
+    dropout: Option<f64>,
     /// Keep denormal floats (PyTorch's default arithmetic) instead of flushing them to zero;
     /// slower: whole epochs lose up to half their speed as denormals accumulate
     #[arg(long, conflicts_with = "resume")]

@@ -155,6 +155,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
             // run builds its trainer, before anything is written).
             let train = TrainConfig::from_recipe(args.recipe.unwrap_or_default(), &settings);
             let (in_channels, image_size) = data.dataset.input();
+            let network = args.network.unwrap_or_default().config();
             Run::start(
                 &args.out,
                 RunConfig {
@@ -166,9 +167,10 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
                     // the classifier's input follows the feature size.
                     model: VggConfig {
                         batch_norm: args.batch_norm,
+                        dropout: args.dropout.unwrap_or(network.dropout),
                         in_channels,
                         image_size,
-                        ..args.network.unwrap_or_default().config()
+                        ..network
                     },
                 },
             )?

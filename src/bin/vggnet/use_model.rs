@@ -50,11 +50,18 @@ pub(super) fn eval_cmd(
         write_eval_plots(&dir, &ev, &test, names)?;
     }
     if options.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation_json(&ev))?);
+        let mut json = evaluation_json(&ev);
+        json["mirror_mean"] = options.mirror_mean.into();
+        println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
+    let how = if options.mirror_mean {
+        ", each picture's probabilities averaged with its mirror image's"
+    } else {
+        ""
+    };
     println!(
-        "test accuracy: {:.2}% ({}/{})",
+        "test accuracy: {:.2}% ({}/{}{how})",
         ev.accuracy, ev.correct, ev.total
     );
     println!("per-class accuracy:");
