@@ -287,7 +287,10 @@ impl Trainer {
                 batch: self.position.batch,
             });
         }
-        let grads = self.scaled_grads(&loss)?;
+        let mut grads = self.scaled_grads(&loss)?;
+        if self.config.sam_rho > 0.0 {
+            grads = self.sharpness_aware_grads(xs, ys, grads)?;
+        }
         phase(StepPhase::Backward);
         let skipped = self.apply_grads(&grads);
         phase(StepPhase::Optimizer);
@@ -296,6 +299,70 @@ impl Trainer {
             correct: correct_v as u64,
             skipped,
         })
+    }
+
+    /// SAM's second gradient ([`TrainConfig::sam_rho`]): from `grads`, the (scaled) gradients
+    /// at the weights w, the gradients of the same batch's loss at w + rho g / |g| (|g| the
+    /// norm over all parameters; the loss scale cancels in g / |g|). The weights are put back
+    /// after, and so are batch norm's running statistics, which the second forward pass would
+    /// otherwise update twice per step. Gradients that are not finite (a float16 overflow,
+    /// which the scaler then skips) or zero are returned as they are.
+    fn sharpness_aware_grads(
+        &mut self,
+        xs: &Tensor,
+        ys: &Tensor,
+        grads: Vec<Tensor>,
+    ) -> Result<Vec<Tensor>> {
+        let squares = grads
+            .iter()
+            .filter(|g| g.defined())
+            .map(|g| g.f_to_kind(Kind::Float)?.f_square()?.f_sum(Kind::Float))
+            .collect::<std::result::Result<Vec<_>, _>>()?; // each ()
+        let norm = Tensor::f_stack(&squares, 0)?.f_sum(Kind::Float)?.f_sqrt()?; // ()
+        let norm = f64::try_from(&norm)?;
+        if !norm.is_finite() || norm == 0.0 {
+            return Ok(grads);
+        }
+        let scale = self.config.sam_rho / norm;
+        let params: Vec<Tensor> = self
+            .optimizer
+            .params()
+            .into_iter()
+            .map(Tensor::shallow_clone)
+            .collect();
+        // (parameter, its move e = rho g / |g|), for the parameters that have a gradient.
+        let moves = params
+            .iter()
+            .zip(&grads)
+            .filter(|(_, g)| g.defined())
+            .map(|(p, g)| {
+                Ok((
+                    p.shallow_clone(),
+                    g.f_mul_scalar(scale)?.f_to_kind(p.kind())?,
+                ))
+            })
+            .collect::<Result<Vec<(Tensor, Tensor)>>>()?;
+        let buffers = self.model.batch_norm_buffers()?; // (live, copy) pairs
+        let shift = |sign: f64| -> Result<()> {
+            tch::no_grad(|| -> Result<()> {
+                for (p, e) in &moves {
+                    let _ = p.shallow_clone().f_add_(&e.f_mul_scalar(sign)?)?; // w +- e, in place
+                }
+                Ok(())
+            })
+        };
+        shift(1.0)?;
+        let second = self
+            .forward_loss(xs, ys)
+            .and_then(|(_, loss)| self.scaled_grads(&loss));
+        shift(-1.0)?;
+        tch::no_grad(|| -> Result<()> {
+            for (live, copy) in &buffers {
+                live.shallow_clone().f_copy_(copy)?;
+            }
+            Ok(())
+        })?;
+        second
     }
 
     /// The process-level speed settings, made where a training loop starts (once per process):

@@ -34,6 +34,8 @@ pub struct Overrides {
     /// `Some(None)`: no augmentation.
     pub augment: Option<Option<Augment>>,
     pub flush_denormals: Option<bool>,
+    /// SAM's neighbourhood radius ([`TrainConfig::sam_rho`]).
+    pub sam_rho: Option<f64>,
 }
 
 impl TrainConfig {
@@ -65,6 +67,7 @@ impl TrainConfig {
             label_smoothing: given.label_smoothing.unwrap_or(base.label_smoothing),
             augment: given.augment.unwrap_or(base.augment),
             flush_denormals: given.flush_denormals.unwrap_or(base.flush_denormals),
+            sam_rho: given.sam_rho.unwrap_or(base.sam_rho),
             ..base
         }
     }
@@ -106,6 +109,10 @@ impl TrainConfig {
         let ls = self.label_smoothing;
         if !(0.0..1.0).contains(&ls) {
             return bad(format!("label smoothing must be in [0, 1), got {ls}"));
+        }
+        let rho = self.sam_rho;
+        if !(rho.is_finite() && rho >= 0.0) {
+            return bad(format!("SAM's radius must be 0 (off) or more, got {rho}"));
         }
         if let Some(a) = self.augment {
             let ok = |x: f64| x.is_finite() && x >= 0.0;
@@ -159,6 +166,7 @@ impl Overrides {
                 "--label-smoothing",
                 compare(self.label_smoothing, saved.label_smoothing),
             ),
+            ("--sam", compare(self.sam_rho, saved.sam_rho)),
         ];
         for (flag, (differs, given, was)) in flags {
             check(flag, differs, given, was);

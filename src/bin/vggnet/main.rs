@@ -167,6 +167,11 @@ struct TrainArgs {
     /// Label smoothing of the cross-entropy [fast: 0.1, article: 0]
     #[arg(long, conflicts_with = "resume")]
     label_smoothing: Option<f64>,
+    /// Sharpness-aware minimization: each step also takes the gradient at the weights moved
+    /// this far along the first gradient, and steps with that one (twice the arithmetic per
+    /// step; e.g. 0.05) [default: 0, off]
+    #[arg(long, value_name = "RHO", conflicts_with = "resume")]
+    sam: Option<f64>,
     /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, optionally
     /// the first augmented epoch, and optionally `flip` (mirror half of the images left to
     /// right: for clothes and objects, not digits) and `erase` (blank a random rectangle in

@@ -116,6 +116,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
         label_smoothing: args.label_smoothing,
         augment: args.augment.map(|a| a.0),
         flush_denormals: args.keep_denormals.then_some(false),
+        sam_rho: args.sam,
     };
     let mut run = match &args.resume {
         Some(dir) => {
