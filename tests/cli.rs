@@ -104,6 +104,18 @@ fn clear_failures() {
         .stderr(predicate::str::contains("dropout must be in [0, 1): 1"))
         .stderr(predicate::str::contains("panicked").not());
     assert!(!out.exists(), "nothing written for refused settings");
+    // A negative SAM radius: refused the same way.
+    let out = dir.path().join("sam");
+    vggnet()
+        .args(["train", "--dry-run", "--offline", "--sam=-0.05"])
+        .args(["--out", out.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "SAM's radius must be 0 (off) or more, got -0.05",
+        ))
+        .stderr(predicate::str::contains("panicked").not());
+    assert!(!out.exists(), "nothing written for refused settings");
 }
 
 /// A folder holding only the two test files (what `eval` and `predict --index` need).

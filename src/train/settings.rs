@@ -291,6 +291,13 @@ mod tests {
                 },
                 "weight decay",
             ),
+            (
+                Overrides {
+                    sam_rho: Some(-0.05),
+                    ..o()
+                },
+                "SAM's radius",
+            ),
         ] {
             refused(given, word);
         }
