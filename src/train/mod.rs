@@ -308,7 +308,7 @@ impl Trainer {
     /// otherwise update twice per step. Gradients that are not finite (a float16 overflow,
     /// which the scaler then skips) or zero are returned as they are.
     fn sharpness_aware_grads(
-        &mut self,
+        &self,
         xs: &Tensor,
         ys: &Tensor,
         grads: Vec<Tensor>,
@@ -324,38 +324,33 @@ impl Trainer {
             return Ok(grads);
         }
         let scale = self.config.sam_rho / norm;
-        let params: Vec<Tensor> = self
+        // (parameter, its move e = rho g / |g|), for the parameters that have a gradient.
+        let moves = self
             .optimizer
             .params()
             .into_iter()
-            .map(Tensor::shallow_clone)
-            .collect();
-        // (parameter, its move e = rho g / |g|), for the parameters that have a gradient.
-        let moves = params
-            .iter()
             .zip(&grads)
             .filter(|(_, g)| g.defined())
             .map(|(p, g)| {
-                Ok((
-                    p.shallow_clone(),
-                    g.f_mul_scalar(scale)?.f_to_kind(p.kind())?,
-                ))
+                let e = g.f_mul_scalar(scale)?.f_to_kind(p.kind())?;
+                Ok((p.shallow_clone(), e))
             })
             .collect::<Result<Vec<(Tensor, Tensor)>>>()?;
         let buffers = self.model.batch_norm_buffers()?; // (live, copy) pairs
-        let shift = |sign: f64| -> Result<()> {
+        let shift = |forth: bool| -> Result<()> {
             tch::no_grad(|| -> Result<()> {
                 for (p, e) in &moves {
-                    let _ = p.shallow_clone().f_add_(&e.f_mul_scalar(sign)?)?; // w +- e, in place
+                    let mut p = p.shallow_clone();
+                    let _ = if forth { p.f_add_(e)? } else { p.f_sub_(e)? }; // w +- e, in place
                 }
                 Ok(())
             })
         };
-        shift(1.0)?;
+        shift(true)?;
         let second = self
             .forward_loss(xs, ys)
             .and_then(|(_, loss)| self.scaled_grads(&loss));
-        shift(-1.0)?;
+        shift(false)?;
         tch::no_grad(|| -> Result<()> {
             for (live, copy) in &buffers {
                 live.shallow_clone().f_copy_(copy)?;
