@@ -326,9 +326,9 @@ fn sam_steps_with_the_gradient_at_the_moved_weights_and_moves_back() {
     let off_by_hand = differs(&sam.model, &by_hand.model);
     let off_plain = differs(&sam.model, &plain.model);
     println!("SAM step vs by hand: {off_by_hand:e}; vs a plain step: {off_plain:e}");
-    // By hand only the moved-back weights differ, by float32 rounding (w + e - e: one ulp, 1.2e-7
-    // for batch norm's weights near 1);
-    // the plain step moves each weight by up to lr = 1e-3 in another direction.
+    // By hand only the moved-back weights differ, by float32 rounding (w + e - e: one ulp,
+    // 1.2e-7 for batch norm's weights near 1); the plain step moves each weight by up to
+    // lr = 1e-3 in another direction.
     assert!(off_by_hand < 1e-6, "{off_by_hand}");
     assert!(off_plain > 1e-4, "{off_plain}");
     // The running statistics saw one pass per step, at w: the plain step's exactly.
