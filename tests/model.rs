@@ -169,6 +169,41 @@ fn dropout_only_in_train_mode() {
     assert!(d > 0.0, "train mode must apply dropout");
 }
 
+/// `Vgg` is a `tch::nn::ModuleT`: `xs.apply_t(&model, train)` gives exactly the logits of the
+/// inherent `forward_t`, in eval mode and (dropout drawn from the same seed) in train mode; a
+/// wrong shape, which `forward_t` returns as an error, panics there with the same message.
+#[test]
+fn apply_t_is_forward_t() {
+    // With the trait in scope, `model.forward_t(..)` is still the inherent, fallible method.
+    use tch::nn::ModuleT;
+    tch::manual_seed(0);
+    let model = Vgg::new(common::tiny(), Device::Cpu).unwrap();
+    let x = Tensor::randn([8, 1, 28, 28], (Kind::Float, Device::Cpu));
+    for train in [false, true] {
+        tch::manual_seed(7);
+        let applied = tch::no_grad(|| x.apply_t(&model, train));
+        tch::manual_seed(7);
+        let forward = tch::no_grad(|| model.forward_t(&x, train)).unwrap();
+        tch::manual_seed(7);
+        let trait_call = tch::no_grad(|| ModuleT::forward_t(&model, &x, train));
+        assert_eq!(applied.size(), vec![8, 10]);
+        assert!(applied.equal(&forward), "train = {train}");
+        assert!(trait_call.equal(&forward), "train = {train}");
+    }
+    // The check can fail: train mode without the same seed draws other dropout masks.
+    tch::manual_seed(7);
+    let a = tch::no_grad(|| x.apply_t(&model, true));
+    let b = tch::no_grad(|| x.apply_t(&model, true));
+    assert!(!a.equal(&b), "train mode must draw new dropout masks");
+    let wrong = Tensor::zeros([2, 3, 28, 28], (Kind::Float, Device::Cpu));
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wrong.apply_t(&model, false)
+    }))
+    .unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("(batch, 1, 28, 28)"), "{msg}");
+}
+
 #[test]
 fn init_follows_pytorch_defaults() {
     // PyTorch: weight ~ kaiming_uniform(a = sqrt 5) = U(-1/sqrt(fan_in), 1/sqrt(fan_in));

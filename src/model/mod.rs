@@ -127,6 +127,21 @@ impl std::fmt::Display for Vgg {
     }
 }
 
+/// tch's vocabulary: `xs.apply_t(&model, train)`, as in tch's own examples, runs
+/// [`Vgg::forward_t`]. `model.forward_t(..)` still calls the inherent method (inherent methods
+/// win), which returns a `Result`.
+///
+/// # Panics
+///
+/// `ModuleT` cannot return an error, so input of the wrong shape or type (anything but
+/// (B, C, H, W) float of the configured size) panics with the error's message. Use
+/// [`Vgg::forward_t`] where the input is not known to fit.
+impl nn::ModuleT for Vgg {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        Vgg::forward_t(self, xs, train).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
 impl Vgg {
     /// Builds a freshly initialized network on `device` (PyTorch default init, from torch's
     /// global RNG: call `tch::manual_seed` first for reproducible weights).
