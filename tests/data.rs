@@ -295,6 +295,56 @@ fn real_mnist_loads_and_normalizes_like_the_article() {
     assert_eq!(counts[1], 6742);
 }
 
+/// The crate's IDX reader held against an independent one, the `mnist` crate (0.6, the design
+/// card's loader), on the real files: every pixel byte and every label of all 60,000 training
+/// and 10,000 test pictures agree. `mnist` reads no gzip, so the files are decompressed here
+/// (with flate2 directly, not the crate's reader) into a temporary folder first.
+#[test]
+fn real_mnist_reads_as_the_mnist_crate_reads_it() {
+    let dir = mnist_dir();
+    let plain = tempfile::tempdir().unwrap();
+    for f in FILES {
+        let src = vggnet::data::find_file(&dir, f.name).unwrap().unwrap();
+        let mut out = std::fs::File::create(plain.path().join(f.name)).unwrap();
+        let mut file = std::fs::File::open(&src).unwrap();
+        if src.extension().is_some_and(|e| e == "gz") {
+            std::io::copy(&mut flate2::read::GzDecoder::new(file), &mut out).unwrap();
+        } else {
+            std::io::copy(&mut file, &mut out).unwrap();
+        }
+    }
+    // Every name given: the builder's defaults are `data/` and `10k-images-idx3-ubyte`.
+    let theirs = mnist::MnistBuilder::new()
+        .base_path(plain.path().to_str().unwrap())
+        .training_images_filename(FILES[0].name)
+        .training_labels_filename(FILES[1].name)
+        .test_images_filename(FILES[2].name)
+        .test_labels_filename(FILES[3].name)
+        .label_format_digit()
+        .training_set_length(60_000)
+        .validation_set_length(0)
+        .test_set_length(10_000)
+        .finalize();
+    let ours = load_mnist(None, None);
+    for (split, img, lbl) in [
+        (&ours.train, &theirs.trn_img, &theirs.trn_lbl),
+        (&ours.test, &theirs.tst_img, &theirs.tst_lbl),
+    ] {
+        assert_eq!(split.pictures.kind(), Kind::Uint8);
+        let pixels = Vec::<u8>::try_from(&split.pictures.flatten(0, -1)).unwrap();
+        assert_eq!(pixels.len(), img.len());
+        assert!(pixels == *img, "pixel bytes differ from the mnist crate's");
+        let labels = Vec::<i64>::try_from(&split.labels).unwrap();
+        let want: Vec<i64> = lbl.iter().map(|&l| l as i64).collect();
+        assert_eq!(labels.len(), want.len());
+        assert!(labels == want, "labels differ from the mnist crate's");
+    }
+    assert_eq!(
+        (theirs.trn_lbl.len(), theirs.tst_lbl.len()),
+        (60_000, 10_000)
+    );
+}
+
 #[test]
 fn batches_are_seeded_complete_and_keep_the_last_partial_batch() {
     let data = load_mnist(Some(200), Some(10));
