@@ -90,7 +90,7 @@ reference: setup
 	.venv/bin/python python/article.py train --data $(MNIST_DIR) --out results/full/pytorch.json \
 	  --epochs 5 --seed 42 --eval-every 200 --threads 2 $(ARGS)
 
-## The same PyTorch run on Fashion-MNIST, tested after each epoch, for README's Fashion-MNIST rows
+## The same PyTorch run on Fashion-MNIST, tested after each epoch, for docs/results.md's Fashion-MNIST rows
 ## (results/recipes/fashion-pytorch-article-seed42.json and .log; continues the same way when stopped).
 reference-fashion: setup
 	set -o pipefail; .venv/bin/python python/article.py train --data $(FASHION_MNIST_DIR) \

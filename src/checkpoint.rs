@@ -245,6 +245,7 @@ fn saved_config(path: &Path, metadata: &HashMap<String, String>) -> Result<Optio
 
 /// Loads a model from a safetensors checkpoint (with its config) or a PyTorch `.pth`.
 pub fn load_model(path: &Path, device: Device) -> Result<Vgg> {
+    crate::train::check_device(device)?;
     let named = if is_pth(path) {
         read_pth(path)?
     } else {

@@ -94,18 +94,17 @@ pub enum Error {
 
     /// Some of a data set's files are missing and could not be obtained.
     #[error(
-        "{} files missing in {}: {}. Looked for each name with and without .gz. \
-         Fix: run `vggnet download{} --dir {}` (needs internet), or set {} to a folder \
-         holding the four IDX files{}",
-        dataset.title(), dir.display(), missing.join(", "),
-        if *dataset == crate::data::Dataset::Mnist { String::new() } else { format!(" --dataset {dataset}") },
-        dir.display(), dataset.spec().dir_env,
+        "{title} files missing in {}: {}. Fix: {fix}{}",
+        dir.display(), missing.join(", "),
         download_error.as_ref().map(|e| format!(" (automatic download failed: {e})")).unwrap_or_default()
     )]
     MissingData {
-        dataset: crate::data::Dataset,
+        /// The data set's name ("CIFAR-10").
+        title: &'static str,
         dir: PathBuf,
         missing: Vec<String>,
+        /// How to get them, from the data set's description.
+        fix: String,
         download_error: Option<String>,
     },
 
@@ -153,15 +152,20 @@ pub enum Error {
     #[error("{}: {problem}", path.display())]
     Image { path: PathBuf, problem: String },
 
-    /// A non-finite loss without AMP (with AMP, the scaler skips the step instead).
+    /// A non-finite loss without a grad scaler to skip the step (float32 or bfloat16; with
+    /// float16 AMP the scaler skips it instead).
     #[error(
-        "training stopped: loss is {loss} at epoch {epoch}, batch {batch} (non-finite, AMP off); \
-         the last good checkpoint is kept — lower the learning rate or enable AMP"
+        "training stopped: loss is {loss} at epoch {epoch}, batch {batch} (non-finite, in \
+         {precision}); the last good checkpoint is kept. Fix: {advice}"
     )]
     NonFiniteLoss {
         loss: f64,
         epoch: usize,
         batch: usize,
+        /// The arithmetic the step ran in ([`crate::train::Precision::describe`]).
+        precision: &'static str,
+        /// What to change, true for that precision.
+        advice: &'static str,
     },
 
     /// Drawing a plot failed (in plotters or while encoding the image).

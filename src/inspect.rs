@@ -107,9 +107,7 @@ pub fn confident_mistakes(
     k: usize,
     batch_size: usize,
 ) -> Result<Vec<Mistake>> {
-    if batch_size == 0 {
-        return Err(Error::Config("batch size must be at least 1".into()));
-    }
+    crate::eval::check_batch_size(batch_size)?;
     let n = split.len() as i64;
     let bs = batch_size as i64;
     let mut probs = Vec::new();

@@ -18,14 +18,12 @@
 //! ```
 
 pub mod amp;
-pub mod calibrate;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod fsio;
-pub mod imageio;
 pub mod inspect;
 pub mod model;
 pub mod optim;
@@ -41,6 +39,8 @@ pub mod train;
 
 pub use data::{dataset, download, idx};
 pub use error::{Error, IdxProblem, Result};
+pub use prepare::imageio;
+pub use train::calibrate;
 pub use train::recipe;
 
 /// The README's Rust examples, compiled as doctests so they cannot drift.

@@ -72,10 +72,27 @@ fn is_dense_f32_cpu(t: &Tensor) -> bool {
     true
 }
 
+/// The memory span `[start, end)` of a dense tensor's elements.
+fn span(t: &Tensor) -> (usize, usize) {
+    let start = t.data_ptr() as usize;
+    (start, start + t.numel() * t.kind().elt_size_in_bytes())
+}
+
+/// Whether no two of the spans overlap.
+fn disjoint(spans: &[(usize, usize)]) -> bool {
+    spans.iter().enumerate().all(|(i, a)| {
+        spans[i + 1..]
+            .iter()
+            .all(|b| a.1 <= b.0 || b.1 <= a.0 || a.0 == a.1 || b.0 == b.1)
+    })
+}
+
 /// The AdamW update of one parameter in a single pass over memory (PyTorch's single-tensor
 /// formula, element by element, in the same order of float32 operations), split over threads.
 /// Returns false (doing nothing) when the tensors are not all dense float32 CPU tensors with
-/// the same layout; the caller then uses tensor ops.
+/// the same layout, or when any two share memory (a gradient passed that is a view of a
+/// parameter or of a moment); the caller then uses tensor ops, which libtorch makes safe for
+/// overlapping tensors.
 fn fused_step_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &FusedConsts) -> bool {
     let (size, stride) = (p.size(), p.stride());
     let same = |t: &Tensor| t.size() == size && t.stride() == stride && is_dense_f32_cpu(t);
@@ -86,9 +103,15 @@ fn fused_step_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &FusedConst
     if n == 0 {
         return true;
     }
-    // SAFETY: the four tensors are distinct, dense float32 CPU buffers of `n` elements each
-    // (checked above); this optimizer owns `p`, `m` and `v`, runs under no_grad, and nothing
-    // else touches them during the step. `g` is only read.
+    if !disjoint(&[span(p), span(g), span(m), span(v)]) {
+        return false;
+    }
+    // SAFETY: the four tensors are dense float32 CPU buffers of exactly `n` elements each
+    // (`is_dense_f32_cpu` and `same`, above) whose memory spans do not overlap (`disjoint`,
+    // above), so the one `&[f32]` and three `&mut [f32]` alias nothing. `p`, `m` and `v` are
+    // this optimizer's, borrowed through `&mut self` for the whole step, which runs under
+    // no_grad; `g` is only read. (As with every tch tensor, another thread writing a shallow
+    // clone of one of them at the same time would race inside libtorch too.)
     let (ps, gs, ms, vs) = unsafe {
         (
             std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
@@ -133,7 +156,7 @@ fn fused_step_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &FusedConst
 
 /// The optimizer: named parameters plus their moment buffers.
 pub struct AdamW {
-    /// The hyperparameters; `config.lr` is the rate it was made with (a schedule's peak).
+    /// The betas, eps and weight decay (`config.lr` is unused: the rate is `lr`, below).
     config: AdamWConfig,
     /// The rate of the next steps ([`AdamW::set_lr`]; a schedule moves it every step).
     lr: f64,
@@ -197,11 +220,6 @@ impl AdamW {
         }
     }
 
-    /// The hyperparameters it was made with (`lr` there is the base rate, not the current one).
-    pub fn config(&self) -> &AdamWConfig {
-        &self.config
-    }
-
     /// The learning rate of the next steps.
     pub fn lr(&self) -> f64 {
         self.lr
@@ -224,7 +242,10 @@ impl AdamW {
     }
 
     /// One AdamW update from `grads` (one per parameter, in order; undefined ones are skipped),
-    /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`.
+    /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`. With
+    /// `fused`, CPU float32 parameters take the single-pass kernel; a gradient that shares
+    /// memory with a parameter or moment (a caller's mistake, e.g. a parameter passed as its
+    /// own gradient) takes libtorch's tensor ops instead, which handle the overlap.
     pub fn step_grads(&mut self, grads: &[Tensor], fused: bool) {
         self.step += 1;
         let c = AdamWConfig {

@@ -208,10 +208,10 @@ pub fn cpu_model() -> String {
 }
 
 /// How this CPU computes bfloat16, from the flags in `/proc/cpuinfo`. Reported (the
-/// benchmark, [`crate::calibrate::Calibration`]), not used to choose a precision: what the
+/// benchmark, [`crate::train::calibrate::Calibration`]), not used to choose a precision: what the
 /// same flag is worth differs between cores (with `avx512_bf16` and no AMX, bfloat16 AMP
 /// trained at 0.8x float32 on an Intel Xeon and at 1.6x on an AMD EPYC Zen 4), so
-/// [`crate::calibrate`] measures it.
+/// [`crate::train::calibrate`] measures it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bf16Hardware {
     /// `amx_bf16`: matrix tiles, which oneDNN runs bfloat16 convolutions and matrix products on.

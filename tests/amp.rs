@@ -136,7 +136,7 @@ fn amp_on_off_cuda_is_an_error() {
     let err = Trainer::new(model, on).unwrap_err();
     assert!(err.to_string().contains("needs a CUDA device"), "{err}");
     let auto = trainer_for(tiny(), 1, TrainConfig::default());
-    assert!(!auto.amp_enabled());
+    assert!(!auto.uses_grad_scaler());
 }
 
 /// bfloat16 AMP on the CPU: convolutions and linear layers compute in bfloat16, the loss in
@@ -155,7 +155,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     let mut t = trainer_for(tiny(), 3, config.clone());
     assert_eq!(t.precision(), Precision::Bfloat16);
     assert_eq!(t.precision().autocast_kind(), Some(Kind::BFloat16));
-    assert!(!t.amp_enabled(), "bfloat16 needs no GradScaler");
+    assert!(!t.uses_grad_scaler(), "bfloat16 needs no GradScaler");
     assert_eq!(t.scaler.effective_scale(), 1.0);
     tch::manual_seed(0);
     let xs = Tensor::randn([8, 1, 28, 28], (Kind::Float, Device::Cpu)); // (B, 1, 28, 28)
@@ -207,7 +207,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
 
 /// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only):
 /// reported beside the measurement that decides the precision (`vggnet::calibrate`, whose
-/// decision logic is unit-tested in src/calibrate.rs).
+/// decision logic is unit-tested in src/train/calibrate.rs).
 #[test]
 fn bf16_hardware_is_read_from_cpu_flags() {
     use vggnet::perf::{cpuinfo_bf16, Bf16Hardware};

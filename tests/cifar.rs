@@ -6,47 +6,19 @@
 mod common;
 
 use common::*;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
 use vggnet::data::cifar::{parse_batch, RECORD};
 use vggnet::data::{Data, DataConfig, Dataset};
 use vggnet::Error;
 
-const TRAIN: [&str; 5] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-];
-
-/// A batch of `n` records: label `(seed + i) % 10`, then red, green and blue planes whose
-/// pixels are drawn from `seed`.
-fn batch(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut out = Vec::with_capacity(n * RECORD);
-    for i in 0..n {
-        out.push(((seed as usize + i) % 10) as u8);
-        for _ in 0..RECORD - 1 {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            out.push((state >> 56) as u8);
-        }
-    }
-    out
-}
-
 /// A folder with the six batches (`per_batch` records each), in `cifar-10-batches-bin/`.
 fn cifar_dir(per_batch: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let sub = dir.path().join("cifar-10-batches-bin");
     std::fs::create_dir(&sub).unwrap();
-    for (i, name) in TRAIN.iter().chain(["test_batch.bin"].iter()).enumerate() {
-        std::fs::write(sub.join(name), batch(per_batch, i as u64)).unwrap();
+    for (i, name) in CIFAR_BATCHES.iter().enumerate() {
+        std::fs::write(sub.join(name), cifar_batch(per_batch, i as u64)).unwrap();
     }
     dir
 }
@@ -73,7 +45,7 @@ fn batches_read_into_normalized_3x32x32_splits() {
     assert_eq!(labels[20..23], [1, 2, 3]);
     // Pixel (channel c, row r, column x) of record i is byte 1 + c*1024 + r*32 + x; normalized
     // with that channel's mean and std.
-    let raw = batch(20, 0);
+    let raw = cifar_batch(20, 0);
     let spec = Dataset::Cifar10.spec();
     for (i, c, r, x) in [(0, 0, 0, 0), (3, 1, 5, 7), (19, 2, 31, 31)] {
         let byte = raw[i * RECORD + 1 + c * 1024 + r * 32 + x] as f64;
@@ -101,7 +73,7 @@ fn batches_read_into_normalized_3x32x32_splits() {
     })
     .unwrap();
     assert_eq!((limited.train.len(), limited.test.len()), (30, 5));
-    for name in TRAIN {
+    for name in &CIFAR_BATCHES[..5] {
         std::fs::remove_file(dir.path().join("cifar-10-batches-bin").join(name)).unwrap();
     }
     let (test, _) = Data::load_test(&config(dir.path())).unwrap();
@@ -121,7 +93,7 @@ fn batches_read_into_normalized_3x32x32_splits() {
 fn a_batch_cut_mid_record_or_with_a_bad_label_is_a_named_error() {
     let dir = cifar_dir(4);
     let test = dir.path().join("cifar-10-batches-bin/test_batch.bin");
-    let mut bytes = batch(4, 5);
+    let mut bytes = cifar_batch(4, 5);
     bytes.truncate(3 * RECORD + 100);
     std::fs::write(&test, &bytes).unwrap();
     let err = Data::load(&config(dir.path())).unwrap_err();
@@ -133,7 +105,7 @@ fn a_batch_cut_mid_record_or_with_a_bad_label_is_a_named_error() {
             && msg.contains("3073-byte records"),
         "{msg}"
     );
-    let mut bytes = batch(4, 5);
+    let mut bytes = cifar_batch(4, 5);
     bytes[2 * RECORD] = 10;
     let err = parse_batch(Path::new("x.bin"), &bytes).unwrap_err();
     assert!(
@@ -199,37 +171,6 @@ fn the_network_takes_3x32x32_and_trains_a_step() {
     );
 }
 
-fn tar_gz(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
-    for (name, bytes) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, name, &bytes[..]).unwrap();
-    }
-    let mut gz = builder.into_inner().unwrap();
-    gz.flush().unwrap();
-    gz.finish().unwrap()
-}
-
-fn archive_entries(per_batch: usize) -> Vec<(String, Vec<u8>)> {
-    TRAIN
-        .iter()
-        .chain(["test_batch.bin"].iter())
-        .enumerate()
-        .map(|(i, n)| {
-            (
-                format!("cifar-10-batches-bin/{n}"),
-                batch(per_batch, i as u64),
-            )
-        })
-        .collect()
-}
-
 fn served(dir: &Path, name: &str, entries: &[(String, Vec<u8>)]) -> (String, PathBuf) {
     let refs: Vec<(&str, Vec<u8>)> = entries
         .iter()
@@ -245,7 +186,11 @@ fn served(dir: &Path, name: &str, entries: &[(String, Vec<u8>)]) -> (String, Pat
 #[test]
 fn the_archive_downloads_checked_and_unpacks() {
     let site = tempfile::tempdir().unwrap();
-    let (base, archive) = served(site.path(), "cifar-10-binary.tar.gz", &archive_entries(8));
+    let (base, archive) = served(
+        site.path(),
+        "cifar-10-binary.tar.gz",
+        &cifar_archive_entries(8),
+    );
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("cifar10");
     let quick = vggnet::download::DownloadConfig::default();
@@ -278,9 +223,9 @@ fn the_archive_downloads_checked_and_unpacks() {
     assert_eq!((data.train.len(), data.test.len()), (40, 8));
 
     // An archive lacking the test batch, and one with a batch cut mid-record.
-    let mut lacking = archive_entries(8);
+    let mut lacking = cifar_archive_entries(8);
     lacking.pop();
-    let mut cut = archive_entries(8);
+    let mut cut = cifar_archive_entries(8);
     cut[2].1.truncate(5 * RECORD + 7);
     for (entries, says) in [
         (lacking, "the archive lacks test_batch.bin"),

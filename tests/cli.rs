@@ -40,13 +40,58 @@ fn help_for_every_subcommand() {
         .assert()
         .success()
         .stdout(predicate::str::contains("train"));
-    for sub in ["download", "train", "eval", "predict"] {
+    for sub in ["download", "train", "eval", "predict", "calibrate"] {
         vggnet()
             .args([sub, "--help"])
             .assert()
             .success()
             .stdout(predicate::str::contains("Examples:"));
     }
+}
+
+/// The defaults `--help` shows are the library's values: each setting's under both recipes
+/// (one value where they agree), the network's preset's, evaluation's batch size.
+#[test]
+fn help_shows_the_librarys_defaults() {
+    use vggnet::train::{augment_text, Recipe, TrainConfig};
+    let help = |sub: &str| {
+        let out = vggnet().args([sub, "--help"]).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (train, eval) = (help("train"), help("eval"));
+    let (a, f) = (
+        TrainConfig::recipe(Recipe::Article),
+        TrainConfig::recipe(Recipe::Fast),
+    );
+    let net = vggnet::model::VggConfig::default();
+    for shown in [
+        format!("[default: {}]", a.epochs),
+        format!("[default: {}]", a.batch_size),
+        format!("[article: {}; fast: {}]", a.optimizer.lr, f.optimizer.lr),
+        format!("[default: {}]", a.optimizer.weight_decay),
+        format!("[default: {}]", a.seed),
+        format!(
+            "[article: {}; fast: {}]",
+            a.label_smoothing, f.label_smoothing
+        ),
+        format!(
+            "[article: {}; fast: {}]",
+            augment_text(a.augment),
+            augment_text(f.augment)
+        ),
+        format!("[default: {}]", net.dropout),
+    ] {
+        assert!(
+            train.contains(&shown),
+            "train --help lacks {shown}:\n{train}"
+        );
+    }
+    let batch = format!("[default: {}]", a.eval_batch_size);
+    assert!(eval.contains(&batch), "eval --help lacks {batch}:\n{eval}");
 }
 
 #[test]
@@ -104,24 +149,12 @@ fn clear_failures() {
         .stderr(predicate::str::contains("dropout must be in [0, 1): 1"))
         .stderr(predicate::str::contains("panicked").not());
     assert!(!out.exists(), "nothing written for refused settings");
-    // A negative SAM radius: refused the same way.
-    let out = dir.path().join("sam");
-    vggnet()
-        .args(["train", "--dry-run", "--offline", "--sam=-0.05"])
-        .args(["--out", out.to_str().unwrap()])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains(
-            "SAM's radius must be 0 (off) or more, got -0.05",
-        ))
-        .stderr(predicate::str::contains("panicked").not());
-    assert!(!out.exists(), "nothing written for refused settings");
 }
 
 /// A folder holding only the two test files (what `eval` and `predict --index` need).
 fn test_files_only() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in &vggnet::data::FILES[2..] {
+    for f in vggnet::data::Dataset::Mnist.test_files() {
         let src = vggnet::data::find_file(&mnist_dir(), f.name)
             .unwrap()
             .unwrap();
@@ -580,24 +613,27 @@ fn resume_refuses_what_would_change_the_run() {
         &["--amp", "bf16"],
         &["mixed precision (bfloat16) instead of float32 would change the run"],
     );
-    // The network's shape is the saved run's: the batch-norm switch is for new runs only.
+    // The network's settings under the same rule: another value is named, the saved one passes.
     refused(
-        &["--batch-norm"],
-        &["'--resume <RESUME>' cannot be used with '--batch-norm'"],
+        &["--batch-norm", "--network", "article", "--dropout", "0.2"],
+        &[
+            "--batch-norm would change the run (it was started with no --batch-norm)",
+            "--network article would change the run (it was started with --network narrow)",
+            "--dropout 0.2 would change the run (it was started with --dropout 0.5)",
+        ],
     );
     refused(
-        &["--network", "article"],
-        &["'--resume <RESUME>' cannot be used with '--network <NETWORK>'"],
+        &["--warmup", "0.1", "--keep-denormals", "--augment", "2,10"],
+        &[
+            "--warmup 0.1 would change the run (it was started with a constant rate (no --warmup))",
+            "--keep-denormals would change the run (it was started with denormals flushed to zero)",
+            "--augment 2,10,2 would change the run (it was started with --augment none)",
+        ],
     );
-    refused(
-        &["--dropout", "0.2"],
-        &["'--resume <RESUME>' cannot be used with '--dropout <DROPOUT>'"],
-    );
-
     // Other data: the same files with one pixel changed.
     let other = dir.path().join("other data");
     std::fs::create_dir(&other).unwrap();
-    for f in vggnet::data::FILES {
+    for f in vggnet::data::Dataset::Mnist.files() {
         let src = vggnet::data::find_file(&mnist_dir(), f.name)
             .unwrap()
             .unwrap();
@@ -634,7 +670,8 @@ fn resume_refuses_what_would_change_the_run() {
            change the run; add --allow-inexact-resume",
         ],
     );
-    // Asked for: continues, says it is not exact; the same limit and output-only flags pass.
+    // Asked for: continues, says it is not exact; the same limit, network settings equal to
+    // the run's and output-only flags pass.
     // (What a save killed half-way left behind is cleared when the run goes on.)
     let leftover = run.join(".vggnet-tmp-killed");
     std::fs::write(&leftover, b"partial").unwrap();
@@ -655,6 +692,14 @@ fn resume_refuses_what_would_change_the_run() {
             "1",
             "--stop-after",
             "1",
+        ])
+        .args([
+            "--network",
+            "narrow",
+            "--dropout",
+            "0.5",
+            "--label-smoothing",
+            "0",
         ])
         .assert()
         .success()
@@ -707,7 +752,7 @@ fn readme_commands_parse() {
     }
     // The check itself: a conflict, a missing required argument, an unknown value.
     for bad in [
-        &["train", "--resume", "runs/x", "--batch-norm"][..],
+        &["train", "--resume", "runs/x", "--out", "runs/y"][..],
         &["eval"],
         &["train", "--dataset", "cifar100"],
     ] {
@@ -718,4 +763,64 @@ fn readme_commands_parse() {
             .failure();
     }
     assert!(n >= 5, "expected the README's command examples, found {n}");
+}
+
+/// Settings that cannot run are refused before any data is read or downloaded and before the
+/// run folder is made: with an empty data folder and a mirror where nothing listens, each
+/// refusal is the setting's, never a missing or failed download's.
+#[test]
+fn bad_settings_are_refused_before_the_data_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no data");
+    std::fs::create_dir(&empty).unwrap();
+    let out = dir.path().join("run");
+    for (flags, says) in [
+        (&["--batch-size", "0"][..], "batch size must be at least 1"),
+        (&["--lr=-1"], "learning rate must be a positive number"),
+        (&["--dropout", "1"], "dropout must be in [0, 1)"),
+        (
+            &["--train-limit", "0"],
+            "a train limit of 0 selects no pictures",
+        ),
+        (&["--device", "cpu", "--amp", "on"], "needs a CUDA device"),
+        (
+            &["--device", "cuda:99"],
+            "device cuda:99 is not on this machine",
+        ),
+        (&["--warmup", "1"], "warm-up must be a fraction in [0, 1)"),
+        (
+            &["--dataset", "cifar10", "--epochs", "0"],
+            "epochs must be at least 1",
+        ),
+    ] {
+        vggnet()
+            .args(["train", "--data-dir"])
+            .arg(&empty)
+            .arg("--out")
+            .arg(&out)
+            .env("VGGNET_MNIST_MIRRORS", "http://127.0.0.1:9/")
+            .env("VGGNET_CIFAR10_MIRRORS", "http://127.0.0.1:9/")
+            .args(flags)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(says))
+            .stderr(predicate::str::contains("missing").not())
+            .stderr(predicate::str::contains("panicked").not());
+        assert!(!out.exists(), "{flags:?}: the run folder was made");
+        assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "{flags:?}");
+    }
+    // Evaluation too: the batch size before the model or the data.
+    vggnet()
+        .args([
+            "eval",
+            "--batch-size",
+            "0",
+            "--model",
+            "none.safetensors",
+            "--data-dir",
+        ])
+        .arg(&empty)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("batch size must be at least 1"));
 }

@@ -9,7 +9,7 @@ use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vggnet::data::{DataConfig, Dataset, Mnist, FILES};
-use vggnet::download::{download_file, download_mnist_with, DownloadConfig};
+use vggnet::download::{download_file, download_with, DownloadConfig};
 use vggnet::Error;
 
 fn quick() -> DownloadConfig {
@@ -39,13 +39,15 @@ fn good_mirror_downloads_all_four_verified_and_rerun_is_a_no_op() {
     let base = serve(16);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("mnist");
-    let written = download_mnist_with(&target, &[format!("{base}/ok/")], &quick()).unwrap();
+    let written =
+        download_with(Dataset::Mnist, &target, &[format!("{base}/ok/")], &quick()).unwrap();
     assert_eq!(written.len(), 4);
-    for (p, ok) in vggnet::download::verify_dir(&target).unwrap() {
+    for (p, ok) in vggnet::download::verify(Dataset::Mnist, &target).unwrap() {
         assert!(ok, "{} failed MD5", p.display());
     }
     assert_eq!(names(&target).len(), 4);
-    let again = download_mnist_with(&target, &[format!("{base}/404/")], &quick()).unwrap();
+    let again =
+        download_with(Dataset::Mnist, &target, &[format!("{base}/404/")], &quick()).unwrap();
     assert!(again.is_empty(), "nothing to fetch the second time");
 }
 

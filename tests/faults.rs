@@ -233,17 +233,36 @@ fn assert_unchanged(t: &Trainer, before: &[Tensor], what: &str) {
     }
 }
 
+/// Without a grad scaler (float32, and bfloat16 AMP, which has none) a non-finite loss stops
+/// training with the weights as they were, and the advice is true of the precision in use:
+/// never "enable AMP" on a CPU, and "float32" under bfloat16.
 #[test]
 fn nan_loss_without_amp_stops_with_a_clear_error_and_keeps_the_weights() {
+    for (amp, says, never) in [
+        (vggnet::train::AmpMode::Off, "in float32", "AMP"),
+        (
+            vggnet::train::AmpMode::Bf16,
+            "train in float32 (`--amp off`): bfloat16 AMP has no grad scaler",
+            "--amp on",
+        ),
+    ] {
+        let t = nan_stops(amp);
+        assert!(t.contains(says) && !t.contains(never), "{amp:?}: {t}");
+    }
+}
+
+/// A trainer in `amp` whose loss is NaN, fitted: the error's text, the weights checked unchanged.
+fn nan_stops(amp: vggnet::train::AmpMode) -> String {
     let mut t = trainer_for(
         tiny(),
         2,
         TrainConfig {
             epochs: 1,
+            amp,
             ..Default::default()
         },
     );
-    assert!(!t.amp_enabled());
+    assert!(!t.uses_grad_scaler());
     poison(&mut t);
     let before = snapshot(&t);
     let err = t
@@ -265,6 +284,7 @@ fn nan_loss_without_amp_stops_with_a_clear_error_and_keeps_the_weights() {
         "{err}"
     );
     assert_unchanged(&t, &before, "changed");
+    err.to_string()
 }
 
 #[test]

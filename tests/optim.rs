@@ -191,3 +191,31 @@ fn flat_layout_state_saves_and_restores_exactly() {
         );
     }
 }
+
+/// A gradient that is the parameter itself (a caller's mistake from safe code) must not reach
+/// the fused kernel, whose mutable slice over the parameter would alias the gradient's: it
+/// takes libtorch's tensor ops, and gives exactly their numbers (the kernel, reading each
+/// gradient element before decaying the parameter, would give others).
+#[test]
+fn a_gradient_sharing_the_parameters_memory_takes_the_tensor_ops() {
+    let step = |fused: bool| {
+        // Fixed values (no generator: the tests beside this one draw from it).
+        let values: Vec<f32> = (0..2100)
+            .map(|i| ((i * 7919) % 2003) as f32 / 1001.0 - 1.0)
+            .collect();
+        let p = Tensor::from_slice(&values).view([300, 7]);
+        let mut opt = AdamW::new(
+            vec![("p".into(), p.shallow_clone())],
+            AdamWConfig::default(),
+        );
+        for _ in 0..2 {
+            let own = vec![p.shallow_clone()]; // the parameter as its own gradient
+            opt.step_grads(&own, fused);
+        }
+        p
+    };
+    let (fused, ops) = (step(true), step(false));
+    let diff = f64::try_from((&fused - &ops).abs().max()).unwrap();
+    println!("aliased gradient, fused request vs tensor ops: max |diff| {diff:e}");
+    assert_eq!(diff, 0.0);
+}

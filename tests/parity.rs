@@ -622,7 +622,7 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
         logit_diff / wrong_logit_diff
     );
     assert_eq!(trainer.precision(), Precision::Bfloat16);
-    assert!(!trainer.amp_enabled(), "no GradScaler with bfloat16");
+    assert!(!trainer.uses_grad_scaler(), "no GradScaler with bfloat16");
     for (name, p) in trainer.model.named_parameters() {
         assert_eq!(p.kind(), Kind::Float, "{name} must stay float32");
     }

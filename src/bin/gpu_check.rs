@@ -145,7 +145,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     let result = json!({
         "side": "rust",
         "device": format!("{device:?}"),
-        "amp": t.amp_enabled(),
+        "amp": t.uses_grad_scaler(),
         "steps": records,
         "skipped_steps": t.scaler.skipped_steps,
         "settings": {"batch": batch, "overflow": overflow, "force": force,

@@ -64,6 +64,19 @@ pub fn missing(dataset: Dataset, dir: &Path, train: bool) -> Result<Vec<&'static
         .collect())
 }
 
+/// Each batch present in `dir`, with whether it parses ([`parse_batch`]).
+pub fn check_batches(dataset: Dataset, dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
+    let f = files(dataset)?;
+    let mut out = Vec::new();
+    for name in f.train.iter().chain([&f.test]) {
+        if let Some(path) = find(dir, f.folder, name) {
+            let ok = parse_batch(&path, &fsio::read(&path)?).is_ok();
+            out.push((path, ok));
+        }
+    }
+    Ok(out)
+}
+
 /// One batch, checked: whole records, labels 0-9. Returns (labels, pixels).
 pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     let bad = |problem: String| Error::Cifar {
@@ -112,12 +125,8 @@ fn read_split(
     let f = files(dataset)?;
     let (mut labels, mut pixels) = (Vec::new(), Vec::new());
     for name in names {
-        let path = find(dir, f.folder, name).ok_or_else(|| Error::MissingData {
-            dataset,
-            dir: dir.to_path_buf(),
-            missing: vec![name.to_string()],
-            download_error: None,
-        })?;
+        let path = find(dir, f.folder, name)
+            .ok_or_else(|| dataset.missing_error(dir, vec![name.to_string()], None))?;
         let bytes = fsio::read(&path)?;
         let (l, p) = parse_batch(&path, &bytes)?;
         sources.push(SourceFile {
@@ -183,23 +192,9 @@ fn ensure(cfg: &DataConfig, train: bool) -> Result<()> {
     crate::data::ensure(cfg, || missing(cfg.dataset, &cfg.dir, train))
 }
 
-/// Downloads the archive from the first mirror that serves it with the published MD5 and
-/// unpacks the six batches into `dir/<folder>/`, each checked and written atomically.
-pub fn download(dataset: Dataset, dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
-    let f = files(dataset)?;
-    download_archive(
-        dataset,
-        dir,
-        mirrors,
-        f.archive_md5,
-        &crate::download::DownloadConfig {
-            max_bytes: 256 << 20,
-            ..Default::default()
-        },
-    )
-}
-
-/// [`download`] with the archive's expected MD5 and the limits given.
+/// Downloads the archive from the first mirror that serves it with the MD5 `md5` (the
+/// published one, [`CifarFiles::archive_md5`], when [`crate::download::download_with`] calls
+/// it) and unpacks the six batches into `dir/<folder>/`, each checked and written atomically.
 pub fn download_archive(
     dataset: Dataset,
     dir: &Path,

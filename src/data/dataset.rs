@@ -294,11 +294,6 @@ impl Dataset {
         }
     }
 
-    /// The training pair (images, labels) of IDX files.
-    pub fn train_files(self) -> &'static [IdxFile] {
-        self.files().get(..2).unwrap_or(&[])
-    }
-
     /// The test pair (images, labels) of IDX files.
     pub fn test_files(self) -> &'static [IdxFile] {
         self.files().get(2..).unwrap_or(&[])
@@ -360,6 +355,41 @@ impl Dataset {
             .and_then(|i| self.classes().get(i))
             .map(|s| s.to_string())
             .unwrap_or_else(|| label.to_string())
+    }
+
+    /// The error for files of this data set missing from `dir`, with how to get them.
+    pub fn missing_error(
+        self,
+        dir: &Path,
+        missing: Vec<String>,
+        download_error: Option<String>,
+    ) -> crate::error::Error {
+        let spec = self.spec();
+        let holding = match &spec.files {
+            Files::Idx(_) => "its four IDX files (each with or without .gz)".to_string(),
+            Files::Cifar(f) => format!(
+                "{} and {} (or their {}/ folder, as the archive unpacks)",
+                f.train.join(", "),
+                f.test,
+                f.folder
+            ),
+        };
+        let flag = match self {
+            Dataset::Mnist => String::new(),
+            other => format!(" --dataset {other}"),
+        };
+        crate::error::Error::MissingData {
+            title: spec.title,
+            dir: dir.to_path_buf(),
+            missing,
+            fix: format!(
+                "run `vggnet download{flag} --dir {}` (needs internet), or set {} to a folder \
+                 holding {holding}",
+                dir.display(),
+                spec.dir_env
+            ),
+            download_error,
+        }
     }
 
     /// Where it is looked for: `$<DIR_ENV>`, else a system package's folder that holds it,

@@ -1,5 +1,5 @@
-//! Downloads a data set's files from its public mirrors, verifies the MD5 of the decompressed
-//! bytes, and writes each file atomically (temp file + rename): a failed or interrupted download never
+//! Downloads a data set's files from its public mirrors, verifies their MD5 (of the decompressed
+//! bytes for IDX files, of the archive for CIFAR-10), and writes each file atomically (temp file + rename): a failed or interrupted download never
 //! leaves a partial file under the final name.
 
 use crate::data::idx::{find_file, validate_idx, IdxFile};
@@ -10,15 +10,6 @@ use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Environment variable holding a comma-separated list of MNIST mirror base URLs (overrides
-/// the defaults; each data set has its own, [`crate::data::dataset::Spec::mirror_env`]).
-pub const MIRROR_ENV: &str = "VGGNET_MNIST_MIRRORS";
-
-/// MNIST's mirrors ([`Dataset::mirrors`]).
-pub fn default_mirrors() -> Vec<String> {
-    Dataset::Mnist.mirrors()
-}
 
 /// Timeouts and limits for downloads.
 #[derive(Debug, Clone)]
@@ -131,11 +122,6 @@ pub fn download_file(
     })
 }
 
-/// Downloads every MNIST file missing from `dir` (existing ones are kept as they are).
-pub fn download_mnist(dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
-    download_dataset(Dataset::Mnist, dir, mirrors)
-}
-
 /// Downloads every file of `dataset` missing from `dir` (existing ones are kept as they are).
 pub fn download_dataset(dataset: Dataset, dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
     download_with(dataset, dir, mirrors, &DownloadConfig::default())
@@ -173,23 +159,13 @@ pub fn download_with(
     Ok(written)
 }
 
-/// [`download_with`] for MNIST.
-pub fn download_mnist_with(
-    dir: &Path,
-    mirrors: &[String],
-    cfg: &DownloadConfig,
-) -> Result<Vec<PathBuf>> {
-    download_with(Dataset::Mnist, dir, mirrors, cfg)
-}
-
-/// Checks the MD5 of every MNIST file present in `dir` (decompressed). Returns (path, ok) pairs.
-pub fn verify_dir(dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
-    verify(Dataset::Mnist, dir)
-}
-
-/// Checks the MD5 of every file of `dataset` present in `dir` (decompressed). Returns (path,
-/// ok) pairs.
+/// Checks every file of `dataset` present in `dir`: the MD5 of each IDX file (decompressed),
+/// or that each CIFAR batch holds whole records with labels 0-9 (the archive's MD5 was checked
+/// when it was downloaded). Returns (path, ok) pairs.
 pub fn verify(dataset: Dataset, dir: &Path) -> Result<Vec<(PathBuf, bool)>> {
+    if let crate::data::dataset::Files::Cifar(_) = &dataset.spec().files {
+        return crate::data::cifar::check_batches(dataset, dir);
+    }
     let mut out = Vec::new();
     for f in dataset.files() {
         if let Some(p) = find_file(dir, f.name)? {

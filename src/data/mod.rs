@@ -82,6 +82,22 @@ impl DataConfig {
     }
 }
 
+impl DataConfig {
+    /// Checks the settings of a run or an evaluation without reading anything: a limit
+    /// selects at least one picture. (Loading itself takes a limit of 0: a split that is not
+    /// needed, e.g. the test split of a training step's check.)
+    pub fn validate(&self) -> Result<()> {
+        for (what, limit) in [("train", self.train_limit), ("test", self.test_limit)] {
+            if limit == Some(0) {
+                return Err(Error::Config(format!(
+                    "a {what} limit of 0 selects no pictures: give at least 1, or no limit"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig::of(Dataset::Mnist)
@@ -165,12 +181,11 @@ pub(crate) fn ensure(
     if still.is_empty() {
         return Ok(());
     }
-    Err(Error::MissingData {
-        dataset: cfg.dataset,
-        dir: cfg.dir.clone(),
-        missing: still.iter().map(|s| s.to_string()).collect(),
+    Err(cfg.dataset.missing_error(
+        &cfg.dir,
+        still.iter().map(|s| s.to_string()).collect(),
         download_error,
-    })
+    ))
 }
 
 /// [`ensure`] for IDX files: `wanted` among the data set's four.
@@ -258,7 +273,7 @@ fn make_split(
     let n = limit.unwrap_or(labels.len()).min(labels.len());
     let (c, side) = dataset.input();
     Ok(Split {
-        pictures: Tensor::from_slice(&images.body()[..n * SIDE * SIDE])
+        pictures: Tensor::from_slice(&images.body()[..n * (c * side * side) as usize])
             .f_view([n as i64, c, side, side])?, // (N, C, S, S) uint8
         labels: Tensor::from_slice(&labels[..n]).to_kind(Kind::Int64),
         dataset,

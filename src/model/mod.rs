@@ -253,17 +253,6 @@ impl Vgg {
         self.named(self.config.state_dict_shapes())
     }
 
-    /// Batch norm's buffers (running mean and variance, batches tracked), each as the live
-    /// tensor and a copy of its present value, to put back after a forward pass that should
-    /// leave them as they are. Empty without batch norm.
-    pub fn batch_norm_buffers(&self) -> Result<Vec<(Tensor, Tensor)>> {
-        self.bns
-            .iter()
-            .flat_map(|bn| [&bn.running_mean, &bn.running_var, &bn.num_batches_tracked])
-            .map(|t| Ok((t.shallow_clone(), t.f_detach_copy()?)))
-            .collect()
-    }
-
     /// The largest absolute difference between this model's `state_dict()` entries and
     /// `other`'s (0 when the weights are identical). Models of different configs are an error.
     pub fn max_weight_difference(&self, other: &Vgg) -> Result<f64> {

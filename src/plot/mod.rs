@@ -144,14 +144,33 @@ impl Figure {
     }
 }
 
-/// Draws one picture (0 = black) into `area`, scaled to fit, with a title: 28x28 grey (784
-/// pixels) or 3x32x32 colour (3,072 bytes, channel after channel).
+/// The side of a square picture of `len` bytes, and whether it is colour: S x S grey, or
+/// 3 x S x S colour (channel after channel); `None` for any other length.
+fn picture_shape(len: usize) -> Option<(i32, bool)> {
+    let square = |n: usize| {
+        let s = (n as f64).sqrt().round() as usize;
+        (s > 0 && s * s == n).then_some(s as i32)
+    };
+    square(len).map(|s| (s, false)).or_else(|| {
+        len.is_multiple_of(3)
+            .then(|| square(len / 3))
+            .flatten()
+            .map(|s| (s, true))
+    })
+}
+
+/// Draws one picture (0 = black) into `area`, scaled to fit, with a title: S x S grey or
+/// 3 x S x S colour (channel after channel), its shape told by its length.
 fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
     let title_h = 28;
     draw_centered(area, title, 16.0, 4)?;
-    let colour = pixels.len() == 3 * 32 * 32;
-    let n = if colour { 32 } else { 28 };
+    let (n, colour) = picture_shape(pixels.len()).ok_or_else(|| {
+        Error::Plot(format!(
+            "a picture of {} bytes is neither S x S grey nor 3 x S x S colour",
+            pixels.len()
+        ))
+    })?;
     let plane = (n * n) as usize;
     let side = (w.min(h.saturating_sub(title_h)) as i32 / n).max(1);
     let x0 = (w as i32 - side * n) / 2;

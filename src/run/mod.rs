@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::eval::{evaluate, Evaluation};
 use crate::fsio;
 use crate::model::{Vgg, VggConfig};
-pub use crate::train::device_name;
 use crate::train::{default_device, EpochRecord, Observer, StepLimit, TrainConfig, Trainer};
 mod resume;
 
@@ -34,7 +33,7 @@ use std::sync::atomic::Ordering;
 use tch::Device;
 
 /// File names inside a run folder.
-pub const MODEL_FILE: &str = "model.safetensors";
+pub use crate::checkpoint::MODEL_FILE;
 pub const BEST_FILE: &str = "best.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const EVAL_FILE: &str = "eval.json";
@@ -127,6 +126,29 @@ impl Default for RunConfig {
     }
 }
 
+impl RunConfig {
+    /// Every setting of the run checked, without reading any data: the training settings, the
+    /// network, the data limits, the precision on the device, and that the network takes the
+    /// data set's pictures.
+    pub fn validate(&self) -> Result<()> {
+        self.train.validate()?;
+        self.model.validate()?;
+        self.data.validate()?;
+        crate::train::check_device(self.device)?;
+        if self.train.amp != crate::train::AmpMode::Fastest {
+            // (`fastest` is measured, never refused: it resolves when the trainer is made.)
+            crate::train::Precision::of(self.train.amp, self.device)?;
+        }
+        let (dataset, m) = (self.data.dataset, &self.model);
+        match dataset.input_mismatch(m.in_channels, m.image_size) {
+            Some(mismatch) => Err(Error::Config(format!(
+                "the network {mismatch}: make it with VggConfig::for_dataset"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Limits on one call to [`Run::train`]; the run stays resumable when one is reached.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StopAt {
@@ -162,18 +184,11 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 impl Run {
-    /// Starts a new run in `dir` (created when missing): seeds torch with the training seed,
-    /// builds a fresh model and loads the data.
+    /// Starts a new run in `dir` (created when missing): checks every setting, then loads the
+    /// data, seeds torch with the training seed and builds a fresh model. A setting that cannot
+    /// run is refused before any data is read or downloaded and before the folder is made.
     pub fn start(dir: &Path, config: RunConfig) -> Result<Run> {
-        let mismatch = config
-            .data
-            .dataset
-            .input_mismatch(config.model.in_channels, config.model.image_size);
-        if let Some(mismatch) = mismatch {
-            return Err(Error::Config(format!(
-                "the network {mismatch}: set VggConfig's in_channels and image_size from Dataset::input()"
-            )));
-        }
+        config.validate()?;
         let data = Data::load(&config.data)?;
         tch::manual_seed(config.train.seed as i64);
         let model = Vgg::new(config.model, config.device)?;
@@ -350,10 +365,10 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
 }
 
 /// The arithmetic the run trains in and, on the CPU, what was measured here about which
-/// precision is faster ([`crate::calibrate`], from the cache; null when never measured).
+/// precision is faster ([`crate::train::calibrate`], from the cache; null when never measured).
 fn precision_record(t: &Trainer) -> serde_json::Value {
     let measured = (t.model.device() == Device::Cpu)
-        .then(crate::calibrate::cached)
+        .then(crate::train::calibrate::cached)
         .flatten();
     serde_json::json!({
         "arithmetic": t.precision().describe(),

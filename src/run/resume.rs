@@ -5,7 +5,10 @@ use super::*;
 use crate::checkpoint::{read_trainer_state, trainer_from_state};
 use crate::data::{Data, DataConfig, Dataset};
 use crate::error::{Error, Result};
-use crate::train::{default_device, AmpMode, Overrides, Precision, Recipe, TrainConfig};
+use crate::train::{
+    default_device, device_name, resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides,
+    Precision, Recipe, TrainConfig,
+};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -17,8 +20,10 @@ pub struct ResumeRequest {
     /// The recipe named on the command line, if any.
     pub recipe: Option<Recipe>,
     /// The training settings given explicitly (compared with the saved ones by
-    /// [`Overrides::conflicts`]; a different `amp` is a change of precision, below).
+    /// [`resume_conflicts`]; a different `amp` is a change of precision, below).
     pub settings: Overrides,
+    /// The network's settings given explicitly (compared with the saved model's).
+    pub model: ModelOverrides,
     pub dataset: Option<Dataset>,
     pub data_dir: Option<PathBuf>,
     pub train_limit: Option<usize>,
@@ -35,14 +40,20 @@ pub struct ResumeRequest {
 
 impl Run {
     /// Opens the run saved in `dir` to continue it with every setting it was started with.
-    /// `request` holds what the user gave explicitly: anything that would change the run is
-    /// refused, naming the saved and the given value; a different device or precision needs
-    /// `allow_inexact`.
+    /// `request` holds what the user gave explicitly: everything that would change the run is
+    /// refused in one error naming each saved and given value, before any data is read and
+    /// with nothing written; a different device or precision needs `allow_inexact`.
     pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
         let (state_dir, saved) = read_trainer_state(&dir.join(STATE_DIR))?;
         let mut notes = Vec::new();
         let spec = RunSpec::read(&state_dir)?;
-        let mut conflicts = request.settings.conflicts(request.recipe, &saved.config);
+        let model = saved_model_config(&state_dir.join(MODEL_FILE))?;
+        let asked = Asked {
+            recipe: request.recipe,
+            train: &request.settings,
+            model: &request.model,
+        };
+        let mut conflicts = resume_conflicts(asked, &saved.config, &model);
         let (mut spec, checked) = match spec {
             Some(spec) => {
                 conflicts.extend(data_conflicts(&spec, request));
@@ -126,7 +137,24 @@ impl Run {
     }
 }
 
-/// Checks the data limits of a resume request against the saved ones.
+/// The network a saved model was made with: its `model.json` when there is one (read without
+/// the weights), else the model itself.
+fn saved_model_config(path: &Path) -> Result<crate::model::VggConfig> {
+    let beside = crate::checkpoint::config_path(path);
+    match std::fs::read(&beside) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::checkpoint(&beside, format!("invalid model config: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(crate::checkpoint::load_model(path, Device::Cpu)?
+                .config()
+                .clone())
+        }
+        Err(e) => Err(Error::io(&beside, e)),
+    }
+}
+
+/// Checks the data set and limits of a resume request against the saved ones (counts from the
+/// data set's [`crate::data::dataset::Spec`], whatever its files).
 fn data_conflicts(spec: &RunSpec, r: &ResumeRequest) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(d) = r.dataset.filter(|d| *d != spec.dataset) {
@@ -135,22 +163,22 @@ fn data_conflicts(spec: &RunSpec, r: &ResumeRequest) -> Vec<String> {
             spec.dataset
         ));
     }
-    let files = spec.dataset.files();
+    let counts = spec.dataset.spec();
     for (flag, given, saved, all) in [
         (
             "--train-limit",
             r.train_limit,
             spec.train_limit,
-            files[0].count,
+            counts.train_count,
         ),
         (
             "--test-limit",
             r.test_limit,
             spec.test_limit,
-            files[2].count,
+            counts.test_count,
         ),
     ] {
-        let effective = |l: Option<usize>| l.unwrap_or(usize::MAX).min(all as usize);
+        let effective = |l: Option<usize>| l.unwrap_or(usize::MAX).min(all);
         if let Some(g) = given {
             if effective(Some(g)) != effective(saved) {
                 out.push(format!(
@@ -173,6 +201,9 @@ fn resume_device(
     notes: &mut Vec<String>,
 ) -> Result<(Device, AmpMode)> {
     let saved_device = spec.device;
+    if let Some(d) = r.device {
+        crate::train::check_device(d)?;
+    }
     let device = r.device.unwrap_or(saved_device);
     let amp_mode = r.settings.amp.unwrap_or(saved.amp).resolve(device);
     // `On` off CUDA is refused here, as when a run starts.
@@ -218,7 +249,7 @@ fn resume_device(
     Ok((device, amp_mode))
 }
 
-fn limit_text(flag: &str, limit: Option<usize>, all: u32) -> String {
+fn limit_text(flag: &str, limit: Option<usize>, all: usize) -> String {
     match limit {
         Some(n) => format!("{flag} {n}"),
         None => format!("no {flag} (all {all} images)"),
@@ -257,5 +288,22 @@ mod tests {
                 "--train-limit 256 would change the run (it was started with --train-limit 128)",
             ]
         );
+        // Every data set, whatever its files are (CIFAR-10 has no IDX files: this panicked).
+        for dataset in Dataset::ALL {
+            let spec = RunSpec {
+                dataset,
+                ..spec.clone()
+            };
+            let all = dataset.spec().test_count;
+            assert!(data_conflicts(&spec, &r(Some(128), Some(all), None)).is_empty());
+            assert_eq!(
+                data_conflicts(&spec, &r(Some(100), Some(5), None)),
+                [
+                    "--train-limit 100 would change the run (it was started with --train-limit 128)".to_string(),
+                    format!("--test-limit 5 would change the run (it was started with no --test-limit (all {all} images))"),
+                ],
+                "{dataset}"
+            );
+        }
     }
 }

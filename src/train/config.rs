@@ -32,12 +32,6 @@ pub struct TrainConfig {
     /// [`crate::perf::flush_denormals`]): whole epochs stay as fast as their first steps.
     /// Off reproduces PyTorch's default arithmetic below 1.2e-38.
     pub flush_denormals: bool,
-    /// Sharpness-aware minimization (Foret et al. 2021, "SAM"): each step first takes the
-    /// gradient, moves the weights `sam_rho` along it (scaled to that length: toward the
-    /// nearby point where the batch's loss rises fastest), takes the gradient there, moves
-    /// back, and lets AdamW step with that second gradient, so training prefers flat minima.
-    /// Twice the arithmetic of a step. 0 (the article's and both recipes'): off.
-    pub sam_rho: f64,
 }
 
 impl Default for TrainConfig {
@@ -56,7 +50,6 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             augment: None,
             flush_denormals: true,
-            sam_rho: 0.0,
         }
     }
 }

@@ -26,6 +26,21 @@ pub fn parse_device(s: &str) -> Result<Device> {
     }
 }
 
+/// Refuses a CUDA device this machine does not have (before a model or data is put there).
+pub fn check_device(device: Device) -> Result<()> {
+    if let Device::Cuda(i) = device {
+        crate::perf::load_cuda_backend();
+        let here = tch::Cuda::device_count();
+        if i as i64 >= here {
+            return Err(Error::Config(format!(
+                "device cuda:{i} is not on this machine ({here} CUDA device(s) seen): use \
+                 --device cpu or auto"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `cpu` or `cuda:N`.
 pub fn device_name(device: Device) -> String {
     match device {

@@ -6,6 +6,7 @@
 //! moments, the scaler and the position (epoch, batch) saved, a resumed run replays exactly
 //! what the uninterrupted run would have done.
 
+pub mod calibrate;
 mod config;
 mod device;
 mod observer;
@@ -111,8 +112,8 @@ impl Trainer {
     }
 
     /// True when the grad scaler is active: float16 AMP ([`Precision::Float16`]) switches it
-    /// on in [`Trainer::new`].
-    pub fn amp_enabled(&self) -> bool {
+    /// on in [`Trainer::new`] (bfloat16 AMP has none).
+    pub fn uses_grad_scaler(&self) -> bool {
         self.scaler.enabled
     }
 
@@ -177,14 +178,14 @@ impl Trainer {
         obs.on_message(&msg);
     }
 
-    /// On the CPU, what was measured here about the precision `used` ([`crate::calibrate`], read
+    /// On the CPU, what was measured here about the precision `used` ([`crate::train::calibrate`], read
     /// from the cache, never measured for this): "; measured on this CPU (...): ... is the
     /// faster", with a hint when the other precision is; or that it was not measured yet.
     fn measured_note(&self, used: Precision) -> String {
         if self.model.device() != Device::Cpu {
             return String::new();
         }
-        match crate::calibrate::cached() {
+        match crate::train::calibrate::cached() {
             None => "; which precision is faster on this CPU was not measured yet (`vggnet \
                      calibrate` or `--amp fastest` measures it, a few seconds)"
                 .to_string(),
@@ -207,7 +208,9 @@ impl Trainer {
         let ys = ys.f_to_device(self.model.device())?; // (B,)
         let logits = match self.precision() {
             Precision::Bfloat16 => self.model.forward_autocast(xs, true, Kind::BFloat16)?,
-            _ => tch::autocast(self.amp_enabled(), || self.model.forward_t(xs, true))?,
+            _ => tch::autocast(self.precision == Precision::Float16, || {
+                self.model.forward_t(xs, true)
+            })?,
         }; // (B, 10)
         let loss = logits
             .f_to_kind(Kind::Float)?
@@ -280,17 +283,27 @@ impl Trainer {
         let stats = Vec::<f64>::try_from(&Tensor::f_stack(&[&loss, &correct], 0)?)?;
         let (loss_v, correct_v) = (stats[0], stats[1]);
         phase(StepPhase::ReadBack);
-        if !self.amp_enabled() && !loss_v.is_finite() {
+        if !self.uses_grad_scaler() && !loss_v.is_finite() {
+            let advice = match self.precision {
+                Precision::Float32 if self.model.device().is_cuda() => {
+                    "lower the learning rate, or train with AMP (`--amp on`), whose grad scaler \
+                     skips such steps"
+                }
+                Precision::Bfloat16 => {
+                    "lower the learning rate, or train in float32 (`--amp off`): bfloat16 AMP \
+                     has no grad scaler to skip such steps"
+                }
+                _ => "lower the learning rate",
+            };
             return Err(Error::NonFiniteLoss {
                 loss: loss_v,
                 epoch: self.position.epoch + 1,
                 batch: self.position.batch,
+                precision: self.precision.describe(),
+                advice,
             });
         }
-        let mut grads = self.scaled_grads(&loss)?;
-        if self.config.sam_rho > 0.0 {
-            grads = self.sharpness_aware_grads(xs, ys, grads)?;
-        }
+        let grads = self.scaled_grads(&loss)?;
         phase(StepPhase::Backward);
         let skipped = self.apply_grads(&grads);
         phase(StepPhase::Optimizer);
@@ -299,65 +312,6 @@ impl Trainer {
             correct: correct_v as u64,
             skipped,
         })
-    }
-
-    /// SAM's second gradient ([`TrainConfig::sam_rho`]): from `grads`, the (scaled) gradients
-    /// at the weights w, the gradients of the same batch's loss at w + rho g / |g| (|g| the
-    /// norm over all parameters; the loss scale cancels in g / |g|). The weights are put back
-    /// after, and so are batch norm's running statistics, which the second forward pass would
-    /// otherwise update twice per step. Gradients that are not finite (a float16 overflow,
-    /// which the scaler then skips) or zero are returned as they are.
-    fn sharpness_aware_grads(
-        &self,
-        xs: &Tensor,
-        ys: &Tensor,
-        grads: Vec<Tensor>,
-    ) -> Result<Vec<Tensor>> {
-        let squares = grads
-            .iter()
-            .filter(|g| g.defined())
-            .map(|g| g.f_to_kind(Kind::Float)?.f_square()?.f_sum(Kind::Float))
-            .collect::<std::result::Result<Vec<_>, _>>()?; // each ()
-        let norm = Tensor::f_stack(&squares, 0)?.f_sum(Kind::Float)?.f_sqrt()?; // ()
-        let norm = f64::try_from(&norm)?;
-        if !norm.is_finite() || norm == 0.0 {
-            return Ok(grads);
-        }
-        let scale = self.config.sam_rho / norm;
-        // (parameter, its move e = rho g / |g|), for the parameters that have a gradient.
-        let moves = self
-            .optimizer
-            .params()
-            .into_iter()
-            .zip(&grads)
-            .filter(|(_, g)| g.defined())
-            .map(|(p, g)| {
-                let e = g.f_mul_scalar(scale)?.f_to_kind(p.kind())?;
-                Ok((p.shallow_clone(), e))
-            })
-            .collect::<Result<Vec<(Tensor, Tensor)>>>()?;
-        let buffers = self.model.batch_norm_buffers()?; // (live, copy) pairs
-        let shift = |forth: bool| -> Result<()> {
-            tch::no_grad(|| -> Result<()> {
-                for (p, e) in &moves {
-                    let mut p = p.shallow_clone();
-                    let _ = if forth { p.f_add_(e)? } else { p.f_sub_(e)? }; // w +- e, in place
-                }
-                Ok(())
-            })
-        };
-        shift(true)?;
-        let second = self
-            .forward_loss(xs, ys)
-            .and_then(|(_, loss)| self.scaled_grads(&loss));
-        shift(false)?;
-        tch::no_grad(|| -> Result<()> {
-            for (live, copy) in &buffers {
-                live.shallow_clone().f_copy_(copy)?;
-            }
-            Ok(())
-        })?;
-        second
     }
 
     /// The process-level speed settings, made where a training loop starts (once per process):
@@ -470,7 +424,7 @@ impl Trainer {
             seconds: pos.seconds,
             images_per_sec: pos.seen as f64 / pos.seconds.max(1e-9),
             skipped_steps: pos.skipped,
-            loss_scale: if self.amp_enabled() {
+            loss_scale: if self.uses_grad_scaler() {
                 self.scaler.scale
             } else {
                 1.0

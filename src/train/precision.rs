@@ -21,7 +21,7 @@ pub enum AmpMode {
     /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
     /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
     /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Whether it is faster
-    /// than float32 depends on the CPU's cores, not only its flags: [`crate::calibrate`]
+    /// than float32 depends on the CPU's cores, not only its flags: [`crate::train::calibrate`]
     /// measures it.
     Bf16,
     /// float16 AMP on CUDA; on a CPU the faster of bfloat16 AMP and float32 as measured on
@@ -40,13 +40,13 @@ impl AmpMode {
 
     /// The fastest precision for training on `device`: the article's float16 AMP on CUDA; on a
     /// CPU the faster of bfloat16 AMP and float32 as measured on this CPU model
-    /// ([`crate::calibrate::cached_or_measure`]: a few training steps of each, once, then read
+    /// ([`crate::train::calibrate::cached_or_measure`]: a few training steps of each, once, then read
     /// from the cache); float32 if that measurement fails. What notebook 02 trains with.
     pub fn fastest_on(device: Device) -> AmpMode {
         if device.is_cuda() {
             return AmpMode::On;
         }
-        crate::calibrate::cached_or_measure()
+        crate::train::calibrate::cached_or_measure()
             .map(|c| c.choice())
             .unwrap_or(AmpMode::Off)
     }

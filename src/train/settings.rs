@@ -1,8 +1,9 @@
-//! The training settings as a user gives them: a named recipe plus the settings given
-//! explicitly ([`Overrides`]). [`TrainConfig::from_recipe`] is the one merge (the CLI's
-//! `vggnet train` and notebook 02 use it; a resume compares the same [`Overrides`] with the
-//! saved settings), and [`TrainConfig::validate`] the one check of every value, made where
-//! settings enter training: [`super::Trainer::new`].
+//! The settings as a user gives them: a named recipe plus the training settings given
+//! explicitly ([`Overrides`]), and the network's ([`ModelOverrides`]).
+//! [`TrainConfig::from_recipe`] and [`VggConfig::for_dataset`] are the one merge of each (the
+//! CLI's `vggnet train` and notebook 02 use them); [`resume_conflicts`] is the one resume rule
+//! (a setting equal to the saved one is accepted, any other is named); [`TrainConfig::validate`]
+//! and [`VggConfig::validate`] the one check of every value.
 //!
 //! Who owns what:
 //! - learning rate: `TrainConfig::optimizer.lr` is the peak (the schedule's base); the rate of
@@ -10,13 +11,16 @@
 //! - precision: `TrainConfig::amp`, resolved on the device and turned into a
 //!   [`super::Precision`] once, in `Trainer::new`;
 //! - batch size: `TrainConfig::batch_size`, at least 1 (checked here);
+//! - the network's input: the data set's pictures ([`VggConfig::for_dataset`]);
 //! - device: the model's; a run records it typed in its `run.json` ([`crate::run::RunSpec`]).
 
 use super::recipe::{Augment, LrSchedule};
 use super::{AmpMode, Recipe, TrainConfig};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::model::{Network, VggConfig};
 
-/// Settings given explicitly on top of a recipe: each `Some` replaces the recipe's value.
+/// Training settings given explicitly on top of a recipe: each `Some` replaces the recipe's value.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
     pub epochs: Option<usize>,
@@ -34,42 +38,87 @@ pub struct Overrides {
     /// `Some(None)`: no augmentation.
     pub augment: Option<Option<Augment>>,
     pub flush_denormals: Option<bool>,
-    /// SAM's neighbourhood radius ([`TrainConfig::sam_rho`]).
-    pub sam_rho: Option<f64>,
+}
+
+/// The network's settings given explicitly (`--network`, `--batch-norm`, `--dropout`): each
+/// `Some` replaces the preset's value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ModelOverrides {
+    /// The widths: the article's (default) or the narrow preset.
+    pub network: Option<Network>,
+    pub batch_norm: Option<bool>,
+    /// The classifier's dropout probability (the preset's: 0.5).
+    pub dropout: Option<f64>,
+}
+
+impl VggConfig {
+    /// The network that trains on `dataset`: the preset `given.network` (the article's when
+    /// `None`) with the given batch norm and dropout, its input set to the data set's pictures
+    /// (1x28x28, 3x32x32). Checked when a model is built ([`VggConfig::validate`]).
+    pub fn for_dataset(dataset: Dataset, given: &ModelOverrides) -> VggConfig {
+        let preset = given.network.unwrap_or_default().config();
+        let (in_channels, image_size) = dataset.input();
+        VggConfig {
+            batch_norm: given.batch_norm.unwrap_or(preset.batch_norm),
+            dropout: given.dropout.unwrap_or(preset.dropout),
+            in_channels,
+            image_size,
+            ..preset
+        }
+    }
+
+    /// The preset whose widths these are, if any.
+    pub fn network(&self) -> Option<Network> {
+        [Network::Article, Network::Narrow].into_iter().find(|n| {
+            let p = n.config();
+            (p.block_channels.as_slice(), p.hidden) == (self.block_channels.as_slice(), self.hidden)
+        })
+    }
+}
+
+impl Overrides {
+    /// `base` with the given settings in their place.
+    pub fn apply_to(&self, base: &TrainConfig) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs.unwrap_or(base.epochs),
+            batch_size: self.batch_size.unwrap_or(base.batch_size),
+            optimizer: crate::optim::AdamWConfig {
+                lr: self.lr.unwrap_or(base.optimizer.lr),
+                weight_decay: self.weight_decay.unwrap_or(base.optimizer.weight_decay),
+                ..base.optimizer
+            },
+            seed: self.seed.unwrap_or(base.seed),
+            amp: self.amp.unwrap_or(base.amp),
+            eval_every_steps: self.eval_every.unwrap_or(base.eval_every_steps),
+            schedule: self.schedule_on(&base.schedule),
+            label_smoothing: self.label_smoothing.unwrap_or(base.label_smoothing),
+            augment: self.augment.unwrap_or(base.augment),
+            flush_denormals: self.flush_denormals.unwrap_or(base.flush_denormals),
+            ..base.clone()
+        }
+    }
+
+    /// The schedule `base` becomes with the given warm-up: a warm-up + cosine schedule ending
+    /// where `base`'s cosine ends (the fast recipe's end for a constant rate).
+    fn schedule_on(&self, base: &LrSchedule) -> LrSchedule {
+        match self.warmup {
+            Some(warmup) => LrSchedule::WarmupCosine {
+                warmup,
+                final_fraction: match *base {
+                    LrSchedule::WarmupCosine { final_fraction, .. } => final_fraction,
+                    LrSchedule::Constant => TrainConfig::fast_final_fraction(),
+                },
+            },
+            None => *base,
+        }
+    }
 }
 
 impl TrainConfig {
     /// The settings of `recipe` with the `given` ones in their place (checked when a trainer
     /// takes them: [`TrainConfig::validate`]).
     pub fn from_recipe(recipe: Recipe, given: &Overrides) -> TrainConfig {
-        let base = TrainConfig::recipe(recipe);
-        TrainConfig {
-            epochs: given.epochs.unwrap_or(base.epochs),
-            batch_size: given.batch_size.unwrap_or(base.batch_size),
-            optimizer: crate::optim::AdamWConfig {
-                lr: given.lr.unwrap_or(base.optimizer.lr),
-                weight_decay: given.weight_decay.unwrap_or(base.optimizer.weight_decay),
-                ..base.optimizer
-            },
-            seed: given.seed.unwrap_or(base.seed),
-            amp: given.amp.unwrap_or(base.amp),
-            eval_every_steps: given.eval_every.unwrap_or(base.eval_every_steps),
-            schedule: match given.warmup {
-                Some(warmup) => LrSchedule::WarmupCosine {
-                    warmup,
-                    final_fraction: match base.schedule {
-                        LrSchedule::WarmupCosine { final_fraction, .. } => final_fraction,
-                        LrSchedule::Constant => TrainConfig::fast_final_fraction(),
-                    },
-                },
-                None => base.schedule,
-            },
-            label_smoothing: given.label_smoothing.unwrap_or(base.label_smoothing),
-            augment: given.augment.unwrap_or(base.augment),
-            flush_denormals: given.flush_denormals.unwrap_or(base.flush_denormals),
-            sam_rho: given.sam_rho.unwrap_or(base.sam_rho),
-            ..base
-        }
+        given.apply_to(&TrainConfig::recipe(recipe))
     }
 
     /// Checks every setting, naming the one that cannot run ([`super::Trainer::new`] calls
@@ -79,9 +128,8 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
-        if self.batch_size == 0 || self.eval_batch_size == 0 {
-            return bad("batch size must be at least 1".into());
-        }
+        crate::eval::check_batch_size(self.batch_size)?;
+        crate::eval::check_batch_size(self.eval_batch_size)?;
         let lr = self.optimizer.lr;
         if !(lr.is_finite() && lr > 0.0) {
             return bad(format!("learning rate must be a positive number, got {lr}"));
@@ -110,10 +158,6 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&ls) {
             return bad(format!("label smoothing must be in [0, 1), got {ls}"));
         }
-        let rho = self.sam_rho;
-        if !(rho.is_finite() && rho >= 0.0) {
-            return bad(format!("SAM's radius must be 0 (off) or more, got {rho}"));
-        }
         if let Some(a) = self.augment {
             let ok = |x: f64| x.is_finite() && x >= 0.0;
             if !ok(a.max_shift) || !ok(a.max_rotation) || a.from_epoch == 0 {
@@ -127,59 +171,153 @@ impl TrainConfig {
     }
 }
 
-impl Overrides {
-    /// What these settings, given to continue a run saved with `saved` (and started with
-    /// recipe `recipe` when given), would change: one line per setting, naming the flag, the
-    /// given value and the saved one. Values are compared as numbers, never as text.
-    pub fn conflicts(&self, recipe: Option<Recipe>, saved: &TrainConfig) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut check = |flag: &str, differs: bool, given: String, was: String| {
-            if differs {
-                out.push(format!(
-                    "{flag} {given} would change the run (it was started with {flag} {was})"
-                ));
+/// What a resume asks for beyond the saved run: the recipe named, if any, and the settings
+/// given explicitly.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub recipe: Option<Recipe>,
+    pub train: &'a Overrides,
+    pub model: &'a ModelOverrides,
+}
+
+/// The one resume rule for training and network settings: every given setting that differs
+/// from the saved run's (`train`, `model`) is named, one line each, with the given and the saved
+/// value; a given setting equal to the saved one, and every setting not given, is accepted.
+/// Values are compared as numbers, never as text. A named recipe conflicts when its choices
+/// (those no flag replaced) differ from the run's. The precision (`amp`) is the device's
+/// question: [`crate::run::Run::resume`] compares it with `allow_inexact`.
+pub fn resume_conflicts(asked: Asked, train: &TrainConfig, model: &VggConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differs = |flag: &str, given: String, was: String| {
+        out.push(format!(
+            "{flag} {given} would change the run (it was started with {was})"
+        ))
+    };
+    fn text<T: std::fmt::Display>(v: T) -> String {
+        v.to_string()
+    }
+    let g = asked.train;
+    macro_rules! plain {
+        ($flag:literal, $given:expr, $saved:expr) => {
+            if let Some(v) = $given {
+                if v != $saved {
+                    differs($flag, text(v), format!("{} {}", $flag, $saved));
+                }
             }
         };
-        fn compare<T: PartialEq + std::fmt::Display>(
-            given: Option<T>,
-            saved: T,
-        ) -> (bool, String, String) {
-            match given {
-                Some(g) => (g != saved, g.to_string(), saved.to_string()),
-                None => (false, String::new(), String::new()),
+    }
+    plain!("--epochs", g.epochs, train.epochs);
+    plain!("--batch-size", g.batch_size, train.batch_size);
+    plain!("--lr", g.lr, train.optimizer.lr);
+    plain!(
+        "--weight-decay",
+        g.weight_decay,
+        train.optimizer.weight_decay
+    );
+    plain!("--seed", g.seed, train.seed);
+    plain!("--eval-every", g.eval_every, train.eval_every_steps);
+    plain!(
+        "--label-smoothing",
+        g.label_smoothing,
+        train.label_smoothing
+    );
+    if let Some(w) = g.warmup {
+        if g.schedule_on(&train.schedule) != train.schedule {
+            differs("--warmup", text(w), schedule_text(&train.schedule));
+        }
+    }
+    if let Some(a) = g.augment {
+        if a != train.augment {
+            differs(
+                "--augment",
+                augment_text(a),
+                format!("--augment {}", augment_text(train.augment)),
+            );
+        }
+    }
+    if let Some(flush) = g.flush_denormals.filter(|&f| f != train.flush_denormals) {
+        let word = |f: bool| {
+            if f {
+                "denormals flushed to zero"
+            } else {
+                "--keep-denormals"
             }
-        }
-        let flags = [
-            ("--epochs", compare(self.epochs, saved.epochs)),
-            ("--batch-size", compare(self.batch_size, saved.batch_size)),
-            ("--lr", compare(self.lr, saved.optimizer.lr)),
-            (
-                "--weight-decay",
-                compare(self.weight_decay, saved.optimizer.weight_decay),
-            ),
-            ("--seed", compare(self.seed, saved.seed)),
-            (
-                "--eval-every",
-                compare(self.eval_every, saved.eval_every_steps),
-            ),
-            (
-                "--label-smoothing",
-                compare(self.label_smoothing, saved.label_smoothing),
-            ),
-            ("--sam", compare(self.sam_rho, saved.sam_rho)),
-        ];
-        for (flag, (differs, given, was)) in flags {
-            check(flag, differs, given, was);
-        }
-        let name = |r: Option<Recipe>| match r {
-            Some(r) => r.to_string(),
-            None => "custom settings".to_string(),
         };
-        if let Some(r) = recipe {
-            let was = saved.recipe_name();
-            check("--recipe", Some(r) != was, name(Some(r)), name(was));
+        out.push(format!(
+            "{} would change the run (it was started with {})",
+            if flush {
+                "flushing denormals"
+            } else {
+                "--keep-denormals"
+            },
+            word(train.flush_denormals)
+        ));
+    }
+    if let Some(r) = asked.recipe {
+        // Only the recipe's own choices can differ here: the given ones are the same on both sides.
+        let (wanted, kept) = (g.apply_to(&TrainConfig::recipe(r)), g.apply_to(train));
+        if run_defining(&wanted) != run_defining(&kept) {
+            let was = train
+                .recipe_name()
+                .map_or("custom settings".into(), |r| format!("--recipe {r}"));
+            out.push(format!(
+                "--recipe {r} would change the run (it was started with {was})"
+            ));
         }
-        out
+    }
+    let m = asked.model;
+    if let Some(n) = m.network.filter(|n| Some(*n) != model.network()) {
+        let was = model
+            .network()
+            .map_or("other widths".into(), |n| format!("--network {n}"));
+        out.push(format!(
+            "--network {n} would change the run (it was started with {was})"
+        ));
+    }
+    if let Some(bn) = m.batch_norm.filter(|&b| b != model.batch_norm) {
+        let word = |b: bool| if b { "--batch-norm" } else { "no --batch-norm" };
+        out.push(format!(
+            "{} would change the run (it was started with {})",
+            word(bn),
+            word(model.batch_norm)
+        ));
+    }
+    if let Some(p) = m.dropout.filter(|&p| p != model.dropout) {
+        out.push(format!(
+            "--dropout {p} would change the run (it was started with --dropout {})",
+            model.dropout
+        ));
+    }
+    out
+}
+
+/// The training choices that make a recipe what it is ([`TrainConfig::recipe_name`]'s):
+/// the schedule, label smoothing and augmentation. (Epochs, batch size, seed and the rest are
+/// the run's own, whatever recipe it started from.)
+fn run_defining(c: &TrainConfig) -> impl PartialEq {
+    (c.schedule, c.label_smoothing, c.augment)
+}
+
+/// A schedule as the flag that gives it.
+fn schedule_text(s: &LrSchedule) -> String {
+    match s {
+        LrSchedule::Constant => "a constant rate (no --warmup)".into(),
+        LrSchedule::WarmupCosine { warmup, .. } => format!("--warmup {warmup}"),
+    }
+}
+
+/// Augmentation as `--augment` takes it: `none` or `SHIFT,DEGREES,FROM_EPOCH[,flip][,erase]`.
+pub fn augment_text(a: Option<Augment>) -> String {
+    match a {
+        None => "none".into(),
+        Some(a) => format!(
+            "{},{},{}{}{}",
+            a.max_shift,
+            a.max_rotation,
+            a.from_epoch,
+            if a.flip { ",flip" } else { "" },
+            if a.erase { ",erase" } else { "" }
+        ),
     }
 }
 
@@ -291,42 +429,132 @@ mod tests {
                 },
                 "weight decay",
             ),
-            (
-                Overrides {
-                    sam_rho: Some(-0.05),
-                    ..o()
-                },
-                "SAM's radius",
-            ),
         ] {
             refused(given, word);
         }
     }
 
-    /// A setting given with its saved value is accepted; another value is refused, naming
-    /// both; what was not given is never compared; 1e-3 typed as 0.001 is the same rate.
+    /// A run started from a recipe with its own epochs, batch size and seed resumes under that
+    /// recipe's name.
     #[test]
-    fn only_given_settings_that_differ_are_conflicts() {
-        let saved = TrainConfig::default();
-        assert!(Overrides::default().conflicts(None, &saved).is_empty());
-        let same = Overrides {
-            lr: Some("0.001".parse().unwrap()),
-            epochs: Some(saved.epochs),
+    fn a_recipe_named_again_accepts_the_runs_own_epochs_and_batch_size() {
+        let started = Overrides {
+            epochs: Some(2),
+            batch_size: Some(32),
+            seed: Some(9),
             ..Default::default()
         };
-        assert!(same.conflicts(Some(Recipe::Article), &saved).is_empty());
+        let saved = TrainConfig::from_recipe(Recipe::Fast, &started);
+        let net = VggConfig::default();
+        let none = (Overrides::default(), ModelOverrides::default());
+        let asked = |recipe| Asked {
+            recipe: Some(recipe),
+            train: &none.0,
+            model: &none.1,
+        };
+        assert_eq!(
+            resume_conflicts(asked(Recipe::Fast), &saved, &net),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            resume_conflicts(asked(Recipe::Article), &saved, &net),
+            ["--recipe article would change the run (it was started with --recipe fast)"]
+        );
+    }
+
+    /// A setting given with its saved value is accepted; another value is refused, naming
+    /// both; what was not given is never compared; 1e-3 typed as 0.001 is the same rate.
+    /// Every setting is under the rule, the network's included.
+    #[test]
+    fn only_given_settings_that_differ_are_conflicts() {
+        let saved = TrainConfig::fast();
+        let net = VggConfig::for_dataset(Dataset::Mnist, &ModelOverrides::default());
+        let conflicts = |recipe, train: &Overrides, model: &ModelOverrides| {
+            resume_conflicts(
+                Asked {
+                    recipe,
+                    train,
+                    model,
+                },
+                &saved,
+                &net,
+            )
+        };
+        let none = ModelOverrides::default();
+        assert!(conflicts(None, &Overrides::default(), &none).is_empty());
+        let same = Overrides {
+            lr: Some("0.0003".parse().unwrap()),
+            epochs: Some(saved.epochs),
+            warmup: Some(0.1),
+            augment: Some(saved.augment),
+            label_smoothing: Some(0.1),
+            flush_denormals: Some(true),
+            ..Default::default()
+        };
+        let same_net = ModelOverrides {
+            network: Some(Network::Article),
+            batch_norm: Some(false),
+            dropout: Some(0.5),
+        };
+        assert!(conflicts(Some(Recipe::Fast), &same, &same_net).is_empty());
         let other = Overrides {
             lr: Some(3e-3),
             batch_size: Some(32),
+            warmup: Some(0.2),
+            augment: Some(None),
+            flush_denormals: Some(false),
             ..Default::default()
         };
+        let other_net = ModelOverrides {
+            network: Some(Network::Narrow),
+            batch_norm: Some(true),
+            dropout: Some(0.2),
+        };
         assert_eq!(
-            other.conflicts(Some(Recipe::Fast), &saved),
+            conflicts(Some(Recipe::Article), &other, &other_net),
             [
                 "--batch-size 32 would change the run (it was started with --batch-size 64)",
-                "--lr 0.003 would change the run (it was started with --lr 0.001)",
-                "--recipe fast would change the run (it was started with --recipe article)",
+                "--lr 0.003 would change the run (it was started with --lr 0.0003)",
+                "--warmup 0.2 would change the run (it was started with --warmup 0.1)",
+                "--augment none would change the run (it was started with --augment 2,10,2)",
+                "--keep-denormals would change the run (it was started with denormals flushed to zero)",
+                "--recipe article would change the run (it was started with --recipe fast)",
+                "--network narrow would change the run (it was started with --network article)",
+                "--batch-norm would change the run (it was started with no --batch-norm)",
+                "--dropout 0.2 would change the run (it was started with --dropout 0.5)",
             ]
         );
+        // The recipe named with its own choices replaced by flags equal to the run's: no change.
+        let article_as_fast = Overrides {
+            lr: Some(3e-4),
+            warmup: Some(0.1),
+            label_smoothing: Some(0.1),
+            augment: Some(saved.augment),
+            ..Default::default()
+        };
+        assert!(conflicts(Some(Recipe::Article), &article_as_fast, &none).is_empty());
+    }
+
+    /// The network follows the data set's pictures and the given settings, on the preset.
+    #[test]
+    fn the_network_takes_the_data_sets_input_and_the_given_settings() {
+        let c = VggConfig::for_dataset(
+            Dataset::Cifar10,
+            &ModelOverrides {
+                network: Some(Network::Narrow),
+                dropout: Some(0.25),
+                batch_norm: Some(true),
+            },
+        );
+        let narrow = Network::Narrow.config();
+        assert_eq!((c.in_channels, c.image_size), (3, 32));
+        assert_eq!(
+            (c.block_channels, c.hidden),
+            (narrow.block_channels, narrow.hidden)
+        );
+        assert_eq!((c.dropout, c.batch_norm), (0.25, true));
+        let plain = VggConfig::for_dataset(Dataset::FashionMnist, &ModelOverrides::default());
+        assert_eq!(plain.network(), Some(Network::Article));
+        assert_eq!((plain.dropout, plain.batch_norm), (0.5, false));
     }
 }

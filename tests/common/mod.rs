@@ -231,3 +231,64 @@ pub fn serve_from(dir: std::path::PathBuf, max_conns: usize) -> String {
     });
     format!("http://{addr}")
 }
+
+/// CIFAR-10's batch files: five for training, then the test batch.
+pub const CIFAR_BATCHES: [&str; 6] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+    "test_batch.bin",
+];
+
+/// A batch of `n` records: label `(seed + i) % 10`, then red, green and blue planes whose
+/// pixels are drawn from `seed`.
+pub fn cifar_batch(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut out = Vec::with_capacity(n * vggnet::data::cifar::RECORD);
+    for i in 0..n {
+        out.push(((seed as usize + i) % 10) as u8);
+        for _ in 0..vggnet::data::cifar::RECORD - 1 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            out.push((state >> 56) as u8);
+        }
+    }
+    out
+}
+
+/// A gzipped tar archive of the entries (name, bytes).
+pub fn tar_gz(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, bytes) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, &bytes[..]).unwrap();
+    }
+    let mut gz = builder.into_inner().unwrap();
+    gz.flush().unwrap();
+    gz.finish().unwrap()
+}
+
+/// The six batches of `per_batch` records as the archive holds them.
+pub fn cifar_archive_entries(per_batch: usize) -> Vec<(String, Vec<u8>)> {
+    CIFAR_BATCHES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                format!("cifar-10-batches-bin/{n}"),
+                cifar_batch(per_batch, i as u64),
+            )
+        })
+        .collect()
+}

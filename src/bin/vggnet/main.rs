@@ -68,7 +68,8 @@ vggnet eval --model vggnet_mnist.pth --json"
         model: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        #[arg(long, default_value_t = 256)]
+        /// Pictures per forward pass
+        #[arg(long, default_value_t = vggnet::train::TrainConfig::default().eval_batch_size)]
         batch_size: usize,
         /// Print JSON instead of text
         #[arg(long)]
@@ -134,7 +135,8 @@ struct DataArgs {
     #[arg(long, value_enum)]
     dataset: Option<Dataset>,
     /// Data folder [default: $MNIST_DIR or data/mnist; for Fashion-MNIST $FASHION_MNIST_DIR,
-    /// Debian's /usr/share/datasets/fashion-mnist, or data/fashion-mnist]
+    /// Debian's /usr/share/datasets/fashion-mnist, or data/fashion-mnist; for CIFAR-10
+    /// $CIFAR10_DIR or data/cifar10]
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Use only the first N training images
@@ -151,64 +153,56 @@ struct DataArgs {
 #[derive(Args)]
 struct TrainArgs {
     /// Training recipe (the network is set by --network); the flags below, when
-    /// given, replace its settings [default: article]
+    /// given, replace its settings
     #[arg(long, value_enum)]
     recipe: Option<Recipe>,
-    /// [default: 5]
+    /// Passes over the training pictures
     #[arg(long)]
     epochs: Option<usize>,
-    /// [default: 64]
+    /// Pictures per training step
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Warm-up + cosine schedule with this warm-up fraction of the run's steps [fast: 0.1;
-    /// the article's recipe: constant learning rate]
-    #[arg(long, conflicts_with = "resume")]
+    /// Warm-up + cosine schedule with this warm-up fraction of the run's steps
+    #[arg(long)]
     warmup: Option<f64>,
-    /// Label smoothing of the cross-entropy [fast: 0.1, article: 0]
-    #[arg(long, conflicts_with = "resume")]
+    /// Label smoothing of the cross-entropy
+    #[arg(long)]
     label_smoothing: Option<f64>,
-    /// Sharpness-aware minimization: each step also takes the gradient at the weights moved
-    /// this far along the first gradient, and steps with that one (twice the arithmetic per
-    /// step; e.g. 0.05) [default: 0, off]
-    #[arg(long, value_name = "RHO", conflicts_with = "resume")]
-    sam: Option<f64>,
     /// Augmentation: `none`, or the largest shift in pixels and rotation in degrees, optionally
     /// the first augmented epoch, and optionally `flip` (mirror half of the images left to
     /// right: for clothes and objects, not digits) and `erase` (blank a random rectangle in
     /// half of the images), as `SHIFT,DEGREES[,FROM_EPOCH][,flip][,erase]`
-    /// [fast: 2,10,2; FROM_EPOCH defaults to 2; article: none]
-    #[arg(long, value_parser = parse_augment, conflicts_with = "resume")]
+    #[arg(long, value_parser = parse_augment)]
     augment: Option<AugmentArg>,
     /// The network's widths: the article's, or `narrow` (the same layers at an eighth of the
-    /// channels, for quick experiments; not the article's network) [default: article]
-    #[arg(long, value_enum, conflicts_with = "resume")]
+    /// channels, for quick experiments; not the article's network)
+    #[arg(long, value_enum)]
     network: Option<Network>,
     /// Batch normalization after every convolution (torchvision's vgg*_bn layout): not the
     /// article's network; its weights load in PyTorch into the same layout
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long)]
     batch_norm: bool,
     /// Dropout probability in the classifier's two hidden layers, in [0, 1): a network
-    /// setting, kept with the weights [default: 0.5, the article's]
-    #[arg(long, conflicts_with = "resume")]
+    /// setting, kept with the weights
+    #[arg(long)]
     dropout: Option<f64>,
     /// Keep denormal floats (PyTorch's default arithmetic) instead of flushing them to zero;
     /// slower: whole epochs lose up to half their speed as denormals accumulate
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long)]
     keep_denormals: bool,
-    /// AdamW learning rate, the schedule's peak [default: 1e-3 for the article's recipe,
-    /// 3e-4 for fast]
+    /// AdamW learning rate, the schedule's peak
     #[arg(long)]
     lr: Option<f64>,
-    /// AdamW weight decay [default: 1e-4]
+    /// AdamW weight decay
     #[arg(long)]
     weight_decay: Option<f64>,
-    /// [default: 42]
+    /// Seed of the weights, the data order, dropout and augmentation
     #[arg(long)]
     seed: Option<u64>,
     /// cpu, cuda, cuda:N or auto [default: auto; with --resume the run's]
     #[arg(long, value_parser = parse_device)]
     device: Option<Device>,
-    /// Mixed precision [default: auto]
+    /// Mixed precision
     #[arg(long, value_enum)]
     amp: Option<AmpMode>,
     #[command(flatten)]
@@ -217,7 +211,8 @@ struct TrainArgs {
     #[arg(long, default_value = "runs/vggnet")]
     out: PathBuf,
     /// Continue the run saved in this folder with every setting it was started with (data
-    /// limits, data folder, device, ...); a flag that would change the run is refused
+    /// limits, data folder, device, ...); a flag equal to the run's is accepted, one that would
+    /// change the run is refused
     #[arg(long, conflicts_with_all = ["out", "dry_run"])]
     resume: Option<PathBuf>,
     /// With --resume: allow another device or precision than the run used (the
@@ -225,7 +220,6 @@ struct TrainArgs {
     #[arg(long, requires = "resume")]
     allow_inexact_resume: bool,
     /// Evaluate on the test set every N steps (for time-to-accuracy); 0 = epoch ends only
-    /// [default: 0]
     #[arg(long)]
     eval_every: Option<usize>,
     /// Write no PNG plots (metrics.json and eval.json only)
@@ -303,8 +297,84 @@ fn data_config(args: &DataArgs) -> DataConfig {
 /// Set: parse and validate the command line, then exit without doing anything.
 const PARSE_ONLY_ENV: &str = "VGGNET_PARSE_ONLY";
 
+/// `vggnet train --help`'s defaults, from the library's values (never restated here): each
+/// training setting's under the article's recipe and the fast one, the network's preset's.
+fn with_library_defaults(train: clap::Command) -> clap::Command {
+    use vggnet::recipe::LrSchedule;
+    use vggnet::train::{augment_text, TrainConfig};
+    let (a, f) = (
+        TrainConfig::recipe(Recipe::Article),
+        TrainConfig::recipe(Recipe::Fast),
+    );
+    let net = vggnet::model::VggConfig::default();
+    let value_name = |v: AmpMode| {
+        clap::ValueEnum::to_possible_value(&v).map_or(String::new(), |p| p.get_name().to_string())
+    };
+    let by_recipe = |article: String, fast: String| {
+        if article == fast {
+            format!("[default: {article}]")
+        } else {
+            format!("[article: {article}; fast: {fast}]")
+        }
+    };
+    let warmup = |c: &TrainConfig| match c.schedule {
+        LrSchedule::Constant => "none, a constant rate".to_string(),
+        LrSchedule::WarmupCosine { warmup, .. } => warmup.to_string(),
+    };
+    let defaults = [
+        ("recipe", format!("[default: {}]", Recipe::default())),
+        (
+            "epochs",
+            by_recipe(a.epochs.to_string(), f.epochs.to_string()),
+        ),
+        (
+            "batch_size",
+            by_recipe(a.batch_size.to_string(), f.batch_size.to_string()),
+        ),
+        ("warmup", by_recipe(warmup(&a), warmup(&f))),
+        (
+            "label_smoothing",
+            by_recipe(a.label_smoothing.to_string(), f.label_smoothing.to_string()),
+        ),
+        (
+            "augment",
+            by_recipe(augment_text(a.augment), augment_text(f.augment)),
+        ),
+        ("network", format!("[default: {}]", Network::default())),
+        ("dropout", format!("[default: {}]", net.dropout)),
+        (
+            "lr",
+            by_recipe(a.optimizer.lr.to_string(), f.optimizer.lr.to_string()),
+        ),
+        (
+            "weight_decay",
+            by_recipe(
+                a.optimizer.weight_decay.to_string(),
+                f.optimizer.weight_decay.to_string(),
+            ),
+        ),
+        ("seed", by_recipe(a.seed.to_string(), f.seed.to_string())),
+        ("amp", by_recipe(value_name(a.amp), value_name(f.amp))),
+        (
+            "eval_every",
+            by_recipe(
+                a.eval_every_steps.to_string(),
+                f.eval_every_steps.to_string(),
+            ),
+        ),
+    ];
+    defaults.into_iter().fold(train, |cmd, (id, default)| {
+        cmd.mut_arg(id, |arg| {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            arg.help(format!("{help} {default}"))
+        })
+    })
+}
+
 fn main() -> std::process::ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command()
+        .mut_subcommand("train", with_library_defaults)
+        .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -347,7 +417,7 @@ fn run(cli: Cli) -> Result<()> {
             for (p, ok) in vggnet::download::verify(dataset, &dir)? {
                 if !ok {
                     bail!(
-                        "{}: MD5 mismatch with the official file; delete it and run again",
+                        "{}: not the official file (its checksum or format is wrong); delete it and run again",
                         p.display()
                     );
                 }

@@ -10,9 +10,12 @@ use std::sync::atomic::Ordering;
 use vggnet::model::VggConfig;
 use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
 use vggnet::train::{
-    default_device, BatchProgress, EpochRecord, EvalPoint, Observer, Overrides, PrintLines,
-    TrainConfig,
+    default_device, BatchProgress, EpochRecord, EvalPoint, ModelOverrides, Observer, Overrides,
+    PrintLines, TrainConfig,
 };
+
+/// `--dry-run`'s training and test pictures.
+const DRY_RUN_IMAGES: usize = 256;
 
 /// Progress for the terminal: an indicatif bar per epoch when stderr is a terminal, plain lines
 /// otherwise (logs, CI).
@@ -103,8 +106,9 @@ fn shell_quoted(path: &Path) -> String {
 
 pub(super) fn train(args: TrainArgs) -> Result<()> {
     // Only what the user typed is `Some`: a recipe's or a saved run's settings are never
-    // overridden by a default.
-    let settings = Overrides {
+    // overridden by a default. The library checks them: a new run's before any data is read,
+    // a resume's against the saved run (one rule for every flag).
+    let mut settings = Overrides {
         epochs: args.epochs,
         batch_size: args.batch_size,
         lr: args.lr,
@@ -116,21 +120,40 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
         label_smoothing: args.label_smoothing,
         augment: args.augment.map(|a| a.0),
         flush_denormals: args.keep_denormals.then_some(false),
-        sam_rho: args.sam,
     };
+    let model = ModelOverrides {
+        network: args.network,
+        batch_norm: args.batch_norm.then_some(true),
+        dropout: args.dropout,
+    };
+    let mut data = args.data.clone();
+    if args.dry_run {
+        data.train_limit = Some(
+            data.train_limit
+                .unwrap_or(DRY_RUN_IMAGES)
+                .min(DRY_RUN_IMAGES),
+        );
+        data.test_limit = Some(
+            data.test_limit
+                .unwrap_or(DRY_RUN_IMAGES)
+                .min(DRY_RUN_IMAGES),
+        );
+        settings.epochs = Some(1);
+    }
     let mut run = match &args.resume {
         Some(dir) => {
             let request = ResumeRequest {
                 recipe: args.recipe,
                 settings,
-                dataset: args.data.dataset,
-                data_dir: args.data.data_dir.clone(),
-                train_limit: args.data.train_limit,
-                test_limit: args.data.test_limit,
+                model,
+                dataset: data.dataset,
+                data_dir: data.data_dir.clone(),
+                train_limit: data.train_limit,
+                test_limit: data.test_limit,
                 device: args.device,
                 allow_inexact: args.allow_inexact_resume,
                 plots: args.no_plots.then_some(false),
-                download: !args.data.offline,
+                download: !data.offline,
             };
             // Its errors name the folder or file and the problem.
             let run = Run::resume(dir, &request)?;
@@ -145,34 +168,15 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
             run
         }
         None => {
-            let mut data = data_config(&args.data);
-            let mut settings = settings;
-            if args.dry_run {
-                data.train_limit = Some(data.train_limit.unwrap_or(256).min(256));
-                data.test_limit = Some(data.test_limit.unwrap_or(256).min(256));
-                settings.epochs = Some(1);
-            }
-            // The recipe's settings, then whatever the command line gave (checked when the
-            // run builds its trainer, before anything is written).
-            let train = TrainConfig::from_recipe(args.recipe.unwrap_or_default(), &settings);
-            let (in_channels, image_size) = data.dataset.input();
-            let network = args.network.unwrap_or_default().config();
+            let data = data_config(&data);
             Run::start(
                 &args.out,
                 RunConfig {
-                    train,
+                    train: TrainConfig::from_recipe(args.recipe.unwrap_or_default(), &settings),
+                    model: VggConfig::for_dataset(data.dataset, &model),
                     data,
                     device: args.device.unwrap_or_else(default_device),
                     plots: !args.no_plots,
-                    // The network's input follows the data set's pictures (1x28x28, 3x32x32);
-                    // the classifier's input follows the feature size.
-                    model: VggConfig {
-                        batch_norm: args.batch_norm,
-                        dropout: args.dropout.unwrap_or(network.dropout),
-                        in_channels,
-                        image_size,
-                        ..network
-                    },
                 },
             )?
         }

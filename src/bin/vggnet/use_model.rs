@@ -36,8 +36,10 @@ pub(super) fn eval_cmd(
     options: EvalOptions,
     device: Device,
 ) -> Result<()> {
-    let model = load_model(model_path, device)?;
+    vggnet::eval::check_batch_size(options.batch_size)?;
     let cfg = data_config(data);
+    cfg.validate()?;
+    let model = load_model(model_path, device)?;
     let names = cfg.dataset;
     fits(&model, model_path, names)?;
     let (test, _) = Data::load_test(&cfg)?;
@@ -69,7 +71,13 @@ pub(super) fn eval_cmd(
     for (c, a) in ev.per_class_accuracy().iter().enumerate() {
         println!("  {:>width$}: {a:6.2}%", names.class_name(c as i64));
     }
-    if names != Dataset::Mnist {
+    // The classes by number when their names are not their numbers (not digits).
+    if names
+        .classes()
+        .iter()
+        .enumerate()
+        .any(|(i, c)| *c != i.to_string())
+    {
         let classes: Vec<String> = names
             .classes()
             .iter()
@@ -113,7 +121,10 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
             s = input.1
         );
     }
-    let k = args.top.max(1);
+    if args.top == 0 {
+        bail!("--top 0 shows no class: give at least 1");
+    }
+    let k = args.top;
     let mut results = Vec::new();
     let mut prepared = Vec::new();
     let mut failed: Vec<String> = Vec::new();
