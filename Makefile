@@ -8,7 +8,7 @@ export FASHION_MNIST_DIR ?= $(abspath ../shared/data/fashion-mnist)
 endif
 CARGO ?= cargo
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks lab notebooks-fashion fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -20,8 +20,8 @@ setup-notebooks: setup
 	@bash scripts/setup-notebooks.sh
 
 ## Every test: the integration tests in tests/ (CPU), format and lint, then every notebook executed headless
-## and checked in a real browser.
-test: test-rust notebooks
+## and checked in a real browser, then notebook 01 run through Jupyter Lab's UI (lab-check).
+test: test-rust notebooks lab-check
 
 test-rust: setup
 	$(CARGO) test --release
@@ -63,6 +63,13 @@ publish-notebooks: setup-notebooks
 ## Jupyter Lab on the notebooks, with the project's Rust kernel.
 lab: setup-notebooks
 	.venv/bin/jupyter lab --notebook-dir=notebooks
+
+## What a teacher does with `make start`, tested: Jupyter Lab on a fresh copy of notebook 01 (outputs
+## cleared), driven in headless chromium by Selenium: the "Rust (vggnet)" kernel, Run > Run All Cells,
+## then the printed model and the inline plot checked in the page, no error output
+## (screenshot: out/lab/01_lab.png; about 1-2 minutes on 2 cores). A missing chromium or driver fails it.
+lab-check: setup-notebooks
+	.venv/bin/python scripts/lab_check.py
 
 ## Fuzz the IDX parser and the checkpoint header handling (1,000,000 runs each; cargo-fuzz).
 FUZZ_RUNS ?= 1000000

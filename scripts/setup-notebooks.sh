@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Idempotent set-up for the notebooks (after scripts/setup.sh):
-#  - Jupyter (Lab, nbclient, nbconvert) from PyPI into the project venv;
+#  - Jupyter (Lab, nbclient, nbconvert) and Selenium (the Lab check) from PyPI into the project venv;
 #  - evcxr_jupyter (the Rust kernel) from crates.io at a pinned version, reused when present;
 #  - a project kernel "vggnet-rust" registered inside the venv, whose environment finds
 #    libtorch and keeps evcxr's build folder in a persistent cache outside the source tree
 #    (so tch is compiled once, not once per notebook or per kernel start);
 #  - the kernel warmed: evcxr compiles the crate and tch into that cache here, once per change of
 #    the sources (a stamp records what was compiled), so a reader's first cell answers in seconds;
-#  - Debian's chromium for the browser check (when run as root and it is missing).
+#  - Debian's chromium and chromium-driver for the browser checks (when run as root and missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -22,7 +22,7 @@ case "$CACHE" in
     exit 1 ;;
 esac
 
-if ! "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbconvert, nbformat' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import jupyterlab, nbclient, nbconvert, nbformat, selenium' 2>/dev/null; then
   echo "setup-notebooks: installing Jupyter into $VENV"
   "$VENV/bin/python" -m pip install -q -r scripts/requirements-notebooks.txt
 fi
@@ -84,12 +84,14 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$STAMP"
 fi
 
-if ! command -v chromium >/dev/null; then
+# Debian's chromium (the notebooks' browser check) and its chromedriver (the Lab check,
+# scripts/lab_check.py, drives that chromium through it with Selenium: nothing is downloaded).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ]; then
-    echo "setup-notebooks: installing Debian's chromium (browser check)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "setup-notebooks: installing Debian's chromium and chromium-driver (browser checks)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
   else
-    echo "setup-notebooks: chromium is missing; install it (sudo apt-get install chromium)" >&2
+    echo "setup-notebooks: chromium or chromedriver is missing; install them (sudo apt-get install chromium chromium-driver)" >&2
     exit 1
   fi
 fi
