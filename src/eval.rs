@@ -95,7 +95,7 @@ pub fn check_batch_size(batch_size: usize) -> Result<()> {
 
 fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> Result<Evaluation> {
     check_batch_size(batch_size)?;
-    crate::perf::tune_allocator(); // freed batch buffers reused instead of unmapped
+    crate::model::perf::tune_allocator(); // freed batch buffers reused instead of unmapped
     let classes = model.config().num_classes;
     let device = model.device();
     let mut preds = Vec::with_capacity(split.len());

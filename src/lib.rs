@@ -1,10 +1,13 @@
 //! # vggnet
 //!
-//! The classic PyTorch walkthrough "VGG on MNIST" in Rust, on libtorch through `tch`:
-//! the article's network ([`model`]), the MNIST pipeline ([`data`], [`download`]), AdamW +
-//! cross-entropy training with automatic mixed precision ([`train`], [`optim`], [`amp`]),
-//! evaluation ([`eval`]), checkpoints that interoperate with PyTorch ([`checkpoint`]), plots
-//! ([`plot`]), and the run folder that `vggnet train` and the notebooks write ([`run`]).
+//! The classic PyTorch walkthrough "VGG on MNIST" in Rust, on libtorch through `tch`.
+//!
+//! The core: the article's network ([`model`]), the data sets ([`data`]), AdamW +
+//! cross-entropy training with automatic mixed precision ([`train`]: its optimizer, grad
+//! scaler and precision), evaluation ([`eval`]). Around it: the run folder that `vggnet train`
+//! and the notebooks write ([`run`]), checkpoints that interoperate with PyTorch ([`store`]),
+//! plots ([`plot`]), teaching aids ([`teach`]: filters, saliency, experiments, the PyTorch
+//! reference) and your own handwriting ([`digits`]).
 //!
 //! ```no_run
 //! use vggnet::{data::Mnist, model::{Vgg, VggConfig}, train::{PrintLines, TrainConfig, Trainer}};
@@ -17,30 +20,24 @@
 //! # Ok(()) }
 //! ```
 
-pub mod amp;
-pub mod checkpoint;
+// The core a learner reads: the network, the data, training (optimizer, grad scaler,
+// precision), evaluation.
 pub mod data;
-pub mod error;
 pub mod eval;
-pub mod experiment;
-pub mod fsio;
-pub mod inspect;
 pub mod model;
-pub mod optim;
-pub mod perf;
-pub mod plot;
-pub mod prepare;
-pub mod pth;
-pub mod read;
-pub mod reference;
-pub mod run;
-pub mod synth;
 pub mod train;
+
+// The wings around it.
+pub mod digits;
+pub mod plot;
+pub mod run;
+pub mod store;
+pub mod teach;
+
+pub mod error;
 
 pub use data::{dataset, download, idx};
 pub use error::{Error, IdxProblem, Result};
-pub use prepare::imageio;
-pub use train::calibrate;
 pub use train::recipe;
 
 /// The README's Rust examples, compiled as doctests so they cannot drift.

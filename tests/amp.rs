@@ -5,8 +5,8 @@ mod common;
 
 use common::{rng_lock, snapshot, tiny, trainer_for};
 use tch::{Device, Kind, Tensor};
-use vggnet::amp::{GradScaler, GradScalerConfig};
 use vggnet::model::Vgg;
+use vggnet::train::amp::{GradScaler, GradScalerConfig};
 use vggnet::train::{AmpMode, Precision, TrainConfig, Trainer};
 
 fn grad_of(values: &[f32]) -> Tensor {
@@ -206,11 +206,11 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
 }
 
 /// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only):
-/// reported beside the measurement that decides the precision (`vggnet::calibrate`, whose
+/// reported beside the measurement that decides the precision (`vggnet::train::calibrate`, whose
 /// decision logic is unit-tested in src/train/calibrate.rs).
 #[test]
 fn bf16_hardware_is_read_from_cpu_flags() {
-    use vggnet::perf::{cpuinfo_bf16, Bf16Hardware};
+    use vggnet::model::perf::{cpuinfo_bf16, Bf16Hardware};
     let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n";
     let avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n";
     let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake amx_bf16_x\n";
@@ -227,7 +227,7 @@ fn bf16_hardware_is_read_from_cpu_flags() {
 /// with its side-by-side measurement.)
 #[test]
 fn calibration_measures_both_precisions_and_keeps_the_answer() {
-    use vggnet::calibrate::{cached_in, cached_or_measure_in, decide};
+    use vggnet::train::calibrate::{cached_in, cached_or_measure_in, decide};
     let _rng = rng_lock(); // it draws weights and digits from torch's global generator
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("precision.json");
@@ -243,15 +243,15 @@ fn calibration_measures_both_precisions_and_keeps_the_answer() {
         c.choice(),
         decide(c.float32_images_per_sec, c.bfloat16_images_per_sec)
     );
-    assert_eq!(c.cpu, vggnet::perf::cpu_model());
+    assert_eq!(c.cpu, vggnet::model::perf::cpu_model());
     assert_eq!(c.threads, i64::from(tch::get_num_threads()));
     assert_eq!(cached_in(&file).unwrap().as_ref(), Some(&c));
     // Kept: a later call answers from the file (here doctored to the other outcome), not anew.
-    let doctored = vggnet::calibrate::Calibration {
+    let doctored = vggnet::train::calibrate::Calibration {
         float32_images_per_sec: c.bfloat16_images_per_sec,
         bfloat16_images_per_sec: c.float32_images_per_sec,
         ..c.clone()
     };
-    vggnet::calibrate::store_in(&file, &doctored).unwrap();
+    vggnet::train::calibrate::store_in(&file, &doctored).unwrap();
     assert_eq!(cached_or_measure_in(&file).unwrap(), doctored);
 }

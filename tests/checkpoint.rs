@@ -5,10 +5,9 @@ mod common;
 
 use common::{names_starting_with, tiny, trainer_for};
 use tch::{Device, Kind, Tensor};
-use vggnet::checkpoint::{
-    config_path, load_model, load_training_state, save_model, save_training_state,
-};
 use vggnet::model::{Vgg, VggConfig};
+use vggnet::store::checkpoint::{config_path, load_model, save_model};
+use vggnet::train::state::{load_training_state, save_training_state};
 use vggnet::train::{CurvePoint, EpochRecord, EvalPoint, TrainConfig};
 use vggnet::Error;
 
@@ -59,10 +58,11 @@ fn another_architecture_names_the_key_and_both_shapes() {
     std::fs::remove_file(config_path(&path)).unwrap();
     // Rewrite without the embedded config, so the loader must try the default MNIST model.
     let tensors: Vec<(String, Tensor)> = cifar.named_parameters();
-    vggnet::checkpoint::write_safetensors(&path, &tensors, None).unwrap();
+    vggnet::store::checkpoint::write_safetensors(&path, &tensors, None).unwrap();
     let mut mnist = Vgg::new(VggConfig::default(), Device::Cpu).unwrap();
-    let named = vggnet::checkpoint::read_safetensors(&path).unwrap();
-    let err = vggnet::checkpoint::load_weights(&mut mnist, &named.tensors, &path).unwrap_err();
+    let named = vggnet::store::checkpoint::read_safetensors(&path).unwrap();
+    let err =
+        vggnet::store::checkpoint::load_weights(&mut mnist, &named.tensors, &path).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::ShapeMismatch { .. }), "{err:?}");
     assert!(msg.contains("features.0.weight"), "{msg}");
@@ -153,7 +153,7 @@ fn training_state_round_trip_restores_everything() {
 /// the swapped-in folder's parent is synced after the last rename.
 #[test]
 fn saves_sync_the_file_and_its_folder() {
-    use vggnet::fsio::{trace_syncs, SyncEvent};
+    use vggnet::store::fsio::{trace_syncs, SyncEvent};
     let dir = tempfile::tempdir().unwrap();
     let trainer = trainer_for(tiny(), 4, TrainConfig::default());
     let path = dir.path().join("m.safetensors");

@@ -298,7 +298,7 @@ fn cifar10_through_train_and_eval() {
             "takes 3x32x32 pictures but MNIST has 1x28x28: give --dataset",
         ));
     let photo = out.path().join("digit.png");
-    vggnet::imageio::save_digit_png(&photo, &[0u8; 784]).unwrap();
+    vggnet::digits::imageio::save_digit_png(&photo, &[0u8; 784]).unwrap();
     let mut c = assert_cmd::Command::cargo_bin("vggnet").unwrap();
     c.args(["predict", "--model"])
         .arg(run.join("model.safetensors"))

@@ -112,7 +112,7 @@ fn clear_failures() {
     std::fs::write(&bad, b"this is text, not a PNG").unwrap();
     let model = dir.path().join("m.safetensors");
     let m = vggnet::model::Vgg::new(tiny(), tch::Device::Cpu).unwrap();
-    vggnet::checkpoint::save_model(&m, &model).unwrap();
+    vggnet::store::checkpoint::save_model(&m, &model).unwrap();
     vggnet()
         .args([
             "predict",
@@ -226,7 +226,7 @@ fn train_eval_predict_smoke() {
         .success();
     let mirrored: serde_json::Value =
         serde_json::from_slice(&mirrored.get_output().stdout).unwrap();
-    let loaded = vggnet::checkpoint::load_model(&model, tch::Device::Cpu).unwrap();
+    let loaded = vggnet::store::checkpoint::load_model(&model, tch::Device::Cpu).unwrap();
     let expected =
         vggnet::eval::evaluate_mirrored(&loaded, &load_mnist(Some(0), Some(100)).test, 256)
             .unwrap();
@@ -242,13 +242,16 @@ fn train_eval_predict_smoke() {
     let data = load_mnist(Some(0), Some(1));
     let px = data.test.pixels(0).unwrap();
     let plain = dir.path().join("seven.png");
-    vggnet::imageio::save_digit_png(&plain, &px).unwrap();
+    vggnet::digits::imageio::save_digit_png(&plain, &px).unwrap();
     let blank = dir.path().join("blank.jpg");
-    vggnet::synth::without_digit(1)[0].1.save(&blank).unwrap();
+    vggnet::digits::synth::without_digit(1)[0]
+        .1
+        .save(&blank)
+        .unwrap();
     let broken = dir.path().join("broken.png");
     std::fs::write(&broken, b"this is not a picture").unwrap();
     let two = dir.path().join("two.png");
-    vggnet::synth::two_digits(5).save(&two).unwrap();
+    vggnet::digits::synth::two_digits(5).save(&two).unwrap();
     let seen = dir.path().join("seen.png");
     let pred = vggnet()
         .args(["predict", "--model", model.to_str().unwrap(), "--json"])
@@ -423,7 +426,7 @@ fn results(metrics: &serde_json::Value) -> serde_json::Value {
 }
 
 fn weights(path: &Path) -> Vec<(String, tch::Tensor)> {
-    vggnet::checkpoint::load_model(path, tch::Device::Cpu)
+    vggnet::store::checkpoint::load_model(path, tch::Device::Cpu)
         .unwrap()
         .named_parameters()
 }

@@ -1,13 +1,13 @@
-//! The notebooks' experiments (`vggnet::experiment`): the learning-rate range test and the
+//! The notebooks' experiments (`vggnet::teach::experiment`): the learning-rate range test and the
 //! side-by-side of settings, on a narrow network and a few hundred digits.
 
 mod common;
 
 use common::{load_mnist, rng_lock, tiny};
 use tch::Device;
-use vggnet::experiment::{compare, lr_range_test, smooth, LrRangeConfig};
 use vggnet::model::Vgg;
-use vggnet::optim::AdamWConfig;
+use vggnet::teach::experiment::{compare, lr_range_test, smooth, LrRangeConfig};
+use vggnet::train::optim::AdamWConfig;
 use vggnet::train::{Silent, TrainConfig};
 
 #[test]

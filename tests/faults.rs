@@ -8,11 +8,10 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tch::{Device, Kind, Tensor};
-use vggnet::checkpoint::{
-    config_path, load_model, load_training_state, save_model, save_training_state,
-};
 use vggnet::data::Split;
 use vggnet::model::Vgg;
+use vggnet::store::checkpoint::{config_path, load_model, save_model};
+use vggnet::train::state::{load_training_state, save_training_state};
 use vggnet::train::{Silent, TrainConfig, Trainer};
 use vggnet::Error;
 
@@ -311,7 +310,7 @@ fn nan_loss_with_amp_skips_steps_and_backs_off() {
 
 #[test]
 fn bad_images_for_prediction() {
-    use vggnet::imageio::load_digit;
+    use vggnet::digits::imageio::load_digit;
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.png");
     std::fs::write(&text, "hello").unwrap();
@@ -344,7 +343,7 @@ fn bad_images_for_prediction() {
     let data = load_mnist(Some(0), Some(1));
     let px = data.test.pixels(0).unwrap();
     let ok = dir.path().join("seven.png");
-    vggnet::imageio::save_digit_png(&ok, &px).unwrap();
+    vggnet::digits::imageio::save_digit_png(&ok, &px).unwrap();
     let bytes = std::fs::read(&ok).unwrap();
     let cut = dir.path().join("cut.png");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();

@@ -1,12 +1,12 @@
-//! What the network learned (`vggnet::inspect`): each quantity checked against an independent
+//! What the network learned (`vggnet::teach::inspect`): each quantity checked against an independent
 //! computation (the layers by hand, finite differences, the evaluation's own mistakes).
 
 mod common;
 
 use common::{load_mnist, rng_lock, tiny};
 use tch::{Device, Kind, Tensor};
-use vggnet::inspect::{confident_mistakes, feature_maps, first_layer_filters, saliency};
 use vggnet::model::{Vgg, VggConfig};
+use vggnet::teach::inspect::{confident_mistakes, feature_maps, first_layer_filters, saliency};
 
 /// A seeded model. tch's generator is global and tests run on threads: seeding and building
 /// happen under one lock, so the same seed always gives the same weights.

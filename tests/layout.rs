@@ -130,3 +130,32 @@ fn no_module_reaches_a_module_that_reaches_it_back() {
     bent.get_mut("model").unwrap().insert("run".into());
     assert!(circles(&bent).contains(&("model".into(), "run".into())));
 }
+
+/// A crate a teacher reads in one sitting: at most 10 top-level modules, no file over 500
+/// lines (tests included).
+#[test]
+fn ten_top_level_modules_and_no_file_over_500_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let modules: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("pub mod ")
+                .or(l.trim().strip_prefix("mod "))
+        })
+        .collect();
+    println!("{} top-level modules: {}", modules.len(), modules.join(" "));
+    assert!(modules.len() <= 10, "{modules:?}");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let long: Vec<(PathBuf, usize)> = files
+        .into_iter()
+        .map(|f| {
+            let n = std::fs::read_to_string(&f).unwrap().lines().count();
+            (f, n)
+        })
+        .filter(|(_, n)| *n > 500)
+        .collect();
+    assert!(long.is_empty(), "files over 500 lines: {long:?}");
+}

@@ -81,7 +81,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn picture_file(data: &Data, i: usize, dir: &Path) -> PathBuf {
     let pixels = Vec::<u8>::try_from(data.test.pictures.get(i as i64).flatten(0, -1)).unwrap();
     let path = dir.join("picture.png");
-    vggnet::imageio::save_digit_png(&path, &pixels[..784]).unwrap();
+    vggnet::digits::imageio::save_digit_png(&path, &pixels[..784]).unwrap();
     path
 }
 
@@ -404,8 +404,8 @@ fn through_the_library(dataset: Dataset) {
     assert_eq!(probs.size(), [1, 10]);
     let picture = picture_file(&run.data, 0, work.path());
     if dataset.input() == Dataset::Mnist.input() {
-        let prepared = vggnet::prepare::prepare_file(&picture).unwrap();
-        let reading = vggnet::read::read(model, &prepared, 3).unwrap();
+        let prepared = vggnet::digits::prepare::prepare_file(&picture).unwrap();
+        let reading = vggnet::digits::read::read(model, &prepared, 3).unwrap();
         assert!(!reading.digits.is_empty(), "{dataset}");
     }
 }

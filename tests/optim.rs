@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
-use vggnet::checkpoint::{read_safetensors, write_safetensors};
-use vggnet::optim::{AdamW, AdamWConfig};
+use vggnet::store::checkpoint::{read_safetensors, write_safetensors};
+use vggnet::train::optim::{AdamW, AdamWConfig};
 
 const STEPS: usize = 3;
 

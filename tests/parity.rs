@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
-use vggnet::checkpoint::{load_model, save_model};
 use vggnet::model::{Vgg, VggConfig};
+use vggnet::store::checkpoint::{load_model, save_model};
 use vggnet::train::{AmpMode, Precision, TrainConfig, Trainer};
 
 const N: i64 = 8;
@@ -56,13 +56,14 @@ fn pytorch_logits(weights: &std::path::Path, batch_norm: bool, bf16: bool) -> Ve
 fn pth_from_pytorch_reproduces_its_logits() {
     let mnist = mnist_dir();
     let tmp = tempfile::tempdir().unwrap();
-    // The notebooks' way (03_save_load): vggnet::reference runs the article's model code.
-    let script = vggnet::reference::ArticleScript {
+    // The notebooks' way (03_save_load): vggnet::teach::reference runs the article's model code.
+    let script = vggnet::teach::reference::ArticleScript {
         python: python(),
         ..Default::default()
     };
     let reference =
-        vggnet::reference::export_article_pth(&script, &mnist, tmp.path(), 7, N as usize).unwrap();
+        vggnet::teach::reference::export_article_pth(&script, &mnist, tmp.path(), 7, N as usize)
+            .unwrap();
     assert_eq!(reference.seed, 7);
     assert!(
         reference.torch_version.starts_with("2.13.0"),
@@ -207,7 +208,7 @@ fn pytorch_steps(
 /// batch) on the same batches with precision `amp`. Returns the losses and the trainer.
 fn rust_steps(py: &PytorchSteps, amp: AmpMode, channels_last: bool) -> (Vec<f64>, Trainer) {
     let init = py.dir.path().join("init.pth");
-    let named = vggnet::checkpoint::read_pth(&init).unwrap();
+    let named = vggnet::store::checkpoint::read_pth(&init).unwrap();
     let config = VggConfig {
         dropout: 0.0,
         batch_norm: py.batch_norm,
@@ -215,9 +216,9 @@ fn rust_steps(py: &PytorchSteps, amp: AmpMode, channels_last: bool) -> (Vec<f64>
     };
     let mut model = Vgg::new(config, Device::Cpu).unwrap();
     model.set_channels_last(channels_last);
-    vggnet::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
+    vggnet::store::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
     let train = TrainConfig {
-        optimizer: vggnet::optim::AdamWConfig {
+        optimizer: vggnet::train::optim::AdamWConfig {
             lr: py.lr,
             ..Default::default()
         },
@@ -431,7 +432,7 @@ fn batch_norm_weights_move_both_ways() {
     // The running statistics matter: with fresh ones the logits are far off.
     let fresh = Vgg::new(bn.clone(), Device::Cpu).unwrap();
     let mut copy = fresh.try_clone().unwrap();
-    let mut named = vggnet::checkpoint::read_pth(&pth).unwrap().tensors;
+    let mut named = vggnet::store::checkpoint::read_pth(&pth).unwrap().tensors;
     named.retain(|k, _| !k.contains("running") && !k.contains("num_batches"));
     named.extend(
         fresh
@@ -439,7 +440,7 @@ fn batch_norm_weights_move_both_ways() {
             .into_iter()
             .filter(|(k, _)| k.contains("running") || k.contains("num_batches")),
     );
-    vggnet::checkpoint::load_weights(&mut copy, &named, &pth).unwrap();
+    vggnet::store::checkpoint::load_weights(&mut copy, &named, &pth).unwrap();
     let stale = tch::no_grad(|| copy.forward_t(&data.test.images().unwrap(), false)).unwrap();
     let stale_diff = max_abs_diff(&flat(&stale), &theirs);
     println!("with fresh running statistics instead: max |logit diff| = {stale_diff:.3e}");
@@ -613,7 +614,7 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
          losses {:.4} -> {:.4} (PyTorch {:.4} -> {:.4})\n  ours: max |loss diff| \
          {loss_diff:.3e}, final max |logit diff| {logit_diff:.3e}\n  the defect, float32 \
          steps: {wrong_loss_diff:.3e}, {wrong_logit_diff:.3e} (ours at {:.2} and {:.2} of it)",
-        vggnet::perf::cpu_bf16(),
+        vggnet::model::perf::cpu_bf16(),
         ours[0],
         ours[STEPS - 1],
         theirs[0],

@@ -1,4 +1,4 @@
-//! Process-level speed settings (`vggnet::perf`): flushing denormals reaches every libtorch
+//! Process-level speed settings (`vggnet::model::perf`): flushing denormals reaches every libtorch
 //! thread, not only the caller's (which is all `torch.set_flush_denormal` does); with the
 //! allocator tuned, the training step's 64 MB gradient comes from the heap (reused step after
 //! step) instead of a fresh `mmap`.
@@ -6,7 +6,7 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vggnet::perf::{flush_denormals, flushing_denormals};
+use vggnet::model::perf::{flush_denormals, flushing_denormals};
 
 /// How many of 2^20 denormals (1e-39) survive a halving done by libtorch on 2 threads.
 fn surviving_denormals() -> anyhow::Result<i64> {
@@ -49,9 +49,9 @@ fn mmapped_for_64mb(tuning: bool) -> anyhow::Result<f64> {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bench"));
     cmd.args(["--worker", "allocator"]);
     if !tuning {
-        cmd.env(vggnet::perf::OPT_OUT_ENV, "1");
+        cmd.env(vggnet::model::perf::OPT_OUT_ENV, "1");
     } else {
-        cmd.env_remove(vggnet::perf::OPT_OUT_ENV);
+        cmd.env_remove(vggnet::model::perf::OPT_OUT_ENV);
     }
     let out = cmd.output()?;
     anyhow::ensure!(

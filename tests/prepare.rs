@@ -1,13 +1,13 @@
-//! Preparing the user's own pictures (vggnet::prepare), on the project's synthetic photo test
-//! set (vggnet::synth) and on MNIST's own digits. Similarity is the correlation of the two
+//! Preparing the user's own pictures (vggnet::digits::prepare), on the project's synthetic photo test
+//! set (vggnet::digits::synth) and on MNIST's own digits. Similarity is the correlation of the two
 //! 28x28 images after a 1-px Gaussian blur (`prepare::similarity`): 1 = identical.
 
 mod common;
 
 use common::*;
-use vggnet::prepare::{prepare, prepare_file, similarity};
-use vggnet::synth::desk::{number_page, number_set, Spacing, Touching, APART};
-use vggnet::synth::{mnist_reference, test_set, two_digits, without_digit, Style};
+use vggnet::digits::prepare::{prepare, prepare_file, similarity};
+use vggnet::digits::synth::desk::{number_page, number_set, Spacing, Touching, APART};
+use vggnet::digits::synth::{mnist_reference, test_set, two_digits, without_digit, Style};
 
 /// Every picture's preparation (written as its PNG/JPEG file and read back, as a user's photo
 /// would be) matches the same strokes rendered directly in MNIST style: similarity at least
@@ -68,7 +68,7 @@ fn mnist_digits_saved_dark_on_light_come_back() {
         let px = data.test.pixels(i).unwrap();
         let dark_on_light: Vec<u8> = px.iter().map(|p| 255 - p).collect();
         let path = dir.path().join(format!("{i}.png"));
-        vggnet::imageio::save_digit_png(&path, &dark_on_light).unwrap();
+        vggnet::digits::imageio::save_digit_png(&path, &dark_on_light).unwrap();
         let back = prepare_file(&path).unwrap_or_else(|e| panic!("digit {i}: {e}"));
         let sim = similarity(back.pixels(), &px);
         assert!(sim >= 0.85, "test digit {i}: similarity {sim:.3}");
@@ -95,7 +95,7 @@ fn pictures_without_a_digit_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blank.jpg");
     without_digit(3)[0].1.save(&path).unwrap();
-    let err = vggnet::imageio::load_digit(&path).unwrap_err();
+    let err = vggnet::digits::imageio::load_digit(&path).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("blank.jpg") && msg.contains("no digit found"),
@@ -116,7 +116,7 @@ fn two_digits_are_read_left_to_right() {
 
 /// Similarity of each prepared digit to the strokes it came from, in reading order.
 fn digit_similarities(
-    prepared: &vggnet::prepare::Preparation,
+    prepared: &vggnet::digits::prepare::Preparation,
     strokes: &[Vec<Vec<(f32, f32)>>],
     pen: f32,
 ) -> Vec<f64> {
@@ -281,7 +281,7 @@ fn mnist_digits_in_a_row_come_back_in_order() {
 #[test]
 fn huge_pictures_are_reduced_while_decoding() {
     let dir = tempfile::tempdir().unwrap();
-    let digit = vggnet::synth::picture(3, Style::Scan, 1);
+    let digit = vggnet::digits::synth::picture(3, Style::Scan, 1);
     let gray = image::DynamicImage::ImageRgb8(digit.image).to_luma8();
     for (name, (w, h)) in [
         ("huge.jpg", (9000u32, 6000u32)),
@@ -300,10 +300,12 @@ fn huge_pictures_are_reduced_while_decoding() {
         );
         let path = dir.path().join(name);
         canvas.save(&path).unwrap();
-        let img = vggnet::imageio::open_image(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let img =
+            vggnet::digits::imageio::open_image(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let long = img.width().max(img.height());
         assert!(
-            (vggnet::imageio::DECODE_LONG..2 * vggnet::imageio::DECODE_LONG).contains(&long),
+            (vggnet::digits::imageio::DECODE_LONG..2 * vggnet::digits::imageio::DECODE_LONG)
+                .contains(&long),
             "{name}: decoded at {}x{}",
             img.width(),
             img.height()

@@ -9,8 +9,8 @@ use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::Device;
-use vggnet::checkpoint::{load_training_state, save_training_state};
 use vggnet::data::Mnist;
+use vggnet::train::state::{load_training_state, save_training_state};
 use vggnet::train::{BatchProgress, CurvePoint, Observer, Silent, TrainConfig, Trainer};
 
 /// A trainer for the small network (seeding, resumption and the loop do not depend on the
@@ -152,7 +152,7 @@ fn the_pieces_run_by_hand_are_the_step() {
     let data = load_mnist(Some(96), Some(0));
     let scaled = |seed: u64| {
         let mut t = trainer(seed, 1);
-        t.scaler = vggnet::amp::GradScaler::new(t.config.scaler, true);
+        t.scaler = vggnet::train::amp::GradScaler::new(t.config.scaler, true);
         t
     };
     let mut by_step = scaled(5);

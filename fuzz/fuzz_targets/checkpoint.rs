@@ -7,8 +7,8 @@ use std::path::Path;
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, rest)) = data.split_first() else { return };
     if kind & 1 == 0 {
-        let _ = vggnet::checkpoint::parse_safetensors(Path::new("fuzz.safetensors"), rest);
+        let _ = vggnet::store::checkpoint::parse_safetensors(Path::new("fuzz.safetensors"), rest);
     } else {
-        let _ = vggnet::pth::inspect_pickle(rest);
+        let _ = vggnet::store::pth::inspect_pickle(rest);
     }
 });

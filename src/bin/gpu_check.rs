@@ -14,9 +14,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
-use vggnet::checkpoint::{save_model, write_safetensors};
 use vggnet::data::{DataConfig, Mnist};
 use vggnet::model::{Vgg, VggConfig};
+use vggnet::store::checkpoint::{save_model, write_safetensors};
 use vggnet::train::{parse_device, AmpMode, TrainConfig, Trainer};
 
 #[derive(Parser)]
@@ -104,7 +104,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     config.scaler.growth_interval = growth_interval;
     let mut t = Trainer::new(model, config)?;
     // On the CPU (the dry run) autocast is off, but the scaler runs all the same.
-    t.scaler = vggnet::amp::GradScaler::new(t.config.scaler, true);
+    t.scaler = vggnet::train::amp::GradScaler::new(t.config.scaler, true);
     let mut records = Vec::new();
     let mut first_grads = Vec::new();
     for k in 0..steps {
@@ -152,7 +152,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
                       "growth_interval": growth_interval, "init_scale": t.config.scaler.init_scale,
                       "seed": seed, "channels_last": t.model.channels_last()},
     });
-    vggnet::fsio::atomic_write(
+    vggnet::store::fsio::atomic_write(
         &out.join("scaler_rust.json"),
         serde_json::to_string_pretty(&result)?.as_bytes(),
     )?;
@@ -161,13 +161,13 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    vggnet::perf::load_cuda_backend();
+    vggnet::model::perf::load_cuda_backend();
     let value = match cli.cmd {
         Cmd::Info => json!({
             "cuda_available": tch::Cuda::is_available(),
             "cuda_device_count": tch::Cuda::device_count(),
             "cudnn_available": tch::Cuda::cudnn_is_available(),
-            "libtorch_cuda_loaded": vggnet::perf::cuda_backend_loaded(),
+            "libtorch_cuda_loaded": vggnet::model::perf::cuda_backend_loaded(),
             "default_device": format!("{:?}", vggnet::train::default_device()),
         }),
         Cmd::Scaler(a) => scaler(a)?,

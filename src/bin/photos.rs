@@ -1,4 +1,4 @@
-//! `photos`: the synthetic photo test set (vggnet::synth) end to end. Writes every picture
+//! `photos`: the synthetic photo test set (vggnet::digits::synth) end to end. Writes every picture
 //! as the file a user would have (PNG or JPEG), prepares it from that file, compares the
 //! result with the same strokes rendered in MNIST style, and, with `--model`, classifies it.
 //! Prints the accuracy per style and the preparation time of the largest picture; then the
@@ -12,9 +12,9 @@ use clap::Parser;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
-use vggnet::prepare::{prepare_file, similarity};
-use vggnet::synth::desk::{number_page, number_set, Spacing, Touching, APART};
-use vggnet::synth::{mnist_reference, test_set};
+use vggnet::digits::prepare::{prepare_file, similarity};
+use vggnet::digits::synth::desk::{number_page, number_set, Spacing, Touching, APART};
+use vggnet::digits::synth::{mnist_reference, test_set};
 
 #[derive(Parser)]
 #[command(about = "Prepare (and classify) the synthetic photo test set")]
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let model = match &args.model {
-        Some(p) => Some(vggnet::checkpoint::load_model(p, tch::Device::Cpu)?),
+        Some(p) => Some(vggnet::store::checkpoint::load_model(p, tch::Device::Cpu)?),
         None => None,
     };
     let mut per_style: BTreeMap<&str, (usize, usize, f64)> = BTreeMap::new();
@@ -76,7 +76,7 @@ fn main() -> Result<()> {
                 }
                 let predicted = match &model {
                     Some(m) => {
-                        let reading = vggnet::read::read(m, p, 1)?;
+                        let reading = vggnet::digits::read::read(m, p, 1)?;
                         Some(reading.largest().class)
                     }
                     None => None,
@@ -119,13 +119,13 @@ fn main() -> Result<()> {
     );
     println!("slowest preparation: {:.3}s for {}", slowest.0, slowest.1);
     if !strips.is_empty() {
-        let rows: Vec<(String, &vggnet::prepare::Preparation)> =
+        let rows: Vec<(String, &vggnet::digits::prepare::Preparation)> =
             strips.iter().map(|(n, p)| (n.clone(), p)).collect();
         vggnet::plot::preparation_strips(&rows)?.save(&args.out.join("strip.png"))?;
     }
     let numbers = numbers(&args, model.as_ref())?;
     let touching = touching(&args, model.as_ref())?;
-    vggnet::fsio::write_json(
+    vggnet::store::fsio::write_json(
         &args.out.join("report.json"),
         &serde_json::json!({
             "model": args.model, "per": args.per, "seed": args.seed,
@@ -167,7 +167,7 @@ fn numbers(args: &Args, model: Option<&vggnet::model::Vgg>) -> Result<serde_json
                     strips.push((name.clone(), p.clone()));
                 }
                 let read = match model {
-                    Some(m) => Some(vggnet::read::read(m, p, 1)?.number()),
+                    Some(m) => Some(vggnet::digits::read::read(m, p, 1)?.number()),
                     None => None,
                 };
                 (p.digits_found(), read)
@@ -198,7 +198,7 @@ fn numbers(args: &Args, model: Option<&vggnet::model::Vgg>) -> Result<serde_json
         slowest_per_digit
     );
     if !strips.is_empty() {
-        let rows: Vec<(String, &vggnet::prepare::Preparation)> =
+        let rows: Vec<(String, &vggnet::digits::prepare::Preparation)> =
             strips.iter().map(|(n, p)| (n.clone(), p)).collect();
         vggnet::plot::preparation_strips(&rows)?.save(&args.out.join("numbers.png"))?;
     }
@@ -226,10 +226,11 @@ fn touching(args: &Args, model: Option<&vggnet::model::Vgg>) -> Result<serde_jso
             let spacing = Spacing { touching, ..APART };
             let page = number_page(&[digits], spacing, false, args.seed * 9_000 + i as u64);
             let img = image::DynamicImage::ImageRgb8(page.image.clone());
-            if let Ok(p) = vggnet::prepare::prepare(&img) {
+            if let Ok(p) = vggnet::digits::prepare::prepare(&img) {
                 counted += usize::from(p.digits_found() == len);
                 if let Some(m) = model {
-                    exact += usize::from(vggnet::read::read(m, &p, 1)?.number() == page.text());
+                    exact +=
+                        usize::from(vggnet::digits::read::read(m, &p, 1)?.number() == page.text());
                 }
             }
         }

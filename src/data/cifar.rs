@@ -8,7 +8,7 @@
 
 use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
 use crate::error::{Error, Result};
-use crate::fsio;
+use crate::store::fsio;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 use crate::data::idx::{find_file, validate_idx, IdxFile};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::fsio;
+use crate::store::fsio;
 use flate2::read::GzDecoder;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ pub mod cifar;
 pub mod dataset;
 pub mod download;
 pub mod idx;
+mod specs;
 mod split;
 
 use crate::error::{Error, IdxProblem, Result};
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 /// MNIST's four files (train images, train labels, test images, test labels).
-pub const FILES: [IdxFile; 4] = dataset::MNIST_FILES;
+pub const FILES: [IdxFile; 4] = specs::MNIST_FILES;
 
 /// Where MNIST is looked for: `$MNIST_DIR`, else `data/mnist` ([`Dataset::default_dir`]).
 pub fn default_dir() -> PathBuf {

@@ -17,6 +17,7 @@
 
 mod config;
 mod packed;
+pub mod perf;
 
 pub use config::*;
 pub use packed::*;
@@ -147,6 +148,7 @@ impl Vgg {
     /// global RNG: call `tch::manual_seed` first for reproducible weights).
     pub fn new(config: VggConfig, device: Device) -> Result<Self> {
         config.validate()?;
+        perf::check_device(device)?;
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let mut convs = Vec::new();

@@ -111,10 +111,13 @@ pub fn filter_grid(filters: &tch::Tensor) -> Result<Figure> {
 /// One titled panel of values: (title, rows, cols, row-major values).
 type Panel = (String, usize, usize, Vec<f64>);
 
-/// The feature maps of one digit after each block (see [`crate::inspect::feature_maps`]): a
+/// The feature maps of one digit after each block (see [`crate::teach::inspect::feature_maps`]): a
 /// row per block with its `per_block` most active channels (largest mean activation), each
 /// scaled to its own maximum; a block of 1x1 maps is drawn as one panel of all its channels.
-pub fn feature_maps(blocks: &[crate::inspect::BlockMaps], per_block: usize) -> Result<Figure> {
+pub fn feature_maps(
+    blocks: &[crate::teach::inspect::BlockMaps],
+    per_block: usize,
+) -> Result<Figure> {
     let per_block = per_block.max(1);
     let cell = 110u32;
     let label_w = 150u32;
@@ -180,7 +183,7 @@ pub fn feature_maps(blocks: &[crate::inspect::BlockMaps], per_block: usize) -> R
     })
 }
 
-/// Digits above their saliency maps (see [`crate::inspect::saliency`]): `images`
+/// Digits above their saliency maps (see [`crate::teach::inspect::saliency`]): `images`
 /// (B, 1, 28, 28) normalized, `saliency` (B, 28, 28), one title per digit.
 pub fn saliency_maps(
     images: &tch::Tensor,
@@ -225,7 +228,7 @@ pub fn saliency_maps(
 /// Misclassified pictures titled with truth, prediction (`dataset`'s class names) and the
 /// predicted class's probability.
 pub fn mistakes(
-    mistakes: &[crate::inspect::Mistake],
+    mistakes: &[crate::teach::inspect::Mistake],
     cols: usize,
     dataset: crate::data::Dataset,
 ) -> Result<Figure> {

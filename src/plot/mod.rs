@@ -23,7 +23,7 @@ pub use photos::*;
 pub use training::*;
 
 use crate::error::{Error, Result};
-use crate::fsio;
+use crate::store::fsio;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::path::Path;

@@ -7,7 +7,9 @@ use plotters::prelude::*;
 /// Each preparation of a user's picture as a row of captioned panels: the picture (grey, at
 /// working size), the ink map, the digit's strokes as kept, the crop after the stroke-width
 /// correction, and the 28x28 image the model sees. `rows`: (title, preparation).
-pub fn preparation_strips(rows: &[(String, &crate::prepare::Preparation)]) -> Result<Figure> {
+pub fn preparation_strips(
+    rows: &[(String, &crate::digits::prepare::Preparation)],
+) -> Result<Figure> {
     const PANEL_H: u32 = 140;
     const GAP: u32 = 10;
     const CAPTION: u32 = 24;

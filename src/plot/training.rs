@@ -94,7 +94,7 @@ pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
 
 /// The learning-rate range test: loss (batch and smoothed) against the learning rate on a log
 /// axis, with the suggested rate marked.
-pub fn lr_range(range: &crate::experiment::LrRange) -> Result<Figure> {
+pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
     use plotters::coord::combinators::IntoLogRange;
     let pts = &range.points;
     let lo = pts.first().map_or(1e-6, |p| p.lr);
@@ -156,9 +156,9 @@ pub fn lr_range(range: &crate::experiment::LrRange) -> Result<Figure> {
     })
 }
 
-/// Trials of [`crate::experiment::compare`] side by side: smoothed training loss against step
+/// Trials of [`crate::teach::experiment::compare`] side by side: smoothed training loss against step
 /// on the left, test accuracy against step on the right, one colour per setting.
-pub fn compare_trials(trials: &[crate::experiment::Trial]) -> Result<Figure> {
+pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figure> {
     const COLORS: [RGBColor; 6] = [
         RGBColor(31, 119, 180),
         RGBColor(214, 39, 40),

@@ -16,93 +16,34 @@
 //! the data limits, the device, and whether plots are written. [`Run::resume`] restores all
 //! of them and refuses a request that would change them.
 
-use crate::checkpoint::{save_model, save_training_state_with};
-use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
+use crate::data::{Data, DataConfig};
 use crate::error::{Error, Result};
 use crate::eval::{evaluate, Evaluation};
-use crate::fsio;
 use crate::model::{Vgg, VggConfig};
+use crate::store::checkpoint::save_model;
+use crate::store::fsio;
+use crate::train::state::save_training_state_with;
 use crate::train::{default_device, EpochRecord, Observer, StepLimit, TrainConfig, Trainer};
+mod report;
 mod resume;
+mod spec;
 
+pub use report::{evaluation_json, write_eval_plots};
 pub use resume::ResumeRequest;
+pub use spec::{open_trained, RunSpec};
 
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use tch::Device;
 
 /// File names inside a run folder.
-pub use crate::checkpoint::MODEL_FILE;
+pub use crate::store::checkpoint::MODEL_FILE;
 pub const BEST_FILE: &str = "best.safetensors";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const EVAL_FILE: &str = "eval.json";
 pub const STATE_DIR: &str = "state";
 /// The run's settings, inside `state/`.
 pub const RUN_FILE: &str = "run.json";
-
-/// The settings of a run beyond its [`TrainConfig`], saved in `state/run.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSpec {
-    /// The data set it trains on (runs saved before data sets had names trained on MNIST).
-    #[serde(default)]
-    pub dataset: Dataset,
-    /// The data folder the run read (absolute when it could be resolved).
-    pub data_dir: PathBuf,
-    pub train_limit: Option<usize>,
-    pub test_limit: Option<usize>,
-    /// The four files read, with the MD5s of their decompressed bytes.
-    pub data_files: Vec<SourceFile>,
-    /// The device it trains on, stored as `cpu` or `cuda:N`. With the saved
-    /// `TrainConfig::amp` it gives the arithmetic ([`crate::train::Precision::of`]).
-    #[serde(with = "crate::train::device_serde")]
-    pub device: Device,
-    /// Whether PNG plots are written.
-    pub plots: bool,
-}
-
-impl RunSpec {
-    /// The settings saved in the state folder `state_dir` (`RUN/state/run.json`), or `None`
-    /// when there is none (a run saved by an older vggnet, which trained on MNIST). Notebooks
-    /// 04 and 05 read from it the data set that notebook 02's run trained on.
-    pub fn read(state_dir: &Path) -> Result<Option<RunSpec>> {
-        let path = state_dir.join(RUN_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::checkpoint(&path, format!("invalid run settings: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, e)),
-        }
-    }
-}
-
-/// A run folder's latest model (`RUN/model.safetensors`) and the data set it trained on (from
-/// `RUN/state/run.json`; MNIST for a run saved before data sets had names), on `device`.
-/// Notebooks 04 and 05 open notebook 02's run with it. A folder with no model yet, or a model
-/// whose input is not that data set's pictures, is an error naming the file.
-pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
-    let path = run_dir.join(MODEL_FILE);
-    if !path.is_file() {
-        return Err(Error::checkpoint(
-            &path,
-            "no trained model here yet: train the run first (notebook 02, or `vggnet train --out` this folder) \
-             until its first epoch is saved",
-        ));
-    }
-    let model = crate::checkpoint::load_model(&path, device)?;
-    let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?
-        .map(|run| run.dataset)
-        .unwrap_or_default();
-    let c = model.config();
-    if let Some(mismatch) = dataset.input_mismatch(c.in_channels, c.image_size) {
-        return Err(Error::checkpoint(
-            &path,
-            format!("the model {mismatch} (the data set its run trained on)"),
-        ));
-    }
-    Ok((model, dataset))
-}
 
 /// Everything needed to start a run.
 #[derive(Debug, Clone)]
@@ -134,7 +75,7 @@ impl RunConfig {
         self.train.validate()?;
         self.model.validate()?;
         self.data.validate()?;
-        crate::train::check_device(self.device)?;
+        crate::model::perf::check_device(self.device)?;
         if self.train.amp != crate::train::AmpMode::Fastest {
             // (`fastest` is measured, never refused: it resolves when the trainer is made.)
             crate::train::Precision::of(self.train.amp, self.device)?;
@@ -388,46 +329,6 @@ pub fn is_best(history: &[EpochRecord]) -> bool {
         .all(|a| a <= last)
 }
 
-/// Writes the evaluation plots into `dir`, labelled with `dataset`'s class names: the 2x3
-/// grid, the confusion matrix and a gallery of misclassified pictures (when there are any).
-/// Returns the files written.
-pub fn write_eval_plots(
-    dir: &Path,
-    ev: &Evaluation,
-    test: &Split,
-    dataset: Dataset,
-) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut written = Vec::new();
-    let grid = dir.join("predictions.png");
-    crate::plot::prediction_grid(&ev.first, dataset)?.save(&grid)?;
-    written.push(grid);
-    let conf = dir.join("confusion.png");
-    crate::plot::confusion_matrix(&ev.confusion, dataset)?.save(&conf)?;
-    written.push(conf);
-    if !ev.misclassified.is_empty() {
-        let path = dir.join("misclassified.png");
-        crate::plot::misclassified_gallery(ev, test, 24, dataset)?.save(&path)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-/// The evaluation as JSON (eval.json, `vggnet eval --json`).
-pub fn evaluation_json(ev: &Evaluation) -> serde_json::Value {
-    serde_json::json!({
-        "accuracy": ev.accuracy,
-        "correct": ev.correct,
-        "total": ev.total,
-        "per_class_accuracy": ev.per_class_accuracy(),
-        "confusion": ev.confusion,
-        "misclassified": ev.misclassified,
-        "first": ev.first.iter().map(|s| serde_json::json!({
-            "index": s.index, "label": s.label, "prediction": s.prediction
-        })).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,84 +358,5 @@ mod tests {
         assert!(is_best(&h(&[Some(98.0), Some(98.0)])));
         assert!(!is_best(&h(&[Some(98.0), None])));
         assert!(is_best(&h(&[None, Some(10.0)])));
-    }
-
-    #[test]
-    fn the_saved_run_settings_are_read_back_and_a_bad_file_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            RunSpec::read(dir.path()).unwrap(),
-            None,
-            "no run.json: None"
-        );
-        let spec = RunSpec {
-            dataset: Dataset::FashionMnist,
-            data_dir: PathBuf::from("/data/fashion-mnist"),
-            train_limit: Some(100),
-            test_limit: None,
-            data_files: Vec::new(),
-            device: Device::Cpu,
-            plots: false,
-        };
-        let path = dir.path().join(RUN_FILE);
-        std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
-        assert_eq!(RunSpec::read(dir.path()).unwrap(), Some(spec));
-        std::fs::write(&path, b"{\"dataset\": 3").unwrap();
-        let err = RunSpec::read(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("run.json") && err.contains("invalid run settings"),
-            "{err}"
-        );
-    }
-
-    /// Notebooks 04 and 05 open a run folder: its model with the data set from run.json; no
-    /// model yet, or a model that does not take that data set's pictures, is named.
-    #[test]
-    fn a_run_folder_opens_as_its_model_and_data_set() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = open_trained(dir.path(), Device::Cpu)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(MODEL_FILE) && err.contains("no trained model"),
-            "{err}"
-        );
-
-        let model = Vgg::new(crate::model::Network::Narrow.config(), Device::Cpu).unwrap();
-        save_model(&model, &dir.path().join(MODEL_FILE)).unwrap();
-        let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
-        assert_eq!(
-            dataset,
-            Dataset::Mnist,
-            "no run.json: a run from before data sets had names"
-        );
-        assert_eq!(opened.max_weight_difference(&model).unwrap(), 0.0);
-
-        let state = dir.path().join(STATE_DIR);
-        std::fs::create_dir(&state).unwrap();
-        let mut spec = RunSpec {
-            dataset: Dataset::FashionMnist,
-            data_dir: PathBuf::from("/data/fashion-mnist"),
-            train_limit: None,
-            test_limit: None,
-            data_files: Vec::new(),
-            device: Device::Cpu,
-            plots: false,
-        };
-        std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
-        assert_eq!(
-            open_trained(dir.path(), Device::Cpu).unwrap().1,
-            Dataset::FashionMnist
-        );
-
-        spec.dataset = Dataset::Cifar10;
-        std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
-        let err = open_trained(dir.path(), Device::Cpu)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(MODEL_FILE) && err.contains("1x28x28") && err.contains("3x32x32"),
-            "{err}"
-        );
     }
 }

@@ -2,9 +2,9 @@
 //! with every setting it was started with.
 
 use super::*;
-use crate::checkpoint::{read_trainer_state, trainer_from_state};
 use crate::data::{Data, DataConfig, Dataset};
 use crate::error::{Error, Result};
+use crate::train::state::{read_trainer_state, trainer_from_state};
 use crate::train::{
     default_device, device_name, resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides,
     Precision, Recipe, TrainConfig,
@@ -140,12 +140,12 @@ impl Run {
 /// The network a saved model was made with: its `model.json` when there is one (read without
 /// the weights), else the model itself.
 fn saved_model_config(path: &Path) -> Result<crate::model::VggConfig> {
-    let beside = crate::checkpoint::config_path(path);
+    let beside = crate::store::checkpoint::config_path(path);
     match std::fs::read(&beside) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| Error::checkpoint(&beside, format!("invalid model config: {e}"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(crate::checkpoint::load_model(path, Device::Cpu)?
+            Ok(crate::store::checkpoint::load_model(path, Device::Cpu)?
                 .config()
                 .clone())
         }
@@ -202,7 +202,7 @@ fn resume_device(
 ) -> Result<(Device, AmpMode)> {
     let saved_device = spec.device;
     if let Some(d) = r.device {
-        crate::train::check_device(d)?;
+        crate::model::perf::check_device(d)?;
     }
     let device = r.device.unwrap_or(saved_device);
     let amp_mode = r.settings.amp.unwrap_or(saved.amp).resolve(device);

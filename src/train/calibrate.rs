@@ -11,8 +11,8 @@
 //! `vggnet calibrate` measures again.
 
 use crate::error::{Error, Result};
+use crate::model::perf::Bf16Hardware;
 use crate::model::{Vgg, VggConfig};
-use crate::perf::Bf16Hardware;
 use crate::train::{AmpMode, Precision, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -118,7 +118,7 @@ struct CpuKey {
 impl CpuKey {
     fn current() -> CpuKey {
         CpuKey {
-            cpu: crate::perf::cpu_model(),
+            cpu: crate::model::perf::cpu_model(),
             threads: i64::from(tch::get_num_threads()),
         }
     }
@@ -180,7 +180,7 @@ pub fn store_in(file: &Path, calibration: &Calibration) -> Result<()> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    crate::fsio::write_json(file, &all)
+    crate::store::fsio::write_json(file, &all)
 }
 
 /// This CPU's measurement from `file`, measured (and kept there) when it has none.
@@ -218,7 +218,7 @@ pub fn measure() -> Result<Calibration> {
     let (bfloat16, _, cut_short) = images_per_sec(AmpMode::Bf16, PROBE_CUTOFF * probe32)?;
     Ok(Calibration {
         cpu: key.cpu,
-        bf16_hardware: match crate::perf::cpu_bf16() {
+        bf16_hardware: match crate::model::perf::cpu_bf16() {
             Bf16Hardware::Amx => "amx",
             Bf16Hardware::Avx512 => "avx512",
             Bf16Hardware::Emulated => "emulated",

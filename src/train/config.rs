@@ -2,8 +2,8 @@
 
 use super::recipe::{Augment, LrSchedule};
 use super::AmpMode;
-use crate::amp::GradScalerConfig;
-use crate::optim::AdamWConfig;
+use crate::train::amp::GradScalerConfig;
+use crate::train::optim::AdamWConfig;
 use serde::{Deserialize, Serialize};
 
 /// Training settings. `Default` is the article's run: 5 epochs, batch 64, AdamW 1e-3 / 1e-4.
@@ -29,7 +29,7 @@ pub struct TrainConfig {
     /// Random shifts and rotations of the training images (the article's: none).
     pub augment: Option<Augment>,
     /// Flush denormal floats to zero on every libtorch thread while training (x86-64; see
-    /// [`crate::perf::flush_denormals`]): whole epochs stay as fast as their first steps.
+    /// [`crate::model::perf::flush_denormals`]): whole epochs stay as fast as their first steps.
     /// Off reproduces PyTorch's default arithmetic below 1.2e-38.
     pub flush_denormals: bool,
 }

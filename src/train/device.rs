@@ -5,13 +5,13 @@ use tch::Device;
 
 /// The device to train on: CUDA when available, else the CPU.
 pub fn default_device() -> Device {
-    crate::perf::load_cuda_backend();
+    crate::model::perf::load_cuda_backend();
     Device::cuda_if_available()
 }
 
 /// Parses `cpu`, `cuda`, `cuda:N` or `auto`.
 pub fn parse_device(s: &str) -> Result<Device> {
-    crate::perf::load_cuda_backend();
+    crate::model::perf::load_cuda_backend();
     match s {
         "auto" => Ok(default_device()),
         "cpu" => Ok(Device::Cpu),
@@ -24,21 +24,6 @@ pub fn parse_device(s: &str) -> Result<Device> {
                 Error::Config(format!("unknown device `{s}` (cpu, cuda, cuda:N, auto)"))
             }),
     }
-}
-
-/// Refuses a CUDA device this machine does not have (before a model or data is put there).
-pub fn check_device(device: Device) -> Result<()> {
-    if let Device::Cuda(i) = device {
-        crate::perf::load_cuda_backend();
-        let here = tch::Cuda::device_count();
-        if i as i64 >= here {
-            return Err(Error::Config(format!(
-                "device cuda:{i} is not on this machine ({here} CUDA device(s) seen): use \
-                 --device cpu or auto"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// `cpu` or `cuda:N`.

@@ -6,26 +6,31 @@
 //! moments, the scaler and the position (epoch, batch) saved, a resumed run replays exactly
 //! what the uninterrupted run would have done.
 
+pub mod amp;
 pub mod calibrate;
 mod config;
+mod conflicts;
 mod device;
 mod observer;
+pub mod optim;
 mod precision;
 pub mod recipe;
 mod settings;
+pub mod state;
 
 pub use config::*;
+pub use conflicts::*;
 pub use device::*;
 pub use observer::*;
 pub use precision::*;
 pub use settings::*;
 
-use crate::amp::GradScaler;
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::eval::evaluate;
 use crate::model::Vgg;
-use crate::optim::AdamW;
+use crate::train::amp::GradScaler;
+use crate::train::optim::AdamW;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -130,7 +135,7 @@ impl Trainer {
     }
 
     /// Sets the learning rate of the next steps: the one setter, used by the schedule and by
-    /// experiments that drive the rate themselves ([`crate::experiment::lr_range_test`]).
+    /// experiments that drive the rate themselves ([`crate::teach::experiment::lr_range_test`]).
     pub fn set_lr(&mut self, lr: f64) {
         self.optimizer.set_lr(lr);
     }
@@ -144,60 +149,6 @@ impl Trainer {
     /// True when every configured epoch is done.
     pub fn finished(&self) -> bool {
         self.position.epoch >= self.config.epochs
-    }
-
-    fn announce_amp(&mut self, obs: &mut dyn Observer, flushed_threads: Option<usize>) {
-        if self.amp_announced {
-            return;
-        }
-        self.amp_announced = true;
-        let msg = match (self.config.amp, self.precision()) {
-            (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
-            (_, Precision::Bfloat16) => format!(
-                "AMP bfloat16: convolutions and linear layers in bfloat16, float32 weights, \
-                 optimizer and loss, no GradScaler{}",
-                self.measured_note(Precision::Bfloat16)
-            ),
-            (AmpMode::Off, _) => format!(
-                "AMP off (requested): training in float32{}",
-                self.measured_note(Precision::Float32)
-            ),
-            _ => format!(
-                "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}{}",
-                self.model.device(),
-                self.measured_note(Precision::Float32)
-            ),
-        };
-        let msg = match flushed_threads {
-            Some(n) if self.config.flush_denormals && n > 0 => {
-                format!("{msg}; denormals flushed to zero on {n} thread(s)")
-            }
-            Some(_) if !self.config.flush_denormals => format!("{msg}; denormals kept"),
-            _ => msg,
-        };
-        obs.on_message(&msg);
-    }
-
-    /// On the CPU, what was measured here about the precision `used` ([`crate::train::calibrate`], read
-    /// from the cache, never measured for this): "; measured on this CPU (...): ... is the
-    /// faster", with a hint when the other precision is; or that it was not measured yet.
-    fn measured_note(&self, used: Precision) -> String {
-        if self.model.device() != Device::Cpu {
-            return String::new();
-        }
-        match crate::train::calibrate::cached() {
-            None => "; which precision is faster on this CPU was not measured yet (`vggnet \
-                     calibrate` or `--amp fastest` measures it, a few seconds)"
-                .to_string(),
-            Some(c) => {
-                let hint = match (used, c.faster()) {
-                    (Precision::Float32, Precision::Bfloat16) => " (`--amp bf16` trains faster)",
-                    (Precision::Bfloat16, Precision::Float32) => " (`--amp off` trains faster)",
-                    _ => "",
-                };
-                format!("; {c}{hint}")
-            }
-        }
     }
 
     /// Forward pass and loss, as the article's `with autocast(): outputs = model(images);
@@ -318,9 +269,9 @@ impl Trainer {
     /// the allocator keeps freed blocks for reuse and, on the CPU, denormals are flushed to zero
     /// unless the config keeps them. Returns the number of threads flushed (CPU only).
     pub fn tune_process(&self) -> Option<usize> {
-        crate::perf::tune_allocator();
+        crate::model::perf::tune_allocator();
         (self.model.device() == Device::Cpu)
-            .then(|| crate::perf::flush_denormals(self.config.flush_denormals))
+            .then(|| crate::model::perf::flush_denormals(self.config.flush_denormals))
     }
 
     /// This epoch's batches, as the article's `DataLoader(train_set, batch_size=64,

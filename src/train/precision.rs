@@ -100,3 +100,63 @@ impl Precision {
         }
     }
 }
+
+impl super::Trainer {
+    pub(super) fn announce_amp(
+        &mut self,
+        obs: &mut dyn super::Observer,
+        flushed_threads: Option<usize>,
+    ) {
+        if self.amp_announced {
+            return;
+        }
+        self.amp_announced = true;
+        let msg = match (self.config.amp, self.precision()) {
+            (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
+            (_, Precision::Bfloat16) => format!(
+                "AMP bfloat16: convolutions and linear layers in bfloat16, float32 weights, \
+                 optimizer and loss, no GradScaler{}",
+                self.measured_note(Precision::Bfloat16)
+            ),
+            (AmpMode::Off, _) => format!(
+                "AMP off (requested): training in float32{}",
+                self.measured_note(Precision::Float32)
+            ),
+            _ => format!(
+                "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}{}",
+                self.model.device(),
+                self.measured_note(Precision::Float32)
+            ),
+        };
+        let msg = match flushed_threads {
+            Some(n) if self.config.flush_denormals && n > 0 => {
+                format!("{msg}; denormals flushed to zero on {n} thread(s)")
+            }
+            Some(_) if !self.config.flush_denormals => format!("{msg}; denormals kept"),
+            _ => msg,
+        };
+        obs.on_message(&msg);
+    }
+
+    /// On the CPU, what was measured here about the precision `used` ([`crate::train::calibrate`], read
+    /// from the cache, never measured for this): "; measured on this CPU (...): ... is the
+    /// faster", with a hint when the other precision is; or that it was not measured yet.
+    fn measured_note(&self, used: Precision) -> String {
+        if self.model.device() != Device::Cpu {
+            return String::new();
+        }
+        match crate::train::calibrate::cached() {
+            None => "; which precision is faster on this CPU was not measured yet (`vggnet \
+                     calibrate` or `--amp fastest` measures it, a few seconds)"
+                .to_string(),
+            Some(c) => {
+                let hint = match (used, c.faster()) {
+                    (Precision::Float32, Precision::Bfloat16) => " (`--amp bf16` trains faster)",
+                    (Precision::Bfloat16, Precision::Float32) => " (`--amp off` trains faster)",
+                    _ => "",
+                };
+                format!("; {c}{hint}")
+            }
+        }
+    }
+}

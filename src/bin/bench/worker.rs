@@ -39,10 +39,10 @@ impl Observer for Clock {
     fn on_batch(&mut self, p: &BatchProgress) {
         if p.batch + 1 == self.warmup {
             self.start = Some(Instant::now());
-            self.faults.0 = vggnet::perf::minor_faults();
+            self.faults.0 = vggnet::model::perf::minor_faults();
         }
         self.end = Some(Instant::now());
-        self.faults.1 = vggnet::perf::minor_faults();
+        self.faults.1 = vggnet::model::perf::minor_faults();
     }
 }
 
@@ -252,14 +252,14 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         "allocator" => {
             // Where a 64 MB block (the 4096x4096 layer's weight gradient) comes from on the main
             // thread, as a training step allocates it: `mmap` (glibc's defaults) or the heap.
-            vggnet::perf::tune_allocator();
+            vggnet::model::perf::tune_allocator();
             let size = 64usize << 20;
-            let before = vggnet::perf::mmapped_bytes().context("not glibc")?;
+            let before = vggnet::model::perf::mmapped_bytes().context("not glibc")?;
             // SAFETY: a plain malloc/free pair of a block nothing else sees.
             // (black_box: the compiler may not drop a malloc/free pair whose block is unused.)
             let block = std::hint::black_box(unsafe { libc::malloc(size) });
             anyhow::ensure!(!block.is_null(), "malloc({size}) failed");
-            let during = vggnet::perf::mmapped_bytes().context("not glibc")?;
+            let during = vggnet::model::perf::mmapped_bytes().context("not glibc")?;
             // SAFETY: `block` came from malloc above and is freed once.
             unsafe { libc::free(block) };
             serde_json::json!({"block_bytes": size, "mmapped_bytes_added": during.saturating_sub(before)})

@@ -1,16 +1,17 @@
 //! `vggnet`: train, evaluate and use the article's VGG on MNIST from the terminal.
 
+mod flags;
 mod train;
 mod use_model;
 
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use flags::{parse_augment, with_library_defaults, AugmentArg};
 use std::path::PathBuf;
 use train::train;
 use use_model::{eval_cmd, predict_cmd, EvalOptions};
 use vggnet::data::{DataConfig, Dataset};
 use vggnet::model::Network;
-use vggnet::recipe::Augment;
 use vggnet::tch::Device;
 use vggnet::train::{parse_device, AmpMode, Recipe};
 
@@ -236,53 +237,6 @@ struct TrainArgs {
     stop_after: Option<usize>,
 }
 
-#[derive(Clone, Copy)]
-struct AugmentArg(Option<Augment>);
-
-fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> {
-    if s == "none" {
-        return Ok(AugmentArg(None));
-    }
-    let bad = || {
-        format!(
-            "expected `none` or SHIFT,DEGREES[,FROM_EPOCH][,flip][,erase] (e.g. 2,10 or 2,10,1 \
-             or 2,0,2,flip,erase), got `{s}`"
-        )
-    };
-    let mut parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    // The words come after the numbers, in this order, each at most once.
-    let erase = parts.len() > 2 && parts.last() == Some(&"erase");
-    if erase {
-        parts.pop();
-    }
-    let flip = parts.len() > 2 && parts.last() == Some(&"flip");
-    if flip {
-        parts.pop();
-    }
-    let num = |v: &str| match v.parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(bad()),
-    };
-    let from_epoch = match parts.get(2) {
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|&e| e >= 1)
-            .ok_or_else(bad)?,
-        None => Augment::default().from_epoch,
-    };
-    if !(2..=3).contains(&parts.len()) {
-        return Err(bad());
-    }
-    Ok(AugmentArg(Some(Augment {
-        max_shift: num(parts[0])?,
-        max_rotation: num(parts[1])?,
-        from_epoch,
-        flip,
-        erase,
-    })))
-}
-
 fn data_config(args: &DataArgs) -> DataConfig {
     let of = DataConfig::of(args.dataset.unwrap_or_default());
     DataConfig {
@@ -296,80 +250,6 @@ fn data_config(args: &DataArgs) -> DataConfig {
 
 /// Set: parse and validate the command line, then exit without doing anything.
 const PARSE_ONLY_ENV: &str = "VGGNET_PARSE_ONLY";
-
-/// `vggnet train --help`'s defaults, from the library's values (never restated here): each
-/// training setting's under the article's recipe and the fast one, the network's preset's.
-fn with_library_defaults(train: clap::Command) -> clap::Command {
-    use vggnet::recipe::LrSchedule;
-    use vggnet::train::{augment_text, TrainConfig};
-    let (a, f) = (
-        TrainConfig::recipe(Recipe::Article),
-        TrainConfig::recipe(Recipe::Fast),
-    );
-    let net = vggnet::model::VggConfig::default();
-    let value_name = |v: AmpMode| {
-        clap::ValueEnum::to_possible_value(&v).map_or(String::new(), |p| p.get_name().to_string())
-    };
-    let by_recipe = |article: String, fast: String| {
-        if article == fast {
-            format!("[default: {article}]")
-        } else {
-            format!("[article: {article}; fast: {fast}]")
-        }
-    };
-    let warmup = |c: &TrainConfig| match c.schedule {
-        LrSchedule::Constant => "none, a constant rate".to_string(),
-        LrSchedule::WarmupCosine { warmup, .. } => warmup.to_string(),
-    };
-    let defaults = [
-        ("recipe", format!("[default: {}]", Recipe::default())),
-        (
-            "epochs",
-            by_recipe(a.epochs.to_string(), f.epochs.to_string()),
-        ),
-        (
-            "batch_size",
-            by_recipe(a.batch_size.to_string(), f.batch_size.to_string()),
-        ),
-        ("warmup", by_recipe(warmup(&a), warmup(&f))),
-        (
-            "label_smoothing",
-            by_recipe(a.label_smoothing.to_string(), f.label_smoothing.to_string()),
-        ),
-        (
-            "augment",
-            by_recipe(augment_text(a.augment), augment_text(f.augment)),
-        ),
-        ("network", format!("[default: {}]", Network::default())),
-        ("dropout", format!("[default: {}]", net.dropout)),
-        (
-            "lr",
-            by_recipe(a.optimizer.lr.to_string(), f.optimizer.lr.to_string()),
-        ),
-        (
-            "weight_decay",
-            by_recipe(
-                a.optimizer.weight_decay.to_string(),
-                f.optimizer.weight_decay.to_string(),
-            ),
-        ),
-        ("seed", by_recipe(a.seed.to_string(), f.seed.to_string())),
-        ("amp", by_recipe(value_name(a.amp), value_name(f.amp))),
-        (
-            "eval_every",
-            by_recipe(
-                a.eval_every_steps.to_string(),
-                f.eval_every_steps.to_string(),
-            ),
-        ),
-    ];
-    defaults.into_iter().fold(train, |cmd, (id, default)| {
-        cmd.mut_arg(id, |arg| {
-            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-            arg.help(format!("{help} {default}"))
-        })
-    })
-}
 
 fn main() -> std::process::ExitCode {
     let matches = Cli::command()
@@ -386,7 +266,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     // Before anything asks libtorch about CUDA (a no-op without an NVIDIA driver).
-    vggnet::perf::load_cuda_backend();
+    vggnet::model::perf::load_cuda_backend();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -448,10 +328,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict_cmd(&args),
         Command::Calibrate { json } => {
             eprintln!("measuring bfloat16 AMP and float32 training steps on this CPU...");
-            let c = vggnet::calibrate::measure()?;
-            match vggnet::calibrate::cache_file() {
+            let c = vggnet::train::calibrate::measure()?;
+            match vggnet::train::calibrate::cache_file() {
                 Some(file) => {
-                    vggnet::calibrate::store_in(&file, &c)?;
+                    vggnet::train::calibrate::store_in(&file, &c)?;
                     eprintln!("kept in {}", file.display());
                 }
                 None => eprintln!("not kept: no cache folder (set VGGNET_CACHE or HOME)"),
@@ -462,57 +342,6 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{c}");
             }
             Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn augment_flags_parse_or_say_what_is_expected() {
-        assert!(parse_augment("none").unwrap().0.is_none());
-        let a = parse_augment("2, 10").unwrap().0.unwrap();
-        assert_eq!((a.max_shift, a.max_rotation), (2.0, 10.0));
-        assert_eq!(a.from_epoch, Augment::default().from_epoch);
-        let a = parse_augment("1.5,5,1").unwrap().0.unwrap();
-        assert_eq!((a.max_shift, a.max_rotation, a.from_epoch), (1.5, 5.0, 1));
-        assert!(!a.flip);
-        let a = parse_augment("2,0,3,flip").unwrap().0.unwrap();
-        assert_eq!((a.max_shift, a.max_rotation, a.from_epoch), (2.0, 0.0, 3));
-        assert!(a.flip);
-        let a = parse_augment("2, 0, flip").unwrap().0.unwrap();
-        assert_eq!(a.from_epoch, Augment::default().from_epoch);
-        assert!(a.flip && !a.erase);
-        let a = parse_augment("0,0,2,flip,erase").unwrap().0.unwrap();
-        assert_eq!((a.from_epoch, a.flip, a.erase), (2, true, true));
-        let a = parse_augment("2,10,erase").unwrap().0.unwrap();
-        assert!(!a.flip && a.erase);
-        for bad in [
-            "",
-            "2",
-            "2,10,0",
-            "2,10,1,4",
-            "-1,10",
-            "2,nan",
-            "x,y",
-            "2,10,one",
-            "2,flip",
-            "flip",
-            "2,10,flip,1",
-            "2,10,1,flip,flip",
-            "2,10,erase,flip",
-            "2,10,1,erase,erase",
-            "erase",
-        ] {
-            let err = parse_augment(bad)
-                .err()
-                .unwrap_or_else(|| panic!("{bad} parsed"));
-            assert!(
-                err.contains("SHIFT,DEGREES[,FROM_EPOCH][,flip][,erase]") && err.contains(bad),
-                "{err}"
-            );
         }
     }
 }

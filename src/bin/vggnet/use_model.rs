@@ -4,10 +4,10 @@
 use super::*;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
-use vggnet::checkpoint::load_model;
 use vggnet::data::{Data, Dataset};
 use vggnet::eval::{evaluate, evaluate_mirrored, predict_proba, top_k};
 use vggnet::run::{evaluation_json, write_eval_plots};
+use vggnet::store::checkpoint::load_model;
 use vggnet::tch::Device;
 
 /// Refuses a model whose input is not the data set's pictures, naming both.
@@ -130,7 +130,7 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
     let mut failed: Vec<String> = Vec::new();
     for path in &args.images {
         let name = path.display().to_string();
-        let outcome = vggnet::prepare::prepare_file(path).map_err(|e| match e {
+        let outcome = vggnet::digits::prepare::prepare_file(path).map_err(|e| match e {
             vggnet::Error::Image { problem, .. } => problem,
             other => {
                 let text = other.to_string();
@@ -141,7 +141,7 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
         });
         match outcome {
             Ok(p) => {
-                let reading = vggnet::read::read(&model, &p, k)?;
+                let reading = vggnet::digits::read::read(&model, &p, k)?;
                 if !args.json {
                     println!("{name}: {}", describe(&reading));
                 }
@@ -168,7 +168,7 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
         }
     }
     if let Some(out) = &args.show_prepared {
-        let rows: Vec<(String, &vggnet::prepare::Preparation)> =
+        let rows: Vec<(String, &vggnet::digits::prepare::Preparation)> =
             prepared.iter().map(|(n, p)| (n.clone(), p)).collect();
         if rows.is_empty() {
             eprintln!("--show-prepared: no picture with a digit to show");
@@ -254,7 +254,7 @@ fn top_json(top: &[(i64, f64)]) -> Vec<serde_json::Value> {
 
 /// A single digit as its ranked classes; a number as its digits (lines apart with " / ") and
 /// each digit's confidence.
-fn describe(reading: &vggnet::read::Reading) -> String {
+fn describe(reading: &vggnet::digits::read::Reading) -> String {
     if reading.digits.len() == 1 {
         return ranked(&reading.largest().top);
     }

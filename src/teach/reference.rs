@@ -101,7 +101,7 @@ pub fn export_article_pth(
 /// Reads what [`export_article_pth`] wrote into `out_dir`.
 pub fn read_export(out_dir: &Path) -> Result<ArticleExport> {
     let path = out_dir.join("reference.json");
-    let r: ReferenceJson = serde_json::from_slice(&crate::fsio::read(&path)?)
+    let r: ReferenceJson = serde_json::from_slice(&crate::store::fsio::read(&path)?)
         .map_err(|e| Error::checkpoint(&path, format!("invalid reference: {e}")))?;
     let n = r.labels.len() as i64;
     Ok(ArticleExport {

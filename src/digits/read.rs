@@ -1,9 +1,9 @@
 //! Reading a prepared picture with a model: every digit classified, in reading order, and
 //! put together into the number the picture shows ("2024", or "12 34" on two lines).
 
+use crate::digits::prepare::Preparation;
 use crate::eval::{predict_proba, top_k};
 use crate::model::Vgg;
-use crate::prepare::Preparation;
 use crate::Result;
 
 /// One digit as the model reads it.

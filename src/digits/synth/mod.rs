@@ -1,5 +1,5 @@
 //! Synthetic photos of handwritten digits, with their true labels: the project's own test set
-//! for [`crate::prepare`]. Digits are pen strokes (splines through hand-placed points, with a
+//! for [`crate::digits::prepare`]. Digits are pen strokes (splines through hand-placed points, with a
 //! random slant, rotation, width and wobble per picture), not typed fonts, drawn on what users
 //! photograph: white and grey paper with uneven light, ruled notebook paper in blue pen, a
 //! tilted sheet on a white table, chalk on a dark board, fat marker and thin ballpoint on big
@@ -251,7 +251,7 @@ pub fn picture(digit: u8, style: Style, seed: u64) -> Picture {
 
 /// The same strokes rendered the way MNIST's digits look: the ink's bounding box scaled to 20
 /// px on its longer side, the pen's width as the preparation normalizes it
-/// ([`crate::prepare::stroke_goal`]: MNIST's 2.2 px for a thin pen), anti-aliased (4x4
+/// ([`crate::digits::prepare::stroke_goal`]: MNIST's 2.2 px for a thin pen), anti-aliased (4x4
 /// supersampling), the centre of mass in the centre of 28x28. Returns 784 pixels, 255 = full
 /// stroke.
 pub fn mnist_reference(strokes: &[Vec<Pt>], pen_width: f32) -> Vec<u8> {
@@ -282,7 +282,7 @@ pub fn mnist_reference(strokes: &[Vec<Pt>], pen_width: f32) -> Vec<u8> {
                 .collect()
         })
         .collect();
-    let width = crate::prepare::stroke_goal(pen_width, long) * 20.0 / long;
+    let width = crate::digits::prepare::stroke_goal(pen_width, long) * 20.0 / long;
     let big = coverage(&scaled, width / 2.0 * ss, side, side);
     let mut small = vec![0f32; 28 * 28];
     for y in 0..side {
@@ -290,8 +290,8 @@ pub fn mnist_reference(strokes: &[Vec<Pt>], pen_width: f32) -> Vec<u8> {
             small[(y / 4 * 28 + x / 4) as usize] += big[(y * side + x) as usize] / 16.0;
         }
     }
-    let small = crate::prepare::GrayF::from_raw(28, 28, small).unwrap_or_default();
-    crate::prepare::centre_by_mass(&small)
+    let small = crate::digits::prepare::GrayF::from_raw(28, 28, small).unwrap_or_default();
+    crate::digits::prepare::centre_by_mass(&small)
 }
 
 /// The fixed test set: every style, every digit, `per` pictures each (seeded).

@@ -1,4 +1,5 @@
-//! Process-level speed settings.
+//! The machine the model runs on: process-level speed settings, the CPU's features and the
+//! CUDA backend.
 //!
 //! Every training step frees and re-allocates the same activation and gradient buffers (tens
 //! of MB each). With glibc's defaults, blocks above 128 KB to 32 MB come from fresh `mmap`s
@@ -305,4 +306,19 @@ fn mapped_library(name: &str) -> Option<std::path::PathBuf> {
 /// Whether `libtorch_cuda.so` is mapped into this process (Linux; false elsewhere).
 pub fn cuda_backend_loaded() -> bool {
     mapped_library("libtorch_cuda.so").is_some()
+}
+
+/// Refuses a CUDA device this machine does not have (before a model or data is put there).
+pub fn check_device(device: tch::Device) -> crate::error::Result<()> {
+    if let tch::Device::Cuda(i) = device {
+        load_cuda_backend();
+        let here = tch::Cuda::device_count();
+        if i as i64 >= here {
+            return Err(crate::error::Error::Config(format!(
+                "device cuda:{i} is not on this machine ({here} CUDA device(s) seen): use \
+                 --device cpu or auto"
+            )));
+        }
+    }
+    Ok(())
 }

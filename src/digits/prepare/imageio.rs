@@ -1,6 +1,6 @@
 //! Image files: the user's own digit pictures are decoded here (any PNG or JPEG: any size,
 //! colour or grayscale, 8- or 16-bit, with or without alpha) and prepared by
-//! [`crate::prepare`].
+//! [`crate::digits::prepare`].
 //!
 //! The preparation works at about 1,000 pixels, so big pictures are reduced while they are
 //! decoded, never held at full size: a JPEG in its DCT (1/2, 1/4 or 1/8 of each side, the
@@ -222,10 +222,12 @@ fn decode_whole(path: &Path) -> std::result::Result<DynamicImage, String> {
     })
 }
 
-/// Loads an image file and prepares it like an MNIST digit (see [`crate::prepare`]): 28x28
+/// Loads an image file and prepares it like an MNIST digit (see [`crate::digits::prepare`]): 28x28
 /// pixels, light digit on dark. A picture without a digit is an error saying so.
 pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
-    Ok(crate::prepare::prepare_file(path)?.pixels().to_vec())
+    Ok(crate::digits::prepare::prepare_file(path)?
+        .pixels()
+        .to_vec())
 }
 
 /// Writes 28x28 grayscale pixels as a PNG (atomically).
@@ -244,5 +246,5 @@ pub fn save_digit_png(path: &Path, pixels: &[u8]) -> Result<()> {
             path: path.into(),
             problem: e.to_string(),
         })?;
-    crate::fsio::atomic_write(path, &bytes)
+    crate::store::fsio::atomic_write(path, &bytes)
 }

@@ -431,7 +431,7 @@ pub fn prepare(img: &DynamicImage) -> std::result::Result<Preparation, String> {
 /// Loads a picture and prepares it; a picture without a digit is an [`Error::Image`] naming
 /// the file.
 pub fn prepare_file(path: &Path) -> Result<Preparation> {
-    let img = crate::prepare::imageio::open_image(path)?;
+    let img = crate::digits::imageio::open_image(path)?;
     prepare(&img).map_err(|problem| Error::Image {
         path: path.into(),
         problem,

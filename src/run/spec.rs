@@ -1,0 +1,158 @@
+//! What a run folder records beyond the trainer's own settings (`state/run.json`), and opening
+//! a run folder's trained model with the data set it trained on.
+
+use super::{MODEL_FILE, RUN_FILE, STATE_DIR};
+use crate::data::{Dataset, SourceFile};
+use crate::error::{Error, Result};
+use crate::model::Vgg;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Device;
+
+/// The settings of a run beyond its [`TrainConfig`], saved in `state/run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The data set it trains on (runs saved before data sets had names trained on MNIST).
+    #[serde(default)]
+    pub dataset: Dataset,
+    /// The data folder the run read (absolute when it could be resolved).
+    pub data_dir: PathBuf,
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    /// The four files read, with the MD5s of their decompressed bytes.
+    pub data_files: Vec<SourceFile>,
+    /// The device it trains on, stored as `cpu` or `cuda:N`. With the saved
+    /// `TrainConfig::amp` it gives the arithmetic ([`crate::train::Precision::of`]).
+    #[serde(with = "crate::train::device_serde")]
+    pub device: Device,
+    /// Whether PNG plots are written.
+    pub plots: bool,
+}
+
+impl RunSpec {
+    /// The settings saved in the state folder `state_dir` (`RUN/state/run.json`), or `None`
+    /// when there is none (a run saved by an older vggnet, which trained on MNIST). Notebooks
+    /// 04 and 05 read from it the data set that notebook 02's run trained on.
+    pub fn read(state_dir: &Path) -> Result<Option<RunSpec>> {
+        let path = state_dir.join(RUN_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::checkpoint(&path, format!("invalid run settings: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+/// A run folder's latest model (`RUN/model.safetensors`) and the data set it trained on (from
+/// `RUN/state/run.json`; MNIST for a run saved before data sets had names), on `device`.
+/// Notebooks 04 and 05 open notebook 02's run with it. A folder with no model yet, or a model
+/// whose input is not that data set's pictures, is an error naming the file.
+pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
+    let path = run_dir.join(MODEL_FILE);
+    if !path.is_file() {
+        return Err(Error::checkpoint(
+            &path,
+            "no trained model here yet: train the run first (notebook 02, or `vggnet train --out` this folder) \
+             until its first epoch is saved",
+        ));
+    }
+    let model = crate::store::checkpoint::load_model(&path, device)?;
+    let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?
+        .map(|run| run.dataset)
+        .unwrap_or_default();
+    let c = model.config();
+    if let Some(mismatch) = dataset.input_mismatch(c.in_channels, c.image_size) {
+        return Err(Error::checkpoint(
+            &path,
+            format!("the model {mismatch} (the data set its run trained on)"),
+        ));
+    }
+    Ok((model, dataset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::checkpoint::save_model;
+
+    #[test]
+    fn the_saved_run_settings_are_read_back_and_a_bad_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            RunSpec::read(dir.path()).unwrap(),
+            None,
+            "no run.json: None"
+        );
+        let spec = RunSpec {
+            dataset: Dataset::FashionMnist,
+            data_dir: PathBuf::from("/data/fashion-mnist"),
+            train_limit: Some(100),
+            test_limit: None,
+            data_files: Vec::new(),
+            device: Device::Cpu,
+            plots: false,
+        };
+        let path = dir.path().join(RUN_FILE);
+        std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
+        assert_eq!(RunSpec::read(dir.path()).unwrap(), Some(spec));
+        std::fs::write(&path, b"{\"dataset\": 3").unwrap();
+        let err = RunSpec::read(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("run.json") && err.contains("invalid run settings"),
+            "{err}"
+        );
+    }
+
+    /// Notebooks 04 and 05 open a run folder: its model with the data set from run.json; no
+    /// model yet, or a model that does not take that data set's pictures, is named.
+    #[test]
+    fn a_run_folder_opens_as_its_model_and_data_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_trained(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(MODEL_FILE) && err.contains("no trained model"),
+            "{err}"
+        );
+
+        let model = Vgg::new(crate::model::Network::Narrow.config(), Device::Cpu).unwrap();
+        save_model(&model, &dir.path().join(MODEL_FILE)).unwrap();
+        let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(
+            dataset,
+            Dataset::Mnist,
+            "no run.json: a run from before data sets had names"
+        );
+        assert_eq!(opened.max_weight_difference(&model).unwrap(), 0.0);
+
+        let state = dir.path().join(STATE_DIR);
+        std::fs::create_dir(&state).unwrap();
+        let mut spec = RunSpec {
+            dataset: Dataset::FashionMnist,
+            data_dir: PathBuf::from("/data/fashion-mnist"),
+            train_limit: None,
+            test_limit: None,
+            data_files: Vec::new(),
+            device: Device::Cpu,
+            plots: false,
+        };
+        std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
+        assert_eq!(
+            open_trained(dir.path(), Device::Cpu).unwrap().1,
+            Dataset::FashionMnist
+        );
+
+        spec.dataset = Dataset::Cifar10;
+        std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
+        let err = open_trained(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(MODEL_FILE) && err.contains("1x28x28") && err.contains("3x32x32"),
+            "{err}"
+        );
+    }
+}
