@@ -1,10 +1,15 @@
 # vggnet: every target does its own set-up (scripts/setup.sh is idempotent: seconds when done).
 SHELL := /bin/bash
 export MNIST_DIR ?= $(if $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz),$(abspath ../shared/data/mnist),$(abspath data/mnist))
-# Fashion-MNIST (notebook 06, `make notebooks-fashion`): ../shared's copy when there is one, else the
-# crate's own search ($FASHION_MNIST_DIR, Debian's /usr/share/datasets/fashion-mnist, data/fashion-mnist).
+# Fashion-MNIST (notebook 06, `make notebooks-fashion`): $FASHION_MNIST_DIR, else ../shared's copy,
+# else Debian's /usr/share/datasets/fashion-mnist, else data/fashion-mnist (the notebooks' set-up
+# downloads the data sets they read into these folders when missing).
 ifneq ($(wildcard ../shared/data/fashion-mnist/train-images-idx3-ubyte.gz),)
 export FASHION_MNIST_DIR ?= $(abspath ../shared/data/fashion-mnist)
+else ifneq ($(wildcard /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte*),)
+export FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+else
+export FASHION_MNIST_DIR ?= $(abspath data/fashion-mnist)
 endif
 CARGO ?= cargo
 

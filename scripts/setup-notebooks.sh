@@ -74,9 +74,26 @@ opt-level = 1
 TOML
 mv "$CACHE/.cargo/config.toml.new" "$CACHE/.cargo/config.toml"
 
+# The data the notebooks read: MNIST (01-05) and Fashion-MNIST (06). Their kernel builds vggnet
+# without its `download` feature (a smaller crate graph, so a faster first cell), so set-up
+# fetches what is missing, with the `vggnet` command line (built here when it is not yet).
+has_idx() {
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -e "$1/$f" ] || [ -e "$1/$f.gz" ] || return 1
+  done
+}
+MNIST_DATA=${MNIST_DIR:-$ROOT/data/mnist}
+FASHION_DATA=${FASHION_MNIST_DIR:-$ROOT/data/fashion-mnist}
+if ! has_idx "$MNIST_DATA" || ! has_idx "$FASHION_DATA"; then
+  echo "setup-notebooks: downloading the notebooks' data sets (MNIST into $MNIST_DATA, Fashion-MNIST into $FASHION_DATA)"
+  cargo build --release --bin vggnet -q
+  has_idx "$MNIST_DATA" || target/release/vggnet download --dir "$MNIST_DATA"
+  has_idx "$FASHION_DATA" || target/release/vggnet download --dataset fashion-mnist --dir "$FASHION_DATA"
+fi
+
 STAMP="$CACHE/evcxr-warm.stamp"
 want=$( (cat Cargo.toml Cargo.lock "$KDIR/kernel.json" "$CACHE/.cargo/config.toml"; find src assets -type f -print0 | LC_ALL=C sort -z | xargs -0 cat; \
-         head -c 4000 notebooks/01_model.ipynb; echo "$EVCXR_VERSION") | sha256sum | cut -d' ' -f1)
+         grep -h '":dep ' notebooks/*.ipynb; echo "$EVCXR_VERSION") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "setup-notebooks: warming the kernel (compiles the crate and tch into $CACHE/evcxr; about 5 minutes the first time on 2 cores)"
   cargo fetch --locked -q

@@ -1,7 +1,8 @@
 """Warms the notebooks' Rust kernel: runs the first code cell of notebooks/01_model.ipynb (the
 `:dep vggnet = { path = "..", default-features = false }` cell) and one statement in a fresh "vggnet-rust" kernel, so that
 evcxr compiles the crate and tch into its build cache (~/.cache/vggnet/evcxr) now, during set-up,
-instead of in a reader's first cell. Prints how long each took: run again on a warm cache, that is
+instead of in a reader's first cell; then, in a fresh kernel each, every other notebook's `:dep vggnet`
+line that differs from 01's (04 names the `digits` feature: another build of the crate). Prints how long each took: run again on a warm cache, that is
 the latency of the first cells a reader runs after starting Jupyter.
 
 With --table (`make first-cell`) it then runs five typical cells and prints a table: kernel start,
@@ -34,6 +35,11 @@ TYPICAL = [
 ]
 
 
+def dep_line(source):
+    """The `:dep vggnet = ...` line of a cell (what decides which build of the crate it loads)."""
+    return next((l.strip() for l in source.splitlines() if l.startswith(":dep vggnet")), "")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
@@ -64,6 +70,21 @@ def main():
         sys.exit(f"warm-up: unexpected result {value!r}")
     print(f"kernel: started in {started:.1f}s; first cell of 01_model (:dep vggnet) {times[0]:.1f}s, "
           f"next cell {times[1]:.1f}s")
+    warmed = {dep_line(first.source)}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cell = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        if dep_line(cell.source) in warmed:
+            continue
+        warmed.add(dep_line(cell.source))
+        other = nbformat.v4.new_notebook()
+        other.cells = [nbformat.v4.new_code_cell(cell.source)]
+        t = time.time()
+        NotebookClient(other, timeout=args.timeout, kernel_name="vggnet-rust", allow_errors=True,
+                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+        for out in other.cells[0].outputs:
+            if out.get("output_type") == "error" or "error" in str(out.get("text", "")).lower():
+                sys.exit(f"warm-up of {path.name}'s first cell failed: {out}")
+        print(f"kernel: first cell of {path.name} ({dep_line(cell.source)}) {time.time() - t:.1f}s")
     if args.table:
         rows = [("kernel start", started), (":dep vggnet (01's first cell)", times[0]),
                 ("first let: a config and its parameter count", times[1])]

@@ -2,7 +2,7 @@
 //! a confusion matrix and the misclassified examples; and prediction on single images.
 
 use crate::data::Split;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::Vgg;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -85,16 +85,8 @@ pub fn evaluate_mirrored(model: &Vgg, split: &Split, batch_size: usize) -> Resul
     evaluate_as(model, split, batch_size, true)
 }
 
-/// The one check of a batch size (training's and evaluation's): at least 1.
-pub fn check_batch_size(batch_size: usize) -> Result<()> {
-    if batch_size == 0 {
-        return Err(Error::Config("batch size must be at least 1".into()));
-    }
-    Ok(())
-}
-
 fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> Result<Evaluation> {
-    check_batch_size(batch_size)?;
+    crate::data::check_batch_size(batch_size)?;
     crate::model::perf::tune_allocator(); // freed batch buffers reused instead of unmapped
     let classes = model.config().num_classes;
     let device = model.device();

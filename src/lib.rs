@@ -27,7 +27,8 @@ pub mod eval;
 pub mod model;
 pub mod train;
 
-// The wings around it.
+// The wings around it (`digits` behind the cargo feature of that name).
+#[cfg(feature = "digits")]
 pub mod digits;
 pub mod plot;
 pub mod run;

@@ -205,29 +205,13 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     assert_eq!(back.amp, AmpMode::Bf16);
 }
 
-/// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only):
-/// reported beside the measurement that decides the precision (`vggnet::train::calibrate`, whose
-/// decision logic is unit-tested in src/train/calibrate.rs).
-#[test]
-fn bf16_hardware_is_read_from_cpu_flags() {
-    use vggnet::model::perf::{cpuinfo_bf16, Bf16Hardware};
-    let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n";
-    let avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n";
-    let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake amx_bf16_x\n";
-    assert_eq!(cpuinfo_bf16(amx), Bf16Hardware::Amx);
-    assert_eq!(cpuinfo_bf16(avx512), Bf16Hardware::Avx512);
-    assert_eq!(cpuinfo_bf16(avx2), Bf16Hardware::Emulated);
-    assert_eq!(cpuinfo_bf16(""), Bf16Hardware::Emulated);
-    assert_eq!(AmpMode::fastest_on(tch::Device::Cuda(0)), AmpMode::On);
-}
-
 /// The calibration on this CPU, into a cache of its own: both precisions measured on the real
 /// network, the choice the faster one's, kept and then read back without measuring again.
 /// (Speeds are not asserted: other tests share the cores. `make bench` compares the choice
 /// with its side-by-side measurement.)
 #[test]
 fn calibration_measures_both_precisions_and_keeps_the_answer() {
-    use vggnet::train::calibrate::{cached_in, cached_or_measure_in, decide};
+    use vggnet::train::calibrate::{cached_in, cached_or_measure_in};
     let _rng = rng_lock(); // it draws weights and digits from torch's global generator
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("precision.json");
@@ -238,10 +222,6 @@ fn calibration_measures_both_precisions_and_keeps_the_answer() {
     assert!(
         c.float32_images_per_sec > 0.0 && c.bfloat16_images_per_sec > 0.0,
         "{c:?}"
-    );
-    assert_eq!(
-        c.choice(),
-        decide(c.float32_images_per_sec, c.bfloat16_images_per_sec)
     );
     assert_eq!(c.cpu, vggnet::model::perf::cpu_model());
     assert_eq!(c.threads, i64::from(tch::get_num_threads()));

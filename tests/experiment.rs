@@ -6,19 +6,9 @@ mod common;
 use common::{load_mnist, rng_lock, tiny};
 use tch::Device;
 use vggnet::model::Vgg;
-use vggnet::teach::experiment::{compare, lr_range_test, smooth, LrRangeConfig};
+use vggnet::teach::experiment::{compare, lr_range_test, LrRangeConfig};
 use vggnet::train::optim::AdamWConfig;
 use vggnet::train::{Silent, TrainConfig};
-
-#[test]
-fn smoothing_is_a_bias_corrected_moving_average() {
-    let s = smooth(&[2.0, 2.0, 2.0], 0.9);
-    assert!(s.iter().all(|v| (v - 2.0).abs() < 1e-12), "{s:?}");
-    let s = smooth(&[1.0, 3.0], 0.5);
-    assert!((s[0] - 1.0).abs() < 1e-12);
-    // (0.5 * 0.5 + 0.5 * 3) / (1 - 0.5^2)
-    assert!((s[1] - 7.0 / 3.0).abs() < 1e-12, "{s:?}");
-}
 
 #[test]
 fn lr_range_test_raises_the_rate_geometrically_and_stops_when_the_loss_explodes() {

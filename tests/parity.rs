@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 use tch::{Device, Kind, Tensor};
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::store::checkpoint::{load_model, save_model};
@@ -295,73 +294,6 @@ fn training_steps_follow_pytorch() {
         "losses differ by {loss_diff}: {ours:?} vs {theirs:?}"
     );
     assert!(logit_diff <= 5e-2, "final logits differ by {logit_diff}");
-}
-
-/// The PyTorch run of the article's loop that the README compares against
-/// (`python/article.py train`) runs end to end and records what the comparison reads; stopped
-/// after an epoch (as a session that ends stops it) and run again, it continues from its
-/// checkpoint to the same losses and accuracies as the run that was never stopped.
-#[test]
-fn pytorch_reference_run_records_its_metrics_and_resumes_exactly() {
-    let mnist = mnist_dir();
-    let tmp = tempfile::tempdir().unwrap();
-    let train = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--data",
-            mnist.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--epochs",
-            "2",
-            "--train-limit",
-            "128",
-            "--test-limit",
-            "64",
-            "--eval-every",
-            "1",
-            "--threads",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        run_article(&args);
-        serde_json::from_slice::<serde_json::Value>(&std::fs::read(out).unwrap()).unwrap()
-    };
-    let straight = train(&tmp.path().join("straight.json"), &[]);
-    assert_eq!(straight["train_images"], 128);
-    assert_eq!(straight["test_images"], 64);
-    let epochs = straight["epochs"].as_array().unwrap();
-    assert_eq!(epochs.len(), 2);
-    for e in epochs {
-        let loss = e["train_loss"].as_f64().unwrap();
-        assert!(loss.is_finite() && loss > 0.0, "train loss {loss}");
-    }
-    let evals = straight["evals"].as_array().unwrap();
-    assert_eq!(evals.len(), 4, "one evaluation per step: {evals:?}");
-    // Each accuracy is a count of the 64 test digits: k / 64 as a percentage.
-    for e in evals.iter().chain(epochs) {
-        let acc = e["test_accuracy"].as_f64().unwrap();
-        let correct = acc * 64.0 / 100.0;
-        assert!(
-            (0.0..=100.0).contains(&acc) && (correct - correct.round()).abs() < 1e-9,
-            "accuracy {acc} is not a count of 64 digits"
-        );
-    }
-
-    let out = tmp.path().join("stopped.json");
-    let checkpoint = tmp.path().join("stopped.json.ckpt");
-    let first = train(&out, &["--stop-after", "1"]);
-    assert_eq!(first["epochs"].as_array().unwrap().len(), 1);
-    assert!(checkpoint.exists(), "no checkpoint after the stop");
-    let resumed = train(&out, &[]);
-    assert!(!checkpoint.exists(), "the finished run left its checkpoint");
-    let fields = ["train_loss", "train_accuracy", "test_accuracy", "step"];
-    for (a, b) in epochs.iter().zip(resumed["epochs"].as_array().unwrap()) {
-        for f in fields {
-            assert_eq!(a[f], b[f], "{f} differs after resuming: {a} vs {b}");
-        }
-    }
-    assert_eq!(resumed["epochs"].as_array().unwrap().len(), 2);
 }
 
 /// The optional batch-norm network (torchvision's `vgg*_bn` layout) moves both ways too: a

@@ -232,64 +232,15 @@ fn a_run_trained_in_budgeted_calls_equals_one_call() {
     );
 }
 
-/// Notebook 02's `train_epoch` cell, line for line: the article's loop written with the
-/// trainer's pieces, at most `budget` steps per call. Returns the epoch's record when the
-/// epoch ended.
-fn notebook_train_epoch(
-    trainer: &mut Trainer,
-    train: &vggnet::data::Split,
-    budget: &mut u64,
-) -> vggnet::Result<Option<vggnet::train::EpochRecord>> {
-    trainer.tune_process();
-    let started = std::time::Instant::now();
-    let batches = trainer.epoch_batches(train);
-    for (b, indices) in batches.iter().enumerate().skip(trainer.position.batch) {
-        if *budget == 0 {
-            trainer.add_train_time(started.elapsed().as_secs_f64());
-            return Ok(None);
-        }
-        let (data, target) = trainer.load_batch(train, b, indices)?;
-        trainer.schedule_lr(batches.len());
-        let (output, loss) = trainer.forward_loss(&data, &target)?;
-        let grads = trainer.scaled_grads(&loss)?;
-        let found_inf = trainer.scaler.unscale_(&grads);
-        if !found_inf {
-            trainer.optimizer.step_grads(&grads, true);
-        }
-        trainer.scaler.update(found_inf);
-        let correct = output
-            .argmax(1, false)
-            .eq_tensor(&target)
-            .sum(tch::Kind::Int64)
-            .int64_value(&[]);
-        let step = vggnet::train::StepOutput {
-            loss: loss.double_value(&[]),
-            correct: correct as u64,
-            skipped: found_inf,
-        };
-        trainer.count_step(b, indices.len(), &step);
-        *budget -= 1;
-    }
-    Ok(Some(trainer.end_epoch(started.elapsed().as_secs_f64())))
-}
-
-/// Notebook 02's `evaluate_model` cell: eval mode, no gradients, argmax, percent correct.
-fn notebook_evaluate_model(
-    model: &vggnet::model::Vgg,
-    test: &vggnet::data::Split,
-) -> vggnet::Result<f64> {
-    let _no_grad = tch::no_grad_guard();
-    let mut correct = 0;
-    for batch in test.batches(1_000, None) {
-        let (data, target) = batch?;
-        let output = model.forward_t(&data, false)?;
-        correct += output
-            .argmax(1, false)
-            .eq_tensor(&target)
-            .sum(tch::Kind::Int64)
-            .int64_value(&[]);
-    }
-    Ok(100.0 * correct as f64 / test.len() as f64)
+/// Notebook 02's `train_epoch` and `evaluate_model` cells, as the notebook has them (build.rs
+/// copies them out of notebooks/02_training.ipynb): the article's loop written with the
+/// trainer's pieces, at most `budget` steps per call, and its evaluation.
+mod notebook {
+    use tch::Kind;
+    use vggnet::data::Split;
+    use vggnet::model::Vgg;
+    use vggnet::train::{EpochRecord, StepOutput, Trainer};
+    include!(concat!(env!("OUT_DIR"), "/notebook02_loop.rs"));
 }
 
 /// Notebook 02 trains the model the later notebooks load with its own `train_epoch` and
@@ -322,13 +273,13 @@ fn the_notebooks_loop_is_trainer_fit() {
         let mut budget = 3;
         while !by_hand.trainer.finished() && budget > 0 {
             let Some(mut record) =
-                notebook_train_epoch(&mut by_hand.trainer, &by_hand.data.train, &mut budget)
+                notebook::train_epoch(&mut by_hand.trainer, &by_hand.data.train, &mut budget)
                     .unwrap()
             else {
                 break;
             };
             record.test_accuracy =
-                Some(notebook_evaluate_model(&by_hand.trainer.model, &by_hand.data.test).unwrap());
+                Some(notebook::evaluate_model(&by_hand.trainer.model, &by_hand.data.test).unwrap());
             by_hand.trainer.history.push(record);
             by_hand.save_epoch().unwrap();
         }

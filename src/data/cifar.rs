@@ -9,6 +9,7 @@
 use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
 use crate::error::{Error, Result};
 use crate::store::fsio;
+#[cfg(feature = "download")]
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -192,6 +193,7 @@ fn ensure(cfg: &DataConfig, train: bool) -> Result<()> {
     crate::data::ensure(cfg, || missing(cfg.dataset, &cfg.dir, train))
 }
 
+#[cfg(feature = "download")]
 /// Downloads the archive from the first mirror that serves it with the MD5 `md5` (the
 /// published one, [`CifarFiles::archive_md5`], when [`crate::download::download_with`] calls
 /// it) and unpacks the six batches into `dir/<folder>/`, each checked and written atomically.
@@ -232,6 +234,7 @@ pub fn download_archive(
     })
 }
 
+#[cfg(feature = "download")]
 /// Takes the batches out of the gzipped tar `archive`; every one is checked before any is
 /// written, so a bad archive leaves nothing behind.
 fn unpack(f: &CifarFiles, archive: &[u8], url: &str, out: &Path) -> Result<Vec<PathBuf>> {

@@ -2,11 +2,16 @@
 //! bytes for IDX files, of the archive for CIFAR-10), and writes each file atomically (temp file + rename): a failed or interrupted download never
 //! leaves a partial file under the final name.
 
-use crate::data::idx::{find_file, validate_idx, IdxFile};
+use crate::data::idx::find_file;
+#[cfg(feature = "download")]
+use crate::data::idx::{validate_idx, IdxFile};
 use crate::data::Dataset;
-use crate::error::{Error, Result};
-use crate::store::fsio;
+use crate::error::Result;
+#[cfg(feature = "download")]
+use crate::{error::Error, store::fsio};
+#[cfg(feature = "download")]
 use flate2::read::GzDecoder;
+#[cfg(feature = "download")]
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +38,7 @@ impl Default for DownloadConfig {
 
 pub use crate::idx::md5_hex;
 
+#[cfg(feature = "download")]
 fn agent(cfg: &DownloadConfig) -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(cfg.connect_timeout)
@@ -41,11 +47,13 @@ fn agent(cfg: &DownloadConfig) -> ureq::Agent {
         .build()
 }
 
+#[cfg(feature = "download")]
 /// The body at `url`, whole (its Content-Length honoured) and at most `cfg.max_bytes`.
 pub fn fetch_url(url: &str, cfg: &DownloadConfig) -> Result<Vec<u8>> {
     fetch(&agent(cfg), url, cfg.max_bytes)
 }
 
+#[cfg(feature = "download")]
 fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
     let fail = |reason: String| Error::Download {
         url: url.into(),
@@ -75,6 +83,7 @@ fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>> {
     Ok(body)
 }
 
+#[cfg(feature = "download")]
 /// Downloads one file from the first mirror that serves correct bytes; writes `<dir>/<name>.gz`.
 pub fn download_file(
     dir: &Path,
@@ -122,11 +131,13 @@ pub fn download_file(
     })
 }
 
+#[cfg(feature = "download")]
 /// Downloads every file of `dataset` missing from `dir` (existing ones are kept as they are).
 pub fn download_dataset(dataset: Dataset, dir: &Path, mirrors: &[String]) -> Result<Vec<PathBuf>> {
     download_with(dataset, dir, mirrors, &DownloadConfig::default())
 }
 
+#[cfg(feature = "download")]
 /// [`download_dataset`] with explicit timeouts.
 pub fn download_with(
     dataset: Dataset,

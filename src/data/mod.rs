@@ -15,7 +15,7 @@ use crate::error::{Error, IdxProblem, Result};
 pub use dataset::Dataset;
 pub use idx::{find_file, missing_files, SIDE};
 use idx::{read_validated, IdxFile};
-pub use split::{Batches, Split};
+pub use split::{check_batch_size, Batches, Split};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -171,6 +171,7 @@ pub(crate) fn ensure(
     if missing()?.is_empty() {
         return Ok(());
     }
+    #[cfg(feature = "download")]
     let download_error = if cfg.download {
         download::download_dataset(cfg.dataset, &cfg.dir, &cfg.mirrors)
             .err()
@@ -178,6 +179,12 @@ pub(crate) fn ensure(
     } else {
         Some("download disabled".into())
     };
+    #[cfg(not(feature = "download"))]
+    let download_error = Some(
+        "this build of vggnet has no downloads (cargo feature `download`; the notebooks' set-up, \
+         `make setup-notebooks`, downloads the data sets they use)"
+            .to_string(),
+    );
     let still = missing()?;
     if still.is_empty() {
         return Ok(());

@@ -32,9 +32,13 @@ impl Split {
         self.len() == 0
     }
 
-    /// Number of batches of `batch_size` (the last partial batch counts).
+    /// Number of batches of `batch_size` (the last partial batch counts); none of size 0
+    /// (a size [`check_batch_size`] refuses).
     pub fn num_batches(&self, batch_size: usize) -> usize {
-        self.len().div_ceil(batch_size.max(1))
+        if batch_size == 0 {
+            return 0;
+        }
+        self.len().div_ceil(batch_size)
     }
 
     /// The example order for one epoch: shuffled by a seeded ChaCha RNG, or 0..N.
@@ -88,7 +92,7 @@ impl Split {
         Batches {
             split: self,
             order: self.order(shuffle_seed),
-            batch_size: batch_size.max(1),
+            batch_size,
             pos: 0,
         }
     }
@@ -114,6 +118,16 @@ impl Split {
     }
 }
 
+/// The one check of a batch size (training's, evaluation's, a split's batches): at least 1.
+pub fn check_batch_size(batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(crate::error::Error::Config(
+            "batch size must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Iterator over the `(images, labels)` batches of a split.
 pub struct Batches<'a> {
     split: &'a Split,
@@ -128,6 +142,10 @@ impl Iterator for Batches<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.pos >= self.order.len() {
             return None;
+        }
+        if let Err(e) = check_batch_size(self.batch_size) {
+            self.pos = self.order.len(); // one error, then the end
+            return Some(Err(e));
         }
         let end = (self.pos + self.batch_size).min(self.order.len());
         let batch = self.split.gather(&self.order[self.pos..end]);

@@ -322,3 +322,34 @@ pub fn check_device(device: tch::Device) -> crate::error::Result<()> {
     }
     Ok(())
 }
+
+/// The one setter of libtorch's intra-op threads (`--threads`): at least 1. Training,
+/// evaluation and the precision measurement ([`crate::train::calibrate`], whose answers are kept
+/// per CPU and thread count) all run on these.
+pub fn set_threads(n: usize) -> crate::error::Result<()> {
+    if n == 0 {
+        return Err(crate::error::Error::Config(
+            "--threads must be at least 1".into(),
+        ));
+    }
+    tch::set_num_threads(n as i32);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only):
+    /// reported beside the measurement that decides the precision (`crate::train::calibrate`).
+    #[test]
+    fn bf16_hardware_is_read_from_cpu_flags() {
+        let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n";
+        let avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n";
+        let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake amx_bf16_x\n";
+        assert_eq!(cpuinfo_bf16(amx), Bf16Hardware::Amx);
+        assert_eq!(cpuinfo_bf16(avx512), Bf16Hardware::Avx512);
+        assert_eq!(cpuinfo_bf16(avx2), Bf16Hardware::Emulated);
+        assert_eq!(cpuinfo_bf16(""), Bf16Hardware::Emulated);
+    }
+}

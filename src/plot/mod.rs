@@ -14,11 +14,13 @@
 
 mod evaluation;
 mod inspect;
+#[cfg(feature = "digits")]
 mod photos;
 mod training;
 
 pub use evaluation::*;
 pub use inspect::*;
+#[cfg(feature = "digits")]
 pub use photos::*;
 pub use training::*;
 
@@ -114,15 +116,12 @@ impl Figure {
     /// The figure encoded as PNG.
     pub fn png_bytes(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        let enc = image::codecs::png::PngEncoder::new(&mut out);
-        image::ImageEncoder::write_image(
-            enc,
-            &self.rgb,
-            self.width,
-            self.height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(plot_err)?;
+        let mut enc = png::Encoder::new(&mut out, self.width, self.height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(plot_err)?;
+        writer.write_image_data(&self.rgb).map_err(plot_err)?;
+        writer.finish().map_err(plot_err)?;
         Ok(out)
     }
 

@@ -278,3 +278,18 @@ pub fn compare(
     }
     Ok(trials)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_is_a_bias_corrected_moving_average() {
+        let s = smooth(&[2.0, 2.0, 2.0], 0.9);
+        assert!(s.iter().all(|v| (v - 2.0).abs() < 1e-12), "{s:?}");
+        let s = smooth(&[1.0, 3.0], 0.5);
+        assert!((s[0] - 1.0).abs() < 1e-12);
+        // (0.5 * 0.5 + 0.5 * 3) / (1 - 0.5^2)
+        assert!((s[1] - 7.0 / 3.0).abs() < 1e-12, "{s:?}");
+    }
+}

@@ -107,7 +107,7 @@ pub fn confident_mistakes(
     k: usize,
     batch_size: usize,
 ) -> Result<Vec<Mistake>> {
-    crate::eval::check_batch_size(batch_size)?;
+    crate::data::check_batch_size(batch_size)?;
     let n = split.len() as i64;
     let bs = batch_size as i64;
     let mut probs = Vec::new();

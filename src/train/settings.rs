@@ -128,8 +128,8 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
-        crate::eval::check_batch_size(self.batch_size)?;
-        crate::eval::check_batch_size(self.eval_batch_size)?;
+        crate::data::check_batch_size(self.batch_size)?;
+        crate::data::check_batch_size(self.eval_batch_size)?;
         let lr = self.optimizer.lr;
         if !(lr.is_finite() && lr > 0.0) {
             return bad(format!("learning rate must be a positive number, got {lr}"));

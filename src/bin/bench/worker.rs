@@ -103,7 +103,7 @@ fn one_epoch_trainer(args: &Args, config: TrainConfig) -> Result<Trainer> {
 
 pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
     if args.threads > 0 {
-        tch::set_num_threads(args.threads as i32);
+        vggnet::model::perf::set_threads(args.threads)?;
     }
     let device = tch::Device::Cpu;
     let data_cfg = |train: usize, test: usize| DataConfig {

@@ -36,7 +36,7 @@ pub(super) fn eval_cmd(
     options: EvalOptions,
     device: Device,
 ) -> Result<()> {
-    vggnet::eval::check_batch_size(options.batch_size)?;
+    vggnet::data::check_batch_size(options.batch_size)?;
     let cfg = data_config(data);
     cfg.validate()?;
     let model = load_model(model_path, device)?;
