@@ -46,6 +46,15 @@ pub(super) fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> 
     })))
 }
 
+/// `--dataset`'s default in the help of a command whose `--dataset` is optional (the library's
+/// `Dataset::default()`).
+pub(super) fn with_dataset_default(cmd: clap::Command) -> clap::Command {
+    cmd.mut_arg("dataset", |arg| {
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        arg.help(format!("{help} [default: {}]", vggnet::data::Dataset::default()))
+    })
+}
+
 /// `vggnet train --help`'s defaults, from the library's values (never restated here): each
 /// training setting's under the article's recipe and the fast one, the network's preset's.
 pub(super) fn with_library_defaults(train: clap::Command) -> clap::Command {

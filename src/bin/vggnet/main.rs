@@ -6,7 +6,7 @@ mod use_model;
 
 use anyhow::{bail, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use flags::{parse_augment, with_library_defaults, AugmentArg};
+use flags::{parse_augment, with_dataset_default, with_library_defaults, AugmentArg};
 use std::path::PathBuf;
 use train::train;
 use use_model::{eval_cmd, predict_cmd, EvalOptions};
@@ -45,7 +45,7 @@ vggnet download --dataset fashion-mnist"
     )]
     Download {
         /// Which data set
-        #[arg(long, value_enum, default_value_t = Dataset::Mnist)]
+        #[arg(long, value_enum, default_value_t = Dataset::default())]
         dataset: Dataset,
         /// Folder to put the files in [default: $MNIST_DIR or data/mnist; for Fashion-MNIST
         /// $FASHION_MNIST_DIR or data/fashion-mnist]
@@ -137,7 +137,7 @@ struct PredictArgs {
 
 #[derive(Args, Clone)]
 struct DataArgs {
-    /// Which data set [default: mnist]
+    /// Which data set
     #[arg(long, value_enum)]
     dataset: Option<Dataset>,
     /// Data folder [default: $MNIST_DIR or data/mnist; for Fashion-MNIST $FASHION_MNIST_DIR,
@@ -258,7 +258,9 @@ const PARSE_ONLY_ENV: &str = "VGGNET_PARSE_ONLY";
 
 fn main() -> std::process::ExitCode {
     let matches = Cli::command()
-        .mut_subcommand("train", with_library_defaults)
+        .mut_subcommand("train", |c| with_library_defaults(with_dataset_default(c)))
+        .mut_subcommand("eval", with_dataset_default)
+        .mut_subcommand("predict", with_dataset_default)
         .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
