@@ -92,9 +92,19 @@ fn help_shows_the_librarys_defaults() {
     }
     let batch = format!("[default: {}]", a.eval_batch_size);
     assert!(eval.contains(&batch), "eval --help lacks {batch}:\n{eval}");
-    let dataset = format!("Which data set [default: {}]", vggnet::data::Dataset::default());
-    for (sub, help) in [("train", &train), ("eval", &eval), ("predict", &help("predict"))] {
-        assert!(help.contains(&dataset), "{sub} --help lacks {dataset}:\n{help}");
+    let dataset = format!(
+        "Which data set [default: {}]",
+        vggnet::data::Dataset::default()
+    );
+    for (sub, help) in [
+        ("train", &train),
+        ("eval", &eval),
+        ("predict", &help("predict")),
+    ] {
+        assert!(
+            help.contains(&dataset),
+            "{sub} --help lacks {dataset}:\n{help}"
+        );
     }
 }
 

@@ -51,7 +51,10 @@ pub(super) fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> 
 pub(super) fn with_dataset_default(cmd: clap::Command) -> clap::Command {
     cmd.mut_arg("dataset", |arg| {
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-        arg.help(format!("{help} [default: {}]", vggnet::data::Dataset::default()))
+        arg.help(format!(
+            "{help} [default: {}]",
+            vggnet::data::Dataset::default()
+        ))
     })
 }
 
