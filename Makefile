@@ -12,6 +12,8 @@ else
 export FASHION_MNIST_DIR ?= $(abspath data/fashion-mnist)
 endif
 CARGO ?= cargo
+# Jupyter Lab refuses to start as root unless told to (a clone under /root, run as root).
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
 
@@ -37,7 +39,7 @@ test-rust: setup
 ## hand (no DISPLAY, WAYLAND_DISPLAY or BROWSER) it executes them and says where the HTML is.
 start: setup-notebooks
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY$$BROWSER" ]; then \
-	  .venv/bin/jupyter lab --notebook-dir=notebooks; \
+	  .venv/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT); \
 	else \
 	  echo "start: no browser here, so the notebooks are executed instead"; \
 	  $(MAKE) --no-print-directory notebooks && \
@@ -67,7 +69,7 @@ publish-notebooks: setup-notebooks
 
 ## Jupyter Lab on the notebooks, with the project's Rust kernel.
 lab: setup-notebooks
-	.venv/bin/jupyter lab --notebook-dir=notebooks
+	.venv/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT)
 
 ## What a teacher does with `make start`, tested: Jupyter Lab on a fresh copy of notebook 01 (outputs
 ## cleared), driven in headless chromium by Selenium: the "Rust (vggnet)" kernel, Run > Run All Cells,
