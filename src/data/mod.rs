@@ -54,7 +54,8 @@ impl Data {
 }
 
 /// How to load a data set. `Default`: MNIST from `$MNIST_DIR` or `data/mnist`, full splits,
-/// downloaded if missing. [`DataConfig::of`] gives the same for another data set.
+/// downloaded if missing (with the `download` feature). [`DataConfig::of`] gives the same for
+/// another data set.
 #[derive(Debug, Clone)]
 pub struct DataConfig {
     pub dataset: Dataset,
@@ -301,7 +302,8 @@ fn sources(raw: &[RawFile], files: &[IdxFile]) -> Vec<SourceFile> {
 }
 
 impl Data {
-    /// Loads MNIST from `$MNIST_DIR` or `data/mnist` (downloading when missing).
+    /// Loads MNIST from `$MNIST_DIR` or `data/mnist`, downloading it when missing in a build
+    /// with the `download` feature (the command line's; not the notebooks').
     pub fn load_default() -> Result<Self> {
         Self::load(&DataConfig::default())
     }
