@@ -115,7 +115,7 @@ reference-fashion: setup
 bench: setup
 	$(CARGO) run --release --bin bench -- $(ARGS)
 
-## The synthetic photo test set (vggnet::synth) prepared from its files and classified by MODEL:
+## The synthetic photo test set (vggnet::digits::synth) prepared from its files and classified by MODEL:
 ## accuracy per style (desk included), similarity to the MNIST-style rendering, number pages read
 ## exactly, touching digits counted right, preparation time (out/photos/).
 MODEL ?= runs/vggnet/best.safetensors

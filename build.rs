@@ -12,7 +12,7 @@
 //!
 //! - An rpath to that directory, so nothing needs `LD_LIBRARY_PATH` at run time.
 //! - No NEEDED entry for `libtorch_cuda.so`: libtorch's CUDA backend is loaded at run time by
-//!   `vggnet::perf::load_cuda_backend`, and only where an NVIDIA driver is present. Linked as
+//!   `vggnet::model::perf::load_cuda_backend`, and only where an NVIDIA driver is present. Linked as
 //!   NEEDED, it and the CUDA libraries it pulls in (cuBLAS, NVRTC, ...) were mapped into every
 //!   process, GPU or not: about 265 MB of the CPU training's peak memory (tests/linking.rs
 //!   checks the NEEDED entries).

@@ -43,7 +43,7 @@ echo "gpu-build: building against torch $TORCH_VERSION (tch $TCH_VERSION) in $BU
   cargo build --release --bins --quiet)
 
 # A program that only depends on the crate, linked as a notebook kernel is (no NEEDED entry
-# for libtorch_cuda.so): vggnet::perf::load_cuda_backend must load it at run time.
+# for libtorch_cuda.so): vggnet::model::perf::load_cuda_backend must load it at run time.
 rm -rf "$BUILD/probe" && cp -rp scripts/cuda-probe "$BUILD/probe"
 sed -i 's|path = "../.."|path = "../crate"|' "$BUILD/probe/Cargo.toml"
 (cd "$BUILD/probe" && LIBTORCH="$site" CARGO_TARGET_DIR="$root/$BUILD/target" cargo build --release --quiet)

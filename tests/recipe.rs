@@ -392,7 +392,8 @@ fn the_cli_recipe_flag_takes_the_recipe_and_explicit_flags_win() {
     // Bad values are refused before anything is written.
     for (flag, value, says) in [
         ("--augment", "3", "expected `none` or SHIFT,DEGREES"),
-        ("--augment", "2,10,0", "expected `none` or SHIFT,DEGREES"),
+        ("--augment", "2,10,x", "expected `none` or SHIFT,DEGREES"),
+        ("--augment", "2,10,0", "a first epoch of at least 1, got"),
         (
             "--warmup",
             "1.5",

@@ -1,11 +1,11 @@
 //! Prints, as one JSON line, whether libtorch's CUDA backend is loaded before and after
 //! `vggnet::train::default_device()`, the device it picks and whether CUDA is available.
 fn main() {
-    let before = vggnet::perf::cuda_backend_loaded();
+    let before = vggnet::model::perf::cuda_backend_loaded();
     let device = vggnet::train::default_device();
     println!(
         "{{\"loaded_before\":{before},\"loaded_after\":{},\"default_device\":\"{device:?}\",\"cuda_available\":{}}}",
-        vggnet::perf::cuda_backend_loaded(),
+        vggnet::model::perf::cuda_backend_loaded(),
         vggnet::tch::Cuda::is_available()
     );
 }
