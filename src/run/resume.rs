@@ -140,16 +140,10 @@ impl Run {
 /// The network a saved model was made with: its `model.json` when there is one (read without
 /// the weights), else the model itself.
 fn saved_model_config(path: &Path) -> Result<crate::model::VggConfig> {
-    let beside = crate::store::checkpoint::config_path(path);
-    match std::fs::read(&beside) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| Error::checkpoint(&beside, format!("invalid model config: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(crate::store::checkpoint::load_model(path, Device::Cpu)?
-                .config()
-                .clone())
-        }
-        Err(e) => Err(Error::io(&beside, e)),
+    use crate::store::checkpoint::{config_beside, load_model};
+    match config_beside(path)? {
+        Some(config) => Ok(config),
+        None => Ok(load_model(path, Device::Cpu)?.config().clone()),
     }
 }
 

@@ -211,17 +211,7 @@ fn saved_config(path: &Path, metadata: &HashMap<String, String>) -> Result<Optio
         None => None,
     };
     let side = config_path(path);
-    let beside = match std::fs::read(&side) {
-        Ok(bytes) => Some(serde_json::from_slice::<VggConfig>(&bytes).map_err(|e| {
-            Error::checkpoint(
-                &side,
-                format!("model config is not valid JSON for VggConfig: {e}"),
-            )
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(&side, e)),
-    };
-    match (embedded, beside) {
+    match (embedded, config_beside(path)?) {
         (Some(a), Some(b)) if a != b => Err(Error::checkpoint(
             &side,
             format!(
@@ -230,6 +220,24 @@ fn saved_config(path: &Path, metadata: &HashMap<String, String>) -> Result<Optio
             ),
         )),
         (a, b) => Ok(a.or(b)),
+    }
+}
+
+/// The config saved beside the model file `path` (`model.json`), read without the weights, or
+/// `None` when there is none.
+pub fn config_beside(path: &Path) -> Result<Option<VggConfig>> {
+    let side = config_path(path);
+    match std::fs::read(&side) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice::<VggConfig>(&bytes).map_err(
+            |e| {
+                Error::checkpoint(
+                    &side,
+                    format!("model config is not valid JSON for VggConfig: {e}"),
+                )
+            },
+        )?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&side, e)),
     }
 }
 

@@ -49,12 +49,15 @@ pub(super) fn parse_augment(s: &str) -> std::result::Result<AugmentArg, String> 
 /// `--dataset`'s default in the help of a command whose `--dataset` is optional (the library's
 /// `Dataset::default()`).
 pub(super) fn with_dataset_default(cmd: clap::Command) -> clap::Command {
-    cmd.mut_arg("dataset", |arg| {
+    let default = format!("[default: {}]", vggnet::data::Dataset::default());
+    with_default(cmd, "dataset", &default)
+}
+
+/// `cmd` with `[default: ...]` text appended to argument `id`'s help.
+fn with_default(cmd: clap::Command, id: &str, default: &str) -> clap::Command {
+    cmd.mut_arg(id, |arg| {
         let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-        arg.help(format!(
-            "{help} [default: {}]",
-            vggnet::data::Dataset::default()
-        ))
+        arg.help(format!("{help} {default}"))
     })
 }
 
@@ -124,12 +127,9 @@ pub(super) fn with_library_defaults(train: clap::Command) -> clap::Command {
             ),
         ),
     ];
-    defaults.into_iter().fold(train, |cmd, (id, default)| {
-        cmd.mut_arg(id, |arg| {
-            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
-            arg.help(format!("{help} {default}"))
-        })
-    })
+    defaults
+        .into_iter()
+        .fold(train, |cmd, (id, default)| with_default(cmd, id, &default))
 }
 
 #[cfg(test)]
