@@ -8,22 +8,30 @@
     no recorded source (a path under results/ or docs/). Such sentences were written for one
     run and drift from the outputs beside them; print the figure from the value instead, or
     cite where it was recorded;
-  - blank charts: measured in the browser check (run_notebooks.py), where every image is drawn
-    onto a canvas and an image whose pixels nearly all share one colour is reported. BLANK_PROBE
-    is that script and blank_control_page() a page with one blank and one drawn image on which
-    the probe must flag exactly the blank one, so the check is shown to work on every run.
+  - figures a person cannot read, on every image output: wider than a notebook shows without
+    scaling (MAX_WIDTH px); a title wider than its panel (measured: the crate's figures record each
+    title's rendered width and its panel's width in a `vggnet-layout` PNG text chunk,
+    vggnet::plot::Layout); pictures of one source size drawn at different sizes, or not in their
+    source's aspect (a heatmap squeezed under its digit); a curve of fewer than 5 points; an
+    image without the layout chunk (not drawn by the crate, so unchecked);
+  - blank charts and empty bands: measured in the browser check (run_notebooks.py), where every
+    image is drawn onto a canvas; an image whose pixels nearly all share one colour is reported,
+    and so is one with an empty band (rows or columns of background only) over a tenth of its
+    height or width. BLANK_PROBE is that script and blank_control_page() a page with a blank, a
+    drawn and a banded image on which the probe must flag exactly the blank and the banded one,
+    so the check is shown to work on every run.
 
-`python scripts/notebook_reading.py` checks the committed notebooks' text (no execution) and
-runs the self-test.
+`python scripts/notebook_reading.py` checks the committed notebooks' text and figures (no
+execution) and runs the self-test; `--figures DIR` checks the PNG files in DIR (tests/figures.rs).
 """
 import base64
+import json
 import re
 import struct
 import sys
 import zlib
 from pathlib import Path
 
-import nbformat
 
 # A number as written ("99.14", "1,000", "2.7"), then what makes it a measurement.
 NUMBER = r"(\d[\d,]*(?:\.\d+)?)"
@@ -91,6 +99,66 @@ def _printed(number, texts):
     return False
 
 
+MAX_WIDTH = 1000  # px: vggnet::plot::MAX_WIDTH
+MIN_CURVE_POINTS = 5
+
+
+def png_layout(png):
+    """(width, height, layout or None) of a PNG: its IHDR and its `vggnet-layout` tEXt chunk."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    pos, width, height, layout = 8, 0, 0, None
+    while pos + 8 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        data = png[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", data[:8])
+        elif kind == b"tEXt":
+            key, _, text = data.partition(b"\x00")
+            if key == b"vggnet-layout":
+                layout = json.loads(text.decode("latin-1"))
+        pos += 12 + length
+    return width, height, layout
+
+
+def figure_problems(png, where):
+    """What makes the figure `png` hard to read (see the module's doc)."""
+    width, height, layout = png_layout(png)
+    problems = []
+    if width > MAX_WIDTH:
+        problems.append(f"{where}: {width} px wide, more than the {MAX_WIDTH} px a notebook shows unscaled")
+    if layout is None:
+        return problems + [f"{where}: no vggnet-layout chunk (not drawn by vggnet::plot; nothing checked)"]
+    for t in layout["titles"]:
+        if t["width"] > t["panel"]:
+            problems.append(f"{where}: title \"{t['text']}\" is {t['width']} px wide in a {t['panel']} px panel")
+    drawn = {}
+    for p in layout["pictures"]:
+        (sw, sh), (dw, dh) = p["source"], p["drawn"]
+        if abs(dw * sh - dh * sw) > max(sw, sh):
+            problems.append(f"{where}: a {sw}x{sh} picture drawn {dw}x{dh}: not in its aspect")
+        drawn.setdefault((sw, sh), set()).add((dw, dh))
+    for (sw, sh), sizes in drawn.items():
+        if len(sizes) > 1:
+            problems.append(f"{where}: {sw}x{sh} pictures drawn at {len(sizes)} sizes {sorted(sizes)}: not at one scale")
+    for c in layout["series"]:
+        if c["curve"] and c["points"] < MIN_CURVE_POINTS:
+            problems.append(f"{where}: the curve \"{c['name']}\" has {c['points']} point(s), fewer than {MIN_CURVE_POINTS}")
+    return problems
+
+
+def image_outputs(nb):
+    """(cell index, output index, PNG bytes) of every PNG output of a notebook."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for k, out in enumerate(cell.get("outputs", [])):
+            data = out.get("data", {})
+            if "image/png" in data:
+                b64 = data["image/png"]
+                yield i, k, base64.b64decode(b64 if isinstance(b64, str) else "".join(b64))
+
+
 def reading_problems(nb, name):
     problems = []
     seen = {}
@@ -102,6 +170,8 @@ def reading_problems(nb, name):
             problems.append(f"{name} cell {i}: repeats cell {seen[key]} ({cell.cell_type})")
         else:
             seen[key] = i
+    for i, k, png in image_outputs(nb):
+        problems += figure_problems(png, f"{name} cell {i} image {k}")
     texts = _texts(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
@@ -119,7 +189,7 @@ def reading_problems(nb, name):
 # The browser half: each image is drawn onto a canvas; an image is blank when fewer than 0.2% of
 # its pixels differ (by more than 24 in a channel) from its top-left pixel, the background.
 BLANK_PROBE = (
-    "var blank = [];"
+    "var blank = [], bands = [];"
     "Array.from(document.images).forEach(function (img, k) {"
     "  if (!img.complete || !img.naturalWidth) return;"
     "  var c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;"
@@ -128,34 +198,48 @@ BLANK_PROBE = (
     "  for (var p = 0; p < d.length; p += 4) {"
     "    if (Math.abs(d[p] - d[0]) > 24 || Math.abs(d[p + 1] - d[1]) > 24 || Math.abs(d[p + 2] - d[2]) > 24) n++;"
     "  }"
-    "  if (n < 0.002 * c.width * c.height) blank.push(k);"
+    "  if (n < 0.002 * c.width * c.height) { blank.push(k); return; }"
+    "  var W = c.width, H = c.height, row = new Uint8Array(H), col = new Uint8Array(W);"
+    "  for (var y = 0; y < H; y++) for (var x = 0; x < W; x++) { var q = 4 * (y * W + x);"
+    "    if (Math.abs(d[q] - d[0]) > 24 || Math.abs(d[q + 1] - d[1]) > 24 || Math.abs(d[q + 2] - d[2]) > 24) {"
+    "      row[y] = 1; col[x] = 1; } }"
+    "  var longest = function (a) { var best = 0, run = 0;"
+    "    for (var i = 0; i < a.length; i++) { run = a[i] ? 0 : run + 1; best = Math.max(best, run); } return best; };"
+    "  var r = longest(row) / H, s = longest(col) / W;"
+    "  if (r > 0.1 || s > 0.1) bands.push(k + ':' + Math.round(100 * Math.max(r, s)) + '%');"
     "});"
     "var b = document.createElement('div'); b.textContent = 'BLANK=[' + blank.join(',') + ']';"
     "document.body.appendChild(b);"
+    "var e = document.createElement('div'); e.textContent = 'BANDS=[' + bands.join(',') + ']';"
+    "document.body.appendChild(e);"
 )
 
 
-def _png(width, height, pixel):
-    """A grey-level PNG, pixel(x, y) -> 0..255."""
+def _png(width, height, pixel, layout=None):
+    """A grey-level PNG, pixel(x, y) -> 0..255, with `layout` as its vggnet-layout chunk."""
     raw = b"".join(b"\x00" + bytes(pixel(x, y) for x in range(width)) for y in range(height))
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
+    text = b"" if layout is None else chunk(b"tEXt", b"vggnet-layout\x00" + json.dumps(layout).encode())
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+            + text + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def blank_control_page():
-    """An HTML page with a blank image (index 0) and a drawn one (index 1: a diagonal line)."""
+    """An HTML page with a blank image (index 0), a drawn one (index 1: a diagonal line) and one
+    drawn only in its top two thirds (index 2: an empty band of a third of its height)."""
     white = _png(200, 100, lambda x, y: 255)
     line = _png(200, 100, lambda x, y: 0 if abs(2 * y - x) < 3 else 255)
-    imgs = "".join(f'<img src="data:image/png;base64,{base64.b64encode(p).decode()}">' for p in (white, line))
+    banded = _png(200, 100, lambda x, y: 0 if y < 66 and abs(3 * y - x) < 3 else 255)
+    imgs = "".join(f'<img src="data:image/png;base64,{base64.b64encode(p).decode()}">' for p in (white, line, banded))
     return f"<html><body>{imgs}</body></html>"
 
 
 def self_test():
     """The text checks flag what they are for and pass what they are not for."""
+    import nbformat
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("let acc = train();")
     code.outputs = [nbformat.v4.new_output("stream", text="test accuracy 66.70% after 120 steps (41.2 s)\n")]
@@ -171,9 +255,40 @@ def self_test():
     for w in want:
         assert any(w in g for g in got), f"notebook_reading self-test: expected {w!r} in {got}"
     assert len(got) == len(want), f"notebook_reading self-test: unexpected problems {got}"
+    figure_self_test()
+
+
+def figure_self_test():
+    """The figure checks pass a readable figure and flag each defect they are for."""
+    good = {"titles": [{"text": "True: 7, Pred: 7", "width": 120, "panel": 160}],
+            "pictures": [{"source": [28, 28], "drawn": [140, 140]}] * 2,
+            "series": [{"name": "loss", "points": 75, "curve": True}, {"name": "mark", "points": 2, "curve": False}]}
+    bad = {"titles": [{"text": "#6 True: Coat, Pred: Pullover", "width": 231, "panel": 160}],
+           "pictures": [{"source": [28, 28], "drawn": [140, 140]}, {"source": [28, 28], "drawn": [112, 106]}],
+           "series": [{"name": "test accuracy", "points": 1, "curve": True}]}
+    assert figure_problems(_png(8, 8, lambda x, y: 0, good), "g") == [], figure_problems(_png(8, 8, lambda x, y: 0, good), "g")
+    got = figure_problems(_png(1677, 2, lambda x, y: 0, bad), "b")
+    want = ["1677 px wide", "is 231 px wide in a 160 px panel", "drawn 112x106: not in its aspect",
+            "drawn at 2 sizes", "has 1 point(s)"]
+    for w in want:
+        assert any(w in g for g in got), f"notebook_reading self-test: expected {w!r} in {got}"
+    assert len(got) == len(want), f"notebook_reading self-test: unexpected figure problems {got}"
+    assert "no vggnet-layout chunk" in figure_problems(_png(8, 8, lambda x, y: 0), "n")[0]
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--figures":
+        figure_self_test()
+        # PNG files drawn by the crate (tests/figures.rs): the figure checks alone.
+        problems = []
+        for png in sorted(Path(sys.argv[2]).glob("*.png")):
+            problems += figure_problems(png.read_bytes(), png.name)
+            print(f"{png.name}: {png_layout(png.read_bytes())[:2]}")
+        for p in problems:
+            print(p)
+        print(f"notebook_reading: {len(problems)} figure problems")
+        sys.exit(1 if problems else 0)
+    import nbformat
     self_test()
     root = Path(__file__).resolve().parent.parent
     problems = []

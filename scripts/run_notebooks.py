@@ -184,9 +184,13 @@ def browser_check(html_files, expected, out_dir):
                               "--virtual-time-budget=10000", "--dump-dom", control.as_uri()],
                              capture_output=True, text=True, timeout=180).stdout
         m = re.search(r"BLANK=\[([\d,]*)\]", dom)
-        print(f"browser: blank-image probe on its control page: {m.group(0) if m else 'no answer'} (expected BLANK=[0])")
+        b = re.search(r"BANDS=\[([^\]]*)\]", dom)
+        print(f"browser: blank-image probe on its control page: {m.group(0) if m else 'no answer'} (expected BLANK=[0]), "
+              f"{b.group(0) if b else 'no answer'} (expected BANDS=[2:34%])")
         if not m or m.group(1) != "0":
             problems.append("blank_control.html: the blank-image probe did not flag exactly the blank image")
+        if not b or b.group(1) != "2:34%":
+            problems.append("blank_control.html: the empty-band probe did not flag exactly the banded image")
         for html in html_files:
             page = Path(tmp) / html.name
             page.write_text(html.read_text().replace("</body>", probe + "</body>"))
@@ -204,6 +208,12 @@ def browser_check(html_files, expected, out_dir):
                 problems.append(f"{html.name}: the blank-image probe gave no answer")
             elif m.group(1):
                 problems.append(f"{html.name}: image(s) {m.group(1)} of the page are blank (one colour)")
+            b = re.search(r"BANDS=\[([^\]]*)\]", dom)
+            if not b:
+                problems.append(f"{html.name}: the empty-band probe gave no answer")
+            elif b.group(1):
+                problems.append(f"{html.name}: image(s) of the page with an empty band over a tenth of the figure "
+                                f"(image:band) {b.group(1)}")
             m = re.search(r"PAGE_HEIGHT=(\d+)", dom)
             height = min(int(m.group(1)) + 300 if m else 8000, 16000)
             shot = out_dir / f"screenshot_{html.stem}.png"

@@ -47,6 +47,12 @@ fn draw_cells(
     let side = ((w as usize / cols.max(1))
         .min(h.saturating_sub(title_h + 4) as usize / rows.max(1)))
     .max(1) as i32;
+    record(|l| {
+        l.pictures.push(PictureBox {
+            source: (cols as u32, rows as u32),
+            drawn: (side as u32 * cols as u32, side as u32 * rows as u32),
+        })
+    });
     let x0 = (w as i32 - side * cols as i32) / 2;
     let y0 = title_h as i32 + 2;
     for r in 0..rows {
@@ -200,29 +206,36 @@ pub fn saliency_maps(
     }
     let side = s[1] as usize;
     let cell = 150u32;
+    // Each digit's panel: a title line (28 px) over the picture; its heatmap below, in a panel
+    // of the picture's own size, so that the two are drawn at one scale.
+    let title_h = 28u32;
+    let picture = cell - 10;
     let sal = values(saliency)?;
-    Figure::render(cell * n.max(1) as u32, 2 * cell + 80, |root| {
-        draw_centered(
-            root,
-            "Saliency: |d score / d pixel| for the true class",
-            18.0,
-            8,
-        )?;
-        for i in 0..n {
-            let pixels = denormalize_to_pixels(&images.get(i as i64));
-            let top = root
-                .clone()
-                .shrink((i as u32 * cell, 36), (cell, cell + 24));
-            draw_digit(&top, &pixels, &titles[i])?;
-            let m = &sal[i * side * side..(i + 1) * side * side];
-            let max = m.iter().fold(0.0f64, |a, b| a.max(*b)).max(1e-12);
-            let bottom = root
-                .clone()
-                .shrink((i as u32 * cell, 36 + cell + 10), (cell, cell - 20));
-            draw_cells(&bottom, "", side, side, &|y, x| hot(m[y * side + x] / max))?;
-        }
-        Ok(())
-    })
+    let top_h = title_h + picture;
+    Figure::render(
+        cell * n.max(1) as u32,
+        36 + top_h + 10 + picture + 14,
+        |root| {
+            draw_centered(
+                root,
+                "Saliency: |d score / d pixel| for the true class",
+                18.0,
+                8,
+            )?;
+            for i in 0..n {
+                let pixels = denormalize_to_pixels(&images.get(i as i64));
+                let top = root.clone().shrink((i as u32 * cell, 36), (cell, top_h));
+                draw_digit(&top, &pixels, &titles[i], 1)?;
+                let m = &sal[i * side * side..(i + 1) * side * side];
+                let max = m.iter().fold(0.0f64, |a, b| a.max(*b)).max(1e-12);
+                let bottom = root
+                    .clone()
+                    .shrink((i as u32 * cell, 36 + top_h + 8), (cell, picture + 4));
+                draw_cells(&bottom, "", side, side, &|y, x| hot(m[y * side + x] / max))?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Misclassified pictures titled with truth, prediction (`dataset`'s class names) and the

@@ -43,13 +43,9 @@ fn font(size: f64) -> TextStyle<'static> {
     (FAMILY, size).into_font().color(&BLACK)
 }
 
-/// Draws `text` horizontally centred in `area` with its top at `y`.
-///
-/// plotters' `ab_glyph` text drawing puts each glyph's bitmap at the pen position and drops
-/// the glyph's own offset (its left side bearing), which jams letters together ("True" renders
-/// with the "r" inside the "T"). Here the line is laid out with the font's advances and kerning,
-/// and each character is drawn on its own at the pen position plus that offset.
-fn draw_centered(area: &Area<'_>, text: &str, size: f64, y: i32) -> Result<()> {
+/// The width in pixels `text` takes at `size`, laid out with the font's advances and kerning,
+/// and where each character's bitmap starts along that line.
+fn layout_line(text: &str, size: f64) -> Result<(f32, Vec<(char, f32)>)> {
     use ab_glyph::{Font, ScaleFont};
     let face = ab_glyph::FontRef::try_from_slice(FONT).map_err(plot_err)?;
     let scaled = face.as_scaled(size as f32);
@@ -67,7 +63,27 @@ fn draw_centered(area: &Area<'_>, text: &str, size: f64, y: i32) -> Result<()> {
         pen += scaled.h_advance(id);
         prev = Some(id);
     }
-    let left = (area.dim_in_pixel().0 as f32 - pen) / 2.0;
+    Ok((pen, placed))
+}
+
+/// Draws `text` horizontally centred in `area` with its top at `y`, and records its width
+/// against the panel's in the figure's [`Layout`].
+///
+/// plotters' `ab_glyph` text drawing puts each glyph's bitmap at the pen position and drops
+/// the glyph's own offset (its left side bearing), which jams letters together ("True" renders
+/// with the "r" inside the "T"). Here the line is laid out with the font's advances and kerning,
+/// and each character is drawn on its own at the pen position plus that offset.
+fn draw_centered(area: &Area<'_>, text: &str, size: f64, y: i32) -> Result<()> {
+    let (width, placed) = layout_line(text, size)?;
+    let panel = area.dim_in_pixel().0;
+    record(|l| {
+        l.titles.push(TitleBox {
+            text: text.to_string(),
+            width: width.ceil() as u32,
+            panel,
+        })
+    });
+    let left = (panel as f32 - width) / 2.0;
     let style = font(size);
     let mut buf = [0u8; 4];
     for (c, x) in placed {
@@ -78,6 +94,101 @@ fn draw_centered(area: &Area<'_>, text: &str, size: f64, y: i32) -> Result<()> {
     Ok(())
 }
 
+/// `title` as it fits a panel `width` px wide: one line at `size` when it fits, else split
+/// after a comma or colon into two lines, else a smaller size (down to 10 px).
+fn fit_title(title: &str, width: u32, size: f64) -> Result<(Vec<String>, f64)> {
+    let fits = |lines: &[String], s: f64| -> Result<bool> {
+        for l in lines {
+            if layout_line(l, s)?.0 > width as f32 - 6.0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    let one = vec![title.to_string()];
+    if fits(&one, size)? {
+        return Ok((one, size));
+    }
+    // The split nearest the middle, after ", " or ": ".
+    let mid = title.len() / 2;
+    let split = title
+        .match_indices(", ")
+        .chain(title.match_indices(": "))
+        .map(|(i, _)| i + 1)
+        .min_by_key(|&i| i.abs_diff(mid));
+    let lines = match split {
+        Some(i) => vec![title[..i].trim().to_string(), title[i..].trim().to_string()],
+        None => one,
+    };
+    let mut s = size;
+    while s > 10.0 && !fits(&lines, s)? {
+        s -= 1.0;
+    }
+    Ok((lines, s))
+}
+
+/// What a figure's drawing recorded of itself: its titles (with their rendered width and the
+/// width of the panel they are centred in), its pictures (digits, heatmaps: their source size
+/// and their drawn size) and its line series (with their number of points). [`Figure::png_bytes`]
+/// embeds it in the PNG (a `vggnet-layout` text chunk), where the notebook check reads it
+/// (`scripts/notebook_reading.py`: no title wider than its panel, one drawn size for pictures of
+/// one source size, no curve of fewer than 5 points).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Layout {
+    pub titles: Vec<TitleBox>,
+    pub pictures: Vec<PictureBox>,
+    pub series: Vec<SeriesInfo>,
+}
+
+/// A title as drawn: its rendered width and its panel's width, in pixels.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TitleBox {
+    pub text: String,
+    pub width: u32,
+    pub panel: u32,
+}
+
+/// A picture as drawn: its source size (columns, rows) and its drawn size in pixels.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PictureBox {
+    pub source: (u32, u32),
+    pub drawn: (u32, u32),
+}
+
+/// A line series: its name, its number of points, and whether it is a curve (a marker line,
+/// e.g. a rate drawn as a vertical line, is not).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SeriesInfo {
+    pub name: String,
+    pub points: usize,
+    pub curve: bool,
+}
+
+thread_local! {
+    static LAYOUT: std::cell::RefCell<Option<Layout>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Adds to the layout of the figure being rendered on this thread (none outside a render).
+fn record(f: impl FnOnce(&mut Layout)) {
+    LAYOUT.with(|l| {
+        if let Some(layout) = l.borrow_mut().as_mut() {
+            f(layout)
+        }
+    })
+}
+
+/// Records a line series of the figure being rendered and hands its points on.
+fn curve<T>(name: &str, points: Vec<T>) -> Vec<T> {
+    record(|l| {
+        l.series.push(SeriesInfo {
+            name: name.to_string(),
+            points: points.len(),
+            curve: true,
+        })
+    });
+    points
+}
+
 /// A rendered figure (PNG bytes).
 #[derive(Clone)]
 pub struct Figure {
@@ -85,6 +196,8 @@ pub struct Figure {
     pub height: u32,
     /// RGB pixels, row-major.
     pub rgb: Vec<u8>,
+    /// What the drawing recorded of itself (titles, pictures, series).
+    pub layout: Layout,
 }
 
 impl std::fmt::Debug for Figure {
@@ -104,13 +217,21 @@ impl Figure {
         draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
     ) -> Result<Figure> {
         let mut rgb = vec![255u8; (width * height * 3) as usize];
-        {
+        LAYOUT.with(|l| *l.borrow_mut() = Some(Layout::default()));
+        let drawn = (|| {
             let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
             root.fill(&WHITE).map_err(plot_err)?;
             draw(&root)?;
-            root.present().map_err(plot_err)?;
-        }
-        Ok(Figure { width, height, rgb })
+            root.present().map_err(plot_err)
+        })();
+        let layout = LAYOUT.with(|l| l.borrow_mut().take()).unwrap_or_default();
+        drawn?;
+        Ok(Figure {
+            width,
+            height,
+            rgb,
+            layout,
+        })
     }
 
     /// The figure encoded as PNG.
@@ -119,6 +240,17 @@ impl Figure {
         let mut enc = png::Encoder::new(&mut out, self.width, self.height);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
+        // tEXt is Latin-1: the JSON goes in as ASCII, other characters escaped.
+        let json = serde_json::to_string(&self.layout).map_err(plot_err)?;
+        let ascii: String = json
+            .encode_utf16()
+            .map(|u| match u {
+                0x20..=0x7e => char::from(u as u8).to_string(),
+                _ => format!("\\u{u:04x}"),
+            })
+            .collect();
+        enc.add_text_chunk("vggnet-layout".into(), ascii)
+            .map_err(plot_err)?;
         let mut writer = enc.write_header().map_err(plot_err)?;
         writer.write_image_data(&self.rgb).map_err(plot_err)?;
         writer.finish().map_err(plot_err)?;
@@ -158,12 +290,15 @@ fn picture_shape(len: usize) -> Option<(i32, bool)> {
     })
 }
 
-/// Draws one picture (0 = black) into `area`, scaled to fit, with a title: S x S grey or
-/// 3 x S x S colour (channel after channel), its shape told by its length.
-fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
+/// Draws one picture (0 = black) into `area`, scaled to fit below a title of `title_lines`
+/// lines: S x S grey or 3 x S x S colour (channel after channel), its shape told by its length.
+fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str, title_lines: u32) -> Result<()> {
     let (w, h) = area.dim_in_pixel();
-    let title_h = 28;
-    draw_centered(area, title, 16.0, 4)?;
+    let (lines, size) = fit_title(title, w, 16.0)?;
+    let title_h = 8 + 20 * title_lines.max(lines.len() as u32);
+    for (k, line) in lines.iter().enumerate() {
+        draw_centered(area, line, size, 4 + 20 * k as i32)?;
+    }
     let (n, colour) = picture_shape(pixels.len()).ok_or_else(|| {
         Error::Plot(format!(
             "a picture of {} bytes is neither S x S grey nor 3 x S x S colour",
@@ -172,6 +307,12 @@ fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
     })?;
     let plane = (n * n) as usize;
     let side = (w.min(h.saturating_sub(title_h)) as i32 / n).max(1);
+    record(|l| {
+        l.pictures.push(PictureBox {
+            source: (n as u32, n as u32),
+            drawn: ((side * n) as u32, (side * n) as u32),
+        })
+    });
     let x0 = (w as i32 - side * n) / 2;
     let y0 = title_h as i32;
     for (i, &p) in pixels.iter().take(plane).enumerate() {
@@ -191,19 +332,28 @@ fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str) -> Result<()> {
     Ok(())
 }
 
-/// A grid of digits with titles, `cols` per row.
+/// A grid of digits with titles, `cols` per row (fewer when `cols` panels would be wider than
+/// a notebook shows, about 1,000 px); a title too wide for its panel takes two lines.
 pub fn digit_grid(digits: &[(Vec<u8>, String)], cols: usize) -> Result<Figure> {
-    let cols = cols.max(1);
+    let cell = 160u32;
+    let cols = cols.clamp(1, (MAX_WIDTH / cell) as usize);
     let rows = digits.len().div_ceil(cols).max(1);
-    let cell = 170u32;
-    Figure::render(cell * cols as u32, (cell + 20) * rows as u32, |root| {
+    let mut lines = 1u32;
+    for (_, title) in digits {
+        lines = lines.max(fit_title(title, cell, 16.0)?.0.len() as u32);
+    }
+    let cell_h = cell + 20 * lines;
+    Figure::render(cell * cols as u32, cell_h * rows as u32, |root| {
         let areas = root.split_evenly((rows, cols));
         for ((pixels, title), area) in digits.iter().zip(areas.iter()) {
-            draw_digit(area, pixels, title)?;
+            draw_digit(area, pixels, title, lines)?;
         }
         Ok(())
     })
 }
+
+/// The widest figure a notebook shows without scaling it down.
+pub const MAX_WIDTH: u32 = 1000;
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 type LineChart<'a, 'b> = ChartContext<
@@ -231,11 +381,22 @@ fn line_chart<'a, 'b>(
     chart
         .configure_mesh()
         .x_desc(x_desc)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .label_style(font(12.0))
         .axis_desc_style(font(14.0))
         .draw()
         .map_err(plot_err)?;
     Ok(chart)
+}
+
+/// An axis tick: whole numbers without decimals ("200", not "200.0").
+fn tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// Draws the labelled series' legend in a framed box at `position`.

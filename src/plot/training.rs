@@ -3,74 +3,113 @@
 
 use super::*;
 use crate::error::Result;
-use crate::train::EpochRecord;
+use crate::train::{CurvePoint, EpochRecord};
 use plotters::prelude::*;
 
-/// Loss and accuracy per epoch: train loss on the left, train/test accuracy on the right.
-pub fn training_curves(history: &[EpochRecord]) -> Result<Figure> {
-    let n = history.len().max(1) as f64;
+/// A run's curves against the optimizer step: the running training loss on the left, the running
+/// training accuracy on the right, both as [`crate::train::Trainer::curve`] recorded them (the
+/// mean since the start of the epoch, so they restart at each epoch), with each epoch's mean
+/// training loss and its test accuracy as dots where the epoch ended. Without a step curve
+/// (`curve_every_steps: 0`), the epochs' records alone, against the epoch.
+pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<Figure> {
+    // Where each epoch ended, on the x axis: its last recorded step, or its number.
+    let end_of = |epoch: usize| -> f64 {
+        curve
+            .iter()
+            .filter(|p| p.epoch == epoch)
+            .map(|p| p.step)
+            .max()
+            .map_or(epoch as f64, |s| s as f64)
+    };
+    let by_step = !curve.is_empty();
+    let x_max = if by_step {
+        curve.iter().map(|p| p.step).max().unwrap_or(1).max(1) as f64
+    } else {
+        history.len().max(1) as f64 + 0.5
+    };
+    let x_desc = if by_step { "step" } else { "epoch" };
+    let x0 = if by_step { 0.0 } else { 0.5 };
+    let max_loss = curve
+        .iter()
+        .map(|p| p.running_loss)
+        .chain(history.iter().map(|r| r.train_loss))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.1;
     Figure::render(1000, 400, |root| {
         let (left, right) = root.split_horizontally(500);
-        let max_loss = history
+        let mut chart = line_chart(&left, "Training loss", x_desc, x0..x_max, 0.0..max_loss)?;
+        let running: Vec<(f64, f64)> = curve
             .iter()
-            .map(|r| r.train_loss)
-            .fold(0.0f64, f64::max)
-            .max(1e-3)
-            * 1.1;
-        let mut chart = line_chart(&left, "Training loss", "epoch", 0.5..n + 0.5, 0.0..max_loss)?;
+            .map(|p| (p.step as f64, p.running_loss))
+            .collect();
+        if by_step {
+            chart
+                .draw_series(LineSeries::new(
+                    super::curve("running loss", running),
+                    RED.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label("running mean in the epoch")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+        }
         chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|r| (r.epoch as f64, r.train_loss)),
-                RED.stroke_width(2),
-            ))
-            .map_err(plot_err)?;
-        chart
-            .draw_series(
-                history
-                    .iter()
-                    .map(|r| Circle::new((r.epoch as f64, r.train_loss), 4, RED.filled())),
-            )
-            .map_err(plot_err)?;
-        let min_acc = history
-            .iter()
-            .flat_map(|r| [Some(r.train_accuracy), r.test_accuracy])
-            .flatten()
-            .fold(100.0f64, f64::min)
-            .min(99.0);
-        let y = (min_acc - 1.0).max(0.0)..100.0;
-        let mut chart = line_chart(&right, "Accuracy (%)", "epoch", 0.5..n + 0.5, y)?;
-        chart
-            .draw_series(LineSeries::new(
-                history.iter().map(|r| (r.epoch as f64, r.train_accuracy)),
-                BLUE.stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label("train")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-        chart
-            .draw_series(LineSeries::new(
-                history
-                    .iter()
-                    .filter_map(|r| r.test_accuracy.map(|a| (r.epoch as f64, a))),
-                GREEN.stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label("test")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], GREEN));
-        // A dot on every epoch, so a run of one epoch (a single point, no line) still shows.
-        chart
-            .draw_series(
-                history
-                    .iter()
-                    .map(|r| Circle::new((r.epoch as f64, r.train_accuracy), 4, BLUE.filled())),
-            )
-            .map_err(plot_err)?;
-        chart
-            .draw_series(history.iter().filter_map(|r| {
-                r.test_accuracy
-                    .map(|a| Circle::new((r.epoch as f64, a), 4, GREEN.filled()))
+            .draw_series(history.iter().map(|r| {
+                Circle::new(
+                    (end_of(r.epoch), r.train_loss),
+                    5,
+                    RGBColor(120, 0, 0).filled(),
+                )
             }))
-            .map_err(plot_err)?;
+            .map_err(plot_err)?
+            .label("epoch's mean")
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, RGBColor(120, 0, 0).filled()));
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        let min_acc = curve
+            .iter()
+            .map(|p| p.running_accuracy)
+            .chain(history.iter().flat_map(|r| r.test_accuracy))
+            .filter(|v| v.is_finite())
+            .fold(100.0f64, f64::min)
+            .min(90.0);
+        let y = (min_acc - 2.0).max(0.0)..100.0;
+        let mut chart = line_chart(&right, "Accuracy (%)", x_desc, x0..x_max, y)?;
+        if by_step {
+            let running: Vec<(f64, f64)> = curve
+                .iter()
+                .map(|p| (p.step as f64, p.running_accuracy))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(
+                    super::curve("running train accuracy", running),
+                    BLUE.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label("train (running mean)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+        }
+        let tests: Vec<(f64, f64)> = history
+            .iter()
+            .filter_map(|r| r.test_accuracy.map(|a| (end_of(r.epoch), a)))
+            .collect();
+        if tests.len() >= 5 {
+            chart
+                .draw_series(LineSeries::new(
+                    super::curve("test accuracy", tests.clone()),
+                    GREEN.stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+        }
+        chart
+            .draw_series(
+                tests
+                    .iter()
+                    .map(|&p| Circle::new(p, 5, RGBColor(0, 140, 0).filled())),
+            )
+            .map_err(plot_err)?
+            .label("test, after each epoch")
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, RGBColor(0, 140, 0).filled()));
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
@@ -84,7 +123,7 @@ pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
         let mut chart = line_chart(root, title, "step", 0.0..max_x, 0.0..max_y)?;
         chart
             .draw_series(LineSeries::new(
-                points.iter().map(|&(s, v)| (s as f64, v)),
+                curve(title, points.iter().map(|&(s, v)| (s as f64, v)).collect()),
                 RED.stroke_width(2),
             ))
             .map_err(plot_err)?;
@@ -93,22 +132,23 @@ pub fn step_curve(points: &[(u64, f64)], title: &str) -> Result<Figure> {
 }
 
 /// The learning-rate range test: loss (batch and smoothed) against the learning rate on a log
-/// axis, with the suggested rate marked.
+/// axis, with the lowest smoothed loss, the point where it doubled, the suggested rate and the
+/// article's 1e-3 marked. The y axis shows the smoothed curve up to a little past its doubling,
+/// so the part a rate is chosen from fills the plot; batches that blew up run off its top.
 pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
     use plotters::coord::combinators::IntoLogRange;
     let pts = &range.points;
     let lo = pts.first().map_or(1e-6, |p| p.lr);
     let hi = pts.last().map_or(1.0, |p| p.lr).max(lo * 10.0);
-    // The smoothed curve sets the scale; single batches that blew up are cut off at the top.
-    let ymax = pts
-        .iter()
-        .map(|p| p.smoothed)
-        .chain(pts.first().map(|p| p.loss))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-3)
-        * 1.25;
-    let ymin = pts.iter().map(|p| p.smoothed).fold(ymax, f64::min) * 0.9;
+    let smoothed = || pts.iter().map(|p| p.smoothed).filter(|v| v.is_finite());
+    let lowest = smoothed().fold(f64::INFINITY, f64::min);
+    let lowest = if lowest.is_finite() { lowest } else { 1.0 };
+    let first = pts.first().map(|p| p.smoothed).filter(|v| v.is_finite());
+    let ymax = (2.0 * lowest).max(first.unwrap_or(0.0)) * 1.3;
+    let ymin = lowest * 0.8;
+    let article = crate::train::TrainConfig::recipe(crate::train::Recipe::Article)
+        .optimizer
+        .lr;
     Figure::render(800, 450, |root| {
         draw_centered(root, "Learning-rate range test", 20.0, 10)?;
         let mut chart = ChartBuilder::on(root)
@@ -127,30 +167,48 @@ pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
             .axis_desc_style(font(14.0))
             .draw()
             .map_err(plot_err)?;
+        // The curves up to the first point past the top of the plot: the rest runs off it.
+        let shown = pts
+            .iter()
+            .position(|p| !(p.smoothed <= ymax))
+            .map_or(pts.len(), |i| i + 1);
+        let pts = &pts[..shown];
+        let grey = RGBColor(180, 180, 220);
         chart
             .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.lr, p.loss)),
-                RGBColor(180, 180, 220).stroke_width(1),
+                curve("batch loss", pts.iter().map(|p| (p.lr, p.loss)).collect()),
+                grey.stroke_width(1),
             ))
             .map_err(plot_err)?
             .label("batch loss")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(180, 180, 220)));
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], grey));
         chart
             .draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.lr, p.smoothed)),
+                curve("smoothed", pts.iter().map(|p| (p.lr, p.smoothed)).collect()),
                 BLUE.stroke_width(2),
             ))
             .map_err(plot_err)?
             .label("smoothed")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-        chart
-            .draw_series(LineSeries::new(
-                [(range.suggested, ymin), (range.suggested, ymax)],
-                RED.stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label(format!("suggested {:.0e}", range.suggested))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+        let marks = [
+            (range.lr_at_min, RGBColor(0, 140, 0), "lowest"),
+            (range.lr_at_blowup, RGBColor(230, 120, 0), "doubled"),
+            (range.suggested, RED, "suggested"),
+            (article, BLACK, "article's"),
+        ];
+        for (lr, colour, what) in marks {
+            if !(lo..=hi).contains(&lr) {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    [(lr, ymin), (lr, ymax)],
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(format!("{what} {lr:.1e}"))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+        }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     })
@@ -195,7 +253,7 @@ pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figu
             let c = COLORS[i % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(
-                    s.iter().map(|&(x, y)| (x as f64, y)),
+                    curve(&t.name, s.iter().map(|&(x, y)| (x as f64, y)).collect()),
                     c.stroke_width(2),
                 ))
                 .map_err(plot_err)?
@@ -214,7 +272,13 @@ pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figu
             let c = COLORS[i % COLORS.len()];
             chart
                 .draw_series(LineSeries::new(
-                    t.evals.iter().map(|e| (e.step as f64, e.test_accuracy)),
+                    curve(
+                        &t.name,
+                        t.evals
+                            .iter()
+                            .map(|e| (e.step as f64, e.test_accuracy))
+                            .collect(),
+                    ),
                     c.stroke_width(2),
                 ))
                 .map_err(plot_err)?;
@@ -259,7 +323,7 @@ mod tests {
             skipped_steps: 0,
             loss_scale: 1.0,
         };
-        let fig = training_curves(&[one]).unwrap();
+        let fig = training_curves(&[one], &[]).unwrap();
         // A filled dot of radius 4 is about 50 pixels; the legend's short lines are 20 each.
         let (left, right) = (0..500, 500..fig.width);
         assert!(count(&fig, RED, left.start, left.end) >= 30, "loss dot");

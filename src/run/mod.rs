@@ -300,7 +300,7 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
         }),
     )?;
     if spec.plots {
-        crate::plot::training_curves(&t.history)?.save(&dir.join("curves.png"))?;
+        crate::plot::training_curves(&t.history, &t.curve)?.save(&dir.join("curves.png"))?;
     }
     Ok(())
 }

@@ -1,0 +1,174 @@
+//! Every kind of figure the notebooks draw, drawn from the inputs that broke them before (long
+//! Fashion-MNIST titles in a 6-column gallery, a run of one epoch, a range test that blew up,
+//! saliency under its digits), held to the reading rules of the notebook check
+//! (`scripts/notebook_reading.py --figures`: width, titles against their panels, pictures at one
+//! scale, curves of 5 points or more). The rules have one owner, that script; its self-test shows
+//! each rule flags the defect it is for.
+
+mod common;
+
+use std::process::Command;
+use tch::{Kind, Tensor};
+use vggnet::data::Dataset;
+use vggnet::plot::{self, Figure};
+use vggnet::teach::experiment::{LrPoint, LrRange};
+use vggnet::train::{CurvePoint, EpochRecord};
+
+fn record(epoch: usize, loss: f64, train: f64, test: f64) -> EpochRecord {
+    EpochRecord {
+        epoch,
+        train_loss: loss,
+        train_accuracy: train,
+        test_accuracy: Some(test),
+        seconds: 1.0,
+        images_per_sec: 1.0,
+        skipped_steps: 0,
+        loss_scale: 1.0,
+    }
+}
+
+fn curve(epochs: usize, steps: u64) -> Vec<CurvePoint> {
+    (1..=epochs)
+        .flat_map(|e| {
+            (1..=steps / 10).map(move |k| CurvePoint {
+                step: (e as u64 - 1) * steps + 10 * k,
+                epoch: e,
+                running_loss: 2.3 / (1.0 + k as f64 / 10.0),
+                running_accuracy: 100.0 - 90.0 / (1.0 + k as f64 / 10.0),
+            })
+        })
+        .collect()
+}
+
+fn figures() -> Vec<(&'static str, Figure)> {
+    let pixels =
+        |i: usize| -> Vec<u8> { (0..784).map(|p| ((p * 7 + i * 13) % 256) as u8).collect() };
+    // The longest Fashion-MNIST titles, as the misclassified gallery writes them.
+    let fashion: Vec<(Vec<u8>, String)> = (0..12)
+        .map(|i| {
+            let (t, p) = [(0, 6), (9, 7), (4, 2), (6, 0)][i % 4];
+            let title = format!(
+                "#{} True: {}, Pred: {}",
+                1000 + i,
+                Dataset::FashionMnist.class_name(t),
+                Dataset::FashionMnist.class_name(p)
+            );
+            (pixels(i), title)
+        })
+        .collect();
+    let one_epoch = [record(1, 0.78, 87.8, 98.9)];
+    let five: Vec<EpochRecord> = (1..=5)
+        .map(|e| record(e, 0.7 / e as f64, 90.0 + e as f64, 98.0 + 0.2 * e as f64))
+        .collect();
+    // A range test from a partly trained start that blew up: the last batches' losses are huge.
+    let points: Vec<LrPoint> = (0..74)
+        .map(|k| {
+            let lr = 1e-5 * 1.15f64.powi(k);
+            let smoothed = if k < 60 {
+                0.6 - 0.002 * k as f64
+            } else {
+                0.48 * 1.3f64.powi(k - 59)
+            };
+            LrPoint {
+                step: k as usize,
+                lr,
+                loss: smoothed * if k > 70 { 20.0 } else { 1.1 },
+                smoothed,
+            }
+        })
+        .collect();
+    let range = LrRange {
+        lr_at_min: points[59].lr,
+        lr_at_blowup: points[63].lr,
+        suggested: points[63].lr / 10.0,
+        diverged: true,
+        points,
+    };
+    let images = Tensor::rand([5, 1, 28, 28], (Kind::Float, tch::Device::Cpu)) * 2 - 1;
+    let saliency = Tensor::rand([5, 28, 28], (Kind::Float, tch::Device::Cpu));
+    let titles: Vec<String> = (0..5).map(|i| format!("{i} (p = 0.91)")).collect();
+    let filters = Tensor::randn([64, 1, 3, 3], (Kind::Float, tch::Device::Cpu));
+    let confusion: Vec<Vec<u64>> = (0..10)
+        .map(|r| {
+            (0..10)
+                .map(|c| if r == c { 980 } else { (r * c % 7) as u64 })
+                .collect()
+        })
+        .collect();
+    vec![
+        ("gallery_fashion", plot::digit_grid(&fashion, 6).unwrap()),
+        ("grid_fashion", plot::digit_grid(&fashion[..6], 3).unwrap()),
+        (
+            "curves_one_epoch",
+            plot::training_curves(&one_epoch, &curve(1, 750)).unwrap(),
+        ),
+        (
+            "curves_five_epochs",
+            plot::training_curves(&five, &curve(5, 938)).unwrap(),
+        ),
+        (
+            "curves_no_steps",
+            plot::training_curves(&five, &[]).unwrap(),
+        ),
+        ("lr_range", plot::lr_range(&range).unwrap()),
+        (
+            "saliency",
+            plot::saliency_maps(&images, &saliency, &titles).unwrap(),
+        ),
+        ("filters", plot::filter_grid(&filters).unwrap()),
+        (
+            "confusion_fashion",
+            plot::confusion_matrix(&confusion, Dataset::FashionMnist).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn every_figure_kind_meets_the_reading_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    // VGGNET_FIGURES=DIR keeps the figures there, to look at.
+    let keep = std::env::var_os("VGGNET_FIGURES").map(std::path::PathBuf::from);
+    let dir = keep.as_deref().unwrap_or(dir.path());
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, fig) in figures() {
+        fig.save(&dir.join(format!("{name}.png"))).unwrap();
+    }
+    let out = Command::new(common::python())
+        .arg(common::root().join("scripts/notebook_reading.py"))
+        .arg("--figures")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "figure problems:\n{text}");
+}
+
+#[test]
+fn a_title_too_wide_for_its_panel_takes_two_lines_and_saliency_matches_its_digit() {
+    let figs = figures();
+    let gallery = &figs[0].1.layout;
+    // Every title fits; the long ones were split at the comma.
+    assert!(
+        gallery.titles.iter().all(|t| t.width <= t.panel),
+        "{:?}",
+        gallery.titles
+    );
+    assert!(
+        gallery.titles.iter().any(|t| t.text.starts_with("Pred: ")),
+        "{:?}",
+        gallery.titles
+    );
+    let saliency = &figs
+        .iter()
+        .find(|(n, _)| *n == "saliency")
+        .unwrap()
+        .1
+        .layout;
+    let sizes: std::collections::BTreeSet<_> = saliency.pictures.iter().map(|p| p.drawn).collect();
+    assert_eq!(sizes.len(), 1, "digits and heatmaps at one size: {sizes:?}");
+}
