@@ -170,7 +170,7 @@ pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
         // The curves up to the first point past the top of the plot: the rest runs off it.
         let shown = pts
             .iter()
-            .position(|p| !(p.smoothed <= ymax))
+            .position(|p| p.smoothed.is_nan() || p.smoothed > ymax)
             .map_or(pts.len(), |i| i + 1);
         let pts = &pts[..shown];
         let grey = RGBColor(180, 180, 220);
