@@ -15,7 +15,7 @@ CARGO ?= cargo
 # Jupyter Lab refuses to start as root unless told to (a clone under /root, run as root).
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks exercises lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -53,9 +53,15 @@ first-cell: setup-notebooks
 
 ## Execute all notebooks headless; executed copies, HTML, screenshots and index.html go to
 ## out/notebooks/, and notebooks/ is left as it is (a learner's edits are never overwritten).
-## In CI the committed outputs must also be from the cells' current source.
+## In CI the committed outputs must also be from the cells' current source. Then the exercises.
 notebooks: setup-notebooks
 	.venv/bin/python scripts/run_notebooks.py --out out/notebooks $(if $(CI),--check-published)
+	.venv/bin/python scripts/exercises.py --executed out/notebooks
+
+## Every exercise whose answer is code or a setting, done as its text says on a copy of its notebook,
+## and what its answer states asserted from the output (scripts/exercises.py; ONLY=02_training:2 picks one).
+exercises: setup-notebooks
+	.venv/bin/python scripts/exercises.py --executed out/notebooks $(if $(ONLY),--only $(ONLY))
 
 ## Notebook 02 with its `dataset` settings line switched to Fashion-MNIST (the one edit a learner makes),
 ## then 04 and 05 on that run; executed copies to out/notebooks-fashion/, notebooks/ left as it is.

@@ -8,6 +8,10 @@
     no recorded source (a path under results/ or docs/). Such sentences were written for one
     run and drift from the outputs beside them; print the figure from the value instead, or
     cite where it was recorded;
+  - long cells without warning: a code cell that ran longer than LONG_CELL seconds when the
+    notebook was published (its `vggnet_seconds` metadata, written by `--publish`) must say so in
+    the markdown cell above it, as "takes about N seconds" or "takes about N minutes" (on the
+    machine that published it), within a factor of 2 of the time recorded;
   - figures a person cannot read, on every image output: wider than a notebook shows without
     scaling (MAX_WIDTH px); a title wider than its panel (measured: the crate's figures record each
     title's rendered width and its panel's width in a `vggnet-layout` PNG text chunk,
@@ -43,6 +47,8 @@ MEASURED = [
                + NUMBER + r"(?:\s*steps\b)?", re.I),
 ]
 CITATION = re.compile(r"results/|docs/")
+LONG_CELL = 30  # seconds
+DURATION_NOTE = re.compile(r"takes about (\d+(?:\.\d+)?) (seconds|minutes?)")
 
 
 def _texts(nb):
@@ -159,8 +165,27 @@ def image_outputs(nb):
                 yield i, k, base64.b64decode(b64 if isinstance(b64, str) else "".join(b64))
 
 
-def reading_problems(nb, name):
+def duration_problems(nb, name):
+    """Cells that ran longer than LONG_CELL s when published, without a true duration note above them."""
     problems = []
+    for i, cell in enumerate(nb.cells):
+        seconds = cell.get("metadata", {}).get("vggnet_seconds")
+        if cell.cell_type != "code" or seconds is None or seconds <= LONG_CELL:
+            continue
+        above = next((c for c in reversed(nb.cells[:i]) if c.cell_type == "markdown"), None)
+        m = DURATION_NOTE.search(above.source) if above is not None else None
+        if not m:
+            problems.append(f"{name} cell {i}: ran {seconds:.0f} s when published, and the cell above does not say "
+                            "how long it takes (\"takes about N seconds/minutes\")")
+            continue
+        said = float(m.group(1)) * (60 if m.group(2).startswith("minute") else 1)
+        if not seconds / 2 <= said <= seconds * 2:
+            problems.append(f"{name} cell {i}: the cell above says it \"{m.group(0)}\", it ran {seconds:.0f} s when published")
+    return problems
+
+
+def reading_problems(nb, name):
+    problems = duration_problems(nb, name)
     seen = {}
     for i, cell in enumerate(nb.cells):
         key = (cell.cell_type, cell.source.strip())
@@ -177,8 +202,8 @@ def reading_problems(nb, name):
         if cell.cell_type != "markdown":
             continue
         for paragraph in _paragraphs(cell.source):
-            if CITATION.search(paragraph):
-                continue
+            if CITATION.search(paragraph) or DURATION_NOTE.search(paragraph):
+                continue  # cited, or a long cell's duration note (checked in duration_problems)
             for number, words in _figures(paragraph):
                 if not _printed(number, texts):
                     problems.append(f"{name} cell {i}: quotes \"{words}\", which no output of the notebook "
@@ -255,6 +280,16 @@ def self_test():
     for w in want:
         assert any(w in g for g in got), f"notebook_reading self-test: expected {w!r} in {got}"
     assert len(got) == len(want), f"notebook_reading self-test: unexpected problems {got}"
+    long = nbformat.v4.new_code_cell("train();")
+    long.metadata["vggnet_seconds"] = 300.0
+    nb.cells = [nbformat.v4.new_markdown_cell("The training."), long,
+                nbformat.v4.new_markdown_cell("This cell takes about 20 seconds."), nbformat.v4.new_code_cell("a();"),
+                nbformat.v4.new_markdown_cell("This cell takes about 5 minutes on the machine that published it."),
+                nbformat.v4.new_code_cell("b();")]
+    nb.cells[3].metadata["vggnet_seconds"] = 300.0
+    nb.cells[5].metadata["vggnet_seconds"] = 290.0
+    got = duration_problems(nb, "t")
+    assert len(got) == 2 and "cell 1: ran 300 s" in got[0] and "takes about 20 seconds" in got[1], got
     figure_self_test()
 
 

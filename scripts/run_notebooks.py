@@ -21,8 +21,8 @@ each page as an artifact (out/notebooks/screenshot_NN_name.png).
 
 The notebooks are committed with their outputs, so that they read well on a code host. Each
 executed code cell carries the SHA-256 of its source (metadata "vggnet_source_sha256"):
-  --publish          writes the executed notebooks back into notebooks/, outputs and hashes
-                     included (`make publish-notebooks`; `make notebooks` and `make test` never do);
+  --publish          writes the executed notebooks back into notebooks/, outputs, hashes and each
+                     cell's seconds (metadata "vggnet_seconds", for the duration notes' check) included (`make publish-notebooks`; `make notebooks` and `make test` never do);
   --check-published  first fails on any committed code cell that has no outputs from its current
                      source (never executed, or edited since): CI's check that what a reader
                      sees on the code host is what the cells produce.
@@ -108,14 +108,29 @@ def published_problems(path):
     return problems
 
 
+def cell_duration(cell):
+    """Seconds a cell ran, from nbclient's timing metadata (NaN when missing)."""
+    from datetime import datetime
+    t = cell.get("metadata", {}).get("execution", {})
+    try:
+        start, end = (datetime.fromisoformat(t[k].replace("Z", "+00:00"))
+                      for k in ("iopub.execute_input", "shell.execute_reply"))
+        return (end - start).total_seconds()
+    except (KeyError, ValueError):
+        return float("nan")
+
+
 def publish(nb, path):
     """Writes the executed notebook back to notebooks/, with each code cell's source hash and
     without nbclient's per-cell timestamps (they would change every line on every run)."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     for cell in nb.cells:
         if cell.cell_type == "code":
+            seconds = cell_duration(cell)
             cell.metadata.pop("execution", None)
             cell.metadata["vggnet_source_sha256"] = source_sha(cell)
+            if seconds == seconds:  # not NaN: the time it ran here, for the duration notes' check
+                cell.metadata["vggnet_seconds"] = round(seconds, 1)
     nbformat.write(nb, path)
 
 

@@ -189,8 +189,9 @@ pub fn feature_maps(
     })
 }
 
-/// Digits above their saliency maps (see [`crate::teach::inspect::saliency`]): `images`
-/// (B, 1, 28, 28) normalized, `saliency` (B, 28, 28), one title per digit.
+/// Digits above their saliency maps (see [`crate::teach::inspect::saliency`]), drawn at one
+/// scale: `images` (B, 1, 28, 28) normalized, `saliency` (B, 28, 28), one title per digit (name
+/// the class whose score the map is of there).
 pub fn saliency_maps(
     images: &tch::Tensor,
     saliency: &tch::Tensor,
@@ -212,30 +213,26 @@ pub fn saliency_maps(
     let picture = cell - 10;
     let sal = values(saliency)?;
     let top_h = title_h + picture;
-    Figure::render(
-        cell * n.max(1) as u32,
-        36 + top_h + 10 + picture + 14,
-        |root| {
-            draw_centered(
-                root,
-                "Saliency: |d score / d pixel| for the true class",
-                18.0,
-                8,
-            )?;
-            for i in 0..n {
-                let pixels = denormalize_to_pixels(&images.get(i as i64));
-                let top = root.clone().shrink((i as u32 * cell, 36), (cell, top_h));
-                draw_digit(&top, &pixels, &titles[i], 1)?;
-                let m = &sal[i * side * side..(i + 1) * side * side];
-                let max = m.iter().fold(0.0f64, |a, b| a.max(*b)).max(1e-12);
-                let bottom = root
-                    .clone()
-                    .shrink((i as u32 * cell, 36 + top_h + 8), (cell, picture + 4));
-                draw_cells(&bottom, "", side, side, &|y, x| hot(m[y * side + x] / max))?;
-            }
-            Ok(())
-        },
-    )
+    let width = cell * n.max(1) as u32;
+    let (heading, size) = fit_title("Saliency: |d score / d pixel|", width, 18.0)?;
+    let head = 14 + 22 * heading.len() as u32;
+    Figure::render(width, head + top_h + 10 + picture + 14, |root| {
+        for (k, line) in heading.iter().enumerate() {
+            draw_centered(root, line, size, 8 + 22 * k as i32)?;
+        }
+        for i in 0..n {
+            let pixels = denormalize_to_pixels(&images.get(i as i64));
+            let top = root.clone().shrink((i as u32 * cell, head), (cell, top_h));
+            draw_digit(&top, &pixels, &titles[i], 1)?;
+            let m = &sal[i * side * side..(i + 1) * side * side];
+            let max = m.iter().fold(0.0f64, |a, b| a.max(*b)).max(1e-12);
+            let bottom = root
+                .clone()
+                .shrink((i as u32 * cell, head + top_h + 8), (cell, picture + 4));
+            draw_cells(&bottom, "", side, side, &|y, x| hot(m[y * side + x] / max))?;
+        }
+        Ok(())
+    })
 }
 
 /// Misclassified pictures titled with truth, prediction (`dataset`'s class names) and the

@@ -6,6 +6,10 @@ use crate::error::Result;
 use crate::train::{CurvePoint, EpochRecord};
 use plotters::prelude::*;
 
+/// The epoch's mean training loss and its test accuracy, as dots.
+const LOSS_DOT: RGBColor = RGBColor(120, 0, 0);
+const TEST_DOT: RGBColor = RGBColor(0, 140, 0);
+
 /// A run's curves against the optimizer step: the running training loss on the left, the running
 /// training accuracy on the right, both as [`crate::train::Trainer::curve`] recorded them (the
 /// mean since the start of the epoch, so they restart at each epoch), with each epoch's mean
@@ -59,12 +63,12 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
                 Circle::new(
                     (end_of(r.epoch), r.train_loss),
                     5,
-                    RGBColor(120, 0, 0).filled(),
+                    LOSS_DOT.filled(),
                 )
             }))
             .map_err(plot_err)?
             .label("epoch's mean")
-            .legend(|(x, y)| Circle::new((x + 10, y), 5, RGBColor(120, 0, 0).filled()));
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, LOSS_DOT.filled()));
         legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         let min_acc = curve
             .iter()
@@ -105,11 +109,11 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
             .draw_series(
                 tests
                     .iter()
-                    .map(|&p| Circle::new(p, 5, RGBColor(0, 140, 0).filled())),
+                    .map(|&p| Circle::new(p, 5, TEST_DOT.filled())),
             )
             .map_err(plot_err)?
             .label("test, after each epoch")
-            .legend(|(x, y)| Circle::new((x + 10, y), 5, RGBColor(0, 140, 0).filled()));
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, TEST_DOT.filled()));
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     })
@@ -191,7 +195,7 @@ pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
             .label("smoothed")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
         let marks = [
-            (range.lr_at_min, RGBColor(0, 140, 0), "lowest"),
+            (range.lr_at_min, TEST_DOT, "lowest"),
             (range.lr_at_blowup, RGBColor(230, 120, 0), "doubled"),
             (range.suggested, RED, "suggested"),
             (article, BLACK, "article's"),
@@ -312,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn a_single_epoch_still_shows_its_loss_and_both_accuracies() {
+    fn a_single_epoch_shows_its_step_curves_and_its_dots() {
         let one = EpochRecord {
             epoch: 1,
             train_loss: 0.6,
@@ -323,11 +327,22 @@ mod tests {
             skipped_steps: 0,
             loss_scale: 1.0,
         };
-        let fig = training_curves(&[one], &[]).unwrap();
-        // A filled dot of radius 4 is about 50 pixels; the legend's short lines are 20 each.
+        let curve: Vec<CurvePoint> = (1..=75)
+            .map(|k| CurvePoint {
+                step: 10 * k,
+                epoch: 1,
+                running_loss: 2.3 / (1.0 + k as f64 / 10.0),
+                running_accuracy: 100.0 - 90.0 / (1.0 + k as f64 / 10.0),
+            })
+            .collect();
+        let fig = training_curves(&[one], &curve).unwrap();
+        // A filled dot of radius 5 is about 80 pixels; the legend's dot as many again.
         let (left, right) = (0..500, 500..fig.width);
-        assert!(count(&fig, RED, left.start, left.end) >= 30, "loss dot");
-        assert!(count(&fig, BLUE, right.start, right.end) >= 60, "train dot");
-        assert!(count(&fig, GREEN, right.start, right.end) >= 60, "test dot");
+        assert!(count(&fig, LOSS_DOT, left.start, left.end) >= 100, "loss dot");
+        assert!(count(&fig, TEST_DOT, right.start, right.end) >= 100, "test dot");
+        assert!(count(&fig, RED, left.start, left.end) >= 300, "running loss line");
+        assert!(count(&fig, BLUE, right.start, right.end) >= 300, "running accuracy line");
+        let curves: Vec<_> = fig.layout.series.iter().map(|s| (s.name.as_str(), s.points)).collect();
+        assert_eq!(curves, [("running loss", 75), ("running train accuracy", 75)]);
     }
 }

@@ -212,9 +212,9 @@ struct Record<'a> {
 }
 
 impl Observer for Record<'_> {
-    fn on_message(&mut self, m: &str) {
-        self.inner.on_message(m);
-    }
+    /// The trainer's own notes (its precision, with the command line's hints) are left out:
+    /// [`compare`] says the precision once, for all its settings.
+    fn on_message(&mut self, _: &str) {}
     fn on_batch(&mut self, p: &BatchProgress) {
         self.losses.push((p.global_step, p.loss));
         self.inner.on_batch(p);
@@ -237,6 +237,15 @@ pub fn compare(
     obs: &mut dyn Observer,
 ) -> Result<Vec<Trial>> {
     let mut trials = Vec::with_capacity(settings.len());
+    let precisions: Vec<&str> = settings
+        .iter()
+        .map(|(_, c)| Ok(crate::train::Precision::of(c.amp, device)?.describe()))
+        .collect::<Result<_>>()?;
+    if let Some(first) = precisions.first() {
+        if precisions.iter().all(|p| p == first) {
+            obs.on_message(&format!("every setting trains in {first}"));
+        }
+    }
     for (name, config) in settings {
         obs.on_message(&format!("{name}: {steps} steps"));
         let mut trainer = fresh_trainer(model, config.clone(), device)?;
