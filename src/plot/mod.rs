@@ -127,6 +127,16 @@ fn fit_title(title: &str, width: u32, size: f64) -> Result<(Vec<String>, f64)> {
     Ok((lines, s))
 }
 
+/// The largest size up to `size` (down to 9 px) at which `text` fits a panel `width` px wide on
+/// one line.
+fn fit_line(text: &str, width: u32, size: f64) -> Result<f64> {
+    let mut s = size;
+    while s > 9.0 && layout_line(text, s)?.0 > width as f32 - 2.0 {
+        s -= 0.5;
+    }
+    Ok(s)
+}
+
 /// What a figure's drawing recorded of itself: its titles (with their rendered width and the
 /// width of the panel they are centred in), its pictures (digits, heatmaps: their source size
 /// and their drawn size) and its line series (with their number of points). [`Figure::png_bytes`]

@@ -59,13 +59,11 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
         }
         chart
-            .draw_series(history.iter().map(|r| {
-                Circle::new(
-                    (end_of(r.epoch), r.train_loss),
-                    5,
-                    LOSS_DOT.filled(),
-                )
-            }))
+            .draw_series(
+                history
+                    .iter()
+                    .map(|r| Circle::new((end_of(r.epoch), r.train_loss), 5, LOSS_DOT.filled())),
+            )
             .map_err(plot_err)?
             .label("epoch's mean")
             .legend(|(x, y)| Circle::new((x + 10, y), 5, LOSS_DOT.filled()));
@@ -106,11 +104,7 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
                 .map_err(plot_err)?;
         }
         chart
-            .draw_series(
-                tests
-                    .iter()
-                    .map(|&p| Circle::new(p, 5, TEST_DOT.filled())),
-            )
+            .draw_series(tests.iter().map(|&p| Circle::new(p, 5, TEST_DOT.filled())))
             .map_err(plot_err)?
             .label("test, after each epoch")
             .legend(|(x, y)| Circle::new((x + 10, y), 5, TEST_DOT.filled()));
@@ -338,11 +332,31 @@ mod tests {
         let fig = training_curves(&[one], &curve).unwrap();
         // A filled dot of radius 5 is about 80 pixels; the legend's dot as many again.
         let (left, right) = (0..500, 500..fig.width);
-        assert!(count(&fig, LOSS_DOT, left.start, left.end) >= 100, "loss dot");
-        assert!(count(&fig, TEST_DOT, right.start, right.end) >= 100, "test dot");
-        assert!(count(&fig, RED, left.start, left.end) >= 300, "running loss line");
-        assert!(count(&fig, BLUE, right.start, right.end) >= 300, "running accuracy line");
-        let curves: Vec<_> = fig.layout.series.iter().map(|s| (s.name.as_str(), s.points)).collect();
-        assert_eq!(curves, [("running loss", 75), ("running train accuracy", 75)]);
+        assert!(
+            count(&fig, LOSS_DOT, left.start, left.end) >= 100,
+            "loss dot"
+        );
+        assert!(
+            count(&fig, TEST_DOT, right.start, right.end) >= 100,
+            "test dot"
+        );
+        assert!(
+            count(&fig, RED, left.start, left.end) >= 300,
+            "running loss line"
+        );
+        assert!(
+            count(&fig, BLUE, right.start, right.end) >= 300,
+            "running accuracy line"
+        );
+        let curves: Vec<_> = fig
+            .layout
+            .series
+            .iter()
+            .map(|s| (s.name.as_str(), s.points))
+            .collect();
+        assert_eq!(
+            curves,
+            [("running loss", 75), ("running train accuracy", 75)]
+        );
     }
 }
