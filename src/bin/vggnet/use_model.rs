@@ -143,13 +143,17 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
             Ok(p) => {
                 let reading = vggnet::digits::read::read(&model, &p, k)?;
                 if !args.json {
-                    println!("{name}: {}", describe(&reading));
+                    match &p.doubt {
+                        Some(doubt) => println!("{name}: {} [{doubt}]", describe(&reading)),
+                        None => println!("{name}: {}", describe(&reading)),
+                    }
                 }
                 results.push(serde_json::json!({
                     "input": name,
                     "digits_found": reading.digits.len(),
                     "number": reading.number(),
                     "lines": reading.lines(),
+                    "doubt": p.doubt,
                     "top": top_json(&reading.largest().top),
                     "digits": reading.digits.iter().map(|d| serde_json::json!({
                         "class": d.class, "probability": d.probability, "line": d.line,

@@ -4,11 +4,19 @@
 //!
 //! How the page is found, at about 200 px:
 //! 1. Otsu's threshold splits bright from dark; the largest bright region, with what it
-//!    encloses (the writing), is the candidate page.
-//! 2. It must look like a page: between 8% and 90% of the picture, mostly bright inside,
-//!    clearly brighter than what lies around it, four-sided (its area at least 88% of the
-//!    quadrilateral through its corners, which a digit's bright blob or a round plate is
-//!    not), with sharp edges (a step in brightness, not light falling off slowly).
+//!    encloses (the writing), is the seed. The seed grows through the pixels where the light
+//!    changes slowly (under 15% from one pixel to the next: light falling off across the
+//!    page, a shadow's soft edge) up to the page's edges, where it changes by a third or
+//!    more; so a page darkened by half on one side is found whole, not its lit part. When
+//!    the grown region is no page (it leaked into the desk), the seed itself is tried; and
+//!    when neither is, the same with a seed above a level halfway to the brightest (a shadow
+//!    can make the page's dark side as dark as the desk's lit side).
+//! 2. It must look like a page: between 3% and 90% of the picture (a page in a corner of a
+//!    big photo, down to about 1/20 of it), its shorter side at least 12% of the picture's,
+//!    mostly bright inside (its grown part counts as bright), clearly brighter than what lies
+//!    around it, four-sided (its area at least 88% of the quadrilateral through its corners,
+//!    which a digit's bright blob or a round plate is not), with sharp edges (a step in
+//!    brightness, not light falling off slowly).
 //! 3. Its corners are the region's extreme points along the diagonals of its smallest
 //!    enclosing rectangle, so any rotation and a moderate perspective are followed.
 //!
@@ -33,6 +41,13 @@ pub type Quad = [Pt; 4];
 const FIND_LONG: u32 = 200;
 /// The page is inset by this fraction on every side once straightened.
 const INSET: f32 = 0.03;
+/// The smallest page, as a fraction of the picture's area (a page in a corner of a big
+/// photo, seen a little from the side, down to about 1/20 of the frame).
+const MIN_AREA: f32 = 0.03;
+/// The page's shorter side, at least this fraction of the picture's shorter side.
+const MIN_SIDE: f32 = 0.12;
+/// Light "changes slowly" under this change of log-brightness per pixel at [`FIND_LONG`].
+const SMOOTH: f32 = 0.15;
 
 /// The page's corners in `gray`'s pixels, if the picture shows a page lying on a darker
 /// surface; `None` when it does not (a page filling the picture, a board, a scan).
@@ -51,16 +66,148 @@ pub fn find_page(gray: &GrayImage) -> Option<Quad> {
     } else {
         (w, h)
     };
-    let small = image::imageops::thumbnail(gray, sw, sh);
-    let small = imageproc::filter::gaussian_blur_f32(&small, 1.0);
+    let thumb = image::imageops::thumbnail(gray, sw, sh);
+    let small = imageproc::filter::gaussian_blur_f32(&thumb, 1.0);
     let level = otsu_level(&small);
-    let bright = GrayImage::from_fn(sw, sh, |x, y| {
-        Luma([u8::from(small.get_pixel(x, y)[0] > level) * 255])
-    });
-    let region = filled_largest(&bright)?;
+    let mut smooth: Option<Vec<bool>> = None;
+    let n = (sw * sh) as f32;
+    // Seeds: what is brighter than Otsu's level, then than a level halfway to the brightest
+    // (when a shadow makes the page's dark side as dark as the desk's lit side, only the
+    // higher level keeps the page's lit part apart from the desk).
+    let top = small.pixels().map(|p| p[0]).max().unwrap_or(255);
+    for (i, seed_level) in [level, level + (top.saturating_sub(level)) / 2]
+        .into_iter()
+        .enumerate()
+    {
+        let bright = GrayImage::from_fn(sw, sh, |x, y| {
+            Luma([u8::from(small.get_pixel(x, y)[0] > seed_level) * 255])
+        });
+        let Some(seed) = filled_largest(&bright) else {
+            continue;
+        };
+        let seed_n = seed.iter().filter(|&&r| r).count();
+        if i == 0 && seed_n as f32 > 0.9 * n {
+            // Bright nearly everywhere: a page filling the picture (or a white table), not
+            // a page on a darker desk.
+            return None;
+        }
+        // The seed grown through the light falling off across the page, up to its edges;
+        // then the seed as it is (a page evenly lit, or one whose growth leaked). A seed
+        // under 1% of the picture is no page's lit part.
+        let mut tries = vec![(seed.clone(), None)];
+        if seed_n as f32 >= 0.01 * n {
+            let smooth = smooth.get_or_insert_with(|| smooth_light(&thumb));
+            let grown = grow(&seed, smooth, sw, sh);
+            let grown_n = grown.iter().filter(|&&r| r).count();
+            if grown_n as f32 > 1.05 * seed_n as f32 {
+                tries.insert(0, (grown, Some(&seed)));
+            }
+        }
+        for (region, lit) in tries {
+            if let Some(q) = page_quad(&small, &region, lit, seed_level) {
+                // Inset towards the centre, then to the picture's own pixels.
+                let (cx, cy) = q
+                    .iter()
+                    .fold((0.0, 0.0), |(a, b), p| (a + p.0 / 4.0, b + p.1 / 4.0));
+                let (fx, fy) = (w as f32 / sw as f32, h as f32 / sh as f32);
+                return Some(q.map(|(x, y)| {
+                    (
+                        (x + (cx - x) * 2.0 * INSET) * fx,
+                        (y + (cy - y) * 2.0 * INSET) * fy,
+                    )
+                }));
+            }
+        }
+    }
+    None
+}
+
+/// Where light changes slowly, at `thumb`'s pixels: the change in log-brightness to each of
+/// the 4 neighbours under [`SMOOTH`]. Light falling off across a page, even a soft shadow's
+/// edge, changes it by a few percent per pixel at this size; a page's edge on a darker desk
+/// by a third or more, on both pixels beside the step (an 8-connected line that a 4-connected
+/// growth cannot cross).
+fn smooth_light(thumb: &GrayImage) -> Vec<bool> {
+    let (w, h) = thumb.dimensions();
+    let lg: Vec<f32> = thumb.pixels().map(|p| (p[0] as f32 + 4.0).ln()).collect();
+    let mut out = vec![true; (w * h) as usize];
+    for y in 0..h {
+        for x in 0..w {
+            let i = (y * w + x) as usize;
+            let mut step = |j: usize| {
+                if (lg[i] - lg[j]).abs() >= SMOOTH {
+                    out[i] = false;
+                    out[j] = false;
+                }
+            };
+            if x + 1 < w {
+                step(i + 1);
+            }
+            if y + 1 < h {
+                step(i + w as usize);
+            }
+        }
+    }
+    out
+}
+
+/// `seed` grown (4-connected) through the pixels where the light changes slowly, then with
+/// the holes it encloses (the writing) filled. The growth starts 2 px inside the seed: the
+/// seed (from a blurred picture) reaches a pixel past the page's edge.
+fn grow(seed: &[bool], smooth: &[bool], w: u32, h: u32) -> Vec<bool> {
+    let as_mask = |r: &[bool]| {
+        GrayImage::from_fn(w, h, |x, y| Luma([u8::from(r[(y * w + x) as usize]) * 255]))
+    };
+    let core =
+        imageproc::morphology::erode(&as_mask(seed), imageproc::distance_transform::Norm::LInf, 2);
+    let mut region = seed.to_vec();
+    let mut reached = vec![false; (w * h) as usize];
+    let mut stack: Vec<(u32, u32)> = core
+        .enumerate_pixels()
+        .filter(|(_, _, p)| p[0] > 0)
+        .map(|(x, y, _)| (x, y))
+        .collect();
+    for &(x, y) in &stack {
+        reached[(y * w + x) as usize] = true;
+    }
+    while let Some((x, y)) = stack.pop() {
+        region[(y * w + x) as usize] = true;
+        let mut visit = |nx: u32, ny: u32| {
+            let i = (ny * w + nx) as usize;
+            if !reached[i] && smooth[i] {
+                reached[i] = true;
+                stack.push((nx, ny));
+            }
+        };
+        if x > 0 {
+            visit(x - 1, y);
+        }
+        if y > 0 {
+            visit(x, y - 1);
+        }
+        if x + 1 < w {
+            visit(x + 1, y);
+        }
+        if y + 1 < h {
+            visit(x, y + 1);
+        }
+    }
+    filled_largest(&as_mask(&region)).unwrap_or(region)
+}
+
+/// The corners of `region` in `small`'s pixels if it looks like a page (step 2 of the
+/// module's text). `lit`: the part of the region above `level` when the region was grown
+/// from it into the page's shadowed part (which then counts as bright).
+fn page_quad(
+    small: &GrayImage,
+    region: &[bool],
+    lit: Option<&Vec<bool>>,
+    level: u8,
+) -> Option<Quad> {
+    let (sw, sh) = small.dimensions();
     let n = (sw * sh) as f32;
     let count = region.iter().filter(|&&r| r).count() as f32;
-    if !(0.08..=0.9).contains(&(count / n)) {
+    if !(MIN_AREA..=0.9).contains(&(count / n)) {
         return None;
     }
     // Mostly bright inside, clearly brighter than around it.
@@ -69,7 +216,8 @@ pub fn find_page(gray: &GrayImage) -> Option<Quad> {
         let v = p[0] as f32;
         if region[i] {
             inside += v;
-            inside_bright += f32::from(p[0] > level);
+            let grown_in = lit.is_some_and(|l| !l[i]);
+            inside_bright += f32::from(p[0] > level || grown_in);
         } else {
             outside += v;
             outside_n += 1.0;
@@ -105,20 +253,18 @@ pub fn find_page(gray: &GrayImage) -> Option<Quad> {
         .collect();
     let quad = corners(&hull)?;
     let ratio = count / area(&quad);
-    if !(0.88..=1.15).contains(&ratio) || !sharp_edges(&small, &quad) {
+    // A page's shorter side is not a stroke's width: a thick chalk "1" is four-sided too.
+    let short = dist(quad[0], quad[1])
+        .min(dist(quad[1], quad[2]))
+        .min(dist(quad[2], quad[3]))
+        .min(dist(quad[3], quad[0]));
+    if !(0.88..=1.15).contains(&ratio)
+        || short < MIN_SIDE * sw.min(sh) as f32
+        || !sharp_edges(small, &quad)
+    {
         return None;
     }
-    // Inset towards the centre, then to the picture's own pixels.
-    let (cx, cy) = quad
-        .iter()
-        .fold((0.0, 0.0), |(a, b), p| (a + p.0 / 4.0, b + p.1 / 4.0));
-    let (fx, fy) = (w as f32 / sw as f32, h as f32 / sh as f32);
-    Some(quad.map(|(x, y)| {
-        (
-            (x + (cx - x) * 2.0 * INSET) * fx,
-            (y + (cy - y) * 2.0 * INSET) * fy,
-        )
-    }))
+    Some(quad)
 }
 
 /// Whether the quadrilateral's sides are a page's edges: a step in brightness across a few
@@ -256,6 +402,12 @@ fn area(poly: &[Pt]) -> f32 {
         .sum::<f32>()
         .abs()
         / 2.0
+}
+
+/// The longer of a quadrilateral's mean widths and heights, in its own pixels.
+pub fn long_side(quad: &Quad) -> f32 {
+    let [tl, tr, br, bl] = *quad;
+    ((dist(tl, tr) + dist(bl, br)) / 2.0).max((dist(tl, bl) + dist(tr, br)) / 2.0)
 }
 
 fn dist(a: Pt, b: Pt) -> f32 {

@@ -7,6 +7,7 @@
 //! The strokes are kept in the page's own pixels (the page seen straight on), which is what
 //! a perfect preparation recovers.
 
+pub use super::phone::{number_set_in, Setting};
 use super::{coverage, handwritten, Picture, Pt, Style};
 use image::{Rgb, RgbImage};
 use imageproc::geometric_transformations::Projection;
@@ -25,15 +26,17 @@ enum Surface {
 }
 
 /// A page lying in a picture: its size in its own pixels and where its corners fall.
-struct Scene {
-    w: u32,
-    h: u32,
+pub(super) struct Scene {
+    pub(super) w: u32,
+    pub(super) h: u32,
     /// The page's own size (seen straight on), in pixels.
-    page: (f32, f32),
+    pub(super) page: (f32, f32),
     paper: [f32; 3],
     /// Frame pixel -> page pixel.
-    to_page: Projection,
+    pub(super) to_page: Projection,
     surface: Surface,
+    /// A shadow across the page and the desk around it (`synth/phone.rs`), if any.
+    pub(super) shade: Option<super::phone::Shade>,
     /// The shadow's offset in frame pixels and its strength.
     shadow: (f32, f32, f32),
     /// Light falloff: strength and direction.
@@ -43,7 +46,7 @@ struct Scene {
 
 /// A scene with a random desk, page (a sheet, or a sticky note when `note`), angle, view,
 /// shadow and light, in a `w` x `h` frame.
-fn scene(rng: &mut ChaCha8Rng, w: u32, h: u32, note: bool) -> Scene {
+pub(super) fn scene(rng: &mut ChaCha8Rng, w: u32, h: u32, note: bool) -> Scene {
     let (wf, hf) = (w as f32, h as f32);
     let (page_h, aspect) = if note {
         (hf * rng.random_range(0.5..0.65f32), 1.0)
@@ -123,6 +126,7 @@ fn scene(rng: &mut ChaCha8Rng, w: u32, h: u32, note: bool) -> Scene {
         paper,
         to_page,
         surface,
+        shade: None,
         shadow: (
             reach * dir.cos(),
             reach * dir.sin(),
@@ -202,7 +206,10 @@ fn render(
             surface_at(scene, xf, yf).map(|v| v * (1.0 - scene.shadow.2 * shade))
         };
         let t = (xf / wf - 0.5) * fc + (yf / hf - 0.5) * fs + 0.5;
-        let light = 1.0 - fall * t.clamp(0.0, 1.0);
+        let mut light = 1.0 - fall * t.clamp(0.0, 1.0);
+        if let Some(shade) = &scene.shade {
+            light *= shade.light(xf, yf);
+        }
         let n: f32 = rng.random_range(-1.0..1.0f32) * 0.025 * 1.7;
         for v in &mut c {
             *v = *v * light + n;
@@ -220,12 +227,22 @@ fn pen_ink(rng: &mut ChaCha8Rng) -> [f32; 3] {
     }
 }
 
-/// A digit on a sheet or sticky note lying on a desk ([`Style::Desk`]).
-pub(crate) fn picture(digit: u8, rng: &mut ChaCha8Rng) -> Picture {
-    let sizes = [(1600u32, 1200u32), (3000, 2250), (4000, 3000)];
+/// A digit on a sheet or sticky note lying on a desk ([`Style::Desk`]; in a shadow for
+/// [`Style::ShadowedPage`], small in a big frame for [`Style::SmallPage`]).
+pub(crate) fn picture(digit: u8, style: Style, rng: &mut ChaCha8Rng) -> Picture {
+    let sizes: &[(u32, u32)] = match style {
+        Style::ShadowedPage => &[(1200, 900), (1600, 1200), (2400, 1800)],
+        Style::SmallPage => &[(2000, 1500), (2400, 1800), (3000, 2200)],
+        _ => &[(1600, 1200), (3000, 2250), (4000, 3000)],
+    };
     let (w, h) = sizes[rng.random_range(0..sizes.len())];
     let note = rng.random_bool(0.5);
-    let scene = scene(rng, w, h, note);
+    let mut scene = scene(rng, w, h, note);
+    match style {
+        Style::ShadowedPage => super::phone::shadow(&mut scene, rng),
+        Style::SmallPage => super::phone::small(&mut scene, rng, None),
+        _ => {}
+    }
     let (pw, ph) = scene.page;
     let height = ph * rng.random_range(0.4..0.6f32);
     let pen = (height * rng.random_range(0.06..0.11f32)).max(1.2);
@@ -245,7 +262,7 @@ pub(crate) fn picture(digit: u8, rng: &mut ChaCha8Rng) -> Picture {
     let image = render(&scene, &strokes, pen, ink, rng);
     Picture {
         label: digit,
-        style: Style::Desk,
+        style,
         image,
         jpeg_quality: Some(rng.random_range(60..=85u8)),
         strokes,
@@ -323,23 +340,56 @@ pub const APART: Spacing = Spacing {
 /// A page with `lines` of digits written on it, spaced by `spacing`, on a desk or filling a
 /// 1600x1200 to 3000x2250 photo; reproducible from `seed`.
 pub fn number_page(lines: &[Vec<u8>], spacing: Spacing, on_desk: bool, seed: u64) -> NumberPage {
+    let setting = if on_desk {
+        Setting::Desk
+    } else {
+        Setting::Filling
+    };
+    number_page_in(lines, spacing, setting, seed)
+}
+
+/// [`number_page`] in any [`Setting`]; `Filling` and `Desk` give exactly `number_page`'s
+/// pictures.
+pub fn number_page_in(
+    lines: &[Vec<u8>],
+    spacing: Spacing,
+    setting: Setting,
+    seed: u64,
+) -> NumberPage {
     let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x6e75_6d62);
-    let sizes = [(1600u32, 1200u32), (2400, 1800), (3000, 2250)];
+    let sizes: &[(u32, u32)] = match setting {
+        Setting::Shadowed => &[(1200, 900), (1600, 1200), (2000, 1500)],
+        Setting::Small => &[(2000, 1500), (2400, 1800), (3000, 2200)],
+        _ => &[(1600, 1200), (2400, 1800), (3000, 2250)],
+    };
     let (w, h) = sizes[rng.random_range(0..sizes.len())];
     let mut scene = scene(&mut rng, w, h, false);
-    if !on_desk {
-        // The page fills the picture (landscape), as a scan or a close photo would.
-        scene.page = (w as f32, h as f32);
-        scene.to_page = Projection::scale(1.0, 1.0);
-    } else {
-        // A sheet turned landscape for a long number: same scene, wider page.
+    let on_desk = setting != Setting::Filling;
+    match setting {
+        Setting::Filling => {
+            // The page fills the picture (landscape), as a scan or a close photo would.
+            scene.page = (w as f32, h as f32);
+            scene.to_page = Projection::scale(1.0, 1.0);
+        }
+        Setting::Desk => {}
+        Setting::Shadowed => super::phone::shadow(&mut scene, &mut rng),
+        Setting::Small => {
+            // A slip about as wide as the number needs, written on in large digits.
+            let longest = lines.iter().map(Vec::len).max().unwrap_or(1) as f32;
+            let aspect = (0.55 * longest).max(1.6) * rng.random_range(0.9..1.1f32);
+            super::phone::small(&mut scene, &mut rng, Some(aspect));
+        }
     }
     let (pw, ph) = scene.page;
     let longest = lines.iter().map(Vec::len).max().unwrap_or(1).max(1) as f32;
     // Digit height: the longest line must fit in 85% of the page's width (the widest digits
     // take 0.75 of their height, plus the widest gap).
     let per_digit = 0.75 + spacing.gap.1.max(0.0);
-    let height = (ph * rng.random_range(0.14..0.24f32))
+    let tall = match setting {
+        Setting::Small => rng.random_range(0.35..0.55f32),
+        _ => rng.random_range(0.14..0.24f32),
+    };
+    let height = (ph * tall)
         .min(0.85 * pw / (longest * per_digit))
         .min(0.8 * ph / (lines.len() as f32 * 1.5));
     let pen = (height * rng.random_range(0.06..0.1f32)).max(1.2);

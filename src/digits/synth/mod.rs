@@ -13,6 +13,7 @@
 
 pub mod desk;
 mod pen;
+mod phone;
 
 pub(crate) use pen::{coverage, handwritten};
 
@@ -43,10 +44,17 @@ pub enum Style {
     /// photographed a little from the side, with its shadow and light falling off across
     /// the frame (JPEG).
     Desk,
+    /// A page on a desk in a shadow that darkens one side of it to 40-60% of the other: a
+    /// soft cast shadow or light falling off across the whole page, from any direction
+    /// (JPEG).
+    ShadowedPage,
+    /// A page filling 1/20 to 1/8 of a 2000x1500 to 3000x2200 photo of a desk, anywhere in it
+    /// (JPEG).
+    SmallPage,
 }
 
 impl Style {
-    pub const ALL: [Style; 7] = [
+    pub const ALL: [Style; 9] = [
         Style::Scan,
         Style::GreyPaper,
         Style::Notebook,
@@ -54,7 +62,14 @@ impl Style {
         Style::Marker,
         Style::Ballpoint,
         Style::Desk,
+        Style::ShadowedPage,
+        Style::SmallPage,
     ];
+
+    /// Whether the picture shows a page lying on a desk (which the preparation must find).
+    pub fn on_desk(self) -> bool {
+        matches!(self, Style::Desk | Style::ShadowedPage | Style::SmallPage)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -65,6 +80,8 @@ impl Style {
             Style::Marker => "marker",
             Style::Ballpoint => "ballpoint",
             Style::Desk => "desk",
+            Style::ShadowedPage => "shadowed-page",
+            Style::SmallPage => "small-page",
         }
     }
 }
@@ -77,8 +94,8 @@ pub struct Picture {
     pub image: RgbImage,
     /// JPEG quality it is saved with (`None`: PNG).
     pub jpeg_quality: Option<u8>,
-    /// The strokes as drawn, in picture pixels (on the page, for [`Style::Desk`]: the page
-    /// seen straight on).
+    /// The strokes as drawn, in picture pixels (on the page, for the styles on a desk: the
+    /// page seen straight on).
     pub strokes: Vec<Vec<Pt>>,
     /// The pen's width in the same pixels.
     pub pen_width: f32,
@@ -114,14 +131,14 @@ impl Picture {
 /// One synthetic picture of `digit` in `style`, reproducible from `seed`.
 pub fn picture(digit: u8, style: Style, seed: u64) -> Picture {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ ((digit as u64) << 32) ^ ((style as u64) << 40));
-    if style == Style::Desk {
-        return desk::picture(digit, &mut rng);
+    if style.on_desk() {
+        return desk::picture(digit, style, &mut rng);
     }
     let sizes: &[(u32, u32)] = match style {
         Style::Scan => &[(64, 64), (200, 200), (640, 480), (800, 600)],
         Style::GreyPaper | Style::Notebook => &[(640, 480), (1024, 768), (1600, 1200)],
         Style::Chalkboard => &[(480, 360), (1280, 960)],
-        Style::Marker | Style::Ballpoint | Style::Desk => {
+        Style::Marker | Style::Ballpoint | Style::Desk | Style::ShadowedPage | Style::SmallPage => {
             &[(2000, 1500), (3000, 2250), (4000, 3000)]
         }
     };
