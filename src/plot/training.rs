@@ -238,8 +238,8 @@ pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figu
         .fold(0.0f64, f64::max)
         .max(1e-3)
         * 1.1;
-    Figure::render(1100, 430, |root| {
-        let (left, right) = root.split_horizontally(550);
+    Figure::render(1000, 430, |root| {
+        let (left, right) = root.split_horizontally(500);
         let mut chart = line_chart(
             &left,
             "Training loss (smoothed)",
