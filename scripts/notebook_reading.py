@@ -257,7 +257,7 @@ def blank_control_page():
     drawn only in its top two thirds (index 2: an empty band of a third of its height)."""
     white = _png(200, 100, lambda x, y: 255)
     line = _png(200, 100, lambda x, y: 0 if abs(2 * y - x) < 3 else 255)
-    banded = _png(200, 100, lambda x, y: 0 if y < 66 and abs(3 * y - x) < 3 else 255)
+    banded = _png(200, 100, lambda x, y: 0 if 2 <= y < 66 and abs(3 * y - x) < 3 else 255)
     imgs = "".join(f'<img src="data:image/png;base64,{base64.b64encode(p).decode()}">' for p in (white, line, banded))
     return f"<html><body>{imgs}</body></html>"
 

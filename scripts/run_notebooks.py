@@ -199,7 +199,7 @@ def browser_check(html_files, expected, out_dir):
                               "--virtual-time-budget=10000", "--dump-dom", control.as_uri()],
                              capture_output=True, text=True, timeout=180).stdout
         m = re.search(r"BLANK=\[([\d,]*)\]", dom)
-        b = re.search(r"BANDS=\[([^\]]*)\]", dom)
+        b = re.search(r"BANDS=\[((?:\d+:\d+%,?)*)\]", dom)
         print(f"browser: blank-image probe on its control page: {m.group(0) if m else 'no answer'} (expected BLANK=[0]), "
               f"{b.group(0) if b else 'no answer'} (expected BANDS=[2:34%])")
         if not m or m.group(1) != "0":
@@ -223,7 +223,7 @@ def browser_check(html_files, expected, out_dir):
                 problems.append(f"{html.name}: the blank-image probe gave no answer")
             elif m.group(1):
                 problems.append(f"{html.name}: image(s) {m.group(1)} of the page are blank (one colour)")
-            b = re.search(r"BANDS=\[([^\]]*)\]", dom)
+            b = re.search(r"BANDS=\[((?:\d+:\d+%,?)*)\]", dom)
             if not b:
                 problems.append(f"{html.name}: the empty-band probe gave no answer")
             elif b.group(1):

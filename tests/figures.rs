@@ -104,7 +104,39 @@ fn figures() -> Vec<(&'static str, Figure)> {
     );
     let prep =
         vggnet::digits::prepare::prepare(&image::DynamicImage::ImageRgb8(page.image)).unwrap();
+    // Two trials of the side-by-side experiment: 200 steps, evaluated every 40.
+    let trial = |name: &str, lr: f64| vggnet::teach::experiment::Trial {
+        name: name.to_string(),
+        config: vggnet::train::TrainConfig::default(),
+        losses: (1..=200).map(|s| (s, 2.3 - lr * s as f64)).collect(),
+        evals: (1..=5)
+            .map(|k| vggnet::train::EvalPoint {
+                step: 40 * k,
+                epoch: 1,
+                train_seconds: k as f64,
+                test_accuracy: 10.0 + 15.0 * k as f64,
+            })
+            .collect(),
+        seconds: 5.0,
+        model: vggnet::model::Vgg::new(common::tiny(), tch::Device::Cpu).unwrap(),
+    };
+    let trials = [trial("lr 1e-3 (article)", 1e-3), trial("lr 3e-4", 3e-4)];
+    let blocks: Vec<vggnet::teach::inspect::BlockMaps> = [(64, 14), (128, 7), (256, 3), (512, 1)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(c, s))| vggnet::teach::inspect::BlockMaps {
+            name: format!("block {}", i + 1),
+            maps: Tensor::rand([c, s, s], (Kind::Float, tch::Device::Cpu)),
+        })
+        .collect();
+    let steps: Vec<(u64, f64)> = (1..=75).map(|k| (10 * k, 2.3 / k as f64)).collect();
     vec![
+        ("feature_maps", plot::feature_maps(&blocks, 8).unwrap()),
+        (
+            "step_curve",
+            plot::step_curve(&steps, "Running training loss").unwrap(),
+        ),
+        ("side_by_side", plot::compare_trials(&trials).unwrap()),
         (
             "number_strip",
             plot::preparation_strips(&[("198550".to_string(), &prep)]).unwrap(),

@@ -125,8 +125,9 @@ pub fn feature_maps(
     per_block: usize,
 ) -> Result<Figure> {
     let per_block = per_block.max(1);
-    let cell = 110u32;
     let label_w = 150u32;
+    // Panels as large as fit a notebook's width, at most 110 px.
+    let cell = ((MAX_WIDTH - label_w) / per_block as u32).clamp(40, 110);
     let rows = blocks.len().max(1);
     let mut panels: Vec<(String, Vec<Panel>)> = Vec::new();
     for b in blocks {

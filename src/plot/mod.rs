@@ -339,6 +339,13 @@ fn draw_digit(area: &Area<'_>, pixels: &[u8], title: &str, title_lines: u32) -> 
         ))
         .map_err(plot_err)?;
     }
+    // A thin grey frame, so that a picture with a white background does not melt into the page.
+    let edge = side * n;
+    area.draw(&Rectangle::new(
+        [(x0 - 1, y0 - 1), (x0 + edge, y0 + edge)],
+        RGBColor(170, 170, 170).stroke_width(1),
+    ))
+    .map_err(plot_err)?;
     Ok(())
 }
 
