@@ -219,10 +219,13 @@ def nb01_fifth_block(out, ctx):
 def nb01_colour(out, ctx):
     p = []
     sh = shapes(out)
-    say(f"features.0.weight {sh.get('features.0.weight')}, classifier.0.weight {sh.get('classifier.0.weight')}")
+    count = floats(r"(\d+) trainable parameters", out)
+    say(f"features.0.weight {sh.get('features.0.weight')}, classifier.0.weight {sh.get('classifier.0.weight')}, "
+        f"{count} parameters")
     check(p, sh.get("features.0.weight") == [64, 3, 3, 3], "the answer says features.0.weight is [64, 3, 3, 3]")
     check(p, sh.get("classifier.0.weight") == [4096, 2048], "the answer says classifier.0 takes 2048 inputs")
     check(p, re.search(r"block 4 .*\[1, 512, 2, 2\]", out) is not None, "the answer says the map after block 4 is 2x2")
+    check(p, count == [29900362], f"the answer says 29,900,362 parameters; printed {count}")
     return p
 
 
@@ -447,7 +450,7 @@ EXERCISES = [
                      "let reloaded = load_model(&copy, Device::Cpu)?;\n"
                      "tch::no_grad(|| reloaded.named_parameters()[0].1.get(0).fill_(0.0));")]),
     Exercise("04_evaluate", [1, 2], NB04 + ["ev.largest_confusions(3)"], nb04_confusions, answer_code=True),
-    Exercise("05_learned", [3], [":dep vggnet", "let mistakes = confident_mistakes("], nb05_mistake, answer_code=True),
+    Exercise("05_learned", [2], [":dep vggnet", "let mistakes = confident_mistakes("], nb05_mistake, answer_code=True),
     Exercise("06_fashion", [1], [":dep vggnet", "=" + NB06_TRAIN, NB06_TRAIN], nb06_article,
              edits=[(NB06_TRAIN, NB06_TRAIN, "let network = Network::Article.config();")],
              check_edits=[(NB06_TRAIN,) + FEW], why="on 1,600 training pictures per data set (25 steps)"),
