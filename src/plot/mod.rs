@@ -128,7 +128,8 @@ fn fit_title(title: &str, width: u32, size: f64) -> Result<(Vec<String>, f64)> {
 }
 
 /// The largest size up to `size` (down to 9 px) at which `text` fits a panel `width` px wide on
-/// one line.
+/// one line (the photo strips' captions).
+#[cfg(feature = "digits")]
 fn fit_line(text: &str, width: u32, size: f64) -> Result<f64> {
     let mut s = size;
     while s > 9.0 && layout_line(text, s)?.0 > width as f32 - 2.0 {
