@@ -49,6 +49,7 @@ class Exercise:
     answer_code: bool = False                        # the exercises' ```rust blocks, as new cells at the end
     then: list = field(default_factory=list)         # (notebook, cells): run next, in a kernel of its own
     expected_error: str = ""                         # an error the answer says the cells give
+    probe: str = ""                                  # a cell of the check's own, run last, that prints what it asserts
     why: str = ""
 
 
@@ -114,6 +115,8 @@ def build(name, markers, ex, texts):
                 problems.append("an exercise named as code has no ```rust block")
             else:
                 cells.append(nbformat.v4.new_code_cell(m.group(1)))
+    if ex.probe and name == ex.notebook:
+        cells.append(nbformat.v4.new_code_cell(ex.probe))
     for c in cells:
         if trains(ex):
             c.source = c.source.replace("../runs/notebook", "../runs/exercises")
@@ -386,8 +389,9 @@ def nb05_mistake(out, ctx):
 def nb06_article(out, ctx):
     narrow, article = ctx["cell_seconds"][-2], ctx["cell_seconds"][-1]
     say(f"the training cell on 1,600 pictures per data set: narrow {narrow:.0f} s, article's {article:.0f} s")
-    # The article's network is 64 times the arithmetic; an edit that changed nothing runs in the same time.
-    return [] if article > 4 * narrow else ["the answer says an epoch of the article's network takes many times longer"]
+    # The article's network is 64 times the arithmetic, but on 25 steps the cell's time is mostly loading
+    # and testing (3.7x measured on an idle EPYC); an edit that changed nothing runs in the same time (1x).
+    return [] if article > 2 * narrow else ["the answer says an epoch of the article's network takes many times longer"]
 
 
 def nb06_tops(out, ctx):
@@ -421,7 +425,11 @@ EXERCISES = [
              edits=[(CONFIG, CONFIG, "let config = vggnet::model::Network::Narrow.config();")]),
     Exercise("01_model", [2], NB01[:3], nb01_batch_norm,
              edits=[(CONFIG, CONFIG, "let config = VggConfig { batch_norm: true, ..Default::default() };")]),
+    # evcxr prints a cell's error on stderr, which can arrive after the notebook's last cell ended:
+    # the probe prints `Vgg::new`'s answer itself.
     Exercise("01_model", [3], NB01[:3], nb01_fifth_block, expected_error="too small for 5 pooling stages",
+             probe='println!("Vgg::new says: {}", Vgg::new(config.clone(), Device::Cpu).err()'
+                   '.map_or(String::new(), |e| e.to_string()));',
              edits=[(CONFIG, CONFIG,
                      "let config = VggConfig { block_channels: vec![64, 128, 256, 512, 512], ..Default::default() };")]),
     Exercise("01_model", [4], NB01, nb01_colour,
