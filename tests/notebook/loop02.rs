@@ -1,0 +1,50 @@
+// Notebook 02's `train_epoch` and `evaluate_model` cells, copied by tests/train.rs.
+// Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test train loop_file
+/// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
+/// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
+pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vggnet::Result<Option<EpochRecord>> {
+    trainer.tune_process();                                         // (speed: on a CPU, denormals flushed to zero)
+    let started = std::time::Instant::now();
+    let batches = trainer.epoch_batches(train);                     // train_loader = DataLoader(..., batch_size=64, shuffle=True)
+    let mut images = 0;
+    for (b, indices) in batches.iter().enumerate().skip(trainer.position.batch) { // for data, target in pbar:
+        if *budget == 0 {                                           // (budget used up: the place in the epoch is kept)
+            trainer.add_train_time(started.elapsed().as_secs_f64());
+            return Ok(None);
+        }
+        let (data, target) = trainer.load_batch(train, b, indices)?; // data, target = data.to(device), target.to(device)
+                                                                    //   (B, 1, 28, 28) normalized, (B,)
+        let lr = trainer.schedule_lr(batches.len());                // (the recipe's rate for this step)
+        let (output, loss) = trainer.forward_loss(&data, &target)?; // with autocast(): output = model(data); loss = criterion(output, target)
+                                                                    //   (model.train(): dropout is on)  output (B, 10), loss ()
+        let grads = trainer.scaled_grads(&loss)?;                   // optimizer.zero_grad(); scaler.scale(loss).backward()
+        let found_inf = trainer.scaler.unscale_(&grads);            // scaler.step(optimizer): unscale, look for inf/NaN,
+        if !found_inf {
+            trainer.optimizer.step_grads(&grads, true);             //   and take the AdamW step unless there was one
+        }
+        trainer.scaler.update(found_inf);                           // scaler.update()
+        let predicted = output.argmax(1, false);                    // _, predicted = torch.max(output, 1)  (B,)
+        let correct = predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]) as u64; // (predicted == target).sum().item()
+        let step = StepOutput { loss: loss.double_value(&[]), correct, skipped: found_inf }; // loss.item()
+        let p = trainer.count_step(b, indices.len(), &step);        // running_loss += ...; total += target.size(0); correct += ...
+        *budget -= 1;
+        images += indices.len();
+        if (b + 1) % 50 == 0 || b + 1 == batches.len() {            // pbar.set_postfix(loss=..., accuracy=...)
+            println!("epoch {} batch {}/{}: running loss {:.4}, accuracy {:.2}%, lr {lr:.1e}, {:.0} images/s", p.epoch, b + 1,
+                     batches.len(), p.running_loss, p.running_accuracy, images as f64 / started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(Some(trainer.end_epoch(started.elapsed().as_secs_f64())))   // return running_loss / len(train_loader), 100 * correct / total
+}
+/// The article's `evaluate_model`: the percentage of `test` that `model` classifies correctly.
+pub fn evaluate_model(model: &Vgg, test: &Split) -> vggnet::Result<f64> {
+    let _no_grad = tch::no_grad_guard();                            // with torch.no_grad():
+    let mut correct = 0;                                            // correct = 0
+    for batch in test.batches(1_000, None) {                        // for data, target in test_loader:  (in order)
+        let (data, target) = batch?;                                //   data, target = data.to(device), target.to(device)
+        let output = model.forward_t(&data, false)?;                //   output = model(data)  (false: model.eval())  (B, 10)
+        let predicted = output.argmax(1, false);                    //   _, predicted = torch.max(output, 1)  (B,)
+        correct += predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]); // correct += (predicted == target).sum().item()
+    }
+    Ok(100.0 * correct as f64 / test.len() as f64)                  // accuracy = 100 * correct / total
+}
