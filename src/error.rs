@@ -183,6 +183,12 @@ pub enum Error {
         conflicts: Vec<String>,
     },
 
+    /// A model that does not fit a data set: its classes, its pictures' channels or size differ
+    /// ([`crate::data::check_fits`], the one check). The message names the model's file when
+    /// known: "the model in FILE has 5 classes but MNIST has 10".
+    #[error("{0}")]
+    ModelDoesNotFit(String),
+
     /// A configuration value that makes no sense.
     #[error("invalid configuration: {0}")]
     Config(String),

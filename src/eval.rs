@@ -39,14 +39,15 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// Percent correct per true class (NaN for a class absent from the split).
+    /// Percent correct per true class (NaN for a class absent from the split; 0 for a row
+    /// too short to hold its diagonal, which [`evaluate`] never makes).
     pub fn per_class_accuracy(&self) -> Vec<f64> {
         self.confusion
             .iter()
             .enumerate()
             .map(|(c, row)| {
                 let n: u64 = row.iter().sum();
-                100.0 * row[c] as f64 / n as f64
+                100.0 * row.get(c).copied().unwrap_or(0) as f64 / n as f64
             })
             .collect()
     }
@@ -73,6 +74,7 @@ impl Evaluation {
 }
 
 /// Evaluates `model` on `split` in eval mode under no-grad, `batch_size` examples at a time.
+/// A model that does not fit the split's data set is an error ([`crate::data::check_fits`]).
 pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluation> {
     evaluate_as(model, split, batch_size, false)
 }
@@ -87,6 +89,7 @@ pub fn evaluate_mirrored(model: &Vgg, split: &Split, batch_size: usize) -> Resul
 
 fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> Result<Evaluation> {
     crate::data::check_batch_size(batch_size)?;
+    crate::data::check_fits(model.config(), split.dataset, None)?;
     crate::model::perf::tune_allocator(); // freed batch buffers reused instead of unmapped
     let classes = model.config().num_classes;
     let device = model.device();
@@ -214,5 +217,19 @@ mod tests {
             4,
             "zero counts are left out"
         );
+    }
+
+    #[test]
+    fn per_class_accuracy_never_indexes_out_of_bounds() {
+        let ev = Evaluation {
+            accuracy: 0.0,
+            correct: 0,
+            total: 0,
+            first: Vec::new(),
+            confusion: vec![vec![3, 1], vec![2, 2], vec![4]], // the third row lacks its diagonal
+            misclassified: Vec::new(),
+            predictions: Vec::new(),
+        };
+        assert_eq!(ev.per_class_accuracy(), vec![75.0, 50.0, 0.0]);
     }
 }

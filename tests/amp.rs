@@ -101,25 +101,30 @@ fn trainer_skips_the_step_on_an_injected_inf_gradient() {
     let _g = rng_lock();
     let mut trainer = trainer_for(tiny(), 3, TrainConfig::default());
     // tch's autocast is CUDA-only, but the scaler's logic is device-independent: force it on.
-    trainer.scaler.enabled = true;
+    trainer.scaler_mut().enabled = true;
     let before = snapshot(&trainer);
     let x = Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let loss = trainer.model.forward_t(&x, true).unwrap().sum(Kind::Float) * f64::INFINITY;
+    let loss = trainer
+        .model()
+        .forward_t(&x, true)
+        .unwrap()
+        .sum(Kind::Float)
+        * f64::INFINITY;
     assert!(
         trainer.backward_and_step(&loss).unwrap(),
         "step must be skipped"
     );
-    assert_eq!(trainer.scaler.scale, 32768.0);
-    assert_eq!(trainer.optimizer.step_count(), 0);
-    for ((name, after), before) in trainer.model.named_parameters().iter().zip(&before) {
+    assert_eq!(trainer.scaler().scale, 32768.0);
+    assert_eq!(trainer.optimizer().step_count(), 0);
+    for ((name, after), before) in trainer.model().named_parameters().iter().zip(&before) {
         assert!(after.equal(before), "{name} changed on a skipped step");
     }
     // A clean step, the trainer's own, goes through and changes the weights.
     let out = trainer.step(&x, &Tensor::from_slice(&[1i64, 2])).unwrap();
     assert!(!out.skipped);
-    assert_eq!(trainer.optimizer.step_count(), 1);
-    assert_eq!(trainer.scaler.growth_tracker, 1);
-    let (_, first) = &trainer.model.named_parameters()[0];
+    assert_eq!(trainer.optimizer().step_count(), 1);
+    assert_eq!(trainer.scaler().growth_tracker, 1);
+    let (_, first) = &trainer.model().named_parameters()[0];
     assert!(!first.equal(&before[0]));
 }
 
@@ -156,7 +161,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     assert_eq!(t.precision(), Precision::Bfloat16);
     assert_eq!(t.precision().autocast_kind(), Some(Kind::BFloat16));
     assert!(!t.uses_grad_scaler(), "bfloat16 needs no GradScaler");
-    assert_eq!(t.scaler.effective_scale(), 1.0);
+    assert_eq!(t.scaler().effective_scale(), 1.0);
     tch::manual_seed(0);
     let xs = Tensor::randn([8, 1, 28, 28], (Kind::Float, Device::Cpu)); // (B, 1, 28, 28)
     let ys = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 6, 7]); // (B,)
@@ -167,7 +172,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     tch::manual_seed(1); // the same dropout masks as the float32 step below
     let out = t.step(&xs, &ys).unwrap();
     assert!(out.loss.is_finite() && !out.skipped);
-    for ((name, p), b) in t.model.named_parameters().iter().zip(&before) {
+    for ((name, p), b) in t.model().named_parameters().iter().zip(&before) {
         assert_eq!(p.kind(), Kind::Float, "{name} must stay float32");
         assert!(!p.equal(b), "{name} did not move");
     }
@@ -191,7 +196,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
     let mut bn = trainer_for(bn, 3, config.clone());
     let out = bn.step(&xs, &ys).unwrap();
     assert!(out.loss.is_finite() && !out.skipped);
-    for (name, t) in bn.model.state_dict() {
+    for (name, t) in bn.model().state_dict() {
         let want = if name.ends_with("num_batches_tracked") {
             Kind::Int64
         } else {

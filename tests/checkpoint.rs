@@ -86,10 +86,15 @@ fn training_state_round_trip_restores_everything() {
     );
     // The scaler's logic forced on (autocast itself is CUDA-only), one skipped and one
     // clean step, so scale, growth tracker and step count all move.
-    trainer.scaler.enabled = true;
+    trainer.scaler_mut().enabled = true;
     let x = Tensor::randn([2, 1, 28, 28], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[3i64, 4]);
-    let inf = trainer.model.forward_t(&x, true).unwrap().sum(Kind::Float) * f64::INFINITY;
+    let inf = trainer
+        .model()
+        .forward_t(&x, true)
+        .unwrap()
+        .sum(Kind::Float)
+        * f64::INFINITY;
     assert!(trainer.backward_and_step(&inf).unwrap(), "inf step skipped");
     let out = trainer.step(&x, &y).unwrap();
     assert!(!out.skipped);
@@ -104,7 +109,7 @@ fn training_state_round_trip_restores_everything() {
         seconds: 3.0,
         images_per_sec: 100.0,
         skipped_steps: 1,
-        loss_scale: trainer.scaler.scale,
+        loss_scale: trainer.scaler().scale,
     });
     trainer.evals.push(EvalPoint {
         step: 7,
@@ -124,23 +129,23 @@ fn training_state_round_trip_restores_everything() {
     save_training_state(&trainer, &state).unwrap(); // overwriting works
     let restored = load_training_state(&state, Device::Cpu).unwrap();
     assert_eq!(restored.position, trainer.position);
-    assert_eq!(restored.config, trainer.config);
+    assert_eq!(restored.config(), trainer.config());
     assert_eq!(restored.history, trainer.history);
     assert_eq!(restored.evals, trainer.evals);
     assert_eq!(restored.curve, trainer.curve);
-    assert_eq!(trainer.scaler.scale, 32768.0);
-    assert_eq!(restored.scaler.scale, trainer.scaler.scale);
-    assert_eq!(restored.scaler.growth_tracker, 1);
-    assert_eq!(restored.scaler.config, trainer.scaler.config);
-    assert_eq!(restored.optimizer.step_count(), 1);
-    let (a, _) = trainer.optimizer.state();
-    let (b, _) = restored.optimizer.state();
+    assert_eq!(trainer.scaler().scale, 32768.0);
+    assert_eq!(restored.scaler().scale, trainer.scaler().scale);
+    assert_eq!(restored.scaler().growth_tracker, 1);
+    assert_eq!(restored.scaler().config, trainer.scaler().config);
+    assert_eq!(restored.optimizer().step_count(), 1);
+    let (a, _) = trainer.optimizer().state();
+    let (b, _) = restored.optimizer().state();
     assert_eq!(a.len(), b.len());
     for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
         assert_eq!(na, nb);
         assert!(ta.equal(tb), "{na} differs");
     }
-    assert!(logits(&trainer.model, &x).equal(&logits(&restored.model, &x)));
+    assert!(logits(trainer.model(), &x).equal(&logits(restored.model(), &x)));
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -157,7 +162,7 @@ fn saves_sync_the_file_and_its_folder() {
     let dir = tempfile::tempdir().unwrap();
     let trainer = trainer_for(tiny(), 4, TrainConfig::default());
     let path = dir.path().join("m.safetensors");
-    let (res, events) = trace_syncs(|| save_model(&trainer.model, &path));
+    let (res, events) = trace_syncs(|| save_model(trainer.model(), &path));
     res.unwrap();
     for file in [path.clone(), config_path(&path)] {
         let at = |e: SyncEvent| {
@@ -215,7 +220,7 @@ fn saved_files_get_ordinary_permissions() {
     std::fs::create_dir(&probe_dir).unwrap();
 
     let trainer = trainer_for(tiny(), 3, TrainConfig::default());
-    let model = &trainer.model;
+    let model = trainer.model();
     let path = dir.path().join("m.safetensors");
     save_model(model, &path).unwrap();
     assert_eq!(mode(&path), mode(&probe), "new model file");

@@ -142,7 +142,7 @@ fn the_network_takes_3x32x32_and_trains_a_step() {
     )
     .unwrap();
     let (xs, ys) = data.train.gather(&(0..16).collect::<Vec<i64>>()).unwrap();
-    let logits = tch::no_grad(|| trainer.model.forward_t(&xs, false)).unwrap();
+    let logits = tch::no_grad(|| trainer.model().forward_t(&xs, false)).unwrap();
     assert_eq!(logits.size(), vec![16, 10]);
     assert_eq!(logits.kind(), Kind::Float);
     let first = trainer.step(&xs, &ys).unwrap();
@@ -166,7 +166,7 @@ fn the_network_takes_3x32x32_and_trains_a_step() {
     .unwrap();
     assert!(
         err.to_string()
-            .contains("the network takes 1x28x28 pictures but CIFAR-10 has 3x32x32"),
+            .contains("the model takes 1x28x28 pictures but CIFAR-10 has 3x32x32"),
         "{err}"
     );
 }
@@ -306,7 +306,8 @@ fn cifar10_through_train_and_eval() {
         .assert()
         .failure()
         .stderr(predicates::str::contains(
-            "takes 3x32x32 pictures: pictures from files are read as handwritten digits",
+            "takes 3x32x32 pictures but MNIST has 1x28x28: pictures from files are read as \
+             handwritten digits",
         ));
     assert!(
         text.contains("test accuracy")

@@ -119,11 +119,11 @@ fn save_loop_child() {
             .unwrap()
         })
         .collect();
-    save_model(&trainers[0].model, &dir.join("a.safetensors")).unwrap();
-    save_model(&trainers[1].model, &dir.join("b.safetensors")).unwrap();
+    save_model(trainers[0].model(), &dir.join("a.safetensors")).unwrap();
+    save_model(trainers[1].model(), &dir.join("b.safetensors")).unwrap();
     for i in 0.. {
         let t = &trainers[i % 2];
-        save_model(&t.model, &dir.join("model.safetensors")).unwrap();
+        save_model(t.model(), &dir.join("model.safetensors")).unwrap();
         save_training_state(t, &dir.join("state")).unwrap();
         std::fs::write(dir.join("saves"), format!("{}", i + 1)).unwrap();
     }
@@ -190,7 +190,7 @@ fn killed_mid_save_leaves_the_previous_checkpoint_loadable() {
             load_training_state(&dir.path().join("state"), Device::Cpu).unwrap_or_else(|e| {
                 panic!("round {round}: training state not loadable after kill: {e}")
             });
-        let y = tch::no_grad(|| state.model.forward_t(&x, false)).unwrap();
+        let y = tch::no_grad(|| state.model().forward_t(&x, false)).unwrap();
         assert!(
             expected.iter().any(|e| e.equal(&y)),
             "round {round}: state weights are a mix"
@@ -218,7 +218,7 @@ fn nan_split(n: i64) -> Split {
 /// Makes every logit +inf (the last layer's bias), so the loss is NaN (inf - inf in the
 /// softmax) whatever the pictures: the weights themselves stay comparable.
 fn poison(t: &mut Trainer) {
-    let params = t.model.named_parameters();
+    let params = t.model().named_parameters();
     let (name, bias) = params.last().unwrap();
     assert!(name.ends_with("bias"), "{name}");
     tch::no_grad(|| {
@@ -227,7 +227,7 @@ fn poison(t: &mut Trainer) {
 }
 
 fn assert_unchanged(t: &Trainer, before: &[Tensor], what: &str) {
-    for ((name, p), b) in t.model.named_parameters().iter().zip(before) {
+    for ((name, p), b) in t.model().named_parameters().iter().zip(before) {
         assert!(p.equal(b), "{name} {what}");
     }
 }
@@ -297,14 +297,14 @@ fn nan_loss_with_amp_skips_steps_and_backs_off() {
             ..Default::default()
         },
     );
-    t.scaler.enabled = true; // the scaler's logic, forced on (autocast itself is CUDA-only)
+    t.scaler_mut().enabled = true; // the scaler's logic, forced on (autocast itself is CUDA-only)
     poison(&mut t);
     let before = snapshot(&t);
     t.fit(&nan_split(12), None, &mut Silent, &mut |_| Ok(()))
         .unwrap();
     assert_eq!(t.history[0].skipped_steps, 3);
-    assert_eq!(t.scaler.scale, 65536.0 / 8.0);
-    assert_eq!(t.optimizer.step_count(), 0);
+    assert_eq!(t.scaler().scale, 65536.0 / 8.0);
+    assert_eq!(t.optimizer().step_count(), 0);
     assert_unchanged(&t, &before, "changed on skipped steps");
 }
 

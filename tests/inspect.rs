@@ -187,7 +187,7 @@ fn mirrored_evaluation_averages_each_picture_with_its_mirror_image() {
         for _ in 0..40 {
             t.step(&xs, ys).unwrap();
         }
-        t.model
+        t.into_model()
     };
     let xs = data.test.images().unwrap(); // (200, 1, 28, 28)
     let p = vggnet::eval::predict_proba(&m, &xs).unwrap(); // (200, 10)

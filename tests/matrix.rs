@@ -398,7 +398,7 @@ fn through_the_library(dataset: Dataset) {
     assert_eq!(ev.total, TEST as u64);
 
     // predict by index, and a picture file for the 28x28 sets (read as a handwritten digit)
-    let model = &run.trainer.model;
+    let model = run.trainer.model();
     let probs =
         vggnet::eval::predict_proba(model, &run.data.test.images_range(3, 1).unwrap()).unwrap();
     assert_eq!(probs.size(), [1, 10]);

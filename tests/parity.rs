@@ -241,8 +241,12 @@ fn rust_steps(py: &PytorchSteps, amp: AmpMode, channels_last: bool) -> (Vec<f64>
 /// after its steps.
 fn final_logit_diff(py: &PytorchSteps, trainer: &Trainer) -> f64 {
     let data = load_mnist(Some(0), Some(N as usize));
-    let logits =
-        tch::no_grad(|| trainer.model.forward_t(&data.test.images().unwrap(), false)).unwrap();
+    let logits = tch::no_grad(|| {
+        trainer
+            .model()
+            .forward_t(&data.test.images().unwrap(), false)
+    })
+    .unwrap();
     max_abs_diff(&flat(&logits), &json_matrix(&py.reference["logits"]))
 }
 
@@ -270,8 +274,12 @@ fn training_steps_follow_pytorch() {
         follow_pytorch_steps(STEPS, BATCH, 1e-3, false, AmpMode::Auto);
     let data = load_mnist(Some(0), Some(N as usize));
     let loss_diff = max_abs_diff(&ours, &theirs);
-    let logits =
-        tch::no_grad(|| trainer.model.forward_t(&data.test.images().unwrap(), false)).unwrap();
+    let logits = tch::no_grad(|| {
+        trainer
+            .model()
+            .forward_t(&data.test.images().unwrap(), false)
+    })
+    .unwrap();
     let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
     println!(
         "parity training: {STEPS} steps of {BATCH}: losses {:.4} -> {:.4} (PyTorch {:.4} -> {:.4}), \
@@ -411,11 +419,15 @@ fn batch_norm_training_steps_follow_pytorch() {
         follow_pytorch_steps(STEPS, BATCH, LR, true, AmpMode::Auto);
     let data = load_mnist(Some(0), Some(N as usize));
     let loss_diff = max_abs_diff(&ours, &theirs);
-    let logits =
-        tch::no_grad(|| trainer.model.forward_t(&data.test.images().unwrap(), false)).unwrap();
+    let logits = tch::no_grad(|| {
+        trainer
+            .model()
+            .forward_t(&data.test.images().unwrap(), false)
+    })
+    .unwrap();
     let logit_diff = max_abs_diff(&flat(&logits), &json_matrix(&reference["logits"]));
     let mut buffer_diff: f64 = 0.0;
-    for (k, t) in trainer.model.state_dict() {
+    for (k, t) in trainer.model().state_dict() {
         let Some(theirs) = reference["buffers"].get(&k) else {
             continue;
         };
@@ -556,7 +568,7 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
     );
     assert_eq!(trainer.precision(), Precision::Bfloat16);
     assert!(!trainer.uses_grad_scaler(), "no GradScaler with bfloat16");
-    for (name, p) in trainer.model.named_parameters() {
+    for (name, p) in trainer.model().named_parameters() {
         assert_eq!(p.kind(), Kind::Float, "{name} must stay float32");
     }
     assert!(

@@ -303,7 +303,7 @@ fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
         ..Default::default()
     };
     let mut resumed = Run::resume(&dir, &same).unwrap();
-    assert_eq!(resumed.trainer.config, whole.trainer.config);
+    assert_eq!(resumed.trainer.config(), whole.trainer.config());
     assert_eq!(
         resumed.train(&mut Silent, StopAt::default()).unwrap(),
         RunEnd::Finished
@@ -333,8 +333,8 @@ fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
             .collect::<Vec<_>>()
     );
     assert_same_weights(
-        &whole.trainer.model,
-        &resumed.trainer.model,
+        whole.trainer.model(),
+        resumed.trainer.model(),
         "the resumed fast run differs",
     );
     // The schedule really ran: the last step's rate is the floor (1% of the peak).

@@ -121,8 +121,8 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     fit(&mut resumed, &data, &mut Silent).unwrap();
     assert_eq!(comparable(&resumed), reference, "mid-epoch resume diverged");
     assert_same_weights(
-        &full.model,
-        &resumed.model,
+        full.model(),
+        resumed.model(),
         "weights differ after the mid-epoch resume",
     );
 
@@ -152,7 +152,7 @@ fn the_pieces_run_by_hand_are_the_step() {
     let data = load_mnist(Some(96), Some(0));
     let scaled = |seed: u64| {
         let mut t = trainer(seed, 1);
-        t.scaler = vggnet::train::amp::GradScaler::new(t.config.scaler, true);
+        *t.scaler_mut() = vggnet::train::amp::GradScaler::new(t.config().scaler, true);
         t
     };
     let mut by_step = scaled(5);
@@ -164,18 +164,18 @@ fn the_pieces_run_by_hand_are_the_step() {
         tch::manual_seed(100 + b as i64);
         let (_logits, loss) = by_hand.forward_loss(&xs, &ys).unwrap();
         let grads = by_hand.scaled_grads(&loss).unwrap();
-        let found_inf = by_hand.scaler.unscale_(&grads);
+        let found_inf = by_hand.scaler().unscale_(&grads);
         if !found_inf {
-            by_hand.optimizer.step_grads(&grads, true);
+            by_hand.optimizer_mut().step_grads(&grads, true);
         }
-        by_hand.scaler.update(found_inf);
+        by_hand.scaler_mut().update(found_inf);
         assert_eq!(f64::try_from(&loss).unwrap(), out.loss);
         assert_eq!(found_inf, out.skipped);
     }
-    assert_eq!(by_hand.scaler.scale, by_step.scaler.scale);
+    assert_eq!(by_hand.scaler().scale, by_step.scaler().scale);
     assert_same_weights(
-        &by_step.model,
-        &by_hand.model,
+        by_step.model(),
+        by_hand.model(),
         "the hand-run loop differs from Trainer::step",
     );
 }
@@ -226,8 +226,8 @@ fn a_run_trained_in_budgeted_calls_equals_one_call() {
     assert_eq!(parts.trainer.position.global_step, 10);
     assert_eq!(comparable(&parts.trainer), comparable(&whole.trainer));
     assert_same_weights(
-        &whole.trainer.model,
-        &parts.trainer.model,
+        whole.trainer.model(),
+        parts.trainer.model(),
         "budgeted calls differ from one call",
     );
 }
@@ -328,8 +328,9 @@ fn the_notebooks_loop_is_trainer_fit() {
             else {
                 break;
             };
-            record.test_accuracy =
-                Some(notebook::evaluate_model(&by_hand.trainer.model, &by_hand.data.test).unwrap());
+            record.test_accuracy = Some(
+                notebook::evaluate_model(by_hand.trainer.model(), &by_hand.data.test).unwrap(),
+            );
             by_hand.trainer.history.push(record);
             by_hand.save_epoch().unwrap();
         }
@@ -337,8 +338,8 @@ fn the_notebooks_loop_is_trainer_fit() {
     // 10 steps (5 batches of 32 per epoch) at 3 per run of the cell.
     assert_eq!(runs_of_the_cell, 4);
     assert_same_weights(
-        &packaged.trainer.model,
-        &by_hand.trainer.model,
+        packaged.trainer.model(),
+        by_hand.trainer.model(),
         "notebook 02's loop differs from Run::train",
     );
     let records = |r: &vggnet::run::Run| {
@@ -356,4 +357,79 @@ fn the_notebooks_loop_is_trainer_fit() {
         p
     });
     assert!(by_hand.dir.join(vggnet::run::MODEL_FILE).exists());
+}
+
+/// Issue #54, part 5: a trainer's settings are read through `config()` and changed only through
+/// setters that check the value and update what follows from it (or refuse, leaving it as it
+/// was): nothing set is ignored, and nothing set panics later.
+#[test]
+fn the_trainers_settings_change_only_through_checked_setters() {
+    use vggnet::train::{AmpMode, Precision};
+    let _rng = rng_lock();
+    let data = load_mnist(Some(256), Some(64));
+    let mut t = trainer(3, 1);
+    let before = t.config().clone();
+
+    // A batch size of 0 (which `chunks(0)` would panic on) is refused; nothing changes.
+    let e = t.set_batch_size(0).unwrap_err();
+    assert!(e.to_string().contains("batch size"), "{e}");
+    assert_eq!(t.config(), &before);
+    // Between epochs a new batch size takes effect at once.
+    t.set_batch_size(100).unwrap();
+    assert_eq!(t.config().batch_size, 100);
+    let sizes: Vec<usize> = t.epoch_batches(&data.train).iter().map(Vec::len).collect();
+    assert_eq!(sizes, [100, 100, 56]);
+    // Mid-epoch it is refused: the position counts batches of the old size.
+    let batches = t.epoch_batches(&data.train);
+    let (xs, ys) = t.load_batch(&data.train, 0, &batches[0]).unwrap();
+    let out = t.step(&xs, &ys).unwrap();
+    t.count_step(0, batches[0].len(), &out);
+    let e = t.set_batch_size(50).unwrap_err();
+    assert!(e.to_string().contains("only between epochs"), "{e}");
+    assert_eq!(t.config().batch_size, 100);
+
+    // Mixed precision: a change takes effect on the next step, or is refused.
+    assert_eq!(t.precision(), Precision::Float32);
+    t.set_amp(AmpMode::Bf16).unwrap();
+    assert_eq!(
+        (t.config().amp, t.precision()),
+        (AmpMode::Bf16, Precision::Bfloat16)
+    );
+    assert!(!t.uses_grad_scaler(), "bfloat16 has no grad scaler");
+    let (xs, ys) = t.load_batch(&data.train, 1, &batches[1]).unwrap();
+    let (logits, _) = t.forward_loss(&xs, &ys).unwrap();
+    assert_eq!(
+        logits.kind(),
+        tch::Kind::BFloat16,
+        "the next step runs in bfloat16"
+    );
+    if !tch::Cuda::is_available() {
+        let e = t.set_amp(AmpMode::On).unwrap_err();
+        assert!(e.to_string().contains("CUDA"), "{e}");
+        assert_eq!(
+            t.precision(),
+            Precision::Bfloat16,
+            "a refused change changes nothing"
+        );
+    }
+    t.set_amp(AmpMode::Off).unwrap();
+    assert_eq!(
+        (t.config().amp, t.precision()),
+        (AmpMode::Off, Precision::Float32)
+    );
+    let (logits, _) = t.forward_loss(&xs, &ys).unwrap();
+    assert_eq!(logits.kind(), tch::Kind::Float);
+
+    // The peak learning rate: the schedule's next rate, or refused.
+    assert!(t.set_peak_lr(-1.0).is_err());
+    assert!(t.set_peak_lr(f64::NAN).is_err());
+    t.set_peak_lr(3e-4).unwrap();
+    assert_eq!(t.config().optimizer.lr, 3e-4);
+    assert_eq!(t.schedule_lr(batches.len()), 3e-4);
+    assert_eq!(t.lr(), 3e-4);
+
+    // Epochs: at least one.
+    assert!(t.set_epochs(0).is_err());
+    t.set_epochs(2).unwrap();
+    assert_eq!(t.config().epochs, 2);
 }

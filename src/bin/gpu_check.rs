@@ -104,7 +104,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     config.scaler.growth_interval = growth_interval;
     let mut t = Trainer::new(model, config)?;
     // On the CPU (the dry run) autocast is off, but the scaler runs all the same.
-    t.scaler = vggnet::train::amp::GradScaler::new(t.config.scaler, true);
+    *t.scaler_mut() = vggnet::train::amp::GradScaler::new(t.config().scaler, true);
     let mut records = Vec::new();
     let mut first_grads = Vec::new();
     for k in 0..steps {
@@ -114,7 +114,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
         let loss_value = loss.double_value(&[]);
         let forced = overflow.contains(&k);
         let loss = if forced { loss * force } else { loss };
-        let scale_before = t.scaler.scale;
+        let scale_before = t.scaler().scale;
         let grads = t.scaled_grads(&loss)?;
         let skipped = t.apply_grads(&grads);
         records.push(json!({
@@ -122,7 +122,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
             "loss": loss_value,
             "forced": forced,
             "scale_before": scale_before,
-            "scale_after": t.scaler.scale,
+            "scale_after": t.scaler().scale,
             "skipped": skipped,
         }));
         if k == 0 {
@@ -130,7 +130,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
         }
     }
     let names: Vec<String> = t
-        .model
+        .model()
         .named_parameters()
         .into_iter()
         .map(|(n, _)| n)
@@ -141,16 +141,16 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
         .map(|(n, g)| (n, g.to_device(tch::Device::Cpu).contiguous()))
         .collect();
     write_safetensors(&out.join("grads_rust.safetensors"), &grads, None)?;
-    save_model(&t.model, &out.join("final_rust.safetensors"))?;
+    save_model(t.model(), &out.join("final_rust.safetensors"))?;
     let result = json!({
         "side": "rust",
         "device": format!("{device:?}"),
         "amp": t.uses_grad_scaler(),
         "steps": records,
-        "skipped_steps": t.scaler.skipped_steps,
+        "skipped_steps": t.scaler().skipped_steps,
         "settings": {"batch": batch, "overflow": overflow, "force": force,
-                      "growth_interval": growth_interval, "init_scale": t.config.scaler.init_scale,
-                      "seed": seed, "channels_last": t.model.channels_last()},
+                      "growth_interval": growth_interval, "init_scale": t.config().scaler.init_scale,
+                      "seed": seed, "channels_last": t.model().channels_last()},
     });
     vggnet::store::fsio::atomic_write(
         &out.join("scaler_rust.json"),

@@ -6,6 +6,8 @@
 //! Adding one in the same IDX format is one more variant here and its [`Spec`].
 
 use crate::data::idx::IdxFile;
+use crate::error::{Error, Result};
+use crate::model::VggConfig;
 use std::path::{Path, PathBuf};
 
 /// A data set the crate can load. Its name on the command line and in run records is the
@@ -82,18 +84,6 @@ impl Dataset {
     /// The network's input for this data set: (channels, side).
     pub fn input(self) -> (i64, i64) {
         (self.spec().channels, self.spec().side)
-    }
-
-    /// Why a network whose input is `in_channels` x `image_size` x `image_size` cannot take this
-    /// data set's pictures ("takes 1x28x28 pictures but CIFAR-10 has 3x32x32"), or `None` when it can.
-    pub fn input_mismatch(self, in_channels: i64, image_size: i64) -> Option<String> {
-        let (channels, side) = self.input();
-        ((in_channels, image_size) != (channels, side)).then(|| {
-            format!(
-                "takes {in_channels}x{image_size}x{image_size} pictures but {} has {channels}x{side}x{side}",
-                self.title()
-            )
-        })
     }
 
     /// Its name in text ("Fashion-MNIST").
@@ -273,6 +263,41 @@ impl std::fmt::Display for Dataset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The one model/data contract, checked wherever a model meets a data set (evaluation,
+/// prediction by index, inspection, a run started or resumed, the notebooks' evaluation): the
+/// model's classes, the channels and the size of the pictures it takes must be the data set's.
+/// A mismatch is one [`Error::ModelDoesNotFit`] naming every difference, and `model_file` when
+/// given: "the model in runs/a/model.safetensors has 5 classes but MNIST has 10".
+pub fn check_fits(model: &VggConfig, dataset: Dataset, model_file: Option<&Path>) -> Result<()> {
+    let (channels, side) = dataset.input();
+    let classes = dataset.classes().len() as i64;
+    let title = dataset.title();
+    let mut differences = Vec::new();
+    if model.num_classes != classes {
+        differences.push(format!(
+            "has {} classes but {title} has {classes}",
+            model.num_classes
+        ));
+    }
+    let (c, s) = (model.in_channels, model.image_size);
+    if (c, s) != (channels, side) {
+        differences.push(format!(
+            "takes {c}x{s}x{s} pictures but {title} has {channels}x{side}x{side}"
+        ));
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let which = match model_file {
+        Some(path) => format!("the model in {}", path.display()),
+        None => "the model".to_string(),
+    };
+    Err(Error::ModelDoesNotFit(format!(
+        "{which} {}",
+        differences.join(", and ")
+    )))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ mod specs;
 mod split;
 
 use crate::error::{Error, IdxProblem, Result};
-pub use dataset::Dataset;
+pub use dataset::{check_fits, Dataset};
 pub use idx::{find_file, missing_files, SIDE};
 use idx::{read_validated, IdxFile};
 pub use split::{check_batch_size, Batches, Split};

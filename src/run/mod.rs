@@ -69,8 +69,8 @@ impl Default for RunConfig {
 
 impl RunConfig {
     /// Every setting of the run checked, without reading any data: the training settings, the
-    /// network, the data limits, the precision on the device, and that the network takes the
-    /// data set's pictures.
+    /// network, the data limits, the precision on the device, and that the network fits the
+    /// data set ([`crate::data::check_fits`]: classes, channels, picture size).
     pub fn validate(&self) -> Result<()> {
         self.train.validate()?;
         self.model.validate()?;
@@ -80,13 +80,7 @@ impl RunConfig {
             // (`fastest` is measured, never refused: it resolves when the trainer is made.)
             crate::train::Precision::of(self.train.amp, self.device)?;
         }
-        let (dataset, m) = (self.data.dataset, &self.model);
-        match dataset.input_mismatch(m.in_channels, m.image_size) {
-            Some(mismatch) => Err(Error::Config(format!(
-                "the network {mismatch}: make it with VggConfig::for_dataset"
-            ))),
-            None => Ok(()),
-        }
+        crate::data::check_fits(&self.model, self.data.dataset, None)
     }
 }
 
@@ -163,7 +157,7 @@ impl Run {
         }
         // On a GPU the whole dataset lives on the device (47 MB of bytes for MNIST's training
         // set): batches are gathered and normalized there, with no host-to-device copy per step.
-        let data = data.to_device(trainer.model.device());
+        let data = data.to_device(trainer.model().device());
         Ok(Run {
             dir: dir.to_path_buf(),
             spec,
@@ -245,7 +239,7 @@ impl Run {
     /// every file of the run folder.
     pub fn finish(&self) -> Result<(Evaluation, Vec<PathBuf>)> {
         let t = &self.trainer;
-        let ev = evaluate(&t.model, &self.data.test, t.config.eval_batch_size)?;
+        let ev = evaluate(t.model(), &self.data.test, t.config().eval_batch_size)?;
         let mut files: Vec<PathBuf> = [MODEL_FILE, "model.json", BEST_FILE, METRICS_FILE]
             .iter()
             .map(|f| self.dir.join(f))
@@ -284,14 +278,14 @@ fn save_state(dir: &Path, spec: &RunSpec, trainer: &Trainer) -> Result<()> {
 /// What is written after each epoch: state, model, best model, metrics, curves.
 fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
     save_state(dir, spec, t)?;
-    save_model(&t.model, &dir.join(MODEL_FILE))?;
+    save_model(t.model(), &dir.join(MODEL_FILE))?;
     if is_best(&t.history) {
-        save_model(&t.model, &dir.join(BEST_FILE))?;
+        save_model(t.model(), &dir.join(BEST_FILE))?;
     }
     fsio::write_json(
         &dir.join(METRICS_FILE),
         &serde_json::json!({
-            "config": t.config,
+            "config": t.config(),
             "precision": precision_record(t),
             "run": spec,
             "epochs": t.history,
@@ -308,7 +302,7 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
 /// The arithmetic the run trains in and, on the CPU, what was measured here about which
 /// precision is faster ([`crate::train::calibrate`], from the cache; null when never measured).
 fn precision_record(t: &Trainer) -> serde_json::Value {
-    let measured = (t.model.device() == Device::Cpu)
+    let measured = (t.model().device() == Device::Cpu)
         .then(crate::train::calibrate::cached)
         .flatten();
     serde_json::json!({

@@ -91,6 +91,8 @@ impl Run {
                 conflicts,
             });
         }
+        // Before any data is read: the saved model must fit the run's data set.
+        crate::data::check_fits(&model, spec.dataset, Some(&state_dir.join(MODEL_FILE)))?;
         let data_dir = request.data_dir.clone().unwrap_or(spec.data_dir.clone());
         let data = Data::load(&DataConfig {
             dir: data_dir.clone(),

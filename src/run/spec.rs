@@ -48,7 +48,7 @@ impl RunSpec {
 /// A run folder's latest model (`RUN/model.safetensors`) and the data set it trained on (from
 /// `RUN/state/run.json`; MNIST for a run saved before data sets had names), on `device`.
 /// Notebooks 04 and 05 open notebook 02's run with it. A folder with no model yet, or a model
-/// whose input is not that data set's pictures, is an error naming the file.
+/// that does not fit that data set ([`crate::data::check_fits`]), is an error naming the file.
 pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
     let path = run_dir.join(MODEL_FILE);
     if !path.is_file() {
@@ -62,13 +62,7 @@ pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
     let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?
         .map(|run| run.dataset)
         .unwrap_or_default();
-    let c = model.config();
-    if let Some(mismatch) = dataset.input_mismatch(c.in_channels, c.image_size) {
-        return Err(Error::checkpoint(
-            &path,
-            format!("the model {mismatch} (the data set its run trained on)"),
-        ));
-    }
+    crate::data::check_fits(model.config(), dataset, Some(&path))?;
     Ok((model, dataset))
 }
 

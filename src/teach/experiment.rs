@@ -118,7 +118,7 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
     }
     tch::manual_seed(cfg.train.seed as i64);
     let mut trainer = Trainer::new(model, cfg.train.clone())?;
-    let bs = trainer.config.batch_size; // at least 1: validated in Trainer::new
+    let bs = trainer.config().batch_size; // at least 1: validated in Trainer::new
     let order = train.order(Some(cfg.train.seed));
     let ratio = cfg.end_lr / cfg.start_lr;
     let mut points: Vec<LrPoint> = Vec::with_capacity(cfg.steps);
@@ -264,7 +264,7 @@ pub fn compare(
         let mut evals = trainer.evals.clone();
         let last_step = trainer.position.global_step;
         if evals.last().is_none_or(|e| e.step != last_step) {
-            let acc = crate::eval::evaluate(&trainer.model, test, config.eval_batch_size)?;
+            let acc = crate::eval::evaluate(trainer.model(), test, config.eval_batch_size)?;
             evals.push(EvalPoint {
                 step: last_step,
                 epoch: trainer.position.epoch + 1,
@@ -282,7 +282,7 @@ pub fn compare(
             losses,
             evals,
             seconds,
-            model: trainer.model,
+            model: trainer.into_model(),
         });
     }
     Ok(trials)

@@ -100,7 +100,8 @@ pub struct Mistake {
 }
 
 /// The `k` misclassified examples of `split` with the highest probability on the wrong class,
-/// most confident first (eval mode, `batch_size` images at a time).
+/// most confident first (eval mode, `batch_size` images at a time). A model that does not fit the
+/// split's data set is an error ([`crate::data::check_fits`]).
 pub fn confident_mistakes(
     model: &Vgg,
     split: &Split,
@@ -108,6 +109,7 @@ pub fn confident_mistakes(
     batch_size: usize,
 ) -> Result<Vec<Mistake>> {
     crate::data::check_batch_size(batch_size)?;
+    crate::data::check_fits(model.config(), split.dataset, None)?;
     let n = split.len() as i64;
     let bs = batch_size as i64;
     let mut probs = Vec::new();
@@ -141,7 +143,10 @@ pub fn confident_mistakes(
                 label: labels[i],
                 predicted: pred[i],
                 confidence: conf[i],
-                label_probability: flat[i * classes + labels[i] as usize],
+                label_probability: flat
+                    .get(i * classes + labels[i] as usize)
+                    .copied()
+                    .unwrap_or(0.0), // (in range: the model's classes are the data set's)
                 pixels: split.pixels(i)?,
             })
         })

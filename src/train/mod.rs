@@ -67,11 +67,19 @@ fn mix(a: u64, b: u64) -> u64 {
 }
 
 /// A model with its optimizer, scaler, settings, position and history.
+///
+/// The model, optimizer, scaler and settings are private: each is tied to the others (the
+/// optimizer holds the model's parameters, the scaler and the precision follow `amp`), so they
+/// are read through [`Trainer::model`], [`Trainer::config`], ... and changed only through setters
+/// that check the new value and update what follows from it ([`Trainer::set_batch_size`],
+/// [`Trainer::set_amp`], [`Trainer::set_peak_lr`], [`Trainer::set_epochs`]); for any other
+/// setting, make a new trainer. The position and the records stay public: they are what the loop
+/// (notebook 02's included) writes as it goes, and no value of theirs is a setting.
 pub struct Trainer {
-    pub model: Vgg,
-    pub optimizer: AdamW,
-    pub scaler: GradScaler,
-    pub config: TrainConfig,
+    model: Vgg,
+    optimizer: AdamW,
+    scaler: GradScaler,
+    config: TrainConfig,
     pub position: Position,
     pub history: Vec<EpochRecord>,
     pub evals: Vec<EvalPoint>,
@@ -116,13 +124,103 @@ impl Trainer {
         })
     }
 
+    /// The model being trained.
+    pub fn model(&self) -> &Vgg {
+        &self.model
+    }
+
+    /// The trained model, the trainer consumed.
+    pub fn into_model(self) -> Vgg {
+        self.model
+    }
+
+    /// The optimizer (its moments, step count and the rate of the next step).
+    pub fn optimizer(&self) -> &AdamW {
+        &self.optimizer
+    }
+
+    /// The optimizer, for a loop that takes its steps itself (notebook 02's `train_epoch`).
+    pub fn optimizer_mut(&mut self) -> &mut AdamW {
+        &mut self.optimizer
+    }
+
+    /// The grad scaler (inactive unless the precision is float16).
+    pub fn scaler(&self) -> &GradScaler {
+        &self.scaler
+    }
+
+    /// The grad scaler, for a loop that unscales and updates it itself (notebook 02's
+    /// `train_epoch`).
+    pub fn scaler_mut(&mut self) -> &mut GradScaler {
+        &mut self.scaler
+    }
+
+    /// The settings, as checked by [`Trainer::new`] (`amp` resolved) and the setters since.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The settings with `edit` applied, checked as [`Trainer::new`] checks them; nothing
+    /// changes when they are refused.
+    fn edit_config(&mut self, edit: impl FnOnce(&mut TrainConfig)) -> Result<()> {
+        let mut config = self.config.clone();
+        edit(&mut config);
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Sets the batch size of the next epochs. Refused when 0, and mid-epoch (the position
+    /// counts batches of the old size): change it between epochs.
+    pub fn set_batch_size(&mut self, batch_size: usize) -> Result<()> {
+        if self.position.batch > 0 && batch_size != self.config.batch_size {
+            return Err(Error::Config(format!(
+                "the batch size can change only between epochs: epoch {} is at batch {} of \
+                 size {}",
+                self.position.epoch + 1,
+                self.position.batch,
+                self.config.batch_size
+            )));
+        }
+        self.edit_config(|c| c.batch_size = batch_size)
+    }
+
+    /// Sets the peak learning rate (`config.optimizer.lr`, what the schedule scales) and the
+    /// rate of the next step. Refused unless a positive number.
+    pub fn set_peak_lr(&mut self, lr: f64) -> Result<()> {
+        self.edit_config(|c| c.optimizer.lr = lr)?;
+        self.optimizer.set_lr(lr);
+        Ok(())
+    }
+
+    /// Sets the number of epochs of the run (more to train on, or fewer). Refused when 0.
+    pub fn set_epochs(&mut self, epochs: usize) -> Result<()> {
+        self.edit_config(|c| c.epochs = epochs)
+    }
+
+    /// Switches mixed precision for the next steps, as [`Trainer::new`] decides it: resolved on
+    /// the model's device, refused where it cannot run (`AmpMode::On` off CUDA:
+    /// [`Precision::of`]). A change of precision starts a fresh grad scaler (on for float16 only).
+    pub fn set_amp(&mut self, amp: AmpMode) -> Result<()> {
+        let device = self.model.device();
+        let amp = amp.resolve(device);
+        let precision = Precision::of(amp, device)?;
+        if precision != self.precision {
+            self.scaler = GradScaler::new(self.config.scaler, precision == Precision::Float16);
+            self.precision = precision;
+            self.amp_announced = false;
+        }
+        self.config.amp = amp;
+        Ok(())
+    }
+
     /// True when the grad scaler is active: float16 AMP ([`Precision::Float16`]) switches it
     /// on in [`Trainer::new`] (bfloat16 AMP has none).
     pub fn uses_grad_scaler(&self) -> bool {
         self.scaler.enabled
     }
 
-    /// The arithmetic of this trainer's steps (decided once, in [`Trainer::new`]).
+    /// The arithmetic of this trainer's steps (decided in [`Trainer::new`] and [`Trainer::set_amp`]).
     pub fn precision(&self) -> Precision {
         self.precision
     }

@@ -121,7 +121,7 @@ pub fn trainer_for(
 
 /// Copies of the trainer's parameters, to compare after a step.
 pub fn snapshot(t: &vggnet::train::Trainer) -> Vec<tch::Tensor> {
-    t.model
+    t.model()
         .named_parameters()
         .iter()
         .map(|(_, p)| p.copy())

@@ -322,7 +322,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                     last = Instant::now();
                 })?;
                 if measure {
-                    let timed = tch::no_grad(|| t.model.profile_forward(&xs, lower))?;
+                    let timed = tch::no_grad(|| t.model().profile_forward(&xs, lower))?;
                     for (name, secs) in timed {
                         *layers.entry(name).or_default() += secs / steps as f64;
                     }

@@ -184,7 +184,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
     for note in &run.notes {
         eprintln!("{note}");
     }
-    let config = &run.trainer.config;
+    let config = run.trainer.config();
     eprintln!(
         "training on {} images, testing on {} ({}, batch {}, {} epochs, output {})",
         run.data.train.len(),

@@ -4,22 +4,17 @@
 use super::*;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
-use vggnet::data::{Data, Dataset};
+use vggnet::data::{check_fits, Data, Dataset};
 use vggnet::eval::{evaluate, evaluate_mirrored, predict_proba, top_k};
 use vggnet::run::{evaluation_json, write_eval_plots};
 use vggnet::store::checkpoint::load_model;
 use vggnet::tch::Device;
 
-/// Refuses a model whose input is not the data set's pictures, naming both.
+/// Refuses a model that does not fit the data set ([`check_fits`]: classes, channels, picture
+/// size), naming the file, with what to do.
 fn fits(model: &vggnet::model::Vgg, path: &Path, dataset: Dataset) -> Result<()> {
-    let c = model.config();
-    if let Some(mismatch) = dataset.input_mismatch(c.in_channels, c.image_size) {
-        bail!(
-            "{} {mismatch}: give --dataset for the data set it was trained on",
-            path.display()
-        );
-    }
-    Ok(())
+    check_fits(model.config(), dataset, Some(path))
+        .map_err(|e| anyhow::anyhow!("{e}: give --dataset for the data set it was trained on"))
 }
 
 /// `vggnet eval`'s output and evaluation choices.
@@ -111,15 +106,13 @@ pub(super) fn predict_cmd(args: &PredictArgs) -> Result<()> {
     }
     let device = args.device;
     let model = load_model(&args.model, device)?;
-    let input = (model.config().in_channels, model.config().image_size);
-    if !args.images.is_empty() && input != Dataset::Mnist.input() {
-        bail!(
-            "{} takes {}x{s}x{s} pictures: pictures from files are read as handwritten digits \
-             (1x28x28), so give a digit model, or --index N for test pictures",
-            args.model.display(),
-            input.0,
-            s = input.1
-        );
+    if !args.images.is_empty() {
+        check_fits(model.config(), Dataset::Mnist, Some(&args.model)).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}: pictures from files are read as handwritten digits, so give a digit \
+                 model, or --index N for test pictures"
+            )
+        })?;
     }
     if args.top == 0 {
         bail!("--top 0 shows no class: give at least 1");
