@@ -15,7 +15,7 @@ CARGO ?= cargo
 # Jupyter Lab refuses to start as root unless told to (a clone under /root, run as root).
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup setup-notebooks start first-cell build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks exercises lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell two-kernels build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks exercises lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -26,9 +26,10 @@ build: setup
 setup-notebooks: setup
 	@bash scripts/setup-notebooks.sh
 
-## Every test: the integration tests in tests/ (CPU), format and lint, then every notebook executed headless
-## and checked in a real browser, then notebook 01 run through Jupyter Lab's UI (lab-check).
-test: test-rust notebooks lab-check
+## Every test: the integration tests in tests/ (CPU), format and lint, two notebook kernels at once, then
+## every notebook executed headless and checked in a real browser, then notebook 01 run through Jupyter
+## Lab's UI (lab-check).
+test: test-rust two-kernels notebooks lab-check
 
 test-rust: setup
 	$(CARGO) test --release
@@ -50,6 +51,11 @@ start: setup-notebooks
 ## kernel start, the `:dep` cell, the first `let`, five typical cells, and the wait for the first printed value.
 first-cell: setup-notebooks
 	.venv/bin/python scripts/warm_kernel.py --table
+
+## Two notebooks open at once: two kernels started together, the `:dep` cell and cells that define and use
+## values run in both at the same moment; no error output, a build folder each, both warm (scripts/two_kernels.py).
+two-kernels: setup-notebooks
+	.venv/bin/python scripts/two_kernels.py
 
 ## Execute all notebooks headless; executed copies, HTML, screenshots and index.html go to
 ## out/notebooks/, and notebooks/ is left as it is (a learner's edits are never overwritten).

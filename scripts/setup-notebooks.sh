@@ -3,10 +3,12 @@
 #  - Jupyter (Lab, nbclient, nbconvert) and Selenium (the Lab check) from PyPI into the project venv;
 #  - evcxr_jupyter (the Rust kernel) from crates.io at a pinned version, reused when present;
 #  - a project kernel "vggnet-rust" registered inside the venv, whose environment finds
-#    libtorch and keeps evcxr's build folder in a persistent cache outside the source tree
-#    (so tch is compiled once, not once per notebook or per kernel start);
-#  - the kernel warmed: evcxr compiles the crate and tch into that cache here, once per change of
-#    the sources (a stamp records what was compiled), so a reader's first cell answers in seconds;
+#    libtorch and keeps evcxr's build folders in a persistent cache outside the source tree
+#    (so tch is compiled once, not once per notebook or per kernel start); each running kernel
+#    takes a build folder of its own (scripts/kernel.sh), so notebooks can run side by side;
+#  - the kernel warmed: evcxr compiles the crate and tch into the first build folder here, once per
+#    change of the sources (a stamp records what was compiled), and the second is made a copy of
+#    it, so a reader's first cell answers in seconds, in the first notebook and in the next;
 #  - Debian's chromium and chromium-driver for the browser checks (when run as root and missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,14 +44,14 @@ KDIR="$VENV/share/jupyter/kernels/vggnet-rust"
 mkdir -p "$KDIR"
 cat > "$KDIR/kernel.json.new" <<JSON
 {
-  "argv": ["$EVCXR", "--control_file", "{connection_file}"],
+  "argv": ["/bin/bash", "$ROOT/scripts/kernel.sh", "$EVCXR", "--control_file", "{connection_file}"],
   "display_name": "Rust (vggnet)",
   "language": "rust",
   "interrupt_mode": "message",
   "env": {
     "LIBTORCH": "$VENV/libtorch",
     "LD_LIBRARY_PATH": "$VENV/libtorch/lib:$SYSROOT_LIB",
-    "EVCXR_TMPDIR": "$CACHE/evcxr",
+    "VGGNET_KERNEL_CACHE": "$CACHE",
     "EVCXR_CONFIG_DIR": "$CACHE/evcxr-config",
     "PATH": "${CARGO_HOME:-$HOME/.cargo}/bin:/usr/local/bin:/usr/bin:/bin"
   }
@@ -91,15 +93,19 @@ if ! has_idx "$MNIST_DATA" || ! has_idx "$FASHION_DATA"; then
   has_idx "$FASHION_DATA" || target/release/vggnet download --dataset fashion-mnist --dir "$FASHION_DATA"
 fi
 
-STAMP="$CACHE/evcxr-warm.stamp"
+STAMP="$CACHE/evcxr/.vggnet-warm"
+rm -f "$CACHE/evcxr-warm.stamp"  # where earlier versions kept it
 want=$( (cat Cargo.toml Cargo.lock "$KDIR/kernel.json" "$CACHE/.cargo/config.toml"; find src assets -type f -print0 | LC_ALL=C sort -z | xargs -0 cat; \
          grep -h '":dep ' notebooks/*.ipynb; echo "$EVCXR_VERSION") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "setup-notebooks: warming the kernel (compiles the crate and tch into $CACHE/evcxr; about 5 minutes the first time on 2 cores)"
   cargo fetch --locked -q
-  "$VENV/bin/python" scripts/warm_kernel.py
+  rm -f "$STAMP"
+  VGGNET_KERNEL_SLOT=0 "$VENV/bin/python" scripts/warm_kernel.py
   echo "$want" > "$STAMP"
 fi
+# The second build folder: a copy of the warm one (seconds when it is current already).
+VGGNET_KERNEL_CACHE=$CACHE bash scripts/kernel.sh --prepare 2
 
 # Debian's chromium (the notebooks' browser check) and its chromedriver (the Lab check,
 # scripts/lab_check.py, drives that chromium through it with Selenium: nothing is downloaded).

@@ -1,5 +1,5 @@
 // Notebook 02's `train_epoch` and `evaluate_model` cells, copied by tests/train.rs.
-// Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test train loop_file
+// Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test notebook_loop
 /// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
 /// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
 pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vggnet::Result<Option<EpochRecord>> {
@@ -18,11 +18,11 @@ pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vg
         let (output, loss) = trainer.forward_loss(&data, &target)?; // with autocast(): output = model(data); loss = criterion(output, target)
                                                                     //   (model.train(): dropout is on)  output (B, 10), loss ()
         let grads = trainer.scaled_grads(&loss)?;                   // optimizer.zero_grad(); scaler.scale(loss).backward()
-        let found_inf = trainer.scaler.unscale_(&grads);            // scaler.step(optimizer): unscale, look for inf/NaN,
+        let found_inf = trainer.scaler().unscale_(&grads);          // scaler.step(optimizer): unscale, look for inf/NaN,
         if !found_inf {
-            trainer.optimizer.step_grads(&grads, true);             //   and take the AdamW step unless there was one
+            trainer.optimizer_mut().step_grads(&grads, true);       //   and take the AdamW step unless there was one
         }
-        trainer.scaler.update(found_inf);                           // scaler.update()
+        trainer.scaler_mut().update(found_inf);                     // scaler.update()
         let predicted = output.argmax(1, false);                    // _, predicted = torch.max(output, 1)  (B,)
         let correct = predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]) as u64; // (predicted == target).sum().item()
         let step = StepOutput { loss: loss.double_value(&[]), correct, skipped: found_inf }; // loss.item()
@@ -38,6 +38,7 @@ pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vg
 }
 /// The article's `evaluate_model`: the percentage of `test` that `model` classifies correctly.
 pub fn evaluate_model(model: &Vgg, test: &Split) -> vggnet::Result<f64> {
+    vggnet::data::check_fits(model.config(), test.dataset, None)?;  // (the model fits the data: classes, channels, size)
     let _no_grad = tch::no_grad_guard();                            // with torch.no_grad():
     let mut correct = 0;                                            // correct = 0
     for batch in test.batches(1_000, None) {                        // for data, target in test_loader:  (in order)
