@@ -18,7 +18,10 @@ built already); an exercise that trains 02's run again uses `../runs/exercises` 
 `../runs/notebook` in all its notebooks, so that the notebooks' own run is left alone (the others
 read the notebooks' run, as a learner's notebooks do).
 
-Usage: python scripts/exercises.py [--only 02_training[:2],...] [--executed out/notebooks]
+Usage: python scripts/exercises.py [--only 02_training[:2],...] [--executed out/notebooks] [--precision native|float32|both]
+
+--precision both (the default, what `make notebooks` runs): the checks as the notebooks run on this CPU, then
+the ones whose run trains in the chosen precision again with 02's run forced to float32, where that is another path.
 """
 import argparse
 import base64
@@ -264,8 +267,12 @@ def final(acc, name):
 
 
 # Leaving the plateau: the test accuracy of a run stuck on it stays at the share of the most common
-# digit (about 11-13% on the first 1,000 test digits), one that left it is past 40% by step 200.
-STUCK, LEFT = 20.0, 40.0
+# digit (about 11-13% on the first 1,000 test digits); one that left it is past 43% by step 200 on
+# every CPU and float path measured (3e-4 is the slowest: 43.6% on a Zen 4, 45.2% on an AVX2 EPYC).
+STUCK, LEFT = 20.0, 30.0
+
+# 02's exercise 1, seed 42's accuracies, for the seed-7 check: the seed edit must change the run.
+SEED_RUNS = {}
 
 
 def nb02_larger_rate(seed):
@@ -275,10 +282,12 @@ def nb02_larger_rate(seed):
         p = []
         check(p, final(acc, "lr 1e-3 (article)") > LEFT and final(acc, "lr 3e-4") > LEFT,
               "the answer says 1e-3 and 3e-4 leave the plateau with both seeds")
-        if seed == 42:
-            check(p, final(acc, "lr 3e-3") < STUCK, "the answer says 3e-3 stays on the plateau with seed 42")
-        else:
-            check(p, final(acc, "lr 3e-3") > LEFT, "the answer says 3e-3 leaves the plateau with seed 7")
+        # Where 3e-3 ends is what the answer says is not fixed (seed 42: 12.6% on a Zen 4, 52.3% on an
+        # AVX2 EPYC): the check asserts only that the third setting ran its 200 steps, and prints it.
+        check(p, acc.get("lr 3e-3", [(0, 0)])[-1][0] == 200, "the answer's third setting, lr 3e-3, ran 200 steps")
+        SEED_RUNS[seed] = acc
+        if seed != 42 and 42 in SEED_RUNS:
+            check(p, SEED_RUNS[42] != acc, "the answer says seed 7 starts another run: it printed seed 42's numbers")
         return p
     return expect
 
@@ -286,10 +295,18 @@ def nb02_larger_rate(seed):
 def nb02_batch_norm(out, ctx):
     acc = accuracies_by_setting(out)
     at80 = {k: dict(v).get(80, float("nan")) for k, v in acc.items()}
-    say("with batch norm, at step 80: " + ", ".join(f"{k} {v:.1f}%" for k, v in at80.items()))
-    # Without batch norm both are still on the plateau at step 80 (about 12%, the published cell).
-    return [] if len(at80) == 2 and all(v > 60.0 for v in at80.values()) else \
-        ["the answer says both rates are past the plateau by step 80 with batch norm"]
+    plain = {k: dict(v).get(80, float("nan"))
+             for k, v in accuracies_by_setting(published_output(ctx, "02_training", NB02_SIDE)).items()}
+    say("at step 80, with batch norm: " + ", ".join(f"{k} {v:.1f}%" for k, v in at80.items()) +
+        "; without it (the executed notebook): " + ", ".join(f"{k} {v:.1f}%" for k, v in plain.items()))
+    p = []
+    # With batch norm about 90% (88.4-90.1% measured); an edit that did not take is the plain network,
+    # still at about 13% there on the CPUs measured.
+    check(p, len(at80) == 2 and all(v > 60.0 for v in at80.values()),
+          "the answer says both rates are well past chance by step 80 with batch norm")
+    check(p, plain.keys() == at80.keys() and all(at80[k] > plain[k] + 10.0 for k in at80),
+          "the answer says batch norm leaves the plateau sooner than the plain network (the published cell)")
+    return p
 
 
 def training_line(text):
@@ -473,19 +490,57 @@ EXERCISES = [
 ]
 
 
+# The float32 path: 02's settings line that picks the precision, forced to float32 in the copies. Only
+# 02's run (and what reads it) trains in that precision: the experiments and 06 train the article's
+# way, float32 on every CPU, so they run once.
+AMP_LINE = "let amp = AmpMode::fastest_on(device);"
+FLOAT32 = ("02_training", "let amp =", AMP_LINE, "let amp = AmpMode::Off;")
+
+
+def native_precision(executed):
+    """What 02's settings cell printed as its precision in the executed notebooks (this CPU's path)."""
+    text = published_output({"executed": executed}, "02_training", "let device = default_device();")
+    m = re.search(r"precision (float32|mixed precision \(\w+\))", text)
+    return m.group(1) if m else "unknown"
+
+
+def float32_pass(chosen, executed):
+    """The exercises whose run depends on the precision, again with 02's run forced to float32 (the path an
+    AVX2-only CPU takes), unless this CPU's own path is float32 already (then the pass above was it)."""
+    native = native_precision(executed)
+    sensitive = [e for e in chosen if trains(e)]
+    if native == "float32":
+        print(f"exercises, float32 path: the notebooks' run is float32 on this CPU, so the {len(sensitive)} "
+              "checks above were on it", flush=True)
+        return []
+    print(f"exercises, float32 path: the notebooks' run is {native} on this CPU; "
+          f"{len(sensitive)} checks again with `{FLOAT32[3]}`", flush=True)
+    return [Exercise(**{**e.__dict__, "check_edits": e.check_edits + [FLOAT32],
+                        "why": ("; " if e.why else "").join(filter(None, [e.why, "float32 forced"]))})
+            for e in sensitive]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=None, help="NOTEBOOK[:NUMBER],... (e.g. 02_training:2)")
     p.add_argument("--executed", default=str(ROOT / "out" / "notebooks"),
                    help="the executed notebooks, for answers that compare with the notebook's own run")
+    p.add_argument("--precision", choices=["native", "float32", "both"], default="both",
+                   help="native: as the notebooks run on this CPU; float32: 02's run forced to float32 "
+                        "(`let amp = AmpMode::Off;`); both (the default): native, then float32 where they differ")
     args = p.parse_args()
     chosen = EXERCISES
     if args.only:
         wanted = [w.split(":") for w in args.only.split(",")]
         chosen = [e for e in EXERCISES if any(e.notebook.startswith(w[0]) and (len(w) == 1 or int(w[1]) in e.numbers)
                                               for w in wanted)]
+    if args.precision == "float32":
+        chosen = [Exercise(**{**e.__dict__, "check_edits": e.check_edits + [FLOAT32] if trains(e) else e.check_edits})
+                  for e in chosen]
     (ROOT / "runs" / "exercises").mkdir(parents=True, exist_ok=True)
     problems, total = [], 0.0
+    if args.precision == "both":
+        chosen = chosen + float32_pass(chosen, args.executed)
     for ex in chosen:
         found, seconds = run(ex, args.executed)
         total += seconds

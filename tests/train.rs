@@ -244,7 +244,6 @@ mod notebook {
     include!("notebook/loop02.rs");
 }
 
-
 /// Notebook 02 trains the model the later notebooks load with its own `train_epoch` and
 /// `evaluate_model` cells, a budget of steps per run of the cell, and `Run::save_epoch` after
 /// each epoch. That must be `Run::train` (`Trainer::fit`, what `vggnet train` runs) exactly:
