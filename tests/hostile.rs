@@ -392,8 +392,25 @@ fn pth_that_does_not_fit_the_network_is_refused() {
         ));
     }
     files.insert(0, ("archive/data.pkl".into(), pickle(&entries)));
-    let p = write(dir.path(), "wrong-shape.pth", &zip_of(&files));
-    eval_refuses(&p, "shape");
+    let bytes = zip_of(&files);
+    // Against the tiny network itself (the library, with the config given): the shape check.
+    let err = load_model_from_bytes(
+        Path::new("wrong-shape.pth"),
+        &bytes,
+        Some(tiny()),
+        Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("classifier.3.weight") && err.contains("model expects"),
+        "{err}"
+    );
+    eprintln!("HOSTILE wrong-shape.pth (library, tiny config): {err}");
+    // Through the binary the config is inferred from the shapes (the article's widths), and
+    // these tiny widths do not infer: refused before any copy.
+    let p = write(dir.path(), "wrong-shape.pth", &bytes);
+    eval_refuses(&p, "image_size");
     // Missing tensors: only the first one.
     let p = write(
         dir.path(),
@@ -404,6 +421,20 @@ fn pth_that_does_not_fit_the_network_is_refused() {
         ]),
     );
     eval_refuses(&p, "missing");
+    let one = zip_of(&[
+        ("archive/data.pkl".into(), pickle(&entries[..1])),
+        files[1].clone(),
+    ]);
+    let err = load_model_from_bytes(
+        Path::new("missing-keys.pth"),
+        &one,
+        Some(tiny()),
+        Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("is missing"), "{err}");
+    eprintln!("HOSTILE missing-keys.pth (library, tiny config): {err}");
     assert!(good.len() > 1000);
 }
 
