@@ -15,7 +15,7 @@ CARGO ?= cargo
 # Jupyter Lab refuses to start as root unless told to (a clone under /root, run as root).
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup setup-notebooks start first-cell two-kernels build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks exercises lab lab-check notebooks-fashion fuzz gpu-bundle gpu-dry-run
+.PHONY: setup setup-notebooks start first-cell two-kernels build test test-rust lint train reference reference-fashion bench photos notebooks publish-notebooks exercises lab lab-check notebooks-fashion fuzz fuzz-short gpu-bundle gpu-dry-run
 
 setup:
 	@bash scripts/setup.sh
@@ -26,10 +26,10 @@ build: setup
 setup-notebooks: setup
 	@bash scripts/setup-notebooks.sh
 
-## Every test: the integration tests in tests/ (CPU), format and lint, two notebook kernels at once, then
-## every notebook executed headless and checked in a real browser, then notebook 01 run through Jupyter
-## Lab's UI (lab-check).
-test: test-rust two-kernels notebooks lab-check
+## Every test: the integration tests in tests/ (CPU), format and lint, a minute of fuzzing the model
+## loader, two notebook kernels at once, then every notebook executed headless and checked in a real
+## browser, then notebook 01 run through Jupyter Lab's UI (lab-check).
+test: test-rust fuzz-short two-kernels notebooks lab-check
 
 test-rust: setup
 	$(CARGO) test --release
@@ -90,15 +90,23 @@ lab: setup-notebooks
 lab-check: setup-notebooks
 	.venv/bin/python scripts/lab_check.py
 
-## Fuzz the IDX parser and the checkpoint header handling (1,000,000 runs each; cargo-fuzz).
+## Fuzz the IDX parser, the checkpoint header handling and the whole checkpoint load path into a small VGG (1,000,000 runs each; cargo-fuzz).
 FUZZ_RUNS ?= 1000000
 fuzz: setup
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -O
-	mkdir -p fuzz/corpus/idx fuzz/corpus/checkpoint
-	cd fuzz && for t in idx checkpoint; do \
+	mkdir -p fuzz/corpus/idx fuzz/corpus/checkpoint fuzz/corpus/load
+	cd fuzz && for t in idx checkpoint load; do \
 	  LD_LIBRARY_PATH=$(CURDIR)/.venv/libtorch/lib ./target/x86_64-unknown-linux-gnu/release/$$t \
 	    -runs=$(FUZZ_RUNS) -rss_limit_mb=4096 corpus/$$t || exit 1; done
+
+## A minute of random mutations of the checkpoint corpora (hostile and valid .pth and safetensors)
+## through the whole load path into a small VGG (src/bin/fuzz_load.rs): no sanitizer build, so it
+## costs the minute and a small binary. FUZZ_SECONDS=600 for longer; `make fuzz` is the coverage-guided run.
+FUZZ_SECONDS ?= 60
+fuzz-short: setup
+	$(CARGO) build --release --bin fuzz_load
+	./target/release/fuzz_load $(FUZZ_SECONDS) fuzz/corpus/load fuzz/corpus/checkpoint
 
 lint: setup
 	$(CARGO) fmt --check

@@ -197,12 +197,48 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
-    /// An error raised inside libtorch.
-    #[error("libtorch: {0}")]
+    /// An error raised inside libtorch: only the first line of its message is shown (libtorch
+    /// appends a C++ backtrace and "Exception raised from" lines).
+    #[error("libtorch: {}", torch_message(.0))]
     Torch(#[from] tch::TchError),
 }
 
+/// The first non-empty line of `text`, trimmed (libtorch's messages carry a C++ backtrace after
+/// it).
+pub fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+/// A libtorch error as one line: its first line, without the backtrace that follows.
+pub fn torch_message(e: &tch::TchError) -> String {
+    first_line(&e.to_string()).to_string()
+}
+
+/// `text` with its control characters escaped (`\n` for a newline): one line.
+pub fn one_line(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 impl Error {
+    /// A libtorch error met while using the file `path`, as a one-line checkpoint error.
+    pub fn torch_in(path: impl Into<PathBuf>, what: &str, e: tch::TchError) -> Self {
+        Error::checkpoint(path, format!("{what}: libtorch: {}", torch_message(&e)))
+    }
+
     /// Wraps an `io::Error` with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -211,11 +247,12 @@ impl Error {
         }
     }
 
-    /// A checkpoint problem for `path`.
+    /// A checkpoint problem for `path`. Control characters (a newline in a tensor or entry name
+    /// read from the file) are escaped, so the message stays one line.
     pub fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Checkpoint {
             path: path.into(),
-            problem: problem.into(),
+            problem: one_line(problem.into()),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Every write is atomic (temp file + rename). Every load checks every tensor's name, dtype and
 //! shape against the model before copying anything.
 
-use crate::error::{Error, Result};
+use crate::error::{first_line, Error, Result};
 use crate::model::{Vgg, VggConfig};
 use crate::store::fsio;
 use crate::store::pth::{Elem, Storage};
@@ -74,10 +74,24 @@ pub struct NamedTensors {
 /// Parses safetensors bytes (from `path`) into float tensors. Bad headers, unknown dtypes and
 /// out-of-range offsets become `Error::Checkpoint`, never a panic.
 pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<NamedTensors> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| Error::checkpoint(path, format!("not a valid safetensors checkpoint: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| Error::checkpoint(path, format!("unreadable safetensors header: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::checkpoint(
+            path,
+            format!(
+                "not a valid safetensors checkpoint: {}",
+                first_line(&e.to_string())
+            ),
+        )
+    })?;
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| {
+        Error::checkpoint(
+            path,
+            format!(
+                "unreadable safetensors header: {}",
+                first_line(&e.to_string())
+            ),
+        )
+    })?;
     let metadata = meta.metadata().clone().unwrap_or_default();
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
@@ -94,9 +108,11 @@ pub fn parse_safetensors(path: &Path, bytes: &[u8]) -> Result<NamedTensors> {
                 ))
             }
         };
+        // safetensors checks that the bytes are exactly the shape's (checked) element count.
         let t = Storage::decode(elem, data)
             .tensor()
-            .f_view(shape.as_slice())?;
+            .and_then(|t| t.f_view(shape.as_slice()))
+            .map_err(|e| Error::torch_in(path, &format!("tensor `{name}` {shape:?}"), e))?;
         tensors.insert(name, t);
     }
     Ok(NamedTensors { tensors, metadata })
@@ -129,7 +145,23 @@ fn is_pth(path: &Path) -> bool {
 
 /// Copies `tensors` into `model` after checking that the names and shapes match exactly.
 pub fn load_weights(model: &mut Vgg, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    check_tensors(model.config(), tensors, path)?;
     let expected = model.config().state_dict_shapes();
+    let mut vars = model.var_store().variables();
+    tch::no_grad(|| -> Result<()> {
+        for (key, _) in &expected {
+            if let (Some(var), Some(src)) = (vars.get_mut(key), tensors.get(key)) {
+                var.f_copy_(src)
+                    .map_err(|e| Error::torch_in(path, &format!("loading `{key}`"), e))?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Every tensor `config`'s model has, present in `tensors` with its shape, and nothing else.
+fn check_tensors(config: &VggConfig, tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let expected = config.state_dict_shapes();
     for (key, shape) in &expected {
         let t = tensors.get(key).ok_or_else(|| {
             Error::checkpoint(
@@ -158,15 +190,7 @@ pub fn load_weights(model: &mut Vgg, tensors: &HashMap<String, Tensor>, path: &P
             format!("unexpected tensor `{extra}`: not part of this architecture"),
         ));
     }
-    let mut vars = model.var_store().variables();
-    tch::no_grad(|| -> Result<()> {
-        for (key, _) in &expected {
-            if let (Some(var), Some(src)) = (vars.get_mut(key), tensors.get(key)) {
-                var.f_copy_(src)?;
-            }
-        }
-        Ok(())
-    })
+    Ok(())
 }
 
 /// Infers the config of a PyTorch state_dict from its shapes (input channels, classes, size).
@@ -248,15 +272,105 @@ pub fn load_model(path: &Path, device: Device) -> Result<Vgg> {
     } else {
         read_safetensors(path)?
     };
-    let config = match saved_config(path, &named.metadata)? {
+    let side = config_path(path);
+    let (config, source) = match saved_config(path, &named.metadata)? {
+        // A config only in `model.json` is that file's problem when it is unusable.
+        Some(c) if !named.metadata.contains_key(CONFIG_KEY) => (c, side.as_path()),
+        Some(c) => (c, path),
+        None => (infer_config(&named.tensors, path)?, path),
+    };
+    check_config(source, &config)?;
+    model_from_tensors(path, config, &named.tensors, device)
+}
+
+/// The whole load path from bytes in memory (`path` only names them in errors): a `.pth` when
+/// its extension says so, else safetensors with its embedded config (no `model.json` is read;
+/// `fallback` is used when the file embeds none and, for a `.pth`, instead of inferring one).
+/// What the fuzz targets and `vggnet-fuzz-load` drive: parse, build the tensors, check the
+/// config, build the model and copy the tensors into it.
+pub fn load_model_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+    fallback: Option<VggConfig>,
+    device: Device,
+) -> Result<Vgg> {
+    let named = if is_pth(path) {
+        NamedTensors {
+            tensors: crate::store::pth::read_state_dict_from(
+                path,
+                std::io::Cursor::new(bytes),
+                bytes.len() as u64,
+            )?,
+            metadata: HashMap::new(),
+        }
+    } else {
+        parse_safetensors(path, bytes)?
+    };
+    let embedded = match named.metadata.get(CONFIG_KEY) {
+        Some(s) => Some(serde_json::from_str::<VggConfig>(s).map_err(|e| {
+            Error::checkpoint(path, format!("embedded model config is not valid: {e}"))
+        })?),
+        None => None,
+    };
+    let config = match embedded.or(fallback) {
         Some(c) => c,
         None => infer_config(&named.tensors, path)?,
     };
-    config
-        .validate()
-        .map_err(|e| Error::checkpoint(path, format!("saved config is unusable: {e}")))?;
-    let mut model = Vgg::new(config, device)?;
-    load_weights(&mut model, &named.tensors, path)?;
+    model_from_tensors(path, config, &named.tensors, device)
+}
+
+/// Largest values a loaded config may hold: far above any VGG this crate trains, far below what
+/// would overflow the layer arithmetic or ask libtorch for an absurd allocation.
+const MAX_CHANNELS: i64 = 1 << 14;
+const MAX_CLASSES: i64 = 1 << 20;
+const MAX_IMAGE_SIZE: i64 = 1 << 14;
+const MAX_BLOCKS: usize = 12;
+
+/// A saved config's values within [`MAX_CHANNELS`] and the other bounds (after
+/// [`VggConfig::validate`]'s checks for zero and negative values).
+fn check_config(path: &Path, config: &VggConfig) -> Result<()> {
+    let unusable =
+        |why: String| Error::checkpoint(path, format!("saved config is unusable: {why}"));
+    config.validate().map_err(|e| unusable(e.to_string()))?;
+    let wide = [config.in_channels, config.hidden]
+        .into_iter()
+        .chain(config.block_channels.iter().copied())
+        .any(|c| c > MAX_CHANNELS);
+    if wide {
+        return Err(unusable(format!(
+            "a channel or hidden width above {MAX_CHANNELS}"
+        )));
+    }
+    if config.num_classes > MAX_CLASSES {
+        return Err(unusable(format!(
+            "num_classes {} is above {MAX_CLASSES}",
+            config.num_classes
+        )));
+    }
+    if config.image_size > MAX_IMAGE_SIZE || config.block_channels.len() > MAX_BLOCKS {
+        return Err(unusable(format!(
+            "image_size {} or {} blocks is above {MAX_IMAGE_SIZE} or {MAX_BLOCKS}",
+            config.image_size,
+            config.block_channels.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `config`, then every tensor's name and shape against it (before the model is
+/// allocated: the tensors' sizes are bounded by the file, the config's are not), then builds the
+/// model and copies the tensors in.
+fn model_from_tensors(
+    path: &Path,
+    config: VggConfig,
+    tensors: &HashMap<String, Tensor>,
+    device: Device,
+) -> Result<Vgg> {
+    check_config(path, &config)?;
+    check_tensors(&config, tensors, path)?;
+    let mut model = Vgg::new(config, device)
+        .map_err(|e| Error::checkpoint(path, format!("cannot build the model: {e}")))?;
+    load_weights(&mut model, tensors, path)?;
     Ok(model)
 }
 
@@ -271,4 +385,33 @@ pub fn save_model(model: &Vgg, path: &Path) -> Result<()> {
     ]);
     write_safetensors(path, &model.state_dict(), Some(meta))?;
     fsio::atomic_write(&config_path(path), config_json.as_bytes())
+}
+
+/// The small network the fuzz targets load into (8x8 inputs, two blocks of 2 channels): fast
+/// to build, the same code path as any other.
+pub fn fuzz_config() -> VggConfig {
+    VggConfig {
+        in_channels: 1,
+        num_classes: 10,
+        image_size: 8,
+        block_channels: vec![2, 2],
+        hidden: 4,
+        dropout: 0.5,
+        batch_norm: false,
+    }
+}
+
+/// One fuzz input through the whole load path on the CPU: the first byte picks the format
+/// (even: safetensors, odd: `.pth`), the rest is the file; [`fuzz_config`] is the network
+/// unless a safetensors header embeds another. Any outcome but a panic or an abort is a pass.
+pub fn load_fuzz_input(data: &[u8]) -> Result<Vgg> {
+    let Some((&kind, rest)) = data.split_first() else {
+        return Err(Error::checkpoint("fuzz", "empty input"));
+    };
+    let path = Path::new(if kind & 1 == 0 {
+        "fuzz.safetensors"
+    } else {
+        "fuzz.pth"
+    });
+    load_model_from_bytes(path, rest, Some(fuzz_config()), Device::Cpu)
 }

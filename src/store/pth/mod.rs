@@ -11,9 +11,9 @@ mod pickle;
 pub use pickle::inspect_pickle;
 use pickle::parse_state_dict;
 
-use crate::error::{Error, Result};
+use crate::error::{first_line, torch_message, Error, Result};
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::Path;
 use tch::Tensor;
 
@@ -92,10 +92,10 @@ impl Storage {
         }
     }
 
-    pub(crate) fn tensor(&self) -> Tensor {
+    pub(crate) fn tensor(&self) -> std::result::Result<Tensor, tch::TchError> {
         match self {
-            Storage::Float(v) => Tensor::from_slice(v),
-            Storage::Long(v) => Tensor::from_slice(v),
+            Storage::Float(v) => Tensor::f_from_slice(v),
+            Storage::Long(v) => Tensor::f_from_slice(v),
         }
     }
 }
@@ -103,11 +103,25 @@ impl Storage {
 /// Reads every tensor of a PyTorch state_dict `.pth` file: floats as float32, 64-bit integer
 /// buffers (BatchNorm's `num_batches_tracked`) as int64.
 pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
-    let bad = |problem: String| Error::checkpoint(path, problem);
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    read_state_dict_from(path, file, len)
+}
+
+/// The same from any seekable reader of `len` bytes (`path` only names it in errors): what the
+/// fuzz targets drive from memory. Sizes, strides and offsets are checked (no wrap, no negative
+/// value, nothing past a storage's end, no more elements than the storage holds) before libtorch
+/// sees them, and every allocation is bounded by the input's size.
+pub fn read_state_dict_from<R: Read + Seek>(
+    path: &Path,
+    reader: R,
+    len: u64,
+) -> Result<HashMap<String, Tensor>> {
+    let bad = |problem: String| Error::checkpoint(path, problem);
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| {
         bad(format!(
-            "not a PyTorch checkpoint (zip format expected): {e}"
+            "not a PyTorch checkpoint (zip format expected): {}",
+            first_line(&e.to_string())
         ))
     })?;
     let pkl_name = zip
@@ -118,12 +132,20 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
     let prefix = pkl_name.trim_end_matches("data.pkl").to_owned();
     let mut pickle = Vec::new();
     zip.by_name(&pkl_name)
-        .map_err(|e| bad(e.to_string()))?
+        .map_err(|e| bad(first_line(&e.to_string()).to_string()))?
         .take(MAX_PICKLE)
         .read_to_end(&mut pickle)
-        .map_err(|e| bad(format!("cannot read {pkl_name}: {e}")))?;
+        .map_err(|e| {
+            bad(format!(
+                "cannot read {pkl_name}: {}",
+                first_line(&e.to_string())
+            ))
+        })?;
     let refs =
         parse_state_dict(&pickle).map_err(|e| bad(format!("unreadable state_dict pickle: {e}")))?;
+    // A storage may be deflated: at most this many bytes are inflated from it (a zip bomb is
+    // refused rather than filling memory); torch.save stores them uncompressed.
+    let max_storage = len.saturating_mul(64).min(MAX_STORAGE);
     let mut storages: HashMap<String, Storage> = HashMap::new();
     let mut out = HashMap::new();
     for (name, r) in refs {
@@ -135,12 +157,26 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
         })?;
         if !storages.contains_key(&r.key) {
             let entry = format!("{prefix}data/{}", r.key);
-            let mut f = zip
-                .by_name(&entry)
-                .map_err(|e| bad(format!("storage {entry} for `{name}`: {e}")))?;
-            let mut bytes = Vec::with_capacity(f.size().min(1 << 30) as usize);
-            f.read_to_end(&mut bytes)
-                .map_err(|e| bad(format!("cannot read {entry}: {e}")))?;
+            let f = zip.by_name(&entry).map_err(|e| {
+                bad(format!(
+                    "storage {entry} for `{name}`: {}",
+                    first_line(&e.to_string())
+                ))
+            })?;
+            let mut bytes = Vec::with_capacity(f.size().min(len) as usize);
+            f.take(max_storage + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| {
+                    bad(format!(
+                        "cannot read {entry}: {}",
+                        first_line(&e.to_string())
+                    ))
+                })?;
+            if bytes.len() as u64 > max_storage {
+                return Err(bad(format!(
+                    "storage {entry} for `{name}` inflates to more than {max_storage} bytes"
+                )));
+            }
             if bytes.len() % elem.size() != 0 {
                 return Err(bad(format!(
                     "storage {entry} for `{name}` holds {} bytes, not whole {} elements",
@@ -152,30 +188,81 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, Tensor>> {
             storages.insert(r.key.clone(), values);
         }
         let storage = &storages[&r.key];
-        if r.size.len() != r.stride.len()
-            || r.size.iter().chain(&r.stride).any(|&d| d < 0)
-            || r.offset < 0
-        {
-            return Err(bad(format!("tensor `{name}` has an invalid size/stride")));
-        }
-        let numel: i64 = r.size.iter().product();
-        let last = r.offset
-            + r.size
-                .iter()
-                .zip(&r.stride)
-                .map(|(&s, &st)| (s - 1).max(0) * st)
-                .sum::<i64>();
-        if numel > 0 && last as usize >= storage.len() {
-            return Err(bad(format!(
-                "tensor `{name}` reaches element {last} of a storage of {}",
-                storage.len()
-            )));
-        }
-        let base = storage.tensor();
-        let t = base
-            .f_as_strided(r.size.as_slice(), r.stride.as_slice(), Some(r.offset))?
-            .contiguous();
+        let t = strided_tensor(storage, &r.size, &r.stride, r.offset).map_err(|p| {
+            bad(format!(
+                "tensor `{name}` (size {:?}, stride {:?}, offset {}) {p}",
+                r.size, r.stride, r.offset
+            ))
+        })?;
         out.insert(name, t);
     }
     Ok(out)
+}
+
+/// Largest storage inflated from a `.pth` (4 GiB; the article's VGG holds about 0.5 GiB).
+const MAX_STORAGE: u64 = 4 << 30;
+
+/// The tensor `size`/`stride`/`offset` views in `storage`, copied out contiguous, after checking
+/// in exact arithmetic that every element it reaches lies inside the storage and that it has no
+/// more elements than the storage (what torch.save writes; a stride-0 view of a small storage
+/// would otherwise ask for an unbounded allocation). The error completes "tensor `x` ...".
+fn strided_tensor(
+    storage: &Storage,
+    size: &[i64],
+    stride: &[i64],
+    offset: i64,
+) -> std::result::Result<Tensor, String> {
+    if size.len() != stride.len() {
+        return Err(format!(
+            "has {} sizes but {} strides",
+            size.len(),
+            stride.len()
+        ));
+    }
+    if let Some(d) = size.iter().find(|&&d| d < 0) {
+        return Err(format!("has a negative size {d}"));
+    }
+    if let Some(s) = stride.iter().find(|&&s| s < 0) {
+        return Err(format!("has a negative stride {s}"));
+    }
+    if offset < 0 {
+        return Err("has a negative storage offset".into());
+    }
+    let overflow = || "has sizes whose element count overflows 64 bits".to_string();
+    let numel = size
+        .iter()
+        .try_fold(1i64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(overflow)?;
+    let available = storage.len() as i64;
+    if numel > available {
+        return Err(format!(
+            "has {numel} elements, more than its storage's {available}"
+        ));
+    }
+    if numel > 0 {
+        // The last element reached: offset + sum((size - 1) * stride), exactly.
+        let last = size
+            .iter()
+            .zip(stride)
+            .try_fold(offset, |acc, (&d, &st)| {
+                (d - 1).checked_mul(st).and_then(|x| acc.checked_add(x))
+            })
+            .ok_or_else(|| "has strides whose extent overflows 64 bits".to_string())?;
+        if last >= available {
+            return Err(format!(
+                "reaches element {last} of a storage of {available} (past its end)"
+            ));
+        }
+    } else if offset > available {
+        return Err(format!(
+            "has storage offset {offset} past the end of a storage of {available}"
+        ));
+    }
+    let torch = |e: tch::TchError| format!("cannot be built: libtorch: {}", torch_message(&e));
+    storage
+        .tensor()
+        .map_err(torch)?
+        .f_as_strided(size, stride, Some(offset))
+        .and_then(|t| t.f_contiguous())
+        .map_err(torch)
 }

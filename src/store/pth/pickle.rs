@@ -4,6 +4,11 @@
 
 use std::collections::HashMap;
 
+/// Most tuple/list/dict/reduce/build opcodes accepted in one pickle: a state_dict uses about
+/// eight per tensor (VGG's has 32 tensors), so this allows ~6,000 tensors while keeping any
+/// nesting shallow enough for a 2 MB thread stack.
+const MAX_NESTING_OPS: usize = 50_000;
+
 // Some payloads are parsed for completeness but never read back.
 #[allow(dead_code)]
 #[derive(Debug, Clone)]
@@ -133,8 +138,24 @@ impl<'a> Machine<'a> {
     }
 
     fn run(&mut self) -> std::result::Result<Value, String> {
+        // Every opcode that can put values inside another one (a tuple, list, dict, reduce or
+        // build) deepens the nesting by at most one: bounding their number bounds the depth, so
+        // dropping or cloning a hostile pickle's values cannot overflow the stack (TUPLE1 a
+        // million times nests a million deep in a 1 MB pickle).
+        let mut nesting_ops = 0usize;
         loop {
             let op = self.u8()?;
+            if matches!(
+                op,
+                b't' | 0x85..=0x87 | b'a' | b'e' | b's' | b'u' | b'b' | b'R' | 0x81 | b'Q'
+            ) {
+                nesting_ops += 1;
+                if nesting_ops > MAX_NESTING_OPS {
+                    return Err(format!(
+                        "pickle nests values more than {MAX_NESTING_OPS} times (not a state_dict)"
+                    ));
+                }
+            }
             match op {
                 0x80 => {
                     self.u8()?;
