@@ -9,7 +9,7 @@ With --table (`make first-cell`) it then runs five typical cells and prints a ta
 the `:dep` cell, the first `let`, each typical cell, and the time from starting the kernel to the
 first printed value.
 
-Usage: python scripts/warm_kernel.py [--timeout 3600] [--table]
+Usage: python scripts/warm_kernel.py [--timeout 3600] [--table] [--kernel-name vggnet-rust]
 """
 import argparse
 import sys
@@ -44,6 +44,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
     p.add_argument("--table", action="store_true", help="also time five typical cells and print the table")
+    p.add_argument("--kernel-name", default="vggnet-rust",
+                   help="the kernel to time (another registered kernel, for a before/after comparison)")
     args = p.parse_args()
     first = next(c for c in nbformat.read(ROOT / "notebooks" / "01_model.ipynb", as_version=4).cells
                  if c.cell_type == "code")
@@ -52,7 +54,7 @@ def main():
                 nbformat.v4.new_code_cell('let config = VggConfig::default();\nconfig.num_parameters()')]
     if args.table:
         nb.cells += [nbformat.v4.new_code_cell(src) for _, src in TYPICAL]
-    client = NotebookClient(nb, timeout=args.timeout, kernel_name="vggnet-rust", allow_errors=True,
+    client = NotebookClient(nb, timeout=args.timeout, kernel_name=args.kernel_name, allow_errors=True,
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
     start = time.time()
     with client.setup_kernel():
@@ -79,7 +81,7 @@ def main():
         other = nbformat.v4.new_notebook()
         other.cells = [nbformat.v4.new_code_cell(cell.source)]
         t = time.time()
-        NotebookClient(other, timeout=args.timeout, kernel_name="vggnet-rust", allow_errors=True,
+        NotebookClient(other, timeout=args.timeout, kernel_name=args.kernel_name, allow_errors=True,
                        resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
         for out in other.cells[0].outputs:
             if out.get("output_type") == "error" or "error" in str(out.get("text", "")).lower():
