@@ -77,6 +77,18 @@ fn zip_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// The pickle of a state_dict holding one one-element tensor `w` of `storage` at `key`.
+fn one_element_pickle(storage: &'static str, key: &str) -> Vec<u8> {
+    pickle(&[Entry {
+        name: "w".into(),
+        storage,
+        key: key.into(),
+        offset: 0,
+        size: vec![1],
+        stride: vec![1],
+    }])
+}
+
 /// A `.pth` of one float tensor over a storage of `elems` floats.
 fn one_tensor_pth(size: &[i64], stride: &[i64], offset: i64, elems: usize) -> Vec<u8> {
     let entry = Entry {
@@ -195,9 +207,20 @@ fn refuses(args: &[&str], file: &Path, word: &str) -> String {
 }
 
 fn eval_refuses(file: &Path, word: &str) -> String {
+    eval_model_refuses(file, file, word)
+}
+
+/// `vggnet eval --model model` refuses, naming `named` (the model's file or one beside it).
+fn eval_model_refuses(model: &Path, named: &Path, word: &str) -> String {
     refuses(
-        &["eval", "--device", "cpu", "--model", file.to_str().unwrap()],
-        file,
+        &[
+            "eval",
+            "--device",
+            "cpu",
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        named,
         word,
     )
 }
@@ -261,14 +284,7 @@ fn hostile_pth_files_are_refused_with_one_line() {
             zip_of(&[
                 (
                     "archive/data.pkl".into(),
-                    pickle(&[Entry {
-                        name: "w".into(),
-                        storage: "FloatStorage",
-                        key: "0".into(),
-                        offset: 0,
-                        size: vec![1],
-                        stride: vec![1],
-                    }]),
+                    one_element_pickle("FloatStorage", "0"),
                 ),
                 ("archive/data/0".into(), vec![0u8; 7]),
             ]),
@@ -278,14 +294,7 @@ fn hostile_pth_files_are_refused_with_one_line() {
             "bad-dtype.pth",
             zip_of(&[(
                 "archive/data.pkl".into(),
-                pickle(&[Entry {
-                    name: "w".into(),
-                    storage: "ComplexFloatStorage",
-                    key: "0".into(),
-                    offset: 0,
-                    size: vec![1],
-                    stride: vec![1],
-                }]),
+                one_element_pickle("ComplexFloatStorage", "0"),
             )]),
             "unsupported storage",
         ),
@@ -293,14 +302,7 @@ fn hostile_pth_files_are_refused_with_one_line() {
             "no-storage.pth",
             zip_of(&[(
                 "archive/data.pkl".into(),
-                pickle(&[Entry {
-                    name: "w".into(),
-                    storage: "FloatStorage",
-                    key: "7".into(),
-                    offset: 0,
-                    size: vec![1],
-                    stride: vec![1],
-                }]),
+                one_element_pickle("FloatStorage", "7"),
             )]),
             "storage archive/data/7",
         ),
@@ -410,7 +412,7 @@ fn pth_that_does_not_fit_the_network_is_refused() {
     // Through the binary the config is inferred from the shapes (the article's widths), and
     // these tiny widths do not infer: refused before any copy.
     let p = write(dir.path(), "wrong-shape.pth", &bytes);
-    eval_refuses(&p, "image_size");
+    eval_refuses(&p, "other widths");
     // Missing tensors: only the first one.
     let p = write(
         dir.path(),
@@ -559,34 +561,14 @@ fn hostile_safetensors_and_model_json_are_refused_with_one_line() {
         }
         let json = sub.join("model.json");
         std::fs::write(&json, serde_json::to_vec(&cfg).unwrap()).unwrap();
-        refuses(
-            &[
-                "eval",
-                "--device",
-                "cpu",
-                "--model",
-                weights.to_str().unwrap(),
-            ],
-            &json,
-            word,
-        );
+        eval_model_refuses(&weights, &json, word);
     }
     let sub = d.join("garbage-json");
     std::fs::create_dir_all(&sub).unwrap();
     let weights = sub.join("model.safetensors");
     save_model(&model, &weights).unwrap();
     let json = write(&sub, "model.json", b"{\"num_classes\": \"ten\"");
-    refuses(
-        &[
-            "eval",
-            "--device",
-            "cpu",
-            "--model",
-            weights.to_str().unwrap(),
-        ],
-        &json,
-        "not valid",
-    );
+    eval_model_refuses(&weights, &json, "not valid");
 }
 
 #[test]

@@ -217,9 +217,21 @@ fn infer_config(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<VggCon
     cfg.batch_norm = tensors.contains_key("features.1.running_mean");
     cfg.in_channels = first[1];
     cfg.num_classes = last[0];
+    // The widths are the article's; the picture side is what the first linear layer's
+    // inputs (channels x side x side after the last pooling) say it is.
     let c = *cfg.block_channels.last().unwrap_or(&512);
-    if fc0[1] != cfg.classifier_in() && c > 0 {
-        let side = ((fc0[1] / c) as f64).sqrt().round() as i64;
+    if fc0[1] != cfg.classifier_in() {
+        let side = ((fc0[1] / c.max(1)) as f64).sqrt().round() as i64;
+        if side < 1 || c * side * side != fc0[1] {
+            return Err(Error::checkpoint(
+                path,
+                format!(
+                    "`classifier.0.weight` takes {} inputs, which the article's last block of {c} \
+                     channels cannot give: a network of other widths needs its model.json beside it",
+                    fc0[1]
+                ),
+            ));
+        }
         cfg.image_size = side << cfg.block_channels.len();
     }
     Ok(cfg)
