@@ -6,25 +6,15 @@
 //! archive unpacks). A batch must hold whole records (10,000 in the official files; a smaller
 //! batch in the same format is read too) with labels 0-9.
 
-use crate::data::{Data, DataConfig, Dataset, SourceFile, Split};
+use super::config::{DataConfig, SourceFile};
+use super::dataset::{Dataset, Files};
+pub use super::specs::CifarFiles;
+use super::split::{Data, Split};
 use crate::error::{Error, Result};
 use crate::store::fsio;
 #[cfg(feature = "download")]
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// The files of a CIFAR data set.
-#[derive(Debug)]
-pub struct CifarFiles {
-    /// The archive's name on the mirrors.
-    pub archive: &'static str,
-    /// Its published MD5 (of the compressed archive).
-    pub archive_md5: &'static str,
-    /// The folder the archive unpacks into.
-    pub folder: &'static str,
-    pub train: &'static [&'static str],
-    pub test: &'static str,
-}
 
 /// Bytes of one picture (3 x 32 x 32).
 pub const PICTURE: usize = 3 * 32 * 32;
@@ -35,7 +25,7 @@ pub const PER_BATCH: usize = 10_000;
 
 fn files(dataset: Dataset) -> Result<&'static CifarFiles> {
     match &dataset.spec().files {
-        crate::data::dataset::Files::Cifar(f) => Ok(f),
+        Files::Cifar(f) => Ok(f),
         _ => Err(Error::Config(format!(
             "{} is not a CIFAR data set",
             dataset.title()
@@ -147,9 +137,8 @@ fn read_split(
     })
 }
 
-/// Loads both splits (downloading the archive first when allowed and batches are missing).
+/// Loads both splits (the batches present: [`crate::data::Data::load`] downloads missing ones first).
 pub fn load(cfg: &DataConfig) -> Result<Data> {
-    ensure(cfg, true)?;
     let f = files(cfg.dataset)?;
     let mut sources = Vec::new();
     let train = read_split(
@@ -176,7 +165,6 @@ pub fn load(cfg: &DataConfig) -> Result<Data> {
 
 /// Loads the test split only (the training batches may be absent).
 pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
-    ensure(cfg, false)?;
     let f = files(cfg.dataset)?;
     let mut sources = Vec::new();
     let test = read_split(
@@ -189,10 +177,6 @@ pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
     Ok((test, sources))
 }
 
-fn ensure(cfg: &DataConfig, train: bool) -> Result<()> {
-    crate::data::ensure(cfg, || missing(cfg.dataset, &cfg.dir, train))
-}
-
 #[cfg(feature = "download")]
 /// Downloads the archive from the first mirror that serves it with the MD5 `md5` (the
 /// published one, [`CifarFiles::archive_md5`], when [`crate::download::download_with`] calls
@@ -202,13 +186,13 @@ pub fn download_archive(
     dir: &Path,
     mirrors: &[String],
     md5: &str,
-    cfg: &crate::download::DownloadConfig,
+    cfg: &super::fetch::DownloadConfig,
 ) -> Result<Vec<PathBuf>> {
     let f = files(dataset)?;
     let mut errors = Vec::new();
     for mirror in mirrors {
         let url = format!("{}/{}", mirror.trim_end_matches('/'), f.archive);
-        let got = crate::download::fetch_url(&url, cfg).and_then(|bytes| {
+        let got = super::fetch::fetch_url(&url, cfg).and_then(|bytes| {
             let actual = crate::data::idx::md5_hex(&bytes);
             if actual != md5 {
                 return Err(Error::Checksum {

@@ -5,6 +5,7 @@
 //!
 //! Adding one in the same IDX format is one more variant here and its [`Spec`].
 
+pub use super::specs::{CifarFiles, Files, Spec};
 use crate::data::idx::IdxFile;
 use crate::error::{Error, Result};
 use crate::model::VggConfig;
@@ -25,47 +26,6 @@ pub enum Dataset {
     FashionMnist,
     /// Colour photos, 3x32x32, of 10 kinds of object (Krizhevsky's binary version).
     Cifar10,
-}
-
-/// How a data set is stored.
-#[derive(Debug)]
-pub enum Files {
-    /// Four IDX files: train images, train labels, test images, test labels.
-    Idx([IdxFile; 4]),
-    /// CIFAR's binary batches, downloaded as one archive ([`crate::data::cifar`]).
-    Cifar(crate::data::cifar::CifarFiles),
-}
-
-/// What a data set is: everything that differs between data sets lives here.
-#[derive(Debug)]
-pub struct Spec {
-    /// Its name in text ("MNIST").
-    pub title: &'static str,
-    /// Its name on the command line and in run records ("mnist").
-    pub name: &'static str,
-    pub files: Files,
-    /// Channels and side of a picture: 1x28x28, 3x32x32.
-    pub channels: i64,
-    pub side: i64,
-    /// Pictures in the training and the test split.
-    pub train_count: usize,
-    pub test_count: usize,
-    /// Class names, by label.
-    pub classes: [&'static str; 10],
-    /// The environment variable naming its folder.
-    pub dir_env: &'static str,
-    /// The folder used when the variable is unset and no system folder holds it.
-    pub default_dir: &'static str,
-    /// Folders a system package installs it into, looked at when the variable is unset.
-    pub system_dirs: &'static [&'static str],
-    /// The environment variable replacing the mirrors (comma-separated base URLs).
-    pub mirror_env: &'static str,
-    /// Base URLs holding `<name>.gz` (IDX) or the archive (CIFAR), tried in order.
-    pub mirrors: &'static [&'static str],
-    /// `Normalize(mean, std)` per channel: the article's (0.5, 0.5) for the grey data sets,
-    /// so that one notebook runs on each unchanged; CIFAR-10's own channel statistics.
-    pub mean: &'static [f64],
-    pub std: &'static [f64],
 }
 
 impl Dataset {

@@ -5,19 +5,22 @@
 //! `x = (pixel / 255 - 0.5) / 0.5`, so pixels land in [-1, 1].
 
 pub mod cifar;
+mod config;
 pub mod dataset;
 pub mod download;
+mod fetch;
 pub mod idx;
 mod specs;
 mod split;
 
 use crate::error::{Error, IdxProblem, Result};
+pub use config::{DataConfig, SourceFile};
 pub use dataset::{check_fits, Dataset};
 pub use idx::{find_file, missing_files, SIDE};
 use idx::{read_validated, IdxFile};
-pub use split::{check_batch_size, Batches, Split};
+pub use split::{check_batch_size, Batches, Data, Split};
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// MNIST's four files (train images, train labels, test images, test labels).
 pub const FILES: [IdxFile; 4] = specs::MNIST_FILES;
@@ -27,84 +30,8 @@ pub fn default_dir() -> PathBuf {
     Dataset::Mnist.default_dir()
 }
 
-/// A data set's train and test splits.
-#[derive(Debug)]
-pub struct Data {
-    /// Which data set (its class names, its files).
-    pub dataset: Dataset,
-    pub train: Split,
-    pub test: Split,
-    /// The four files read, in [`Dataset::files`] order, with their MD5s.
-    pub sources: Vec<SourceFile>,
-}
-
 /// The name the walkthrough uses: MNIST is the default [`Data`].
 pub type Mnist = Data;
-
-impl Data {
-    /// Both splits on `device` (the CPU copies are dropped when they move).
-    pub fn to_device(self, device: Device) -> Data {
-        Data {
-            dataset: self.dataset,
-            train: self.train.to_device(device),
-            test: self.test.to_device(device),
-            sources: self.sources,
-        }
-    }
-}
-
-/// How to load a data set. `Default`: MNIST from `$MNIST_DIR` or `data/mnist`, full splits,
-/// downloaded if missing (with the `download` feature). [`DataConfig::of`] gives the same for
-/// another data set.
-#[derive(Debug, Clone)]
-pub struct DataConfig {
-    pub dataset: Dataset,
-    pub dir: PathBuf,
-    /// Keep only the first `n` training images.
-    pub train_limit: Option<usize>,
-    /// Keep only the first `n` test images.
-    pub test_limit: Option<usize>,
-    /// Download missing files from the public mirrors.
-    pub download: bool,
-    /// Mirrors tried in order when downloading.
-    pub mirrors: Vec<String>,
-}
-
-impl DataConfig {
-    /// `dataset` from its default folder, full splits, downloaded if missing.
-    pub fn of(dataset: Dataset) -> Self {
-        DataConfig {
-            dataset,
-            dir: dataset.default_dir(),
-            train_limit: None,
-            test_limit: None,
-            download: true,
-            mirrors: dataset.mirrors(),
-        }
-    }
-}
-
-impl DataConfig {
-    /// Checks the settings of a run or an evaluation without reading anything: a limit
-    /// selects at least one picture. (Loading itself takes a limit of 0: a split that is not
-    /// needed, e.g. the test split of a training step's check.)
-    pub fn validate(&self) -> Result<()> {
-        for (what, limit) in [("train", self.train_limit), ("test", self.test_limit)] {
-            if limit == Some(0) {
-                return Err(Error::Config(format!(
-                    "a {what} limit of 0 selects no pictures: give at least 1, or no limit"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        DataConfig::of(Dataset::Mnist)
-    }
-}
 
 /// MNIST's [`Dataset::normalize`]: raw pixel bytes (N * 28 * 28) into the normalized
 /// (N, 1, 28, 28) tensor, in [-1, 1].
@@ -115,38 +42,6 @@ pub fn normalize_pixels(pixels: &[u8]) -> Result<Tensor> {
 /// MNIST's [`Dataset::denormalize`]: (.., 28, 28) in [-1, 1] -> pixels 0..=255.
 pub fn denormalize_to_pixels(images: &Tensor) -> Vec<u8> {
     Dataset::Mnist.denormalize(images)
-}
-
-/// One file a split was read from, with the CRC-32 of its decompressed bytes (recorded with a
-/// training run, so a resumed run can tell it is reading the same data).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SourceFile {
-    pub name: String,
-    pub path: PathBuf,
-    /// CRC-32 of the decompressed bytes, 8 hex digits.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub crc32: String,
-    /// MD5 of the decompressed bytes: what runs saved before loading checked CRC-32s
-    /// recorded (a resume of such a run computes it again to compare).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub md5: String,
-}
-
-impl SourceFile {
-    /// Whether `self` (read now) holds the same bytes as `saved` (recorded with a run): by
-    /// CRC-32, or by MD5 for a record that has only that, read again from `self.path`.
-    /// Returns the checksum kind and the two values when they differ.
-    pub fn differs_from(
-        &self,
-        saved: &SourceFile,
-    ) -> Result<Option<(&'static str, String, String)>> {
-        if !saved.crc32.is_empty() || saved.md5.is_empty() {
-            return Ok((self.crc32 != saved.crc32)
-                .then(|| ("CRC-32", self.crc32.clone(), saved.crc32.clone())));
-        }
-        let now = idx::md5_hex(&idx::read_idx_bytes(&self.path, 1 << 30)?);
-        Ok((now != saved.md5).then(|| ("MD5", now, saved.md5.clone())))
-    }
 }
 
 /// A validated file: where it was, its decompressed bytes and their CRC-32.
@@ -165,10 +60,7 @@ impl RawFile {
 
 /// Downloads the data set when allowed and `missing` finds files absent; fails naming what is
 /// still missing. Shared by the IDX and the CIFAR readers.
-pub(crate) fn ensure(
-    cfg: &DataConfig,
-    missing: impl Fn() -> Result<Vec<&'static str>>,
-) -> Result<()> {
+fn ensure(cfg: &DataConfig, missing: impl Fn() -> Result<Vec<&'static str>>) -> Result<()> {
     if missing()?.is_empty() {
         return Ok(());
     }
@@ -312,6 +204,7 @@ impl Data {
     /// another data set's file by its checksum), then normalized.
     pub fn load(cfg: &DataConfig) -> Result<Self> {
         if cfg.dataset == Dataset::Cifar10 {
+            ensure(cfg, || cifar::missing(cfg.dataset, &cfg.dir, true))?;
             return cifar::load(cfg);
         }
         let files = cfg.dataset.files();
@@ -342,6 +235,7 @@ impl Data {
     /// training files may be absent.
     pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
         if cfg.dataset == Dataset::Cifar10 {
+            ensure(cfg, || cifar::missing(cfg.dataset, &cfg.dir, false))?;
             return cifar::load_test(cfg);
         }
         let files = cfg.dataset.test_files();

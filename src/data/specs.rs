@@ -2,8 +2,61 @@
 //! names, folders, mirrors and normalization ([`Spec`]). Adding a data set in the same IDX
 //! format is one more entry here and a variant of [`super::Dataset`].
 
-use super::dataset::{Files, Spec};
 use super::idx::IdxFile;
+
+/// What a data set is: everything that differs between data sets lives here.
+#[derive(Debug)]
+pub struct Spec {
+    /// Its name in text ("MNIST").
+    pub title: &'static str,
+    /// Its name on the command line and in run records ("mnist").
+    pub name: &'static str,
+    pub files: Files,
+    /// Channels and side of a picture: 1x28x28, 3x32x32.
+    pub channels: i64,
+    pub side: i64,
+    /// Pictures in the training and the test split.
+    pub train_count: usize,
+    pub test_count: usize,
+    /// Class names, by label.
+    pub classes: [&'static str; 10],
+    /// The environment variable naming its folder.
+    pub dir_env: &'static str,
+    /// The folder used when the variable is unset and no system folder holds it.
+    pub default_dir: &'static str,
+    /// Folders a system package installs it into, looked at when the variable is unset.
+    pub system_dirs: &'static [&'static str],
+    /// The environment variable replacing the mirrors (comma-separated base URLs).
+    pub mirror_env: &'static str,
+    /// Base URLs holding `<name>.gz` (IDX) or the archive (CIFAR), tried in order.
+    pub mirrors: &'static [&'static str],
+    /// `Normalize(mean, std)` per channel: the article's (0.5, 0.5) for the grey data sets,
+    /// so that one notebook runs on each unchanged; CIFAR-10's own channel statistics.
+    pub mean: &'static [f64],
+    pub std: &'static [f64],
+}
+
+/// How a data set is stored.
+#[derive(Debug)]
+pub enum Files {
+    /// Four IDX files: train images, train labels, test images, test labels.
+    Idx([IdxFile; 4]),
+    /// CIFAR's binary batches, downloaded as one archive ([`crate::data::cifar`]).
+    Cifar(CifarFiles),
+}
+
+/// The files of a CIFAR data set.
+#[derive(Debug)]
+pub struct CifarFiles {
+    /// The archive's name on the mirrors.
+    pub archive: &'static str,
+    /// Its published MD5 (of the compressed archive).
+    pub archive_md5: &'static str,
+    /// The folder the archive unpacks into.
+    pub folder: &'static str,
+    pub train: &'static [&'static str],
+    pub test: &'static str,
+}
 
 const fn idx(
     name: &'static str,
@@ -143,7 +196,7 @@ pub(crate) static FASHION_MNIST: Spec = Spec {
 pub(crate) static CIFAR10: Spec = Spec {
     title: "CIFAR-10",
     name: "cifar10",
-    files: Files::Cifar(crate::data::cifar::CifarFiles {
+    files: Files::Cifar(CifarFiles {
         // The binary version's archive and its MD5 as published with it
         // (https://www.cs.toronto.edu/~kriz/cifar.html).
         archive: "cifar-10-binary.tar.gz",

@@ -1,7 +1,8 @@
 //! One split of a data set ([`Split`]): its pictures as bytes, its labels, and how the
 //! training loop and evaluation draw them, normalized.
 
-use super::Dataset;
+use super::config::SourceFile;
+use super::dataset::Dataset;
 use crate::error::Result;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -151,5 +152,28 @@ impl Iterator for Batches<'_> {
         let batch = self.split.gather(&self.order[self.pos..end]);
         self.pos = end;
         Some(batch)
+    }
+}
+
+/// A data set's train and test splits.
+#[derive(Debug)]
+pub struct Data {
+    /// Which data set (its class names, its files).
+    pub dataset: Dataset,
+    pub train: Split,
+    pub test: Split,
+    /// The four files read, in [`Dataset::files`] order, with their MD5s.
+    pub sources: Vec<SourceFile>,
+}
+
+impl Data {
+    /// Both splits on `device` (the CPU copies are dropped when they move).
+    pub fn to_device(self, device: Device) -> Data {
+        Data {
+            dataset: self.dataset,
+            train: self.train.to_device(device),
+            test: self.test.to_device(device),
+            sources: self.sources,
+        }
     }
 }

@@ -36,14 +36,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use tch::Device;
 
-/// File names inside a run folder.
-pub use crate::store::checkpoint::MODEL_FILE;
-pub const BEST_FILE: &str = "best.safetensors";
-pub const METRICS_FILE: &str = "metrics.json";
-pub const EVAL_FILE: &str = "eval.json";
-pub const STATE_DIR: &str = "state";
-/// The run's settings, inside `state/`.
-pub const RUN_FILE: &str = "run.json";
+pub use spec::{BEST_FILE, EVAL_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, STATE_DIR};
 
 /// Everything needed to start a run.
 #[derive(Debug, Clone)]
@@ -122,8 +115,11 @@ impl Run {
     /// Starts a new run in `dir` (created when missing): checks every setting, then loads the
     /// data, seeds torch with the training seed and builds a fresh model. A setting that cannot
     /// run is refused before any data is read or downloaded and before the folder is made.
-    pub fn start(dir: &Path, config: RunConfig) -> Result<Run> {
+    pub fn start(dir: &Path, mut config: RunConfig) -> Result<Run> {
         config.validate()?;
+        // `fastest` is a measurement (a few seconds, once per CPU): the run resolves it here,
+        // visibly, never the trainer.
+        config.train.amp = config.train.amp.resolve(config.device);
         let data = Data::load(&config.data)?;
         tch::manual_seed(config.train.seed as i64);
         let model = Vgg::new(config.model, config.device)?;
@@ -195,6 +191,9 @@ impl Run {
             data,
             ..
         } = self;
+        if trainer.model().device() == Device::Cpu {
+            obs.on_message(&crate::train::calibrate::measured_note(trainer.precision()));
+        }
         let flag = trainer.stop_flag();
         let epochs_before = trainer.history.len();
         let mut limited = StepLimit::new(

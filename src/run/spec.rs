@@ -1,13 +1,21 @@
 //! What a run folder records beyond the trainer's own settings (`state/run.json`), and opening
 //! a run folder's trained model with the data set it trained on.
 
-use super::{MODEL_FILE, RUN_FILE, STATE_DIR};
 use crate::data::{Dataset, SourceFile};
 use crate::error::{Error, Result};
 use crate::model::Vgg;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Device;
+
+/// File names inside a run folder.
+pub use crate::store::checkpoint::MODEL_FILE;
+pub const BEST_FILE: &str = "best.safetensors";
+pub const METRICS_FILE: &str = "metrics.json";
+pub const EVAL_FILE: &str = "eval.json";
+pub const STATE_DIR: &str = "state";
+/// The run's settings, inside `state/`.
+pub const RUN_FILE: &str = "run.json";
 
 /// The settings of a run beyond its [`TrainConfig`], saved in `state/run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

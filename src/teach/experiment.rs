@@ -11,7 +11,11 @@ use tch::Device;
 /// A fresh model seeded with `train.seed` and its trainer.
 fn fresh_trainer(model: &VggConfig, train: TrainConfig, device: Device) -> Result<Trainer> {
     tch::manual_seed(train.seed as i64);
-    Trainer::new(Vgg::new(model.clone(), device)?, train)
+    let amp = train.amp.resolve(device); // `fastest`: measured once per CPU, then cached
+    Trainer::new(
+        Vgg::new(model.clone(), device)?,
+        TrainConfig { amp, ..train },
+    )
 }
 
 /// Exponential moving average with bias correction (as in Adam), one value at a time.
@@ -117,7 +121,14 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
         return Err(Error::Config("lr range test: no training images".into()));
     }
     tch::manual_seed(cfg.train.seed as i64);
-    let mut trainer = Trainer::new(model, cfg.train.clone())?;
+    let amp = cfg.train.amp.resolve(model.device()); // `fastest`: measured once per CPU, then cached
+    let mut trainer = Trainer::new(
+        model,
+        TrainConfig {
+            amp,
+            ..cfg.train.clone()
+        },
+    )?;
     let bs = trainer.config().batch_size; // at least 1: validated in Trainer::new
     let order = train.order(Some(cfg.train.seed));
     let ratio = cfg.end_lr / cfg.start_lr;

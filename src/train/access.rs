@@ -84,12 +84,11 @@ impl Trainer {
         self.edit_config(|c| c.epochs = epochs)
     }
 
-    /// Switches mixed precision for the next steps, as [`Trainer::new`] decides it: resolved on
-    /// the model's device, refused where it cannot run (`AmpMode::On` off CUDA:
+    /// Switches mixed precision for the next steps, as [`Trainer::new`] decides it: refused
+    /// where it cannot run (`AmpMode::On` off CUDA, and `Fastest` unresolved:
     /// [`Precision::of`]). A change of precision starts a fresh grad scaler (on for float16 only).
     pub fn set_amp(&mut self, amp: AmpMode) -> Result<()> {
         let device = self.model.device();
-        let amp = amp.resolve(device);
         let precision = Precision::of(amp, device)?;
         if precision != self.precision {
             self.scaler = GradScaler::new(self.config.scaler, precision == Precision::Float16);

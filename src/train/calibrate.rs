@@ -4,7 +4,7 @@
 //! at batch 64 on 2 cores, bfloat16 AMP trained the article's network at 1.65x float32 on an
 //! Intel Xeon with AMX, 1.60x on an AMD EPYC (Zen 4) with `avx512_bf16` and no AMX, 0.8x on an
 //! Intel Xeon with `avx512_bf16` and no AMX, and many times slower where oneDNN emulates it
-//! (AVX2 only). So [`AmpMode::fastest_on`](crate::train::AmpMode::fastest_on) asks this module:
+//! (AVX2 only). So [`AmpMode::fastest_on`] (defined here) asks this module:
 //! a few training steps of each precision on the real network (random digits: the speed
 //! depends on the shapes, not the pixels), once per CPU model and thread count, kept in the
 //! cache folder (`precision.json`) so that later runs and notebooks only read the answer.
@@ -18,6 +18,50 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
+
+/// Resolving [`AmpMode::Fastest`] lives here, beside the measurement it runs: the trainer and
+/// [`Precision::of`] never measure.
+impl AmpMode {
+    /// This mode with [`AmpMode::Fastest`] replaced by what it means on `device`.
+    pub fn resolve(self, device: Device) -> AmpMode {
+        match self {
+            AmpMode::Fastest => AmpMode::fastest_on(device),
+            other => other,
+        }
+    }
+
+    /// The fastest precision for training on `device`: the article's float16 AMP on CUDA; on a
+    /// CPU the faster of bfloat16 AMP and float32 as measured on this CPU model
+    /// ([`cached_or_measure`]: a few training steps of each, once, then read from the cache);
+    /// float32 if that measurement fails. What notebook 02 trains with.
+    pub fn fastest_on(device: Device) -> AmpMode {
+        if device.is_cuda() {
+            return AmpMode::On;
+        }
+        cached_or_measure()
+            .map(|c| c.choice())
+            .unwrap_or(AmpMode::Off)
+    }
+}
+
+/// What was measured on this CPU about the precision `used` (read from the cache, never
+/// measured for this): "measured on this CPU (...): ... is the faster", with a hint when the
+/// other precision is; or that it was not measured yet. A CPU run prints it when it starts.
+pub fn measured_note(used: Precision) -> String {
+    match cached() {
+        None => "which precision is faster on this CPU was not measured yet (`vggnet \
+                 calibrate` or `--amp fastest` measures it, a few seconds)"
+            .to_string(),
+        Some(c) => {
+            let hint = match (used, c.faster()) {
+                (Precision::Float32, Precision::Bfloat16) => " (`--amp bf16` trains faster)",
+                (Precision::Bfloat16, Precision::Float32) => " (`--amp off` trains faster)",
+                _ => "",
+            };
+            format!("{c}{hint}")
+        }
+    }
+}
 
 /// How much faster bfloat16 must measure before it is chosen: a 2-core virtual machine drifts by
 /// 10-20% from minute to minute, and the gains worth taking are 1.6x.

@@ -104,10 +104,10 @@ impl std::fmt::Debug for Trainer {
 impl Trainer {
     /// A trainer for `model` with fresh optimizer state. Fails on settings that cannot run
     /// ([`TrainConfig::validate`], and `AmpMode::On` off CUDA: [`Precision::of`]).
-    /// [`AmpMode::Fastest`] is resolved here, on the model's device, and stored resolved.
-    pub fn new(model: Vgg, mut config: TrainConfig) -> Result<Self> {
+    /// [`AmpMode::Fastest`] is refused: the trainer measures nothing; resolve it first
+    /// ([`AmpMode::resolve`], which times both precisions once per CPU).
+    pub fn new(model: Vgg, config: TrainConfig) -> Result<Self> {
         config.validate()?;
-        config.amp = config.amp.resolve(model.device());
         let precision = Precision::of(config.amp, model.device())?;
         let optimizer = AdamW::new(model.named_parameters(), config.optimizer);
         Ok(Trainer {
@@ -436,5 +436,35 @@ impl Trainer {
             after_epoch(self)?;
         }
         Ok(())
+    }
+}
+
+impl Trainer {
+    /// The first epoch's line about the arithmetic: the precision and, on the CPU, whether
+    /// denormals were flushed.
+    fn announce_amp(&mut self, obs: &mut dyn Observer, flushed_threads: Option<usize>) {
+        if self.amp_announced {
+            return;
+        }
+        self.amp_announced = true;
+        let msg = match (self.config.amp, self.precision()) {
+            (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
+            (_, Precision::Bfloat16) => "AMP bfloat16: convolutions and linear layers in \
+                                          bfloat16, float32 weights, optimizer and loss, no GradScaler"
+                .to_string(),
+            (AmpMode::Off, _) => "AMP off (requested): training in float32".to_string(),
+            _ => format!(
+                "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}",
+                self.model.device()
+            ),
+        };
+        let msg = match flushed_threads {
+            Some(n) if self.config.flush_denormals && n > 0 => {
+                format!("{msg}; denormals flushed to zero on {n} thread(s)")
+            }
+            Some(_) if !self.config.flush_denormals => format!("{msg}; denormals kept"),
+            _ => msg,
+        };
+        obs.on_message(&msg);
     }
 }

@@ -2,7 +2,8 @@
 //! grey levels, the stroke width brought towards MNIST's, the longer side scaled to 20 px and
 //! the centre of mass put at the centre of 28x28; and how alike two such digits are.
 
-use super::{number, to_gray_f, GrayF};
+use super::ink::{stroke_width, to_gray_f, GrayF};
+use super::number;
 use image::{GrayImage, ImageBuffer, Luma};
 use imageproc::morphology::{grayscale_dilate, grayscale_erode, Mask};
 
@@ -111,29 +112,6 @@ pub(super) fn prepare_digit(
         *own.get_pixel(x + x0 - cx0, y + y0 - cy0)
     });
     (digit, mask)
-}
-
-/// The stroke width of the ink in a `w` x `h` mask (non-zero = ink): its area over half its
-/// outline (ink pixels with a 4-neighbour outside the ink or the mask).
-pub(super) fn stroke_width(mask: &[u8], w: usize, h: usize) -> f32 {
-    let ink = |i: usize| mask[i] != 0;
-    let (mut inside, mut edge) = (0u32, 0u32);
-    for i in (0..w * h).filter(|&i| ink(i)) {
-        inside += 1;
-        let (x, y) = (i % w, i / w);
-        if x == 0
-            || y == 0
-            || x + 1 == w
-            || y + 1 == h
-            || !ink(i - 1)
-            || !ink(i + 1)
-            || !ink(i - w)
-            || !ink(i + w)
-        {
-            edge += 1;
-        }
-    }
-    2.0 * inside as f32 / edge.max(1) as f32
 }
 
 /// Places a digit (values 0..1, at most 28x28) in a 28x28 field with its centre of mass at

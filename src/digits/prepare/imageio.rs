@@ -1,6 +1,6 @@
 //! Image files: the user's own digit pictures are decoded here (any PNG or JPEG: any size,
 //! colour or grayscale, 8- or 16-bit, with or without alpha) and prepared by
-//! [`crate::digits::prepare`].
+//! [`crate::digits::prepare`] ([`prepare_file`], [`load_digit`]).
 //!
 //! The preparation works at about 1,000 pixels, so big pictures are reduced while they are
 //! decoded, never held at full size: a JPEG in its DCT (1/2, 1/4 or 1/8 of each side, the
@@ -10,6 +10,7 @@
 //! [`MAX_SIDE`] x [`MAX_SIDE`] is refused with a message that says so; so is any picture over
 //! [`MAX_PIXELS`].
 
+use super::{prepare, Preparation};
 use crate::error::{Error, Result};
 use image::{DynamicImage, GrayImage};
 use std::io::BufReader;
@@ -222,12 +223,20 @@ fn decode_whole(path: &Path) -> std::result::Result<DynamicImage, String> {
     })
 }
 
+/// Loads a picture and prepares it; a picture without a digit is an [`Error::Image`] naming
+/// the file.
+pub fn prepare_file(path: &Path) -> Result<Preparation> {
+    let img = open_image(path)?;
+    prepare(&img).map_err(|problem| Error::Image {
+        path: path.into(),
+        problem,
+    })
+}
+
 /// Loads an image file and prepares it like an MNIST digit (see [`crate::digits::prepare`]): 28x28
 /// pixels, light digit on dark. A picture without a digit is an error saying so.
 pub fn load_digit(path: &Path) -> Result<Vec<u8>> {
-    Ok(crate::digits::prepare::prepare_file(path)?
-        .pixels()
-        .to_vec())
+    Ok(prepare_file(path)?.pixels().to_vec())
 }
 
 /// Writes 28x28 grayscale pixels as a PNG (atomically).

@@ -33,21 +33,20 @@
 
 mod digit;
 pub mod imageio;
+mod ink;
 pub mod number;
 pub mod page;
 
 pub use digit::{centre_by_mass, similarity, stroke_goal, Digit};
+pub use imageio::prepare_file;
+pub use ink::GrayF;
+use ink::{to_gray_f, to_gray_u8, Blob};
 
-use crate::error::{Error, Result};
 use image::{DynamicImage, GenericImageView, GrayImage, ImageBuffer, Luma};
 use imageproc::contrast::otsu_level;
 use imageproc::hough::{detect_lines, LineDetectionOptions, PolarLine};
 use imageproc::morphology::{grayscale_dilate, Mask};
 use imageproc::region_labelling::{connected_components, Connectivity};
-use std::path::Path;
-
-/// A grayscale image of floats (0..1).
-pub type GrayF = ImageBuffer<Luma<f32>, Vec<f32>>;
 
 /// The working size: the longer side is brought into this range first.
 const WORK_MIN: u32 = 256;
@@ -109,18 +108,6 @@ impl Preparation {
 /// Why a picture has no digit.
 fn no_digit(why: &str) -> String {
     format!("no digit found: {why}")
-}
-
-pub(crate) fn to_gray_f(img: &GrayImage) -> GrayF {
-    GrayF::from_fn(img.width(), img.height(), |x, y| {
-        Luma([img.get_pixel(x, y)[0] as f32 / 255.0])
-    })
-}
-
-fn to_gray_u8(img: &GrayF) -> GrayImage {
-    GrayImage::from_fn(img.width(), img.height(), |x, y| {
-        Luma([(img.get_pixel(x, y)[0].clamp(0.0, 1.0) * 255.0).round() as u8])
-    })
 }
 
 /// The largest size the picture is kept at for finding and straightening a page.
@@ -240,24 +227,6 @@ fn page_lines(mask: &GrayImage) -> Vec<PolarLine> {
                 && drawn as f32 >= 0.6 * (hi - lo + 1) as f32
         })
         .collect()
-}
-
-/// One connected group of ink pixels.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Blob {
-    pub(crate) label: u32,
-    pub(crate) area: u32,
-    pub(crate) x0: u32,
-    pub(crate) y0: u32,
-    pub(crate) x1: u32,
-    pub(crate) y1: u32,
-    touches_border: bool,
-}
-
-impl Blob {
-    pub(crate) fn size(&self) -> u32 {
-        (self.x1 - self.x0 + 1).max(self.y1 - self.y0 + 1)
-    }
 }
 
 fn blobs(mask: &GrayImage) -> (ImageBuffer<Luma<u32>, Vec<u32>>, Vec<Blob>) {
@@ -483,15 +452,5 @@ pub fn doubt(digits: &[Digit]) -> Option<String> {
              too small in the photo to be found as one?",
             100.0 * widest
         )
-    })
-}
-
-/// Loads a picture and prepares it; a picture without a digit is an [`Error::Image`] naming
-/// the file.
-pub fn prepare_file(path: &Path) -> Result<Preparation> {
-    let img = crate::digits::imageio::open_image(path)?;
-    prepare(&img).map_err(|problem| Error::Image {
-        path: path.into(),
-        problem,
     })
 }

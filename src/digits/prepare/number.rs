@@ -27,7 +27,7 @@
 //! wider than 1.25 times their height) can be cut in two. `make photos` measures how often a
 //! touching pair and a number written in one piece are counted right on the synthetic pages.
 
-use super::Blob;
+use super::ink::{stroke_width, Blob};
 use image::{ImageBuffer, Luma};
 
 /// One digit: the groups of strokes it is made of, limited to a range of columns when it was
@@ -217,7 +217,7 @@ fn split_touching(digits: Vec<Part>, labels: &ImageBuffer<Luma<u32>, Vec<u32>>) 
                 }
             }
         }
-        let pen = super::digit::stroke_width(&ink, bw, bh);
+        let pen = stroke_width(&ink, bw, bh);
         // Background enclosed by ink (the loop of a 0, 6, 8 or 9) costs as much as ink: a cut
         // runs between digits, not through a loop and across its ring.
         let mut outside = vec![false; bw * bh];

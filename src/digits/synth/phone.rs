@@ -4,29 +4,10 @@
 //! [`small`]). Both alter a desk scene ([`super::desk`]) after it was drawn, so the evenly
 //! lit desk pictures keep their random streams.
 
-use super::desk::{NumberPage, Scene};
+use super::scene::{Scene, Shade};
 use imageproc::geometric_transformations::Projection;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-
-/// A shadow across the frame: the light goes down by `depth` along `dir` (a smooth step from
-/// `from` to `to`, in frame pixels along that direction).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Shade {
-    dir: (f32, f32),
-    from: f32,
-    to: f32,
-    depth: f32,
-}
-
-impl Shade {
-    /// The light (1 = unshaded) at a frame pixel.
-    pub(crate) fn light(&self, x: f32, y: f32) -> f32 {
-        let p = x * self.dir.0 + y * self.dir.1;
-        let t = ((p - self.from) / (self.to - self.from).max(1e-3)).clamp(0.0, 1.0);
-        1.0 - self.depth * t * t * (3.0 - 2.0 * t)
-    }
-}
 
 /// The page's corners in the frame.
 fn page_corners(scene: &Scene) -> [(f32, f32); 4] {
@@ -90,43 +71,4 @@ pub(crate) fn small(scene: &mut Scene, rng: &mut ChaCha8Rng, aspect: Option<f32>
         scene.page = page;
         scene.to_page = p;
     }
-}
-
-/// Where a number page lies and how it is lit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setting {
-    /// The page fills the picture.
-    Filling,
-    /// A sheet on a desk, evenly lit but for light falling off across the frame.
-    Desk,
-    /// A sheet on a desk with a shadow that darkens one side of the page to 40-60% of the
-    /// other (a soft cast shadow or light falling off across the page).
-    Shadowed,
-    /// A landscape slip of paper filling 1/20 to 1/8 of a big photo of a desk, anywhere in
-    /// it.
-    Small,
-}
-
-/// Like [`super::desk::number_set`], every page in `setting` (meant for `Shadowed` and
-/// `Small`): numbers of 2-6 digits on one line, other pages than `number_set`'s (seeded
-/// apart).
-pub fn number_set_in(
-    count: usize,
-    seed: u64,
-    setting: Setting,
-) -> impl Iterator<Item = NumberPage> {
-    let salt = 0x5e77_1000 + setting as u64;
-    (0..count).map(move |i| {
-        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(
-            (seed ^ salt).wrapping_mul(7919) + i as u64,
-        );
-        let len = 2 + i % 5;
-        let digits: Vec<u8> = (0..len).map(|_| rng.random_range(0..10u8)).collect();
-        super::desk::number_page_in(
-            &[digits],
-            super::desk::APART,
-            setting,
-            (seed ^ salt).wrapping_add(i as u64 * 104_729),
-        )
-    })
 }
