@@ -11,11 +11,14 @@ use tch::Device;
 /// A fresh model seeded with `train.seed` and its trainer.
 fn fresh_trainer(model: &VggConfig, train: TrainConfig, device: Device) -> Result<Trainer> {
     tch::manual_seed(train.seed as i64);
-    let amp = train.amp.resolve(device); // `fastest`: measured once per CPU, then cached
-    Trainer::new(
-        Vgg::new(model.clone(), device)?,
-        TrainConfig { amp, ..train },
-    )
+    trainer_for(Vgg::new(model.clone(), device)?, train)
+}
+
+/// The trainer of `model` with `train`, `fastest` resolved on the model's device first (measured
+/// once per CPU, then cached): the experiments take a notebook's settings as they are.
+fn trainer_for(model: Vgg, train: TrainConfig) -> Result<Trainer> {
+    let amp = train.amp.resolve(model.device());
+    Trainer::new(model, TrainConfig { amp, ..train })
 }
 
 /// Exponential moving average with bias correction (as in Adam), one value at a time.
@@ -121,14 +124,7 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
         return Err(Error::Config("lr range test: no training images".into()));
     }
     tch::manual_seed(cfg.train.seed as i64);
-    let amp = cfg.train.amp.resolve(model.device()); // `fastest`: measured once per CPU, then cached
-    let mut trainer = Trainer::new(
-        model,
-        TrainConfig {
-            amp,
-            ..cfg.train.clone()
-        },
-    )?;
+    let mut trainer = trainer_for(model, cfg.train.clone())?;
     let bs = trainer.config().batch_size; // at least 1: validated in Trainer::new
     let order = train.order(Some(cfg.train.seed));
     let ratio = cfg.end_lr / cfg.start_lr;
