@@ -239,7 +239,7 @@ NB01 = [":dep vggnet", "let config = VggConfig::default();", "let model = Vgg::n
         "config.parameter_shapes()"]
 CONFIG = "let config = VggConfig::default();"
 
-NB02_SETUP = [":dep vggnet", "let device = default_device();", "let given = Overrides"]
+NB02_SETUP = [":dep vggnet", "let device = vggnet::engine::device();", "let given = Overrides"]
 NB02_SIDE = "let steps_per_setting"
 NB02_RANGE = "let range_steps"
 NB02_RUN = ["let run_config = RunConfig", "fn train_epoch(", "fn evaluate_model(", "let mut budget = budget_steps;"]
@@ -499,7 +499,7 @@ FLOAT32 = ("02_training", "let amp =", AMP_LINE, "let amp = AmpMode::Off;")
 
 def native_precision(executed):
     """What 02's settings cell printed as its precision in the executed notebooks (this CPU's path)."""
-    text = published_output({"executed": executed}, "02_training", "let device = default_device();")
+    text = published_output({"executed": executed}, "02_training", "let device = vggnet::engine::device();")
     m = re.search(r"precision (float32|mixed precision \(\w+\))", text)
     return m.group(1) if m else "unknown"
 

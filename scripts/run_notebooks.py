@@ -11,7 +11,7 @@ For each notebooks/NN_*.ipynb, in order:
   - writes the executed notebook and its HTML to the output folder.
 After 02_training, the learning bar: the article's network trained by the notebook (on a CPU:
 the fast recipe for one epoch, in bfloat16 on all 60,000 digits where bfloat16 measured faster
-on this CPU (vggnet::train::calibrate), else in float32 on 48,000, through the same `Run`/`Trainer::fit` code as
+on this CPU (vggnet::engine::calibrate), else in float32 on 48,000, through the same `Run`/`Trainer::fit` code as
 `vggnet train`) must reach at least 97% on the 10,000 test digits (runs/notebook/metrics.json).
 This is the one training run of that size in `make test`.
 Then opens every HTML page in headless Chromium and checks that the expected number of plot

@@ -88,13 +88,26 @@ pub fn evaluate_mirrored(model: &Vgg, split: &Split, batch_size: usize) -> Resul
 }
 
 fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> Result<Evaluation> {
+    evaluate_by(model, split, batch_size, mirror, &|x| {
+        model.forward_t(x, false)
+    })
+}
+
+/// The evaluation of `model` with its eval-mode logits (B, classes) computed by `logits`: the
+/// model's own `forward_t(x, false)` ([`evaluate`]) or a faster path of the same numbers
+/// (`vggnet::engine::packed::evaluate`). `mirror`: see [`evaluate_mirrored`].
+pub fn evaluate_by(
+    model: &Vgg,
+    split: &Split,
+    batch_size: usize,
+    mirror: bool,
+    logits: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Evaluation> {
     crate::data::check_batch_size(batch_size)?;
     crate::data::check_fits(model.config(), split.dataset, None)?;
-    crate::model::perf::tune_allocator(); // freed batch buffers reused instead of unmapped
     let classes = model.config().num_classes;
     let device = model.device();
     let mut preds = Vec::with_capacity(split.len());
-    let packed = model.packed_for_inference();
     tch::no_grad(|| -> Result<()> {
         let n = split.len() as i64;
         let bs = batch_size as i64;
@@ -104,21 +117,14 @@ fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> R
             let xs = split
                 .images_range(start as usize, len as usize)?
                 .f_to_device(device)?; // (B, C, S, S)
-            let forward = |x: &Tensor| -> Result<Tensor> {
-                Ok(match &packed {
-                    Some(net) => net.forward(x)?,
-                    None => model.forward_t(x, false)?,
-                }) // (B, classes)
-            };
-            let logits = forward(&xs)?; // (B, classes)
+            let out = logits(&xs)?; // (B, classes)
             let p = if mirror {
-                let mirrored = forward(&xs.f_flip([3])?)?; // (B, classes), columns reversed
-                logits
-                    .f_softmax(-1, Kind::Float)?
+                let mirrored = logits(&xs.f_flip([3])?)?; // (B, classes), columns reversed
+                out.f_softmax(-1, Kind::Float)?
                     .f_add(&mirrored.f_softmax(-1, Kind::Float)?)?
                     .f_argmax(1, false)? // (B,): the larger summed probability, as the mean's
             } else {
-                logits.f_argmax(1, false)? // (B,)
+                out.f_argmax(1, false)? // (B,)
             };
             preds.push(p.to_device(tch::Device::Cpu));
             start += len;
@@ -175,10 +181,7 @@ fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> R
 /// Images of the wrong shape are an error.
 pub fn predict_proba(model: &Vgg, images: &Tensor) -> Result<Tensor> {
     tch::no_grad(|| {
-        let logits = match model.packed_for_inference() {
-            Some(net) => net.forward(images)?,
-            None => model.forward_t(images, false)?,
-        }; // (B, classes)
+        let logits = model.forward_t(images, false)?; // (B, classes)
         Ok(logits
             .f_softmax(-1, Kind::Float)?
             .f_to_device(tch::Device::Cpu)?)

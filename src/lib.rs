@@ -4,7 +4,10 @@
 //!
 //! The core: the article's network ([`model`]), the data sets ([`data`]), AdamW +
 //! cross-entropy training with automatic mixed precision ([`train`]: its optimizer, grad
-//! scaler and precision), evaluation ([`eval`]). Around it: the run folder that `vggnet train`
+//! scaler and precision), evaluation ([`eval`]). It computes the article's numbers and changes
+//! nothing outside its own values. Beside it, [`engine`]: what makes that code fast on this
+//! machine (process tuning, a fused AdamW kernel, packed inference, the precision measurement,
+//! libtorch's CUDA backend), always called explicitly. Around both: the run folder that `vggnet train`
 //! and the notebooks write ([`run`]), checkpoints that interoperate with PyTorch ([`store`]),
 //! plots ([`plot`]), teaching aids ([`teach`]: filters, saliency, experiments, the PyTorch
 //! reference) and your own handwriting ([`digits`]).
@@ -14,7 +17,7 @@
 //! # fn main() -> vggnet::Result<()> {
 //! let data = Mnist::load_default()?;
 //! tch::manual_seed(42);
-//! let model = Vgg::new(VggConfig::default(), vggnet::train::default_device())?;
+//! let model = Vgg::new(VggConfig::default(), vggnet::engine::device())?;
 //! let mut trainer = Trainer::new(model, TrainConfig { epochs: 1, ..Default::default() })?;
 //! trainer.fit(&data.train, Some(&data.test), &mut PrintLines { every: 100 }, &mut |_| Ok(()))?;
 //! # Ok(()) }
@@ -26,6 +29,9 @@ pub mod data;
 pub mod eval;
 pub mod model;
 pub mod train;
+
+// The speed machinery beside the core, behind explicit calls.
+pub mod engine;
 
 // The wings around it (`digits` behind the cargo feature of that name).
 #[cfg(feature = "digits")]

@@ -216,7 +216,7 @@ fn bf16_amp_trains_float32_weights_without_a_scaler() {
 /// with its side-by-side measurement.)
 #[test]
 fn calibration_measures_both_precisions_and_keeps_the_answer() {
-    use vggnet::train::calibrate::{cached_in, cached_or_measure_in};
+    use vggnet::engine::calibrate::{cached_in, cached_or_measure_in};
     let _rng = rng_lock(); // it draws weights and digits from torch's global generator
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("precision.json");
@@ -228,15 +228,15 @@ fn calibration_measures_both_precisions_and_keeps_the_answer() {
         c.float32_images_per_sec > 0.0 && c.bfloat16_images_per_sec > 0.0,
         "{c:?}"
     );
-    assert_eq!(c.cpu, vggnet::model::perf::cpu_model());
+    assert_eq!(c.cpu, vggnet::engine::cpu::cpu_model());
     assert_eq!(c.threads, i64::from(tch::get_num_threads()));
     assert_eq!(cached_in(&file).unwrap().as_ref(), Some(&c));
     // Kept: a later call answers from the file (here doctored to the other outcome), not anew.
-    let doctored = vggnet::train::calibrate::Calibration {
+    let doctored = vggnet::engine::calibrate::Calibration {
         float32_images_per_sec: c.bfloat16_images_per_sec,
         bfloat16_images_per_sec: c.float32_images_per_sec,
         ..c.clone()
     };
-    vggnet::train::calibrate::store_in(&file, &doctored).unwrap();
+    vggnet::engine::calibrate::store_in(&file, &doctored).unwrap();
     assert_eq!(cached_or_measure_in(&file).unwrap(), doctored);
 }

@@ -574,22 +574,10 @@ fn the_circle_check_sees_every_kind_of_use() {
     );
 }
 
-/// A crate a teacher reads in one sitting: at most 10 top-level modules, no file over 500
-/// lines (tests included).
+/// No file over 500 lines (tests included): a file does one job.
 #[test]
-fn ten_top_level_modules_and_no_file_over_500_lines() {
+fn no_file_over_500_lines() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-    let modules: Vec<&str> = lib
-        .lines()
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("pub mod ")
-                .or(l.trim().strip_prefix("mod "))
-        })
-        .collect();
-    println!("{} top-level modules: {}", modules.len(), modules.join(" "));
-    assert!(modules.len() <= 10, "{modules:?}");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let long: Vec<(PathBuf, usize)> = files
@@ -601,4 +589,113 @@ fn ten_top_level_modules_and_no_file_over_500_lines() {
         .filter(|(_, n)| *n > 500)
         .collect();
     assert!(long.is_empty(), "files over 500 lines: {long:?}");
+}
+
+/// The textbook: the files a teacher reads for the article's code (the network, the data, the
+/// training step and loop with its optimizer, grad scaler and precision, evaluation, the error
+/// type), in reading order. The rest of `src/` is the engine (`engine/`) and the wings.
+const CORE: &[&str] = &[
+    "model/mod.rs",
+    "model/config.rs",
+    "data/mod.rs",
+    "data/dataset.rs",
+    "data/specs.rs",
+    "data/idx.rs",
+    "data/split.rs",
+    "train/mod.rs",
+    "train/config.rs",
+    "train/recipe.rs",
+    "train/precision.rs",
+    "train/amp.rs",
+    "train/optim.rs",
+    "train/access.rs",
+    "train/observer.rs",
+    "train/device.rs",
+    "eval.rs",
+    "error.rs",
+];
+
+/// What the core may not import: the engine (speed machinery, process-wide settings) and the
+/// wings built on the core.
+const NOT_FROM_CORE: &[&str] = &["engine", "run", "plot", "digits", "teach"];
+
+/// The lines the core has now. Issue #55 asks for at most 2,000 (a sitting's read, as candle's
+/// and burn's MNIST examples and nanoGPT are); until then this ceiling only comes down, with
+/// each change that shrinks the core.
+const CORE_LINES_CEILING: usize = 4_307;
+const CORE_LINES_GOAL: usize = 2_000;
+
+/// The core holds its promise: no `unsafe`, nothing imported from the engine or the wings (so
+/// no process-wide setting, benchmark or cache file can happen inside it), and its size.
+#[test]
+fn the_core_is_a_textbook_without_the_engine() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut total = 0;
+    let mut problems = Vec::new();
+    for file in CORE {
+        let text = std::fs::read_to_string(src.join(file))
+            .unwrap_or_else(|e| panic!("core file src/{file}: {e}"));
+        let n = text.lines().count();
+        total += n;
+        println!("{n:>5}  src/{file}");
+        if Regex::new(r"\bunsafe\b").unwrap().is_match(&strip(&text)) {
+            problems.push(format!("src/{file} has `unsafe`"));
+        }
+    }
+    println!(
+        "{total:>5}  the core, {} files (goal {CORE_LINES_GOAL}, ceiling now {CORE_LINES_CEILING})",
+        CORE.len()
+    );
+    let core_modules: BTreeSet<Mod> = CORE
+        .iter()
+        .map(|f| {
+            let mut m: Mod = f
+                .trim_end_matches(".rs")
+                .split('/')
+                .map(String::from)
+                .collect();
+            if m.last().is_some_and(|p| p == "mod") {
+                m.pop();
+            }
+            m
+        })
+        .collect();
+    let g = Crate::new(crate_modules(&src)).graph();
+    for m in &core_modules {
+        let used = g
+            .get(m)
+            .unwrap_or_else(|| panic!("{} is not a module of src/", name(m)));
+        for u in used {
+            if u.first()
+                .is_some_and(|top| NOT_FROM_CORE.contains(&top.as_str()))
+            {
+                problems.push(format!("core module {} imports {}", name(m), name(u)));
+            }
+        }
+    }
+    assert!(
+        total <= CORE_LINES_CEILING,
+        "the core grew to {total} lines (ceiling {CORE_LINES_CEILING}, goal {CORE_LINES_GOAL})"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The budget check sees an `unsafe` block and an import of the engine, planted.
+#[test]
+fn the_core_check_sees_unsafe_and_engine_imports() {
+    let planted_unsafe = "fn f() { let x = unsafe { 1 }; }";
+    let in_comment = "// unsafe is not here\nfn f() { let s = \"unsafe\"; }";
+    let re = Regex::new(r"\bunsafe\b").unwrap();
+    assert!(re.is_match(&strip(planted_unsafe)));
+    assert!(
+        !re.is_match(&strip(in_comment)),
+        "comments and strings are not code"
+    );
+    let g = planted(&[
+        ("", "pub mod train; pub mod engine;"),
+        ("train", "pub fn f() { crate::engine::speed_up(); }"),
+        ("engine", "pub fn speed_up() {}"),
+    ]);
+    let train: Mod = vec!["train".into()];
+    assert!(g[&train].contains(&vec!["engine".to_string()]));
 }

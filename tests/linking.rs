@@ -1,5 +1,5 @@
 //! How the binaries are linked against libtorch (build.rs): an rpath to libtorch's `lib/`, and
-//! no NEEDED entry for `libtorch_cuda.so`, which `vggnet::model::perf::load_cuda_backend` loads at
+//! no NEEDED entry for `libtorch_cuda.so`, which `vggnet::engine::cuda::load_cuda_backend` loads at
 //! run time where an NVIDIA driver is present (so `tch::Cuda::is_available()` can be true on a
 //! GPU machine, and a CPU machine does not map the CUDA libraries). Reads the ELF dynamic
 //! section with `readelf -d` (binutils, which the linker itself comes with).
@@ -73,14 +73,14 @@ fn cuda_backend_is_loaded_exactly_when_libtorch_has_it_and_a_driver_is_present()
     let lib = Path::new(env!("VGGNET_LIBTORCH_LIB"));
     let has_cuda = lib.join("libtorch_cuda.so").exists();
     let wanted = has_cuda
-        && (vggnet::model::perf::nvidia_driver_present()
-            || std::env::var_os(vggnet::model::perf::FORCE_CUDA_ENV).is_some());
+        && (vggnet::engine::cuda::nvidia_driver_present()
+            || std::env::var_os(vggnet::engine::cuda::FORCE_CUDA_ENV).is_some());
     ensure!(
-        !vggnet::model::perf::cuda_backend_loaded(),
+        !vggnet::engine::cuda::cuda_backend_loaded(),
         "libtorch_cuda.so is mapped before anything asked for it"
     );
-    vggnet::model::perf::load_cuda_backend();
-    let loaded = vggnet::model::perf::cuda_backend_loaded();
+    vggnet::engine::cuda::load_cuda_backend();
+    let loaded = vggnet::engine::cuda::cuda_backend_loaded();
     ensure!(
         loaded == wanted,
         "libtorch_cuda.so is {}mapped after load_cuda_backend, but libtorch at {} {} it and \
@@ -88,7 +88,7 @@ fn cuda_backend_is_loaded_exactly_when_libtorch_has_it_and_a_driver_is_present()
         if loaded { "" } else { "not " },
         lib.display(),
         if has_cuda { "has" } else { "has no" },
-        if vggnet::model::perf::nvidia_driver_present() {
+        if vggnet::engine::cuda::nvidia_driver_present() {
             "present"
         } else {
             "absent"

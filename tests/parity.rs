@@ -100,7 +100,7 @@ fn pth_from_pytorch_reproduces_its_logits() {
     println!("parity pth->rust: max |logit diff| = {diff:.3e} over {N} digits");
     assert!(diff <= TOL, "logits differ by {diff}");
     // The fast CPU inference path (oneDNN-packed weights) gives the same logits.
-    let packed = model.packed_for_inference().expect("CPU model packs");
+    let packed = vggnet::engine::packed::PackedVgg::new(&model).expect("CPU model packs");
     let fast = packed.forward(&data.test.images().unwrap()).unwrap();
     let diff = max_abs_diff(&flat(&fast), &theirs);
     println!("parity pth->rust (packed inference): max |logit diff| = {diff:.3e}");
@@ -362,7 +362,7 @@ fn batch_norm_weights_move_both_ways() {
     let diff = max_abs_diff(&flat(&logits), &theirs);
     println!("parity batch norm pth->rust: max |logit diff| = {diff:.3e}");
     assert!(diff <= TOL, "logits differ by {diff}");
-    let packed = model.packed_for_inference().unwrap();
+    let packed = vggnet::engine::packed::PackedVgg::new(&model).unwrap();
     let diff = max_abs_diff(
         &flat(&packed.forward(&data.test.images().unwrap()).unwrap()),
         &theirs,
@@ -558,7 +558,7 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
          losses {:.4} -> {:.4} (PyTorch {:.4} -> {:.4})\n  ours: max |loss diff| \
          {loss_diff:.3e}, final max |logit diff| {logit_diff:.3e}\n  the defect, float32 \
          steps: {wrong_loss_diff:.3e}, {wrong_logit_diff:.3e} (ours at {:.2} and {:.2} of it)",
-        vggnet::model::perf::cpu_bf16(),
+        vggnet::engine::cpu::cpu_bf16(),
         ours[0],
         ours[STEPS - 1],
         theirs[0],

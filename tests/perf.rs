@@ -1,4 +1,4 @@
-//! Process-level speed settings (`vggnet::model::perf`): flushing denormals reaches every libtorch
+//! Process-level speed settings (`vggnet::engine::process`): flushing denormals reaches every libtorch
 //! thread, not only the caller's (which is all `torch.set_flush_denormal` does); with the
 //! allocator tuned, the training step's 64 MB gradient comes from the heap (reused step after
 //! step) instead of a fresh `mmap`.
@@ -6,7 +6,7 @@
 mod common;
 
 use tch::{Device, Kind, Tensor};
-use vggnet::model::perf::{flush_denormals, flushing_denormals};
+use vggnet::engine::process::{flush_denormals, flushing_denormals};
 
 /// How many of 2^20 denormals (1e-39) survive a halving done by libtorch on 2 threads.
 fn surviving_denormals() -> anyhow::Result<i64> {
@@ -49,9 +49,9 @@ fn mmapped_for_64mb(tuning: bool) -> anyhow::Result<f64> {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bench"));
     cmd.args(["--worker", "allocator"]);
     if !tuning {
-        cmd.env(vggnet::model::perf::OPT_OUT_ENV, "1");
+        cmd.env(vggnet::engine::process::OPT_OUT_ENV, "1");
     } else {
-        cmd.env_remove(vggnet::model::perf::OPT_OUT_ENV);
+        cmd.env_remove(vggnet::engine::process::OPT_OUT_ENV);
     }
     let out = cmd.output()?;
     anyhow::ensure!(
@@ -65,7 +65,7 @@ fn mmapped_for_64mb(tuning: bool) -> anyhow::Result<f64> {
         .ok_or_else(|| anyhow::anyhow!("no mmapped_bytes_added in {v}"))
 }
 
-/// `perf::tune_allocator` makes glibc serve the training step's largest buffer from the heap,
+/// `engine::process::tune_allocator` makes glibc serve the training step's largest buffer from the heap,
 /// where the next step reuses it, instead of a fresh `mmap` whose 16,384 pages fault in again
 /// every step. The page faults themselves are a machine property (0 to 1,045 per step on the
 /// CPUs seen, 15,600-36,289 with the defaults): `make bench` measures them side by side. What
@@ -82,5 +82,42 @@ fn the_tuned_allocator_serves_the_gradient_from_the_heap() -> anyhow::Result<()>
         "glibc's defaults should mmap a 64 MB block, added {default} bytes"
     );
     assert_eq!(tuned, 0.0, "tuned, the 64 MB block must come from the heap");
+    Ok(())
+}
+
+/// The core trains and evaluates without touching a process-wide setting: denormals stay as
+/// they were through `Trainer::fit` (with its evaluations), and only the explicit
+/// `vggnet::engine::speed_up` flushes them, on every thread, and says so.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn the_core_changes_no_process_setting_until_speed_up() -> anyhow::Result<()> {
+    use vggnet::train::{Silent, TrainConfig};
+    tch::set_num_threads(2);
+    flush_denormals(false);
+    let data = common::load_mnist(Some(64), Some(64));
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        ..TrainConfig::default()
+    };
+    let mut t = common::trainer_for(common::tiny(), 0, config);
+    t.fit(&data.train, Some(&data.test), &mut Silent, &mut |_| Ok(()))?;
+    assert!(
+        !flushing_denormals(),
+        "training flushed denormals by itself"
+    );
+    assert_eq!(surviving_denormals()?, 1 << 20, "and on no libtorch thread");
+    let line = vggnet::engine::speed_up(&mut t);
+    println!("{line}");
+    assert!(flushing_denormals() && surviving_denormals()? == 0);
+    assert!(
+        line.contains("denormals flushed to zero on 2 thread(s)"),
+        "{line}"
+    );
+    assert!(
+        line.contains("fused AdamW") && line.contains("packed inference"),
+        "{line}"
+    );
+    flush_denormals(false);
     Ok(())
 }

@@ -15,9 +15,10 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
 use vggnet::data::{DataConfig, Mnist};
+use vggnet::engine::parse_device;
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::store::checkpoint::{save_model, write_safetensors};
-use vggnet::train::{parse_device, AmpMode, TrainConfig, Trainer};
+use vggnet::train::{AmpMode, TrainConfig, Trainer};
 
 #[derive(Parser)]
 #[command(about = "The Rust side of the GPU check (scripts/gpu-check.sh)")]
@@ -161,14 +162,14 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    vggnet::model::perf::load_cuda_backend();
+    vggnet::engine::cuda::load_cuda_backend();
     let value = match cli.cmd {
         Cmd::Info => json!({
             "cuda_available": tch::Cuda::is_available(),
             "cuda_device_count": tch::Cuda::device_count(),
             "cudnn_available": tch::Cuda::cudnn_is_available(),
-            "libtorch_cuda_loaded": vggnet::model::perf::cuda_backend_loaded(),
-            "default_device": format!("{:?}", vggnet::train::default_device()),
+            "libtorch_cuda_loaded": vggnet::engine::cuda::cuda_backend_loaded(),
+            "default_device": format!("{:?}", vggnet::engine::device()),
         }),
         Cmd::Scaler(a) => scaler(a)?,
     };

@@ -16,11 +16,8 @@
 //! with BN's `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`).
 
 mod config;
-mod packed;
-pub mod perf;
 
 pub use config::*;
-pub use packed::*;
 
 use crate::error::{Error, Result};
 use tch::nn;
@@ -38,11 +35,11 @@ fn torch_default_init(fan_in: i64) -> nn::Init {
 
 /// One BatchNorm2d: affine weight and bias (trained) and the running statistics (buffers,
 /// updated by every train-mode forward pass as PyTorch does).
-struct BatchNorm {
-    weight: Tensor,
-    bias: Tensor,
-    running_mean: Tensor,
-    running_var: Tensor,
+pub(crate) struct BatchNorm {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Tensor,
+    pub(crate) running_mean: Tensor,
+    pub(crate) running_var: Tensor,
     num_batches_tracked: Tensor,
 }
 
@@ -80,18 +77,21 @@ impl BatchNorm {
             true,
         )?)
     }
+}
 
-    /// Eval-mode batch norm folded into the preceding convolution's weight and bias:
-    /// w' = w * s, b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps).
-    fn fold(&self, w: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
-        let scale = self.weight.f_div(&(&self.running_var + BN_EPS).f_sqrt()?)?; // (C,)
-        let w = w.f_mul(&scale.f_view([-1, 1, 1, 1])?)?; // (C, Cin, 3, 3)
-        let b = b
-            .f_sub(&self.running_mean)?
-            .f_mul(&scale)?
-            .f_add(&self.bias)?; // (C,)
-        Ok((w, b))
+/// Refuses a CUDA device that libtorch does not see (before a model or data is put there). A
+/// GPU is seen once libtorch's CUDA backend is loaded: `vggnet::engine::device()` does that.
+pub fn check_device(device: Device) -> Result<()> {
+    if let Device::Cuda(i) = device {
+        let here = tch::Cuda::device_count();
+        if i as i64 >= here {
+            return Err(Error::Config(format!(
+                "device cuda:{i} is not on this machine ({here} CUDA device(s) seen): use \
+                 --device cpu or auto"
+            )));
+        }
     }
+    Ok(())
 }
 
 /// The VGG network. Owns its `VarStore` (weights live there).
@@ -99,9 +99,10 @@ pub struct Vgg {
     vs: nn::VarStore,
     config: VggConfig,
     layers: Vec<Layer>,
-    convs: Vec<nn::Conv2D>,
-    bns: Vec<BatchNorm>,
-    fc: Vec<nn::Linear>,
+    // The weights, read by the engine's packed inference (`crate::engine::packed`) too.
+    pub(crate) convs: Vec<nn::Conv2D>,
+    pub(crate) bns: Vec<BatchNorm>,
+    pub(crate) fc: Vec<nn::Linear>,
     channels_last: bool,
 }
 
@@ -148,7 +149,7 @@ impl Vgg {
     /// global RNG: call `tch::manual_seed` first for reproducible weights).
     pub fn new(config: VggConfig, device: Device) -> Result<Self> {
         config.validate()?;
-        perf::check_device(device)?;
+        check_device(device)?;
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let mut convs = Vec::new();
@@ -296,7 +297,7 @@ impl Vgg {
     }
 
     /// Checks that `xs` is a batch of images this network takes: (B, C, S, S) floats.
-    fn check_input(&self, xs: &Tensor) -> Result<()> {
+    pub(crate) fn check_input(&self, xs: &Tensor) -> Result<()> {
         let c = &self.config;
         let size = xs.size();
         let ok = size.len() == 4
@@ -321,15 +322,13 @@ impl Vgg {
 
     /// The layer walk: runs `xs` through every layer in order and hands each layer with its
     /// output to `visit` (shapes, timings, the activations of each block). Every forward
-    /// pass of the crate is this walk; `packed` runs the convolutions on oneDNN's pre-packed
-    /// weights (see [`Vgg::packed_for_inference`]).
+    /// pass of the model is this walk (the engine's packed inference has its own).
     /// `lower`: the autocast dtype (see [`Vgg::forward_autocast`]); convolutions and linear
     /// layers then take their input, weight and bias cast to it.
     fn walk_with(
         &self,
         xs: &Tensor,
         train: bool,
-        packed: Option<&[(Tensor, Tensor)]>,
         lower: Option<Kind>,
         visit: &mut dyn FnMut(&Layer, &Tensor),
     ) -> Result<Tensor> {
@@ -343,42 +342,30 @@ impl Vgg {
         };
         let low_opt = |t: Option<&Tensor>| t.map(&low).transpose();
         let xs = xs.f_to_device(self.device())?;
-        let mut x = match packed {
-            Some(_) => xs.f_contiguous()?.f_to_mkldnn(Kind::Float)?, // (B, C, S, S), blocked
-            None if self.channels_last => to_channels_last(&xs), // (B, C, S, S), stored (B, S, S, C)
-            None => xs,
+        let mut x = match self.channels_last {
+            true => to_channels_last(&xs), // (B, C, S, S), stored (B, S, S, C)
+            false => xs,
         };
         for layer in &self.layers {
-            x = match (layer.kind, packed) {
-                (LayerKind::Conv(i), None) => {
+            x = match layer.kind {
+                LayerKind::Conv(i) => {
                     let c = &self.convs[i];
                     let b = low_opt(c.bs.as_ref())?;
                     low(&x)?.f_conv2d(&low(&c.ws)?, b.as_ref(), [1, 1], [1, 1], [1, 1], 1)?
                     // (B, c, S, S)
                 }
-                (LayerKind::Conv(i), Some(p)) => {
-                    let (w, b) = &p[i];
-                    x.f_mkldnn_convolution(w, Some(b), [1, 1], [1, 1], [1, 1], 1)?
-                }
-                (LayerKind::BatchNorm(i), None) => self.bns[i].forward(&x, train)?,
-                (LayerKind::BatchNorm(_), Some(_)) => x, // folded into the conv before it
-                (LayerKind::Relu, _) => x.f_relu_()?,
-                (LayerKind::MaxPool, None) => {
+                LayerKind::BatchNorm(i) => self.bns[i].forward(&x, train)?,
+                LayerKind::Relu => x.f_relu_()?,
+                LayerKind::MaxPool => {
                     x.f_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)? // (B, c, S/2, S/2)
                 }
-                (LayerKind::MaxPool, Some(_)) => {
-                    x.f_mkldnn_max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)?
-                }
-                (LayerKind::Flatten, None) => x.f_flatten(1, -1)?, // (B, 512 * s * s)
-                (LayerKind::Flatten, Some(_)) => {
-                    x.f_to_dense(None::<Kind>, false)?.f_flatten(1, -1)?
-                }
-                (LayerKind::Linear(i), _) => {
+                LayerKind::Flatten => x.f_flatten(1, -1)?, // (B, 512 * s * s)
+                LayerKind::Linear(i) => {
                     let l = &self.fc[i];
                     let b = low_opt(l.bs.as_ref())?;
                     low(&x)?.f_linear(&low(&l.ws)?, b.as_ref())? // (B, 4096) or (B, num_classes)
                 }
-                (LayerKind::Dropout, _) => x.f_dropout(self.config.dropout, train)?,
+                LayerKind::Dropout => x.f_dropout(self.config.dropout, train)?,
             };
             visit(layer, &x);
         }
@@ -389,7 +376,7 @@ impl Vgg {
     /// `train` switches dropout on, as `model.train()` does in PyTorch. Input of the wrong
     /// shape or type is an error, not a crash.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.walk_with(xs, train, None, None, &mut |_, _| {})
+        self.walk_with(xs, train, None, &mut |_, _| {})
     }
 
     /// [`Vgg::forward_t`] under CPU-style autocast to `kind` (bfloat16 in practice), as
@@ -399,14 +386,14 @@ impl Vgg {
     /// float32 and their gradients come back float32 through the casts. The logits are
     /// `kind`: cast them up for the loss, as autocast does for `cross_entropy`.
     pub fn forward_autocast(&self, xs: &Tensor, train: bool, kind: Kind) -> Result<Tensor> {
-        self.walk_with(xs, train, None, Some(kind), &mut |_, _| {})
+        self.walk_with(xs, train, Some(kind), &mut |_, _| {})
     }
 
     /// Forward pass that also returns the output of each conv block (after its max-pool),
     /// e.g. (B, 64, 14, 14), (B, 128, 7, 7), (B, 256, 3, 3), (B, 512, 1, 1) for MNIST.
     pub fn forward_with_blocks(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Vec<Tensor>)> {
         let mut blocks = Vec::new();
-        let logits = self.walk_with(xs, train, None, None, &mut |layer, x| {
+        let logits = self.walk_with(xs, train, None, &mut |layer, x| {
             if layer.ends_block() {
                 blocks.push(x.shallow_clone());
             }
@@ -425,7 +412,7 @@ impl Vgg {
         let mut out = vec![("input".to_string(), x.size())];
         let mut block = 0;
         let _logits = tch::no_grad(|| {
-            self.walk_with(&x, false, None, None, &mut |layer, y| {
+            self.walk_with(&x, false, None, &mut |layer, y| {
                 let stage = match layer.kind {
                     LayerKind::MaxPool => {
                         block += 1;
@@ -450,7 +437,7 @@ impl Vgg {
     pub fn profile_forward(&self, xs: &Tensor, lower: Option<Kind>) -> Result<Vec<(String, f64)>> {
         let mut out = Vec::new();
         let mut last = std::time::Instant::now();
-        let _logits = self.walk_with(xs, true, None, lower, &mut |layer, _| {
+        let _logits = self.walk_with(xs, true, lower, &mut |layer, _| {
             let now = std::time::Instant::now();
             out.push((
                 format!("{} {:?}", layer.name, layer.kind),

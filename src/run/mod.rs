@@ -18,12 +18,12 @@
 
 use crate::data::{Data, DataConfig};
 use crate::error::{Error, Result};
-use crate::eval::{evaluate, Evaluation};
+use crate::eval::Evaluation;
 use crate::model::{Vgg, VggConfig};
 use crate::store::checkpoint::save_model;
 use crate::store::fsio;
 use crate::train::state::save_training_state_with;
-use crate::train::{default_device, EpochRecord, Observer, StepLimit, TrainConfig, Trainer};
+use crate::train::{EpochRecord, Observer, StepLimit, TrainConfig, Trainer};
 mod report;
 mod resume;
 mod spec;
@@ -54,7 +54,7 @@ impl Default for RunConfig {
             train: TrainConfig::default(),
             model: VggConfig::default(),
             data: DataConfig::default(),
-            device: default_device(),
+            device: crate::engine::device(),
             plots: true,
         }
     }
@@ -68,7 +68,7 @@ impl RunConfig {
         self.train.validate()?;
         self.model.validate()?;
         self.data.validate()?;
-        crate::model::perf::check_device(self.device)?;
+        crate::engine::cuda::check_device(self.device)?;
         if self.train.amp != crate::train::AmpMode::Fastest {
             // (`fastest` is measured, never refused: it resolves when the trainer is made.)
             crate::train::Precision::of(self.train.amp, self.device)?;
@@ -192,8 +192,11 @@ impl Run {
             ..
         } = self;
         if trainer.model().device() == Device::Cpu {
-            obs.on_message(&crate::train::calibrate::measured_note(trainer.precision()));
+            obs.on_message(&crate::engine::calibrate::measured_note(
+                trainer.precision(),
+            ));
         }
+        obs.on_message(&crate::engine::speed_up(trainer));
         let flag = trainer.stop_flag();
         let epochs_before = trainer.history.len();
         let mut limited = StepLimit::new(
@@ -238,7 +241,11 @@ impl Run {
     /// every file of the run folder.
     pub fn finish(&self) -> Result<(Evaluation, Vec<PathBuf>)> {
         let t = &self.trainer;
-        let ev = evaluate(t.model(), &self.data.test, t.config().eval_batch_size)?;
+        let ev = crate::engine::packed::evaluate(
+            t.model(),
+            &self.data.test,
+            t.config().eval_batch_size,
+        )?;
         let mut files: Vec<PathBuf> = [MODEL_FILE, "model.json", BEST_FILE, METRICS_FILE]
             .iter()
             .map(|f| self.dir.join(f))
@@ -299,10 +306,10 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
 }
 
 /// The arithmetic the run trains in and, on the CPU, what was measured here about which
-/// precision is faster ([`crate::train::calibrate`], from the cache; null when never measured).
+/// precision is faster ([`crate::engine::calibrate`], from the cache; null when never measured).
 fn precision_record(t: &Trainer) -> serde_json::Value {
     let measured = (t.model().device() == Device::Cpu)
-        .then(crate::train::calibrate::cached)
+        .then(crate::engine::calibrate::cached)
         .flatten();
     serde_json::json!({
         "arithmetic": t.precision().describe(),

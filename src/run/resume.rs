@@ -6,8 +6,8 @@ use crate::data::{Data, DataConfig, Dataset};
 use crate::error::{Error, Result};
 use crate::train::state::{read_trainer_state, trainer_from_state};
 use crate::train::{
-    default_device, device_name, resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides,
-    Precision, Recipe, TrainConfig,
+    device_name, resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides, Precision, Recipe,
+    TrainConfig,
 };
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -70,7 +70,7 @@ impl Run {
                     .data_dir
                     .clone()
                     .unwrap_or_else(|| dataset.default_dir());
-                let device = request.device.unwrap_or_else(default_device);
+                let device = request.device.unwrap_or_else(crate::engine::device);
                 let spec = RunSpec {
                     dataset,
                     data_dir: absolute(&data_dir),
@@ -198,7 +198,7 @@ fn resume_device(
 ) -> Result<(Device, AmpMode)> {
     let saved_device = spec.device;
     if let Some(d) = r.device {
-        crate::model::perf::check_device(d)?;
+        crate::engine::cuda::check_device(d)?;
     }
     let device = r.device.unwrap_or(saved_device);
     let amp_mode = r.settings.amp.unwrap_or(saved.amp).resolve(device);

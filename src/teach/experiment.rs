@@ -15,10 +15,13 @@ fn fresh_trainer(model: &VggConfig, train: TrainConfig, device: Device) -> Resul
 }
 
 /// The trainer of `model` with `train`, `fastest` resolved on the model's device first (measured
-/// once per CPU, then cached): the experiments take a notebook's settings as they are.
+/// once per CPU, then cached): the experiments take a notebook's settings as they are, and run
+/// at the engine's speed ([`crate::engine::speed_up`]).
 fn trainer_for(model: Vgg, train: TrainConfig) -> Result<Trainer> {
     let amp = train.amp.resolve(model.device());
-    Trainer::new(model, TrainConfig { amp, ..train })
+    let mut trainer = Trainer::new(model, TrainConfig { amp, ..train })?;
+    crate::engine::speed_up(&mut trainer);
+    Ok(trainer)
 }
 
 /// Exponential moving average with bias correction (as in Adam), one value at a time.
@@ -271,7 +274,8 @@ pub fn compare(
         let mut evals = trainer.evals.clone();
         let last_step = trainer.position.global_step;
         if evals.last().is_none_or(|e| e.step != last_step) {
-            let acc = crate::eval::evaluate(trainer.model(), test, config.eval_batch_size)?;
+            let acc =
+                crate::engine::packed::evaluate(trainer.model(), test, config.eval_batch_size)?;
             evals.push(EvalPoint {
                 step: last_step,
                 epoch: trainer.position.epoch + 1,

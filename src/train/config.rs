@@ -29,7 +29,7 @@ pub struct TrainConfig {
     /// Random shifts and rotations of the training images (the article's: none).
     pub augment: Option<Augment>,
     /// Flush denormal floats to zero on every libtorch thread while training (x86-64; see
-    /// [`crate::model::perf::flush_denormals`]): whole epochs stay as fast as their first steps.
+    /// [`crate::engine::process::flush_denormals`]): whole epochs stay as fast as their first steps.
     /// Off reproduces PyTorch's default arithmetic below 1.2e-38.
     pub flush_denormals: bool,
 }

@@ -1,19 +1,13 @@
-//! The device to train on: parsed once from `cpu`, `cuda`, `cuda:N` or `auto`.
+//! A device's name: `cpu`, `cuda` or `cuda:N`, parsed once. Choosing the device (`auto`: CUDA
+//! where libtorch's CUDA backend sees a GPU) loads that backend, a process-wide step, so it is
+//! the engine's: `vggnet::engine::device()` and `vggnet::engine::parse_device`.
 
 use crate::error::{Error, Result};
 use tch::Device;
 
-/// The device to train on: CUDA when available, else the CPU.
-pub fn default_device() -> Device {
-    crate::model::perf::load_cuda_backend();
-    Device::cuda_if_available()
-}
-
-/// Parses `cpu`, `cuda`, `cuda:N` or `auto`.
-pub fn parse_device(s: &str) -> Result<Device> {
-    crate::model::perf::load_cuda_backend();
+/// Parses `cpu`, `cuda` or `cuda:N` (`auto` is `vggnet::engine::parse_device`'s).
+pub fn parse_device_name(s: &str) -> Result<Device> {
     match s {
-        "auto" => Ok(default_device()),
         "cpu" => Ok(Device::Cpu),
         "cuda" => Ok(Device::Cuda(0)),
         _ => s
@@ -21,7 +15,9 @@ pub fn parse_device(s: &str) -> Result<Device> {
             .and_then(|n| n.parse().ok())
             .map(Device::Cuda)
             .ok_or_else(|| {
-                Error::Config(format!("unknown device `{s}` (cpu, cuda, cuda:N, auto)"))
+                Error::Config(format!(
+                    "unknown device `{s}` (cpu, cuda, cuda:N; auto where a device is chosen)"
+                ))
             }),
     }
 }
@@ -52,6 +48,6 @@ pub mod device_serde {
                 "a recorded device is `cpu` or `cuda:N`, not `auto`",
             ));
         }
-        super::parse_device(&name).map_err(D::Error::custom)
+        super::parse_device_name(&name).map_err(D::Error::custom)
     }
 }

@@ -8,7 +8,6 @@
 
 mod access;
 pub mod amp;
-pub mod calibrate;
 mod config;
 mod conflicts;
 mod device;
@@ -28,7 +27,7 @@ pub use settings::*;
 
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::eval::evaluate;
+use crate::eval::{evaluate, Evaluation};
 use crate::model::Vgg;
 use crate::train::amp::GradScaler;
 use crate::train::optim::AdamW;
@@ -36,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 /// Where training stands: the epoch in progress, the next batch, and that epoch's partial sums.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,7 +87,13 @@ pub struct Trainer {
     precision: Precision,
     stop: Arc<AtomicBool>,
     amp_announced: bool,
+    /// How the loop evaluates: [`evaluate`], or a faster path of the same numbers
+    /// ([`Trainer::set_evaluator`]).
+    evaluator: Evaluator,
 }
+
+/// An evaluation function of [`evaluate`]'s shape (model, split, batch size).
+pub type Evaluator = fn(&Vgg, &Split, usize) -> Result<Evaluation>;
 
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,6 +127,7 @@ impl Trainer {
             curve: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             amp_announced: false,
+            evaluator: evaluate,
         })
     }
 
@@ -169,7 +175,7 @@ impl Trainer {
     pub fn apply_grads(&mut self, grads: &[Tensor]) -> bool {
         let found_inf = self.scaler.unscale_(grads);
         if !found_inf {
-            self.optimizer.step_grads(grads, true);
+            self.optimizer.step_grads(grads);
         }
         self.scaler.update(found_inf);
         found_inf
@@ -239,15 +245,6 @@ impl Trainer {
         })
     }
 
-    /// The process-level speed settings, made where a training loop starts (once per process):
-    /// the allocator keeps freed blocks for reuse and, on the CPU, denormals are flushed to zero
-    /// unless the config keeps them. Returns the number of threads flushed (CPU only).
-    pub fn tune_process(&self) -> Option<usize> {
-        crate::model::perf::tune_allocator();
-        (self.model.device() == Device::Cpu)
-            .then(|| crate::model::perf::flush_denormals(self.config.flush_denormals))
-    }
-
     /// This epoch's batches, as the article's `DataLoader(train_set, batch_size=64,
     /// shuffle=True)` yields them: the indices of `train` in an order drawn from (seed, epoch),
     /// `batch_size` at a time (the last batch may be smaller).
@@ -261,8 +258,9 @@ impl Trainer {
 
     /// Batch `b` of this epoch, ready for a step (the article's `data, target`): the pictures
     /// normalized, (B, C, S, S), shifted and rotated when the recipe's augmentation is on in this
-    /// epoch, and the labels, (B,). It first seeds torch from (seed, epoch, b), so the batch's
-    /// augmentation and dropout masks are the same in a resumed run.
+    /// epoch, and the labels, (B,). It first seeds torch's global generator from (seed, epoch,
+    /// b), a write to process-wide state, so the batch's augmentation and dropout masks are the
+    /// same in a resumed run.
     pub fn load_batch(&self, train: &Split, b: usize, indices: &[i64]) -> Result<(Tensor, Tensor)> {
         let epoch = self.position.epoch;
         tch::manual_seed(mix(mix(self.config.seed, epoch as u64), b as u64) as i64);
@@ -374,8 +372,7 @@ impl Trainer {
         test: Option<&Split>,
         obs: &mut dyn Observer,
     ) -> Result<EpochRecord> {
-        let flushed = self.tune_process();
-        self.announce_amp(obs, flushed);
+        self.announce_amp(obs);
         let batches = self.epoch_batches(train);
         let num_batches = batches.len();
         obs.on_epoch_start(self.position.epoch + 1, num_batches);
@@ -400,7 +397,8 @@ impl Trainer {
             if let (Some(test), true) = (test, every > 0 && step.is_multiple_of(every)) {
                 // Evaluation time is not training time.
                 self.add_train_time(elapsed);
-                let acc = evaluate(&self.model, test, self.config.eval_batch_size)?.accuracy;
+                let acc =
+                    (self.evaluator)(&self.model, test, self.config.eval_batch_size)?.accuracy;
                 let point = EvalPoint {
                     step,
                     epoch: self.position.epoch + 1,
@@ -428,7 +426,8 @@ impl Trainer {
         while !self.finished() {
             let mut record = self.train_epoch(train, test, obs)?;
             if let Some(test) = test {
-                let acc = evaluate(&self.model, test, self.config.eval_batch_size)?.accuracy;
+                let acc =
+                    (self.evaluator)(&self.model, test, self.config.eval_batch_size)?.accuracy;
                 record.test_accuracy = Some(acc);
             }
             obs.on_epoch_end(&record);
@@ -440,9 +439,14 @@ impl Trainer {
 }
 
 impl Trainer {
-    /// The first epoch's line about the arithmetic: the precision and, on the CPU, whether
-    /// denormals were flushed.
-    fn announce_amp(&mut self, obs: &mut dyn Observer, flushed_threads: Option<usize>) {
+    /// Evaluates through `evaluator` from now on (mid-run and after each epoch); it must give
+    /// [`evaluate`]'s numbers (`vggnet::engine::speed_up` sets the packed CPU path).
+    pub fn set_evaluator(&mut self, evaluator: Evaluator) {
+        self.evaluator = evaluator;
+    }
+
+    /// The first epoch's line about the arithmetic: the precision.
+    fn announce_amp(&mut self, obs: &mut dyn Observer) {
         if self.amp_announced {
             return;
         }
@@ -457,13 +461,6 @@ impl Trainer {
                 "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}",
                 self.model.device()
             ),
-        };
-        let msg = match flushed_threads {
-            Some(n) if self.config.flush_denormals && n > 0 => {
-                format!("{msg}; denormals flushed to zero on {n} thread(s)")
-            }
-            Some(_) if !self.config.flush_denormals => format!("{msg}; denormals kept"),
-            _ => msg,
         };
         obs.on_message(&msg);
     }

@@ -37,122 +37,27 @@ impl Default for AdamWConfig {
     }
 }
 
-/// Scalars of one fused AdamW step, in float32 as PyTorch computes them for float tensors.
-#[derive(Clone, Copy)]
-struct FusedConsts {
-    decay: f32,
-    one_minus_beta1: f32,
-    beta2: f32,
-    one_minus_beta2: f32,
-    bias2_sqrt: f32,
-    eps: f32,
-    neg_step_size: f32,
+/// The scalars of one AdamW step, in float32 as PyTorch computes them for float tensors: what a
+/// [`StepKernel`] needs beside the tensors.
+#[derive(Debug, Clone, Copy)]
+pub struct StepScalars {
+    /// `1 - lr * weight_decay`.
+    pub decay: f32,
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    /// `sqrt(1 - beta2^t)`.
+    pub bias2_sqrt: f32,
+    pub eps: f32,
+    /// `-lr / (1 - beta1^t)`.
+    pub neg_step_size: f32,
 }
 
-/// True when `t` is a float32 CPU tensor whose elements fill its memory span exactly (any
-/// stride order, e.g. contiguous or channels-last), so it can be walked as a flat slice.
-fn is_dense_f32_cpu(t: &Tensor) -> bool {
-    if t.device() != tch::Device::Cpu || t.kind() != tch::Kind::Float {
-        return false;
-    }
-    let mut dims: Vec<(i64, i64)> = t
-        .size()
-        .into_iter()
-        .zip(t.stride())
-        .filter(|&(s, _)| s != 1)
-        .collect();
-    dims.sort_by_key(|&(_, st)| st);
-    let mut expected = 1;
-    for (size, stride) in dims {
-        if stride != expected {
-            return false;
-        }
-        expected *= size;
-    }
-    true
-}
-
-/// The memory span `[start, end)` of a dense tensor's elements.
-fn span(t: &Tensor) -> (usize, usize) {
-    let start = t.data_ptr() as usize;
-    (start, start + t.numel() * t.kind().elt_size_in_bytes())
-}
-
-/// Whether no two of the spans overlap.
-fn disjoint(spans: &[(usize, usize)]) -> bool {
-    spans.iter().enumerate().all(|(i, a)| {
-        spans[i + 1..]
-            .iter()
-            .all(|b| a.1 <= b.0 || b.1 <= a.0 || a.0 == a.1 || b.0 == b.1)
-    })
-}
-
-/// The AdamW update of one parameter in a single pass over memory (PyTorch's single-tensor
-/// formula, element by element, in the same order of float32 operations), split over threads.
-/// Returns false (doing nothing) when the tensors are not all dense float32 CPU tensors with
-/// the same layout, or when any two share memory (a gradient passed that is a view of a
-/// parameter or of a moment); the caller then uses tensor ops, which libtorch makes safe for
-/// overlapping tensors.
-fn fused_step_cpu(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &FusedConsts) -> bool {
-    let (size, stride) = (p.size(), p.stride());
-    let same = |t: &Tensor| t.size() == size && t.stride() == stride && is_dense_f32_cpu(t);
-    if !(is_dense_f32_cpu(p) && same(g) && same(m) && same(v)) {
-        return false;
-    }
-    let n = p.numel();
-    if n == 0 {
-        return true;
-    }
-    if !disjoint(&[span(p), span(g), span(m), span(v)]) {
-        return false;
-    }
-    // SAFETY: the four tensors are dense float32 CPU buffers of exactly `n` elements each
-    // (`is_dense_f32_cpu` and `same`, above) whose memory spans do not overlap (`disjoint`,
-    // above), so the one `&[f32]` and three `&mut [f32]` alias nothing. `p`, `m` and `v` are
-    // this optimizer's, borrowed through `&mut self` for the whole step, which runs under
-    // no_grad; `g` is only read. (As with every tch tensor, another thread writing a shallow
-    // clone of one of them at the same time would race inside libtorch too.)
-    let (ps, gs, ms, vs) = unsafe {
-        (
-            std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
-            std::slice::from_raw_parts(g.data_ptr() as *const f32, n),
-            std::slice::from_raw_parts_mut(m.data_ptr() as *mut f32, n),
-            std::slice::from_raw_parts_mut(v.data_ptr() as *mut f32, n),
-        )
-    };
-    let k = *k;
-    let kernel = move |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-        for i in 0..p.len() {
-            let gi = g[i];
-            p[i] *= k.decay;
-            let mi = m[i] + k.one_minus_beta1 * (gi - m[i]); // lerp, weight < 0.5
-            let vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
-            let denom = vi.sqrt() / k.bias2_sqrt + k.eps;
-            p[i] += k.neg_step_size * (mi / denom);
-            m[i] = mi;
-            v[i] = vi;
-        }
-    };
-    let threads = (tch::get_num_threads().max(1) as usize)
-        .min(n / (1 << 16))
-        .max(1);
-    if threads == 1 {
-        kernel(ps, gs, ms, vs);
-        return true;
-    }
-    let chunk = n.div_ceil(threads);
-    std::thread::scope(|s| {
-        for (((p, g), m), v) in ps
-            .chunks_mut(chunk)
-            .zip(gs.chunks(chunk))
-            .zip(ms.chunks_mut(chunk))
-            .zip(vs.chunks_mut(chunk))
-        {
-            s.spawn(move || kernel(p, g, m, v));
-        }
-    });
-    true
-}
+/// A faster implementation of one parameter's update (`p`, `g`, `m`, `v`, the scalars): the
+/// same formula, in the same order of float32 operations. It returns false, changing nothing,
+/// for tensors it does not take; the step then uses the tensor operations below. The engine's
+/// `vggnet::engine::fused_adamw` is one ([`AdamW::set_kernel`]).
+pub type StepKernel = fn(&Tensor, &Tensor, &Tensor, &Tensor, &StepScalars) -> bool;
 
 /// The optimizer: named parameters plus their moment buffers.
 pub struct AdamW {
@@ -167,6 +72,8 @@ pub struct AdamW {
     /// buffer each, `exp_avg[i]` and `exp_avg_sq[i]` being views into them.
     flat: Option<(Tensor, Tensor)>,
     step: u64,
+    /// A faster per-parameter update, when one is set ([`AdamW::set_kernel`]).
+    kernel: Option<StepKernel>,
 }
 
 impl AdamW {
@@ -187,6 +94,7 @@ impl AdamW {
             exp_avg_sq,
             flat: None,
             step: 0,
+            kernel: None,
         }
     }
 
@@ -217,7 +125,14 @@ impl AdamW {
             exp_avg_sq,
             flat: Some((m, v)),
             step: 0,
+            kernel: None,
         }
+    }
+
+    /// Runs each parameter's update through `kernel` (where it takes the tensors), or through
+    /// the tensor operations of [`AdamW::step_grads`] with `None`.
+    pub fn set_kernel(&mut self, kernel: Option<StepKernel>) {
+        self.kernel = kernel;
     }
 
     /// The learning rate of the next steps.
@@ -242,11 +157,10 @@ impl AdamW {
     }
 
     /// One AdamW update from `grads` (one per parameter, in order; undefined ones are skipped),
-    /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`. With
-    /// `fused`, CPU float32 parameters take the single-pass kernel; a gradient that shares
-    /// memory with a parameter or moment (a caller's mistake, e.g. a parameter passed as its
-    /// own gradient) takes libtorch's tensor ops instead, which handle the overlap.
-    pub fn step_grads(&mut self, grads: &[Tensor], fused: bool) {
+    /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`: the
+    /// formula at the top of this file in libtorch's tensor operations, or a parameter at a
+    /// time through the kernel set with [`AdamW::set_kernel`] where it takes the tensors.
+    pub fn step_grads(&mut self, grads: &[Tensor]) {
         self.step += 1;
         let c = AdamWConfig {
             lr: self.lr,
@@ -256,7 +170,7 @@ impl AdamW {
         let bias1 = 1.0 - c.beta1.powi(t);
         let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         let step_size = c.lr / bias1;
-        let k = FusedConsts {
+        let k = StepScalars {
             decay: (1.0 - c.lr * c.weight_decay) as f32,
             one_minus_beta1: (1.0 - c.beta1) as f32,
             beta2: c.beta2 as f32,
@@ -302,13 +216,15 @@ impl AdamW {
                 let g = if g.stride() == p.stride() {
                     g.shallow_clone()
                 } else {
-                    // Match the parameter's layout (e.g. channels-last) so the fused kernel runs.
+                    // Match the parameter's layout (e.g. channels-last), as a kernel expects.
                     let mut same_layout = p.empty_like();
                     same_layout.copy_(g);
                     same_layout
                 };
-                if fused && fused_step_cpu(p, &g, &self.exp_avg[i], &self.exp_avg_sq[i], &k) {
-                    continue;
+                if let Some(kernel) = self.kernel {
+                    if kernel(p, &g, &self.exp_avg[i], &self.exp_avg_sq[i], &k) {
+                        continue;
+                    }
                 }
                 tensor_step(p, &g, &mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
             }

@@ -7,7 +7,7 @@ use tch::{Device, Kind};
 
 /// When to use automatic mixed precision (`--amp`). Stored in the run's [`super::TrainConfig`]
 /// as given, except [`AmpMode::Fastest`], which is a measurement rather than a precision: the
-/// caller resolves it ([`AmpMode::resolve`], in [`crate::train::calibrate`]) before it makes
+/// caller resolves it ([`AmpMode::resolve`], in [`crate::engine::calibrate`]) before it makes
 /// the trainer, which refuses it unresolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
@@ -23,7 +23,7 @@ pub enum AmpMode {
     /// bfloat16 autocast on any device, as `torch.autocast("cpu", dtype=torch.bfloat16)`:
     /// convolutions and linear layers compute in bfloat16, weights, gradients, AdamW and the
     /// loss stay float32, and no GradScaler (bfloat16 has float32's range). Whether it is faster
-    /// than float32 depends on the CPU's cores, not only its flags: [`crate::train::calibrate`]
+    /// than float32 depends on the CPU's cores, not only its flags: [`crate::engine::calibrate`]
     /// measures it.
     Bf16,
     /// float16 AMP on CUDA; on a CPU the faster of bfloat16 AMP and float32 as measured on

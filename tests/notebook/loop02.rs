@@ -3,7 +3,8 @@
 /// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
 /// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
 pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vggnet::Result<Option<EpochRecord>> {
-    trainer.tune_process();                                         // (speed: on a CPU, denormals flushed to zero)
+    let speed = vggnet::engine::speed_up(trainer);                  // (not the article's: see the settings cell)
+    if trainer.position.batch == 0 { println!("{speed}"); }
     let started = std::time::Instant::now();
     let batches = trainer.epoch_batches(train);                     // train_loader = DataLoader(..., batch_size=64, shuffle=True)
     let mut images = 0;
@@ -20,7 +21,7 @@ pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vg
         let grads = trainer.scaled_grads(&loss)?;                   // optimizer.zero_grad(); scaler.scale(loss).backward()
         let found_inf = trainer.scaler().unscale_(&grads);          // scaler.step(optimizer): unscale, look for inf/NaN,
         if !found_inf {
-            trainer.optimizer_mut().step_grads(&grads, true);       //   and take the AdamW step unless there was one
+            trainer.optimizer_mut().step_grads(&grads);             //   and take the AdamW step unless there was one
         }
         trainer.scaler_mut().update(found_inf);                     // scaler.update()
         let predicted = output.argmax(1, false);                    // _, predicted = torch.max(output, 1)  (B,)

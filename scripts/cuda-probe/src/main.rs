@@ -1,11 +1,11 @@
 //! Prints, as one JSON line, whether libtorch's CUDA backend is loaded before and after
-//! `vggnet::train::default_device()`, the device it picks and whether CUDA is available.
+//! `vggnet::engine::device()`, the device it picks and whether CUDA is available.
 fn main() {
-    let before = vggnet::model::perf::cuda_backend_loaded();
-    let device = vggnet::train::default_device();
+    let before = vggnet::engine::cuda::cuda_backend_loaded();
+    let device = vggnet::engine::device();
     println!(
         "{{\"loaded_before\":{before},\"loaded_after\":{},\"default_device\":\"{device:?}\",\"cuda_available\":{}}}",
-        vggnet::model::perf::cuda_backend_loaded(),
+        vggnet::engine::cuda::cuda_backend_loaded(),
         vggnet::tch::Cuda::is_available()
     );
 }

@@ -91,7 +91,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    vggnet::model::perf::load_cuda_backend();
+    vggnet::engine::cuda::load_cuda_backend();
     if let Some(m) = &args.worker {
         println!("{}", worker(&args, m)?);
         return Ok(());
@@ -128,7 +128,7 @@ fn main() -> Result<()> {
             args.threads.to_string(),
         ]
     };
-    let cpu = vggnet::model::perf::cpu_model();
+    let cpu = vggnet::engine::cpu::cpu_model();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -160,8 +160,8 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     // Without bfloat16 hardware oneDNN emulates it: one `train-bf16` run took over 9 minutes
     // on an AVX2 EPYC (2 cores), against ~15 s in float32. Asked for by name, it still runs.
-    let bf16_hw = vggnet::model::perf::cpu_bf16();
-    let skip_bf16 = args.only.is_none() && bf16_hw == vggnet::model::perf::Bf16Hardware::Emulated;
+    let bf16_hw = vggnet::engine::cpu::cpu_bf16();
+    let skip_bf16 = args.only.is_none() && bf16_hw == vggnet::engine::cpu::Bf16Hardware::Emulated;
     if skip_bf16 {
         println!(
             "train-bf16: not measured, this CPU has no bfloat16 hardware ({bf16_hw:?}: oneDNN \
@@ -254,7 +254,7 @@ fn main() -> Result<()> {
                 .collect(),
         );
         let untuned = run_json(
-            worker_command(&me, &args, "train").env(vggnet::model::perf::OPT_OUT_ENV, "1"),
+            worker_command(&me, &args, "train").env(vggnet::engine::process::OPT_OUT_ENV, "1"),
         )?;
         raw.push(
             serde_json::json!({"measure": "train, glibc's allocator defaults", "result": untuned}),
@@ -295,7 +295,7 @@ fn main() -> Result<()> {
         println!(
             "\nminor page faults per training step (Rust): {tuned:.0} with the allocator tuned \
              (median of the pairs), {untuned:.0} with glibc's defaults ({}=1, one run)",
-            vggnet::model::perf::OPT_OUT_ENV
+            vggnet::engine::process::OPT_OUT_ENV
         );
     }
     let rate = |m: &str, rust: bool| {
@@ -311,13 +311,13 @@ fn main() -> Result<()> {
             bf16_hw
         );
     }
-    // The precision `--amp fastest` and notebook 02 pick (vggnet::train::calibrate, a few steps of each
+    // The precision `--amp fastest` and notebook 02 pick (vggnet::engine::calibrate, a few steps of each
     // at batch 64, from the cache or measured now) beside what these pairs measured.
     if rows.iter().any(|r| r.0.starts_with("train")) {
-        let c = vggnet::train::calibrate::cached_or_measure()?;
+        let c = vggnet::engine::calibrate::cached_or_measure()?;
         println!("\ncalibration: {c}");
         if let (Some(f32_rate), Some(bf16_rate)) = (rate("train", true), rate("train-bf16", true)) {
-            let bench_choice = vggnet::train::calibrate::decide(f32_rate, bf16_rate);
+            let bench_choice = vggnet::engine::calibrate::decide(f32_rate, bf16_rate);
             println!(
                 "this benchmark, Rust side: bfloat16 AMP {bf16_rate:.1} against float32 \
                  {f32_rate:.1} images/s ({:.2}x): {}",

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
 use vggnet::data::{DataConfig, Mnist};
-use vggnet::eval::evaluate;
+use vggnet::engine::packed::evaluate;
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::train::{AmpMode, BatchProgress, Observer, StepPhase, TrainConfig, Trainer};
 
@@ -39,10 +39,10 @@ impl Observer for Clock {
     fn on_batch(&mut self, p: &BatchProgress) {
         if p.batch + 1 == self.warmup {
             self.start = Some(Instant::now());
-            self.faults.0 = vggnet::model::perf::minor_faults();
+            self.faults.0 = vggnet::engine::process::minor_faults();
         }
         self.end = Some(Instant::now());
-        self.faults.1 = vggnet::model::perf::minor_faults();
+        self.faults.1 = vggnet::engine::process::minor_faults();
     }
 }
 
@@ -98,12 +98,14 @@ fn one_epoch_trainer(args: &Args, config: TrainConfig) -> Result<Trainer> {
     tch::manual_seed(0);
     let mut model = Vgg::new(VggConfig::default(), tch::Device::Cpu)?;
     model.set_channels_last(!args.nchw);
-    Ok(Trainer::new(model, config)?)
+    let mut trainer = Trainer::new(model, config)?;
+    vggnet::engine::speed_up(&mut trainer);
+    Ok(trainer)
 }
 
 pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
     if args.threads > 0 {
-        vggnet::model::perf::set_threads(args.threads)?;
+        vggnet::engine::process::set_threads(args.threads)?;
     }
     let device = tch::Device::Cpu;
     let data_cfg = |train: usize, test: usize| DataConfig {
@@ -252,14 +254,14 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         "allocator" => {
             // Where a 64 MB block (the 4096x4096 layer's weight gradient) comes from on the main
             // thread, as a training step allocates it: `mmap` (glibc's defaults) or the heap.
-            vggnet::model::perf::tune_allocator();
+            vggnet::engine::process::tune_allocator();
             let size = 64usize << 20;
-            let before = vggnet::model::perf::mmapped_bytes().context("not glibc")?;
+            let before = vggnet::engine::process::mmapped_bytes().context("not glibc")?;
             // SAFETY: a plain malloc/free pair of a block nothing else sees.
             // (black_box: the compiler may not drop a malloc/free pair whose block is unused.)
             let block = std::hint::black_box(unsafe { libc::malloc(size) });
             anyhow::ensure!(!block.is_null(), "malloc({size}) failed");
-            let during = vggnet::model::perf::mmapped_bytes().context("not glibc")?;
+            let during = vggnet::engine::process::mmapped_bytes().context("not glibc")?;
             // SAFETY: `block` came from malloc above and is freed once.
             unsafe { libc::free(block) };
             serde_json::json!({"block_bytes": size, "mmapped_bytes_added": during.saturating_sub(before)})
@@ -295,6 +297,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                     ..TrainConfig::default()
                 },
             )?;
+            vggnet::engine::speed_up(&mut t);
             let lower = t.precision().autocast_kind();
             let order: Vec<i64> = (0..n as i64).collect();
             let mut phases = std::collections::BTreeMap::<String, f64>::new();

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use train::train;
 use use_model::{eval_cmd, predict_cmd, EvalOptions};
 use vggnet::data::{DataConfig, Dataset};
+use vggnet::engine::parse_device;
 use vggnet::model::Network;
 use vggnet::tch::Device;
-use vggnet::train::{parse_device, AmpMode, Recipe};
+use vggnet::train::{AmpMode, Recipe};
 
 #[derive(Parser)]
 #[command(
@@ -273,7 +274,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     // Before anything asks libtorch about CUDA (a no-op without an NVIDIA driver).
-    vggnet::model::perf::load_cuda_backend();
+    vggnet::engine::cuda::load_cuda_backend();
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -286,7 +287,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     if let Some(n) = cli.threads {
-        vggnet::model::perf::set_threads(n)?;
+        vggnet::engine::process::set_threads(n)?;
     }
     match cli.command {
         Command::Download {
@@ -338,10 +339,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => predict_cmd(&args),
         Command::Calibrate { json } => {
             eprintln!("measuring bfloat16 AMP and float32 training steps on this CPU...");
-            let c = vggnet::train::calibrate::measure()?;
-            match vggnet::train::calibrate::cache_file() {
+            let c = vggnet::engine::calibrate::measure()?;
+            match vggnet::engine::calibrate::cache_file() {
                 Some(file) => {
-                    vggnet::train::calibrate::store_in(&file, &c)?;
+                    vggnet::engine::calibrate::store_in(&file, &c)?;
                     eprintln!("kept in {}", file.display());
                 }
                 None => eprintln!("not kept: no cache folder (set VGGNET_CACHE or HOME)"),

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use vggnet::model::VggConfig;
 use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
 use vggnet::train::{
-    default_device, BatchProgress, EpochRecord, EvalPoint, ModelOverrides, Observer, Overrides,
-    PrintLines, TrainConfig,
+    BatchProgress, EpochRecord, EvalPoint, ModelOverrides, Observer, Overrides, PrintLines,
+    TrainConfig,
 };
 
 /// `--dry-run`'s training and test pictures.
@@ -175,7 +175,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
                     train: TrainConfig::from_recipe(args.recipe.unwrap_or_default(), &settings),
                     model: VggConfig::for_dataset(data.dataset, &model),
                     data,
-                    device: args.device.unwrap_or_else(default_device),
+                    device: args.device.unwrap_or_else(vggnet::engine::device),
                     plots: !args.no_plots,
                 },
             )?

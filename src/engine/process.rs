@@ -1,5 +1,7 @@
-//! The machine the model runs on: process-level speed settings, the CPU's features and the
-//! CUDA backend.
+//! Process-wide speed settings: glibc's allocator thresholds, denormals flushed to zero on
+//! libtorch's threads, the thread count; and the counters the benchmark reads (page faults,
+//! mmapped bytes). Each changes the whole process, so only the command line, the benchmark
+//! and [`crate::engine::speed_up`] call them, never the core.
 //!
 //! Every training step frees and re-allocates the same activation and gradient buffers (tens
 //! of MB each). With glibc's defaults, blocks above 128 KB to 32 MB come from fresh `mmap`s
@@ -25,8 +27,8 @@ static TUNE: Once = Once::new();
 pub const OPT_OUT_ENV: &str = "VGGNET_NO_MALLOC_TUNING";
 
 /// Applies the allocator settings once per process (glibc on Linux; elsewhere a no-op).
-/// Called where training ([`crate::train::Trainer::train_epoch`]) and evaluation
-/// ([`crate::eval::evaluate`]) start; set `VGGNET_NO_MALLOC_TUNING=1` to keep glibc's defaults.
+/// Called by [`crate::engine::speed_up`] and the benchmark; set `VGGNET_NO_MALLOC_TUNING=1` to
+/// keep glibc's defaults.
 pub fn tune_allocator() {
     TUNE.call_once(|| {
         if std::env::var_os(OPT_OUT_ENV).is_some() {
@@ -195,136 +197,8 @@ fn gomp_parallel() -> Option<GompParallel> {
     addr.map(|a| unsafe { std::mem::transmute::<usize, GompParallel>(a) })
 }
 
-/// `model name` of the first processor in `/proc/cpuinfo` (empty when unreadable).
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
-/// How this CPU computes bfloat16, from the flags in `/proc/cpuinfo`. Reported (the
-/// benchmark, [`crate::train::calibrate::Calibration`]), not used to choose a precision: what the
-/// same flag is worth differs between cores (with `avx512_bf16` and no AMX, bfloat16 AMP
-/// trained at 0.8x float32 on an Intel Xeon and at 1.6x on an AMD EPYC Zen 4), so
-/// [`crate::train::calibrate`] measures it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bf16Hardware {
-    /// `amx_bf16`: matrix tiles, which oneDNN runs bfloat16 convolutions and matrix products on.
-    Amx,
-    /// `avx512_bf16` without AMX: bfloat16 dot products in vector registers.
-    Avx512,
-    /// Neither: oneDNN emulates bfloat16 with float32 instructions.
-    Emulated,
-}
-
-/// [`Bf16Hardware`] of this CPU; `Emulated` when the flags cannot be read.
-pub fn cpu_bf16() -> Bf16Hardware {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .map(|info| cpuinfo_bf16(&info))
-        .unwrap_or(Bf16Hardware::Emulated)
-}
-
-/// [`cpu_bf16`] on the text of a `/proc/cpuinfo`.
-pub fn cpuinfo_bf16(info: &str) -> Bf16Hardware {
-    let flags: Vec<&str> = info
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .flat_map(|l| l.split_whitespace())
-        .collect();
-    if flags.contains(&"amx_bf16") {
-        Bf16Hardware::Amx
-    } else if flags.contains(&"avx512_bf16") {
-        Bf16Hardware::Avx512
-    } else {
-        Bf16Hardware::Emulated
-    }
-}
-
-static CUDA_BACKEND: Once = Once::new();
-
-/// Environment variable that makes [`load_cuda_backend`] load the CUDA backend even where
-/// [`nvidia_driver_present`] sees no driver.
-pub const FORCE_CUDA_ENV: &str = "VGGNET_LOAD_CUDA";
-
-/// Makes sure libtorch's CUDA backend (`libtorch_cuda.so`) is loaded before anything asks
-/// libtorch about CUDA, where it can be used. Nothing in a program calls into that library
-/// directly, so no program links it (build.rs; a notebook kernel's neither): without this,
-/// libtorch reports no GPU even on a GPU machine. This loads it, once, from the folder of the
-/// `libtorch_cpu.so` this process runs with, when that libtorch has one and an NVIDIA driver
-/// is present ([`nvidia_driver_present`], or `VGGNET_LOAD_CUDA=1`). Elsewhere it is left
-/// alone: it and the CUDA libraries it maps (cuBLAS, NVRTC, ...) would add about 265 MB to
-/// every process for nothing. [`crate::train::default_device`] and
-/// [`crate::train::parse_device`] call it, and so does every binary first thing;
-/// [`cuda_backend_loaded`] says whether the backend is loaded.
-pub fn load_cuda_backend() {
-    CUDA_BACKEND.call_once(|| {
-        if cuda_backend_loaded()
-            || !(nvidia_driver_present() || std::env::var_os(FORCE_CUDA_ENV).is_some())
-        {
-            return;
-        }
-        let Some(path) = mapped_library("libtorch_cpu.so")
-            .and_then(|cpu| cpu.parent().map(|dir| dir.join("libtorch_cuda.so")))
-            .filter(|p| p.exists())
-        else {
-            return;
-        };
-        let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-            return;
-        };
-        // SAFETY: dlopen with a NUL-terminated path; the handle is kept for the process's life
-        // (never dlclose'd), so libtorch's registrations made by the library stay valid.
-        unsafe {
-            libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL);
-        }
-    });
-}
-
-/// Whether this machine shows an NVIDIA driver: its `/proc/driver/nvidia` folder or its
-/// device nodes (`/dev/nvidiactl`, `/dev/nvidia0`, what a container with a GPU is given).
-pub fn nvidia_driver_present() -> bool {
-    ["/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0"]
-        .iter()
-        .any(|p| std::path::Path::new(p).exists())
-}
-
-/// The path of a shared library mapped into this process, by file name (Linux).
-fn mapped_library(name: &str) -> Option<std::path::PathBuf> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    maps.lines()
-        .filter_map(|l| l.find('/').map(|i| &l[i..]))
-        .find(|path| path.rsplit('/').next() == Some(name))
-        .map(std::path::PathBuf::from)
-}
-
-/// Whether `libtorch_cuda.so` is mapped into this process (Linux; false elsewhere).
-pub fn cuda_backend_loaded() -> bool {
-    mapped_library("libtorch_cuda.so").is_some()
-}
-
-/// Refuses a CUDA device this machine does not have (before a model or data is put there).
-pub fn check_device(device: tch::Device) -> crate::error::Result<()> {
-    if let tch::Device::Cuda(i) = device {
-        load_cuda_backend();
-        let here = tch::Cuda::device_count();
-        if i as i64 >= here {
-            return Err(crate::error::Error::Config(format!(
-                "device cuda:{i} is not on this machine ({here} CUDA device(s) seen): use \
-                 --device cpu or auto"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The one setter of libtorch's intra-op threads (`--threads`): at least 1. Training,
-/// evaluation and the precision measurement ([`crate::train::calibrate`], whose answers are kept
+/// evaluation and the precision measurement ([`crate::engine::calibrate`], whose answers are kept
 /// per CPU and thread count) all run on these.
 pub fn set_threads(n: usize) -> crate::error::Result<()> {
     if n == 0 {
@@ -334,22 +208,4 @@ pub fn set_threads(n: usize) -> crate::error::Result<()> {
     }
     tch::set_num_threads(n as i32);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Which CPUs compute bfloat16 in hardware, from `/proc/cpuinfo` flags (whole words only):
-    /// reported beside the measurement that decides the precision (`crate::train::calibrate`).
-    #[test]
-    fn bf16_hardware_is_read_from_cpu_flags() {
-        let amx = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n";
-        let avx512 = "flags\t\t: fpu avx2 avx512f avx512_bf16\n";
-        let avx2 = "flags\t\t: fpu avx2 fma\nbugs\t\t: avx512_bf16_fake amx_bf16_x\n";
-        assert_eq!(cpuinfo_bf16(amx), Bf16Hardware::Amx);
-        assert_eq!(cpuinfo_bf16(avx512), Bf16Hardware::Avx512);
-        assert_eq!(cpuinfo_bf16(avx2), Bf16Hardware::Emulated);
-        assert_eq!(cpuinfo_bf16(""), Bf16Hardware::Emulated);
-    }
 }

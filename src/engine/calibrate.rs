@@ -10,8 +10,8 @@
 //! cache folder (`precision.json`) so that later runs and notebooks only read the answer.
 //! `vggnet calibrate` measures again.
 
+use crate::engine::cpu::Bf16Hardware;
 use crate::error::{Error, Result};
-use crate::model::perf::Bf16Hardware;
 use crate::model::{Vgg, VggConfig};
 use crate::train::{AmpMode, Precision, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
@@ -162,7 +162,7 @@ struct CpuKey {
 impl CpuKey {
     fn current() -> CpuKey {
         CpuKey {
-            cpu: crate::model::perf::cpu_model(),
+            cpu: crate::engine::cpu::cpu_model(),
             threads: i64::from(tch::get_num_threads()),
         }
     }
@@ -262,7 +262,7 @@ pub fn measure() -> Result<Calibration> {
     let (bfloat16, _, cut_short) = images_per_sec(AmpMode::Bf16, PROBE_CUTOFF * probe32)?;
     Ok(Calibration {
         cpu: key.cpu,
-        bf16_hardware: match crate::model::perf::cpu_bf16() {
+        bf16_hardware: match crate::engine::cpu::cpu_bf16() {
             Bf16Hardware::Amx => "amx",
             Bf16Hardware::Avx512 => "avx512",
             Bf16Hardware::Emulated => "emulated",
