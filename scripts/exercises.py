@@ -434,8 +434,8 @@ def nb06_fashion_notebooks(out, ctx):
 NB03_EXPORT = "let export = vggnet::teach::reference::export_article_pth("
 NB04 = [":dep vggnet", "let ev = evaluate("]
 NB06_TRAIN = "let network = Network::Narrow.config();"
-FEW = ("let data = Mnist::load(&DataConfig::of(dataset))?;",
-       "let data = Mnist::load(&DataConfig { train_limit: Some(1_600), test_limit: Some(1_000), ..DataConfig::of(dataset) })?;")
+FEW = ("let data = Data::load(&DataConfig::of(dataset))?;",
+       "let data = Data::load(&DataConfig { train_limit: Some(1_600), test_limit: Some(1_000), ..DataConfig::of(dataset) })?;")
 
 EXERCISES = [
     Exercise("01_model", [1], NB01, nb01_narrow,

@@ -7,15 +7,22 @@
 //! scaler and precision), evaluation ([`eval`]). It computes the article's numbers and changes
 //! nothing outside its own values. Beside it, [`engine`]: what makes that code fast on this
 //! machine (process tuning, a fused AdamW kernel, packed inference, the precision measurement,
-//! libtorch's CUDA backend), always called explicitly. Around both: the run folder that `vggnet train`
-//! and the notebooks write ([`run`]), checkpoints that interoperate with PyTorch ([`store`]),
-//! plots ([`plot`]), teaching aids ([`teach`]: filters, saliency, experiments, the PyTorch
-//! reference) and your own handwriting ([`digits`]).
+//! libtorch's CUDA backend), always called explicitly. Around both: the run folder that
+//! `vggnet train` and the notebooks write ([`run`]), checkpoints that interoperate with PyTorch
+//! ([`store`]), plots ([`plot`]), teaching aids ([`teach`]: filters, saliency, experiments, the
+//! PyTorch reference) and your own handwriting ([`digits`]).
+//!
+//! Reading the core, top to bottom (the files `tests/layout.rs` holds to its budget):
+//! `model/mod.rs` and `model/config.rs` (the network); `data/mod.rs`, `data/dataset.rs`,
+//! `data/specs.rs`, `data/idx.rs`, `data/split.rs` (the data sets, their files, batches);
+//! `train/mod.rs` (the step and the loop), `train/config.rs`, `train/recipe.rs`,
+//! `train/precision.rs`, `train/amp.rs` (the GradScaler), `train/optim.rs` (AdamW),
+//! `train/access.rs`, `train/observer.rs`, `train/device.rs`; `eval.rs`; `error.rs`.
 //!
 //! ```no_run
-//! use vggnet::{data::Mnist, model::{Vgg, VggConfig}, train::{PrintLines, TrainConfig, Trainer}};
+//! use vggnet::{data::Data, model::{Vgg, VggConfig}, train::{PrintLines, TrainConfig, Trainer}};
 //! # fn main() -> vggnet::Result<()> {
-//! let data = Mnist::load_default()?;
+//! let data = Data::load_default()?;
 //! tch::manual_seed(42);
 //! let model = Vgg::new(VggConfig::default(), vggnet::engine::device())?;
 //! let mut trainer = Trainer::new(model, TrainConfig { epochs: 1, ..Default::default() })?;

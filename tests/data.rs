@@ -8,7 +8,7 @@ use flate2::write::GzEncoder;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::Kind;
-use vggnet::data::{DataConfig, Dataset, Mnist, FILES};
+use vggnet::data::{Data, DataConfig, Dataset};
 use vggnet::idx::{read_idx_bytes, validate_idx};
 use vggnet::{Error, IdxProblem};
 
@@ -140,7 +140,7 @@ fn corrupt_gzip_and_directories_are_errors() {
 /// `gz`).
 fn real_dir_with(name: &str, bytes: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    for f in FILES {
+    for f in Dataset::Mnist.files() {
         if f.name != name {
             let src = vggnet::data::find_file(&mnist_dir(), f.name)
                 .unwrap()
@@ -154,8 +154,8 @@ fn real_dir_with(name: &str, bytes: &[u8]) -> tempfile::TempDir {
     dir
 }
 
-fn load_from(dir: &Path) -> Result<Mnist, Error> {
-    Mnist::load(&DataConfig {
+fn load_from(dir: &Path) -> Result<Data, Error> {
+    Data::load(&DataConfig {
         dir: dir.into(),
         download: false,
         ..Default::default()
@@ -204,8 +204,8 @@ fn a_consistent_but_unofficial_count_is_an_error() {
         download: false,
         ..Default::default()
     };
-    let full = Mnist::load(&cfg).unwrap_err();
-    let test_only = Mnist::load_test(&cfg).unwrap_err();
+    let full = Data::load(&cfg).unwrap_err();
+    let test_only = Data::load_test(&cfg).unwrap_err();
     for err in [full, test_only] {
         assert!(
             matches!(
@@ -232,7 +232,7 @@ fn a_consistent_but_unofficial_count_is_an_error() {
 #[test]
 fn the_test_split_loads_without_the_training_files() {
     let dir = tempfile::tempdir().unwrap();
-    for f in &FILES[2..] {
+    for f in &Dataset::Mnist.files()[2..] {
         let src = vggnet::data::find_file(&mnist_dir(), f.name)
             .unwrap()
             .unwrap();
@@ -244,18 +244,18 @@ fn the_test_split_loads_without_the_training_files() {
         download: false,
         ..Default::default()
     };
-    let (test, sources) = Mnist::load_test(&cfg).unwrap();
+    let (test, sources) = Data::load_test(&cfg).unwrap();
     let full = load_mnist(Some(0), Some(500));
     assert!(test.images().unwrap().equal(&full.test.images().unwrap()));
     assert!(test.labels.equal(&full.test.labels));
     let crc: Vec<String> = sources.iter().map(|s| s.crc32.clone()).collect();
-    let official: Vec<String> = FILES[2..]
+    let official: Vec<String> = Dataset::Mnist.files()[2..]
         .iter()
         .map(|f| format!("{:08x}", f.crc32))
         .collect();
     assert_eq!(crc, official);
     // The full load still needs all four, and says which are missing.
-    let err = Mnist::load(&cfg).unwrap_err();
+    let err = Data::load(&cfg).unwrap_err();
     assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
 }
 
@@ -265,7 +265,7 @@ fn missing_files_error_says_what_where_and_how_to_fix() {
     let err = load_from(dir.path()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::MissingData { .. }));
-    for f in FILES {
+    for f in Dataset::Mnist.files() {
         assert!(msg.contains(f.name), "{msg}");
     }
     assert!(msg.contains(&dir.path().display().to_string()));
@@ -303,7 +303,7 @@ fn real_mnist_loads_and_normalizes_like_the_article() {
 fn real_mnist_reads_as_the_mnist_crate_reads_it() {
     let dir = mnist_dir();
     let plain = tempfile::tempdir().unwrap();
-    for f in FILES {
+    for f in Dataset::Mnist.files() {
         let src = vggnet::data::find_file(&dir, f.name).unwrap().unwrap();
         let mut out = std::fs::File::create(plain.path().join(f.name)).unwrap();
         let mut file = std::fs::File::open(&src).unwrap();
@@ -316,10 +316,10 @@ fn real_mnist_reads_as_the_mnist_crate_reads_it() {
     // Every name given: the builder's defaults are `data/` and `10k-images-idx3-ubyte`.
     let theirs = mnist::MnistBuilder::new()
         .base_path(plain.path().to_str().unwrap())
-        .training_images_filename(FILES[0].name)
-        .training_labels_filename(FILES[1].name)
-        .test_images_filename(FILES[2].name)
-        .test_labels_filename(FILES[3].name)
+        .training_images_filename(Dataset::Mnist.files()[0].name)
+        .training_labels_filename(Dataset::Mnist.files()[1].name)
+        .test_images_filename(Dataset::Mnist.files()[2].name)
+        .test_labels_filename(Dataset::Mnist.files()[3].name)
         .label_format_digit()
         .training_set_length(60_000)
         .validation_set_length(0)
@@ -374,7 +374,7 @@ fn batches_are_seeded_complete_and_keep_the_last_partial_batch() {
 /// class names.
 #[test]
 fn real_fashion_mnist_loads_with_its_class_names() {
-    let data = Mnist::load(&DataConfig {
+    let data = Data::load(&DataConfig {
         dir: fashion_dir(),
         download: false,
         ..DataConfig::of(Dataset::FashionMnist)
@@ -414,7 +414,7 @@ fn a_file_of_the_other_data_set_is_a_named_error() {
     let dir = real_dir_with("t10k-labels-idx1-ubyte", &fashion_labels);
     for err in [
         load_from(dir.path()).unwrap_err(),
-        Mnist::load_test(&DataConfig {
+        Data::load_test(&DataConfig {
             dir: dir.path().into(),
             download: false,
             ..Default::default()
@@ -431,7 +431,7 @@ fn a_file_of_the_other_data_set_is_a_named_error() {
         );
     }
     // MNIST's folder given for Fashion-MNIST: its first file is named.
-    let err = Mnist::load(&DataConfig {
+    let err = Data::load(&DataConfig {
         dir: mnist_dir(),
         download: false,
         ..DataConfig::of(Dataset::FashionMnist)

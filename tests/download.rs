@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vggnet::data::{DataConfig, Dataset, Mnist, FILES};
+use vggnet::data::{Data, DataConfig, Dataset};
 use vggnet::download::{download_file, download_with, DownloadConfig};
 use vggnet::Error;
 
@@ -55,7 +55,7 @@ fn good_mirror_downloads_all_four_verified_and_rerun_is_a_no_op() {
 fn loading_downloads_missing_files_then_loads() {
     let base = serve(16);
     let dir = tempfile::tempdir().unwrap();
-    let data = Mnist::load(&DataConfig {
+    let data = Data::load(&DataConfig {
         dir: dir.path().into(),
         train_limit: Some(10),
         test_limit: Some(10),
@@ -99,7 +99,7 @@ fn fashion_mnist_downloads_with_its_own_checksums() {
     let checked = vggnet::download::verify(Dataset::FashionMnist, &target).unwrap();
     assert_eq!(checked.len(), 4);
     assert!(checked.iter().all(|(_, ok)| *ok), "{checked:?}");
-    let data = Mnist::load(&DataConfig {
+    let data = Data::load(&DataConfig {
         dir: target,
         test_limit: Some(10),
         download: false,
@@ -115,7 +115,7 @@ fn fails_cleanly(mode: &str, expect: &str) {
     let start = Instant::now();
     let err = download_file(
         dir.path(),
-        &FILES[LABELS],
+        &Dataset::Mnist.files()[LABELS],
         &[format!("{base}/{mode}")],
         &quick(),
     )
@@ -133,7 +133,7 @@ fn fails_cleanly(mode: &str, expect: &str) {
     // A later good run succeeds.
     download_file(
         dir.path(),
-        &FILES[LABELS],
+        &Dataset::Mnist.files()[LABELS],
         &[format!("{base}/ok")],
         &quick(),
     )
@@ -170,7 +170,7 @@ fn redirects_are_followed() {
     let dir = tempfile::tempdir().unwrap();
     download_file(
         dir.path(),
-        &FILES[LABELS],
+        &Dataset::Mnist.files()[LABELS],
         &[format!("{base}/redirect")],
         &quick(),
     )

@@ -403,7 +403,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 fn unreadable_idx_file_names_the_file() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    for f in &vggnet::data::FILES[2..] {
+    for f in &vggnet::data::Dataset::Mnist.files()[2..] {
         let src = vggnet::data::find_file(&mnist_dir(), f.name)
             .unwrap()
             .unwrap();

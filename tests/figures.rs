@@ -158,7 +158,7 @@ fn figures() -> Vec<(&'static str, Figure)> {
         ("lr_range", plot::lr_range(&range).unwrap()),
         (
             "saliency",
-            plot::saliency_maps(&images, &saliency, &titles).unwrap(),
+            plot::saliency_maps(&images, &saliency, &titles, Dataset::Mnist).unwrap(),
         ),
         ("filters", plot::filter_grid(&filters).unwrap()),
         (

@@ -9,7 +9,7 @@ use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::Device;
-use vggnet::data::Mnist;
+use vggnet::data::Data;
 use vggnet::train::state::{load_training_state, save_training_state};
 use vggnet::train::{BatchProgress, CurvePoint, Observer, Silent, TrainConfig, Trainer};
 
@@ -26,7 +26,7 @@ fn trainer(seed: u64, epochs: usize) -> Trainer {
     trainer_for(tiny(), seed as i64, config)
 }
 
-fn fit(t: &mut Trainer, data: &Mnist, obs: &mut dyn Observer) -> vggnet::Result<()> {
+fn fit(t: &mut Trainer, data: &Data, obs: &mut dyn Observer) -> vggnet::Result<()> {
     t.fit(&data.train, Some(&data.test), obs, &mut |_| Ok(()))
 }
 

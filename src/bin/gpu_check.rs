@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
-use vggnet::data::{DataConfig, Mnist};
+use vggnet::data::{Data, DataConfig};
 use vggnet::engine::parse_device;
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::store::checkpoint::{save_model, write_safetensors};
@@ -77,7 +77,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     } = a;
     let device = parse_device(&device)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let data = Mnist::load(&DataConfig {
+    let data = Data::load(&DataConfig {
         dir: mnist,
         train_limit: Some(steps * batch),
         test_limit: Some(batch),

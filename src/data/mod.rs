@@ -22,28 +22,6 @@ pub use split::{check_batch_size, Batches, Data, Split};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
-/// MNIST's four files (train images, train labels, test images, test labels).
-pub const FILES: [IdxFile; 4] = specs::MNIST_FILES;
-
-/// Where MNIST is looked for: `$MNIST_DIR`, else `data/mnist` ([`Dataset::default_dir`]).
-pub fn default_dir() -> PathBuf {
-    Dataset::Mnist.default_dir()
-}
-
-/// The name the walkthrough uses: MNIST is the default [`Data`].
-pub type Mnist = Data;
-
-/// MNIST's [`Dataset::normalize`]: raw pixel bytes (N * 28 * 28) into the normalized
-/// (N, 1, 28, 28) tensor, in [-1, 1].
-pub fn normalize_pixels(pixels: &[u8]) -> Result<Tensor> {
-    Dataset::Mnist.normalize(pixels)
-}
-
-/// MNIST's [`Dataset::denormalize`]: (.., 28, 28) in [-1, 1] -> pixels 0..=255.
-pub fn denormalize_to_pixels(images: &Tensor) -> Vec<u8> {
-    Dataset::Mnist.denormalize(images)
-}
-
 /// A validated file: where it was, its decompressed bytes and their CRC-32.
 struct RawFile {
     path: PathBuf,

@@ -58,7 +58,7 @@ pub fn read(model: &Vgg, prep: &Preparation, k: usize) -> Result<Reading> {
         .iter()
         .flat_map(|d| d.pixels.iter().copied())
         .collect();
-    let probs = predict_proba(model, &crate::data::normalize_pixels(&pixels)?)?;
+    let probs = predict_proba(model, &crate::data::Dataset::Mnist.normalize(&pixels)?)?;
     let mut digits = Vec::with_capacity(prep.digits.len());
     for (i, d) in prep.digits.iter().enumerate() {
         let top = top_k(&probs.get(i as i64), k.max(1))?;

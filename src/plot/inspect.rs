@@ -1,7 +1,6 @@
 //! What the network learned: first-layer filters, feature maps, saliency, confident mistakes.
 
 use super::*;
-use crate::data::denormalize_to_pixels;
 use crate::error::{Error, Result};
 use plotters::prelude::*;
 
@@ -191,12 +190,13 @@ pub fn feature_maps(
 }
 
 /// Digits above their saliency maps (see [`crate::teach::inspect::saliency`]), drawn at one
-/// scale: `images` (B, 1, 28, 28) normalized, `saliency` (B, 28, 28), one title per digit (name
-/// the class whose score the map is of there).
+/// scale: `images` (B, 1, 28, 28) normalized as `dataset` normalizes, `saliency` (B, 28, 28),
+/// one title per digit (name the class whose score the map is of there).
 pub fn saliency_maps(
     images: &tch::Tensor,
     saliency: &tch::Tensor,
     titles: &[String],
+    dataset: crate::data::Dataset,
 ) -> Result<Figure> {
     let n = titles.len();
     let s = saliency.size();
@@ -222,7 +222,7 @@ pub fn saliency_maps(
             draw_centered(root, line, size, 8 + 22 * k as i32)?;
         }
         for i in 0..n {
-            let pixels = denormalize_to_pixels(&images.get(i as i64));
+            let pixels = dataset.denormalize(&images.get(i as i64)); // `dataset`'s normalization undone
             let top = root.clone().shrink((i as u32 * cell, head), (cell, top_h));
             draw_digit(&top, &pixels, &titles[i], 1)?;
             let m = &sal[i * side * side..(i + 1) * side * side];

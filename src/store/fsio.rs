@@ -4,11 +4,12 @@
 //! the new file (its data and its directory entry are on disk).
 
 use crate::error::{Error, Result};
-use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// One durability step, as recorded by [`trace_syncs`].
+/// One durability step, as recorded by [`trace_syncs`] (cargo feature `trace-syncs`, which only
+/// the tests turn on: Cargo.toml's dev-dependency on the crate itself).
+#[cfg(feature = "trace-syncs")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncEvent {
     /// A file's data was flushed to disk (`fsync`).
@@ -19,20 +20,26 @@ pub enum SyncEvent {
     Dir(PathBuf),
 }
 
+#[cfg(feature = "trace-syncs")]
 thread_local! {
-    static TRACE: RefCell<Option<Vec<SyncEvent>>> = const { RefCell::new(None) };
+    static TRACE: std::cell::RefCell<Option<Vec<SyncEvent>>> = const { std::cell::RefCell::new(None) };
 }
 
-fn record(event: impl FnOnce() -> SyncEvent) {
-    TRACE.with(|t| {
-        if let Some(events) = t.borrow_mut().as_mut() {
-            events.push(event());
-        }
-    });
+/// Records a durability step for [`trace_syncs`]; nothing without the `trace-syncs` feature.
+macro_rules! record {
+    ($kind:ident, $path:expr) => {
+        #[cfg(feature = "trace-syncs")]
+        TRACE.with(|t| {
+            if let Some(events) = t.borrow_mut().as_mut() {
+                events.push(SyncEvent::$kind($path.to_path_buf()));
+            }
+        });
+    };
 }
 
 /// Runs `f` and returns, with its result, the fsyncs and renames this thread made meanwhile,
-/// in order: a way to check (in tests) that every save is durable, not just atomic.
+/// in order: how tests/checkpoint.rs checks that every save is durable, not just atomic.
+#[cfg(feature = "trace-syncs")]
 pub fn trace_syncs<T>(f: impl FnOnce() -> T) -> (T, Vec<SyncEvent>) {
     let outer = TRACE.with(|t| t.borrow_mut().replace(Vec::new()));
     let value = f();
@@ -50,14 +57,14 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))?;
-    record(|| SyncEvent::Dir(dir.to_path_buf()));
+    record!(Dir, dir);
     Ok(())
 }
 
 /// Renames `from` to `to` (same folder) and records it for [`trace_syncs`].
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
-    record(|| SyncEvent::Rename(to.to_path_buf()));
+    record!(Rename, to);
     Ok(())
 }
 
@@ -84,7 +91,7 @@ pub fn atomic_write_with(
     }
     fill(&mut file).map_err(|e| Error::io(path, e))?;
     file.sync_all().map_err(|e| Error::io(path, e))?;
-    record(|| SyncEvent::File(path.to_path_buf()));
+    record!(File, path);
     drop(file);
     rename(tmp.path(), path)?;
     tmp.keep();

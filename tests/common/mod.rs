@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use vggnet::data::{DataConfig, Dataset, Mnist};
+use vggnet::data::{Data, DataConfig, Dataset};
 
 /// The project root.
 pub fn root() -> PathBuf {
@@ -40,8 +40,8 @@ fn dataset_dir(dataset: Dataset) -> PathBuf {
 }
 
 /// Loads MNIST without downloading, optionally limited.
-pub fn load_mnist(train_limit: Option<usize>, test_limit: Option<usize>) -> Mnist {
-    Mnist::load(&DataConfig {
+pub fn load_mnist(train_limit: Option<usize>, test_limit: Option<usize>) -> Data {
+    Data::load(&DataConfig {
         dir: mnist_dir(),
         train_limit,
         test_limit,

@@ -5,7 +5,7 @@ use super::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
-use vggnet::data::{DataConfig, Mnist};
+use vggnet::data::{Data, DataConfig};
 use vggnet::engine::packed::evaluate;
 use vggnet::model::{Vgg, VggConfig};
 use vggnet::train::{AmpMode, BatchProgress, Observer, StepPhase, TrainConfig, Trainer};
@@ -23,7 +23,7 @@ pub(super) fn peak_rss_mb() -> f64 {
 }
 
 pub(super) fn mnist_dir() -> PathBuf {
-    vggnet::data::default_dir()
+    vggnet::data::Dataset::Mnist.default_dir()
 }
 
 /// Records when the warm-up ends and when the last step ends.
@@ -79,7 +79,7 @@ impl Observer for EpochClock<'_> {
 }
 
 /// Images in batch `i` of the training split.
-fn batch_len(data: &Mnist, batch: usize, i: usize) -> usize {
+fn batch_len(data: &Data, batch: usize, i: usize) -> usize {
     batch.min(data.train.len().saturating_sub(i * batch))
 }
 
@@ -123,7 +123,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
     let value = match measure {
         "train" => {
             let n = (args.warmup.max(1) + args.train_steps) * args.train_batch;
-            let data = Mnist::load(&data_cfg(n, 0))?;
+            let data = Data::load(&data_cfg(n, 0))?;
             let mut t = one_epoch_trainer(
                 args,
                 TrainConfig {
@@ -154,7 +154,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         "epoch" => {
             // A whole epoch the way `vggnet train` runs it (the full training set in the
             // run's shuffled order, the article's recipe, curves recorded), timed per step.
-            let data = Mnist::load(&DataConfig {
+            let data = Data::load(&DataConfig {
                 dir: mnist_dir(),
                 train_limit: args.epoch_images,
                 test_limit: Some(0),
@@ -218,7 +218,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         }
         "eval" => {
             let n = args.eval_steps * args.eval_batch;
-            let data = Mnist::load(&data_cfg(0, n))?;
+            let data = Data::load(&data_cfg(0, n))?;
             tch::manual_seed(0);
             let model = Vgg::new(VggConfig::default(), device)?;
             let warm = data.test.take(args.eval_batch);
@@ -232,7 +232,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         }
         "load" => {
             let start = Instant::now();
-            let data = Mnist::load(&DataConfig {
+            let data = Data::load(&DataConfig {
                 dir: mnist_dir(),
                 download: false,
                 ..Default::default()
@@ -286,7 +286,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             // At most 10 measured steps: each one also runs a forward pass timed layer by layer.
             let steps = args.train_steps.clamp(1, 10);
             let n = (args.warmup + steps) * args.train_batch;
-            let data = Mnist::load(&data_cfg(n, 0))?;
+            let data = Data::load(&data_cfg(n, 0))?;
             tch::manual_seed(0);
             let mut model = Vgg::new(VggConfig::default(), device)?;
             model.set_channels_last(!args.nchw);
