@@ -20,7 +20,7 @@ pub enum IdxProblem {
     /// The first four bytes are not the IDX magic number for this kind of file.
     BadMagic { expected: u32, found: u32 },
     /// Images other than 28x28.
-    BadDimensions { rows: u32, cols: u32 },
+    BadDimensions { rows: u32, cols: u32, side: usize },
     /// The item count is not the one the official set has.
     BadCount { expected: u32, found: u32 },
     /// A label outside 0-9.
@@ -57,8 +57,8 @@ impl fmt::Display for IdxProblem {
                 f,
                 "wrong magic number: expected {expected:#010x}, found {found:#010x} (not an IDX file of this kind)"
             ),
-            IdxProblem::BadDimensions { rows, cols } => {
-                write!(f, "images are {rows}x{cols}, expected 28x28")
+            IdxProblem::BadDimensions { rows, cols, side } => {
+                write!(f, "images are {rows}x{cols}, expected {side}x{side}")
             }
             IdxProblem::BadCount { expected, found } => {
                 write!(f, "holds {found} items, expected {expected}")

@@ -36,7 +36,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn idx_problem(path: &Path, bytes: &[u8], images: bool) -> (IdxProblem, String) {
-    match validate_idx(path, bytes, images) {
+    match validate_idx(path, bytes, images, 28) {
         Err(e @ Error::Idx { .. }) => {
             let msg = e.to_string();
             assert!(
@@ -84,7 +84,14 @@ fn crafted_bad_idx_files_are_rejected_with_named_problems() {
     );
     assert!(msg.contains("magic number"));
     let (e, msg) = idx_problem(p, &images_idx(1, 32, 32, 1024), true);
-    assert_eq!(e, IdxProblem::BadDimensions { rows: 32, cols: 32 });
+    assert_eq!(
+        e,
+        IdxProblem::BadDimensions {
+            rows: 32,
+            cols: 32,
+            side: 28
+        }
+    );
     assert!(msg.contains("32x32"));
     let (e, _) = idx_problem(p, &images_idx(1, 28, 28, 800), true);
     assert!(matches!(e, IdxProblem::TrailingBytes { .. }));
@@ -99,7 +106,10 @@ fn crafted_bad_idx_files_are_rejected_with_named_problems() {
     );
     assert!(msg.contains("outside 0-9"));
     // A good small file passes.
-    assert_eq!(validate_idx(lp, &labels_idx(&[0, 9]), false).unwrap(), 2);
+    assert_eq!(
+        validate_idx(lp, &labels_idx(&[0, 9]), false, 28).unwrap(),
+        2
+    );
 }
 
 #[test]

@@ -116,6 +116,7 @@ fn fails_cleanly(mode: &str, expect: &str) {
     let err = download_file(
         dir.path(),
         &Dataset::Mnist.files()[LABELS],
+        28,
         &[format!("{base}/{mode}")],
         &quick(),
     )
@@ -134,6 +135,7 @@ fn fails_cleanly(mode: &str, expect: &str) {
     download_file(
         dir.path(),
         &Dataset::Mnist.files()[LABELS],
+        28,
         &[format!("{base}/ok")],
         &quick(),
     )
@@ -171,6 +173,7 @@ fn redirects_are_followed() {
     download_file(
         dir.path(),
         &Dataset::Mnist.files()[LABELS],
+        28,
         &[format!("{base}/redirect")],
         &quick(),
     )

@@ -189,32 +189,18 @@ pub fn download_archive(
     cfg: &super::fetch::DownloadConfig,
 ) -> Result<Vec<PathBuf>> {
     let f = files(dataset)?;
-    let mut errors = Vec::new();
-    for mirror in mirrors {
-        let url = format!("{}/{}", mirror.trim_end_matches('/'), f.archive);
-        let got = super::fetch::fetch_url(&url, cfg).and_then(|bytes| {
+    super::fetch::first_mirror(mirrors, f.archive, |url| {
+        super::fetch::fetch_url(url, cfg).and_then(|bytes| {
             let actual = crate::data::idx::md5_hex(&bytes);
             if actual != md5 {
                 return Err(Error::Checksum {
-                    path: PathBuf::from(&url),
+                    path: PathBuf::from(url),
                     expected: md5.into(),
                     actual,
                 });
             }
-            unpack(f, &bytes, &url, &dir.join(f.folder))
-        });
-        match got {
-            Ok(written) => return Ok(written),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    Err(Error::Download {
-        url: f.archive.into(),
-        reason: if errors.is_empty() {
-            "no mirrors configured".into()
-        } else {
-            errors.join("; ")
-        },
+            unpack(f, &bytes, url, &dir.join(f.folder))
+        })
     })
 }
 

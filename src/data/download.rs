@@ -19,55 +19,44 @@ use std::path::{Path, PathBuf};
 pub use super::fetch::fetch_url;
 pub use super::fetch::DownloadConfig;
 #[cfg(feature = "download")]
-use super::fetch::{agent, fetch};
+use super::fetch::{agent, fetch, first_mirror};
 pub use crate::idx::md5_hex;
 
 #[cfg(feature = "download")]
-/// Downloads one file from the first mirror that serves correct bytes; writes `<dir>/<name>.gz`.
+/// Downloads one file of pictures `side` x `side` (or its labels) from the first mirror that
+/// serves correct bytes; writes `<dir>/<name>.gz`.
 pub fn download_file(
     dir: &Path,
     file: &IdxFile,
+    side: usize,
     mirrors: &[String],
     cfg: &DownloadConfig,
 ) -> Result<PathBuf> {
     let agent = agent(cfg);
     let target = dir.join(format!("{}.gz", file.name));
-    let mut errors = Vec::new();
-    for mirror in mirrors {
-        let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.name);
-        let result = fetch(&agent, &url, cfg.max_bytes).and_then(|gz| {
+    first_mirror(mirrors, &format!("{}.gz", file.name), |url| {
+        fetch(&agent, url, cfg.max_bytes).and_then(|gz| {
             let mut raw = Vec::new();
             GzDecoder::new(&gz[..])
                 .take(cfg.max_bytes)
                 .read_to_end(&mut raw)
                 .map_err(|e| Error::Download {
-                    url: url.clone(),
+                    url: url.into(),
                     reason: format!("not valid gzip data: {e}"),
                 })?;
             let actual = md5_hex(&raw);
             if actual != file.md5 {
                 return Err(Error::Checksum {
-                    path: PathBuf::from(&url),
+                    path: PathBuf::from(url),
                     expected: file.md5.into(),
                     actual,
                 });
             }
-            validate_idx(&target, &raw, file.is_images)?;
+            validate_idx(&target, &raw, file.is_images, side)?;
             fsio::atomic_write(&target, &gz)
-        });
-        match result {
-            Ok(()) => return Ok(target),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    Err(Error::Download {
-        url: file.name.into(),
-        reason: if errors.is_empty() {
-            "no mirrors configured".into()
-        } else {
-            errors.join("; ")
-        },
-    })
+        })
+    })?;
+    Ok(target)
 }
 
 #[cfg(feature = "download")]
@@ -103,7 +92,13 @@ pub fn download_with(
     let mut written = Vec::new();
     for f in dataset.files() {
         if find_file(dir, f.name)?.is_none() {
-            written.push(download_file(dir, f, mirrors, cfg)?);
+            written.push(download_file(
+                dir,
+                f,
+                dataset.spec().side as usize,
+                mirrors,
+                cfg,
+            )?);
         }
     }
     Ok(written)

@@ -71,3 +71,30 @@ pub(super) fn fetch(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>>
     }
     Ok(body)
 }
+
+#[cfg(feature = "download")]
+/// The mirror loop of every download: `get` on `<mirror>/<name>` for each mirror in order, the
+/// first success returned; when none succeeds, one error naming `name` and what each mirror
+/// did wrong.
+pub(super) fn first_mirror<T>(
+    mirrors: &[String],
+    name: &str,
+    mut get: impl FnMut(&str) -> Result<T>,
+) -> Result<T> {
+    let mut errors = Vec::new();
+    for mirror in mirrors {
+        let url = format!("{}/{name}", mirror.trim_end_matches('/'));
+        match get(&url) {
+            Ok(value) => return Ok(value),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(Error::Download {
+        url: name.into(),
+        reason: if errors.is_empty() {
+            "no mirrors configured".into()
+        } else {
+            errors.join("; ")
+        },
+    })
+}

@@ -16,8 +16,6 @@ pub fn md5_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Image side in pixels.
-pub const SIDE: usize = 28;
 const IMAGE_MAGIC: u32 = 0x0000_0803;
 const LABEL_MAGIC: u32 = 0x0000_0801;
 
@@ -119,7 +117,7 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 
 /// Checks an IDX image or label file held in `bytes` (read from `path`) and returns its
 /// item count. Checks: non-empty, full header, magic number, 28x28, body length, labels 0-9.
-pub fn validate_idx(path: &Path, bytes: &[u8], is_images: bool) -> Result<u32> {
+pub fn validate_idx(path: &Path, bytes: &[u8], is_images: bool, side: usize) -> Result<u32> {
     let bad = |problem| Error::Idx {
         path: path.into(),
         problem,
@@ -151,10 +149,10 @@ pub fn validate_idx(path: &Path, bytes: &[u8], is_images: bool) -> Result<u32> {
     let count = be_u32(bytes, 4);
     let item = if is_images {
         let (rows, cols) = (be_u32(bytes, 8), be_u32(bytes, 12));
-        if rows as usize != SIDE || cols as usize != SIDE {
-            return Err(bad(IdxProblem::BadDimensions { rows, cols }));
+        if rows as usize != side || cols as usize != side {
+            return Err(bad(IdxProblem::BadDimensions { rows, cols, side }));
         }
-        SIDE * SIDE
+        side * side
     } else {
         1
     };
@@ -180,22 +178,23 @@ pub fn validate_idx(path: &Path, bytes: &[u8], is_images: bool) -> Result<u32> {
 }
 
 /// Largest plausible size of an official file (decompressed), plus slack for the header.
-pub fn size_limit(f: &IdxFile) -> usize {
-    let item = if f.is_images { SIDE * SIDE } else { 1 };
+pub fn size_limit(f: &IdxFile, side: usize) -> usize {
+    let item = if f.is_images { side * side } else { 1 };
     16 + f.count as usize * item
 }
 
+type ReadFile = (PathBuf, Vec<u8>, u32, u32);
 /// Reads and validates one official file from `dir`. Returns its path, decompressed bytes,
 /// item count and CRC-32.
-pub fn read_validated(dir: &Path, f: &IdxFile) -> Result<(PathBuf, Vec<u8>, u32, u32)> {
+pub fn read_validated(dir: &Path, f: &IdxFile, side: usize) -> Result<ReadFile> {
     let path = find_file(dir, f.name)?.ok_or_else(|| {
         Error::io(
             dir.join(f.name),
             std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (nor with .gz)"),
         )
     })?;
-    let bytes = read_idx_bytes(&path, size_limit(f))?;
-    let count = validate_idx(&path, &bytes, f.is_images)?;
+    let bytes = read_idx_bytes(&path, size_limit(f, side))?;
+    let count = validate_idx(&path, &bytes, f.is_images, side)?;
     let crc32 = crc32fast::hash(&bytes);
     Ok((path, bytes, count, crc32))
 }

@@ -15,8 +15,9 @@ mod split;
 
 use crate::error::{Error, IdxProblem, Result};
 pub use config::{DataConfig, SourceFile};
+use dataset::Files;
 pub use dataset::{check_fits, Dataset};
-pub use idx::{find_file, missing_files, SIDE};
+pub use idx::{find_file, missing_files};
 use idx::{read_validated, IdxFile};
 pub use split::{check_batch_size, Batches, Data, Split};
 use std::path::{Path, PathBuf};
@@ -77,10 +78,11 @@ fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
 /// official set, and no file is another data set's file or another of this set's files (by
 /// its checksum).
 fn read_pairs(dataset: Dataset, dir: &Path, files: &[IdxFile]) -> Result<Vec<RawFile>> {
+    let side = dataset.spec().side as usize; // pictures side x side, from the description
     let read = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .iter()
-            .map(|f| scope.spawn(move || read_validated(dir, f)))
+            .map(|f| scope.spawn(move || read_validated(dir, f, side)))
             .collect();
         handles
             .into_iter()
@@ -181,11 +183,10 @@ impl Data {
     /// Loads the data set `cfg` names: every file validated (header, sizes, labels, and not
     /// another data set's file by its checksum), then normalized.
     pub fn load(cfg: &DataConfig) -> Result<Self> {
-        if cfg.dataset == Dataset::Cifar10 {
+        let Files::Idx(files) = &cfg.dataset.spec().files else {
             ensure(cfg, || cifar::missing(cfg.dataset, &cfg.dir, true))?;
-            return cifar::load(cfg);
-        }
-        let files = cfg.dataset.files();
+            return cifar::load(cfg); // CIFAR's binary batches: that format's own reader
+        };
         ensure_files(cfg, files)?;
         let (mut splits, sources) = read_splits(
             cfg.dataset,
@@ -212,11 +213,11 @@ impl Data {
     /// Loads only the test split (what evaluation needs), validated like [`Data::load`]. The
     /// training files may be absent.
     pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
-        if cfg.dataset == Dataset::Cifar10 {
+        let Files::Idx(files) = &cfg.dataset.spec().files else {
             ensure(cfg, || cifar::missing(cfg.dataset, &cfg.dir, false))?;
-            return cifar::load_test(cfg);
-        }
-        let files = cfg.dataset.test_files();
+            return cifar::load_test(cfg); // CIFAR's binary batches: that format's own reader
+        };
+        let files = &files[2..]; // the test pair
         ensure_files(cfg, files)?;
         let (mut splits, sources) = read_splits(cfg.dataset, &cfg.dir, files, &[cfg.test_limit])?;
         let split = splits
