@@ -1,7 +1,7 @@
 //! The fused AdamW kernel for the CPU: one parameter's whole update in a single pass over its
 //! memory, split over threads, where libtorch's tensor operations make about ten passes. The
-//! same formula as `crate::train::optim` in the same order of float32 operations, so the same
-//! numbers (tests/optim.rs compares both, and with PyTorch). It reads and writes the tensors'
+//! same formula as `crate::train::optim`, element by element in float32, equal to libtorch's tensor
+//! operations up to rounding (tests/optim.rs compares both, and with PyTorch). It reads and writes the tensors'
 //! memory directly: the only `unsafe` code on the training path, kept out of the textbook.
 //! [`crate::engine::speed_up`] sets it on a trainer's optimizer (`AdamW::set_kernel`).
 

@@ -25,7 +25,8 @@ pub use fused_adamw::fused_adamw;
 use crate::train::Trainer;
 use tch::Device;
 
-/// Makes `trainer` train and evaluate at this machine's speed, the same numbers either way:
+/// Makes `trainer` train and evaluate at this machine's speed: the same formulas, the results equal
+/// up to float rounding (the fused kernel and oneDNN round in another order than libtorch's ops):
 /// - on every device, glibc's allocator keeps freed buffers for the next step
 ///   ([`process::tune_allocator`], once per process);
 /// - on a CPU, denormals are flushed to zero on libtorch's threads ([`process::flush_denormals`];

@@ -87,7 +87,7 @@ pub struct Trainer {
     precision: Precision,
     stop: Arc<AtomicBool>,
     amp_announced: bool,
-    /// How the loop evaluates: [`evaluate`], or a faster path of the same numbers
+    /// How the loop evaluates: [`evaluate`], or a faster path of the same arithmetic
     /// ([`Trainer::set_evaluator`]).
     evaluator: Evaluator,
 }
