@@ -6,8 +6,8 @@
 //! cross-entropy training with automatic mixed precision ([`train`]: its optimizer, grad
 //! scaler and precision), evaluation ([`eval`]). It computes the article's numbers and changes
 //! nothing outside its own values. Beside it, [`engine`]: what makes that code fast on this
-//! machine (process tuning, a fused AdamW kernel, packed inference, the precision measurement,
-//! libtorch's CUDA backend), always called explicitly. Around both: the run folder that
+//! machine (process tuning, channels-last convolutions, a fused AdamW kernel, packed inference,
+//! the precision measurement, libtorch's CUDA backend), always called explicitly. Around both: the run folder that
 //! `vggnet train` and the notebooks write ([`run`]), checkpoints that interoperate with PyTorch
 //! ([`store`]), plots ([`plot`]), teaching aids ([`teach`]: filters, saliency, experiments, the
 //! PyTorch reference) and your own handwriting ([`digits`]).

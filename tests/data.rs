@@ -454,3 +454,164 @@ fn a_file_of_the_other_data_set_is_a_named_error() {
         "{msg}"
     );
 }
+
+// Data set descriptions and run records (from the core's files, which keep only code).
+use vggnet::data::SourceFile;
+
+/// A run's record of its data: compared by CRC-32; a record from before CRC-32s (MD5 only)
+/// is compared by the MD5 of the file read again.
+#[test]
+fn recorded_files_compare_by_crc32_or_by_an_older_records_md5() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels");
+    std::fs::write(&path, b"\x00\x00\x08\x01\x00\x00\x00\x01\x07").unwrap();
+    let now = SourceFile {
+        name: "labels".into(),
+        path: path.clone(),
+        crc32: "0badf00d".into(),
+        md5: String::new(),
+    };
+    let same = SourceFile { ..now.clone() };
+    assert_eq!(now.differs_from(&same).unwrap(), None);
+    let other = SourceFile {
+        crc32: "12345678".into(),
+        ..now.clone()
+    };
+    let (kind, a, b) = now.differs_from(&other).unwrap().unwrap();
+    assert_eq!(
+        (kind, a.as_str(), b.as_str()),
+        ("CRC-32", "0badf00d", "12345678")
+    );
+    let md5 = vggnet::idx::md5_hex(&std::fs::read(&path).unwrap());
+    let old = SourceFile {
+        crc32: String::new(),
+        md5: md5.clone(),
+        ..now.clone()
+    };
+    assert_eq!(now.differs_from(&old).unwrap(), None);
+    let old_other = SourceFile {
+        md5: "0".repeat(32),
+        ..old
+    };
+    let (kind, a, _) = now.differs_from(&old_other).unwrap().unwrap();
+    assert_eq!((kind, a), ("MD5", md5));
+}
+
+#[test]
+fn names_round_trip_through_serde_and_clap() {
+    for d in Dataset::ALL {
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, format!("\"{}\"", d.name()));
+        assert_eq!(serde_json::from_str::<Dataset>(&json).unwrap(), d);
+        #[cfg(feature = "cli")]
+        assert_eq!(
+            <Dataset as clap::ValueEnum>::from_str(d.name(), false).unwrap(),
+            d
+        );
+    }
+}
+
+/// Normalizing bytes gives `(x / 255 - mean) / std` per channel, a partial picture at
+/// the end is dropped, and denormalize gives the bytes back.
+#[test]
+fn normalization_is_per_channel_and_undone_by_denormalize() {
+    for d in Dataset::ALL {
+        let (c, side) = d.input();
+        let len = (3 * c * side * side) as usize;
+        let pixels: Vec<u8> = (0..len).map(|i| ((i * 37 + i / 5) % 256) as u8).collect();
+        let mut with_tail = pixels.clone();
+        with_tail.extend_from_slice(&[255; 10]);
+        let x = d.normalize(&with_tail).unwrap();
+        assert_eq!(x.size(), [3, c, side, side], "{d}");
+        let spec = d.spec();
+        let plane = (side * side) as usize;
+        for i in [0, 1, plane, len / 2, len - 1] {
+            let ch = (i / plane) % c as usize;
+            let want = ((pixels[i] as f32 / 255.0) - spec.mean[ch] as f32) / spec.std[ch] as f32;
+            let got = f32::try_from(x.flatten(0, -1).get(i as i64)).unwrap();
+            assert!((got - want).abs() < 1e-6, "{d} {i}: {got} vs {want}");
+        }
+        assert_eq!(d.denormalize(&x), pixels, "{d}");
+    }
+}
+
+#[test]
+fn every_file_checksum_names_one_data_set() {
+    for d in Dataset::ALL {
+        for f in d.files() {
+            let (found, file) = Dataset::identify(f.md5).unwrap();
+            assert_eq!((found, file.name), (d, f.name));
+            let (found, file) = Dataset::identify_crc32(f.crc32).unwrap();
+            assert_eq!((found, file.name), (d, f.name));
+        }
+    }
+    assert!(Dataset::identify("00000000000000000000000000000000").is_none());
+}
+
+/// The variable wins; else a system folder holding all four files (Debian's package);
+/// else `data/<name>`.
+#[test]
+fn the_folder_is_the_variable_then_a_system_package_then_data() {
+    let d = Dataset::FashionMnist;
+    let debian = tempfile::tempdir().unwrap();
+    let system = [debian.path()];
+    assert_eq!(d.dir_among(None, &system), Path::new("data/fashion-mnist"));
+    for (i, f) in d.files().iter().enumerate() {
+        let name = if i % 2 == 0 {
+            format!("{}.gz", f.name)
+        } else {
+            f.name.to_string()
+        };
+        std::fs::write(debian.path().join(name), b"").unwrap();
+    }
+    assert_eq!(d.dir_among(None, &system), debian.path());
+    let given = Some(std::ffi::OsString::from("/elsewhere"));
+    assert_eq!(d.dir_among(given, &system), Path::new("/elsewhere"));
+}
+
+#[test]
+fn class_names_by_label() {
+    assert_eq!(Dataset::FashionMnist.class_name(9), "Ankle boot");
+    assert_eq!(Dataset::Mnist.class_name(7), "7");
+    assert_eq!(Dataset::Mnist.class_name(12), "12");
+    assert_eq!(Dataset::Mnist.class_name(-1), "-1");
+}
+
+// Evaluation summaries (from src/eval.rs, which keeps only code).
+use vggnet::eval::Evaluation;
+
+#[test]
+fn largest_confusions_skip_the_diagonal_and_order_by_count() {
+    let ev = Evaluation {
+        accuracy: 0.0,
+        correct: 0,
+        total: 0,
+        first: Vec::new(),
+        confusion: vec![vec![50, 3, 0], vec![6, 40, 3], vec![0, 9, 99]],
+        misclassified: Vec::new(),
+        predictions: Vec::new(),
+    };
+    assert_eq!(
+        ev.largest_confusions(3),
+        vec![(2, 1, 9), (1, 0, 6), (0, 1, 3)]
+    );
+    assert_eq!(
+        ev.largest_confusions(10).len(),
+        4,
+        "zero counts are left out"
+    );
+}
+
+#[test]
+fn per_class_accuracy_never_indexes_out_of_bounds() {
+    let ev = Evaluation {
+        accuracy: 0.0,
+        correct: 0,
+        total: 0,
+        first: Vec::new(),
+        confusion: vec![vec![3, 1], vec![2, 2], vec![4]], // the third row lacks its diagonal
+        misclassified: Vec::new(),
+        predictions: Vec::new(),
+    };
+    assert_eq!(ev.per_class_accuracy(), vec![75.0, 50.0, 0.0]);
+}

@@ -105,12 +105,13 @@ fn pth_from_pytorch_reproduces_its_logits() {
     let diff = max_abs_diff(&flat(&fast), &theirs);
     println!("parity pth->rust (packed inference): max |logit diff| = {diff:.3e}");
     assert!(diff <= TOL, "packed logits differ by {diff}");
-    // And with NCHW instead of channels-last storage.
+    // And with the engine's channels-last storage instead of PyTorch's NCHW.
     let mut model = model;
-    model.set_channels_last(false);
-    let nchw = tch::no_grad(|| model.forward_t(&data.test.images().unwrap(), false)).unwrap();
-    let diff = max_abs_diff(&flat(&nchw), &theirs);
-    assert!(diff <= TOL, "NCHW logits differ by {diff}");
+    vggnet::engine::layout::set_channels_last(&mut model, true);
+    assert!(vggnet::engine::layout::is_channels_last(&model));
+    let cl = tch::no_grad(|| model.forward_t(&data.test.images().unwrap(), false)).unwrap();
+    let diff = max_abs_diff(&flat(&cl), &theirs);
+    assert!(diff <= TOL, "channels-last logits differ by {diff}");
 }
 
 /// A fresh article model (torch seed 11), saved by Rust as safetensors in a temporary folder
@@ -214,7 +215,7 @@ fn rust_steps(py: &PytorchSteps, amp: AmpMode, channels_last: bool) -> (Vec<f64>
         ..Default::default()
     };
     let mut model = Vgg::new(config, Device::Cpu).unwrap();
-    model.set_channels_last(channels_last);
+    vggnet::engine::layout::set_channels_last(&mut model, channels_last);
     vggnet::store::checkpoint::load_weights(&mut model, &named.tensors, &init).unwrap();
     let train = TrainConfig {
         optimizer: vggnet::train::optim::AdamWConfig {
@@ -484,7 +485,7 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
     // kernels: measured 0 difference, with oneDNN on AMX and capped to AVX2
     // (ONEDNN_MAX_CPU_ISA=AVX2) alike.
     let mut nchw = model.try_clone().unwrap();
-    nchw.set_channels_last(false);
+    vggnet::engine::layout::set_channels_last(&mut nchw, false);
     let ours = bf16(&nchw);
     assert_eq!(ours.kind(), Kind::BFloat16);
     let diff = max_abs_diff(&flat(&ours), &theirs);
@@ -496,7 +497,9 @@ fn bf16_amp_follows_pytorch_cpu_autocast() {
     // on another (where float32 itself moved the logits by only 1.0e-4, so "within float32's
     // distance" was no bar). Those are one bfloat16 step (ulp) of the largest logit; a
     // layout mix-up moves logits by their own size. The bar: 4 steps of the largest logit.
-    let channels_last = bf16(&model);
+    let mut cl = model.try_clone().unwrap();
+    vggnet::engine::layout::set_channels_last(&mut cl, true);
+    let channels_last = bf16(&cl);
     assert_eq!(channels_last.kind(), Kind::BFloat16);
     let cl_diff = max_abs_diff(&flat(&channels_last), &theirs);
     let largest = theirs.iter().fold(0f64, |m, v| m.max(v.abs()));

@@ -107,9 +107,40 @@ fn the_core_changes_no_process_setting_until_speed_up() -> anyhow::Result<()> {
         "training flushed denormals by itself"
     );
     assert_eq!(surviving_denormals()?, 1 << 20, "and on no libtorch thread");
+    use vggnet::engine::layout::is_channels_last;
+    assert!(
+        !is_channels_last(t.model()),
+        "the core stores PyTorch's NCHW"
+    );
+    let (moments, _) = t.optimizer().state();
     let line = vggnet::engine::speed_up(&mut t);
     println!("{line}");
     assert!(flushing_denormals() && surviving_denormals()? == 0);
+    // Channels-last after speed_up, the optimizer's moments moved with the weights: the same
+    // values (a run sped up half-way continues from where it was), in each weight's layout.
+    assert!(
+        is_channels_last(t.model()) && line.contains("channels-last"),
+        "{line}"
+    );
+    let params = t.model().named_parameters();
+    let (after, _) = t.optimizer().state();
+    for ((name, before), (_, now)) in moments.iter().zip(&after) {
+        assert_eq!(before.size(), now.size(), "{name}");
+        let diff = (before - now).abs().max().double_value(&[]);
+        assert_eq!(diff, 0.0, "{name}: the moments changed by {diff}");
+    }
+    for (i, (name, p)) in params.iter().enumerate() {
+        for m in [&after[2 * i].1, &after[2 * i + 1].1] {
+            assert_eq!(
+                m.stride(),
+                p.stride(),
+                "{name}'s moment is not in its layout"
+            );
+        }
+    }
+    assert!(params
+        .iter()
+        .any(|(_, p)| p.dim() == 4 && !p.is_contiguous()));
     assert!(
         line.contains("denormals flushed to zero on 2 thread(s)"),
         "{line}"

@@ -467,3 +467,68 @@ fn augmentation_starts_at_its_epoch() {
     assert_eq!(with.0, without.0, "epoch 1 is not augmented");
     assert_ne!(with.1, without.1, "epoch 2 is");
 }
+
+// The schedule and augmentation settings (from src/train/recipe.rs, which keeps only code).
+
+#[test]
+fn constant_is_the_peak_at_every_step() {
+    for step in [0, 1, 500, 10_000] {
+        assert_eq!(LrSchedule::Constant.lr_at(1e-3, step, 100), 1e-3);
+    }
+}
+
+/// 1,000 steps, 10% warm-up to 3e-4, cosine to 1% of it: rising linearly over steps
+/// 0-99 to the peak, the peak at the first step after, half-way down at the middle of
+/// the decay, 1% at the last step, never below it after the run.
+#[test]
+fn warmup_cosine_rises_peaks_and_decays_to_its_floor() {
+    let s = LrSchedule::WarmupCosine {
+        warmup: 0.1,
+        final_fraction: 0.01,
+    };
+    let lr = |step| s.lr_at(3e-4, step, 1000);
+    assert!((lr(0) - 3e-6).abs() < 1e-12, "{}", lr(0));
+    assert!((lr(49) - 1.5e-4).abs() < 1e-12, "{}", lr(49));
+    assert!((lr(99) - 3e-4).abs() < 1e-12);
+    assert!((lr(100) - 3e-4).abs() < 1e-12);
+    let middle = 100 + (999 - 100) / 2;
+    let half = 3e-6 + (3e-4 - 3e-6) * 0.5;
+    assert!((lr(middle) - half).abs() < 1e-6, "{}", lr(middle));
+    assert!((lr(999) - 3e-6).abs() < 1e-12, "{}", lr(999));
+    assert!((lr(5000) - 3e-6).abs() < 1e-12);
+    // Monotone: up during the warm-up, down after it.
+    assert!((0..99).all(|i| lr(i) < lr(i + 1)));
+    assert!((100..999).all(|i| lr(i) >= lr(i + 1)));
+}
+
+/// Settings saved before `from_epoch` and `flip` existed still read, as they ran then:
+/// augmented from the first epoch, never mirrored.
+#[test]
+fn older_saved_augmentation_reads_as_it_ran() {
+    let a: Augment = serde_json::from_str(r#"{"max_shift": 2.0, "max_rotation": 10.0}"#)
+        .expect("an older settings file");
+    assert_eq!((a.from_epoch, a.flip), (1, false));
+    let b: Augment = serde_json::from_str(
+        r#"{"max_shift": 2.0, "max_rotation": 0.0, "from_epoch": 2, "flip": true}"#,
+    )
+    .expect("a newer settings file");
+    assert_eq!((b.from_epoch, b.flip), (2, true));
+}
+
+/// Degenerate runs: one step, no warm-up asked (one step of warm-up is the least).
+#[test]
+fn short_runs_stay_finite_and_in_range() {
+    let s = LrSchedule::WarmupCosine {
+        warmup: 0.0,
+        final_fraction: 0.01,
+    };
+    for total in [0, 1, 2, 3] {
+        for step in 0..4 {
+            let v = s.lr_at(1e-3, step, total);
+            assert!(
+                v.is_finite() && (1e-5 - 1e-12..=1e-3 + 1e-12).contains(&v),
+                "{v}"
+            );
+        }
+    }
+}

@@ -104,6 +104,9 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     };
     config.scaler.growth_interval = growth_interval;
     let mut t = Trainer::new(model, config)?;
+    // The layout `vggnet train` trains in (the engine's channels-last; PyTorch's side follows
+    // the recorded setting), without the rest of speed_up: the check compares arithmetic.
+    vggnet::engine::layout::set_trainer_channels_last(&mut t, true);
     // On the CPU (the dry run) autocast is off, but the scaler runs all the same.
     *t.scaler_mut() = vggnet::train::amp::GradScaler::new(t.config().scaler, true);
     let mut records = Vec::new();
@@ -151,7 +154,7 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
         "skipped_steps": t.scaler().skipped_steps,
         "settings": {"batch": batch, "overflow": overflow, "force": force,
                       "growth_interval": growth_interval, "init_scale": t.config().scaler.init_scale,
-                      "seed": seed, "channels_last": t.model().channels_last()},
+                      "seed": seed, "channels_last": vggnet::engine::layout::is_channels_last(t.model())},
     });
     vggnet::store::fsio::atomic_write(
         &out.join("scaler_rust.json"),

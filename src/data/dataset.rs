@@ -172,7 +172,7 @@ impl Dataset {
     }
 
     /// [`Dataset::default_dir`] given the variable's value and the system folders.
-    fn dir_among(self, from_env: Option<std::ffi::OsString>, system: &[&Path]) -> PathBuf {
+    pub fn dir_among(self, from_env: Option<std::ffi::OsString>, system: &[&Path]) -> PathBuf {
         if let Some(dir) = from_env {
             return PathBuf::from(dir);
         }
@@ -258,90 +258,4 @@ pub fn check_fits(model: &VggConfig, dataset: Dataset, model_file: Option<&Path>
         "{which} {}",
         differences.join(", and ")
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip_through_serde_and_clap() {
-        for d in Dataset::ALL {
-            let json = serde_json::to_string(&d).unwrap();
-            assert_eq!(json, format!("\"{}\"", d.name()));
-            assert_eq!(serde_json::from_str::<Dataset>(&json).unwrap(), d);
-            #[cfg(feature = "cli")]
-            assert_eq!(
-                <Dataset as clap::ValueEnum>::from_str(d.name(), false).unwrap(),
-                d
-            );
-        }
-    }
-
-    /// Normalizing bytes gives `(x / 255 - mean) / std` per channel, a partial picture at
-    /// the end is dropped, and denormalize gives the bytes back.
-    #[test]
-    fn normalization_is_per_channel_and_undone_by_denormalize() {
-        for d in Dataset::ALL {
-            let (c, side) = d.input();
-            let len = (3 * c * side * side) as usize;
-            let pixels: Vec<u8> = (0..len).map(|i| ((i * 37 + i / 5) % 256) as u8).collect();
-            let mut with_tail = pixels.clone();
-            with_tail.extend_from_slice(&[255; 10]);
-            let x = d.normalize(&with_tail).unwrap();
-            assert_eq!(x.size(), [3, c, side, side], "{d}");
-            let spec = d.spec();
-            let plane = (side * side) as usize;
-            for i in [0, 1, plane, len / 2, len - 1] {
-                let ch = (i / plane) % c as usize;
-                let want =
-                    ((pixels[i] as f32 / 255.0) - spec.mean[ch] as f32) / spec.std[ch] as f32;
-                let got = f32::try_from(x.flatten(0, -1).get(i as i64)).unwrap();
-                assert!((got - want).abs() < 1e-6, "{d} {i}: {got} vs {want}");
-            }
-            assert_eq!(d.denormalize(&x), pixels, "{d}");
-        }
-    }
-
-    #[test]
-    fn every_file_checksum_names_one_data_set() {
-        for d in Dataset::ALL {
-            for f in d.files() {
-                let (found, file) = Dataset::identify(f.md5).unwrap();
-                assert_eq!((found, file.name), (d, f.name));
-                let (found, file) = Dataset::identify_crc32(f.crc32).unwrap();
-                assert_eq!((found, file.name), (d, f.name));
-            }
-        }
-        assert!(Dataset::identify("00000000000000000000000000000000").is_none());
-    }
-
-    /// The variable wins; else a system folder holding all four files (Debian's package);
-    /// else `data/<name>`.
-    #[test]
-    fn the_folder_is_the_variable_then_a_system_package_then_data() {
-        let d = Dataset::FashionMnist;
-        let debian = tempfile::tempdir().unwrap();
-        let system = [debian.path()];
-        assert_eq!(d.dir_among(None, &system), Path::new("data/fashion-mnist"));
-        for (i, f) in d.files().iter().enumerate() {
-            let name = if i % 2 == 0 {
-                format!("{}.gz", f.name)
-            } else {
-                f.name.to_string()
-            };
-            std::fs::write(debian.path().join(name), b"").unwrap();
-        }
-        assert_eq!(d.dir_among(None, &system), debian.path());
-        let given = Some(std::ffi::OsString::from("/elsewhere"));
-        assert_eq!(d.dir_among(given, &system), Path::new("/elsewhere"));
-    }
-
-    #[test]
-    fn class_names_by_label() {
-        assert_eq!(Dataset::FashionMnist.class_name(9), "Ankle boot");
-        assert_eq!(Dataset::Mnist.class_name(7), "7");
-        assert_eq!(Dataset::Mnist.class_name(12), "12");
-        assert_eq!(Dataset::Mnist.class_name(-1), "-1");
-    }
 }

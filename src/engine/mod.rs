@@ -8,6 +8,7 @@
 //!   libtorch's threads, the thread count) and the benchmark's counters;
 //! - [`fused_adamw`]: the CPU's single-pass AdamW update (the only `unsafe` on the training path);
 //! - [`packed`]: eval-mode inference on oneDNN's pre-packed weights, batch norm folded;
+//! - [`layout`]: the convolution weights (and so the activations) stored channels-last;
 //! - [`calibrate`]: which precision trains faster on this CPU, measured once and cached;
 //! - [`cpu`] and [`cuda`]: what the machine is, and libtorch's CUDA backend loaded where a GPU is
 //!   ([`cuda::device`]: the device to train on).
@@ -16,6 +17,7 @@ pub mod calibrate;
 pub mod cpu;
 pub mod cuda;
 mod fused_adamw;
+pub mod layout;
 pub mod packed;
 pub mod process;
 
@@ -28,7 +30,8 @@ use tch::Device;
 /// Makes `trainer` train and evaluate at this machine's speed: the same formulas, the results equal
 /// up to float rounding (the fused kernel and oneDNN round in another order than libtorch's ops):
 /// - on every device, glibc's allocator keeps freed buffers for the next step
-///   ([`process::tune_allocator`], once per process);
+///   ([`process::tune_allocator`], once per process), and the convolution weights, with the
+///   optimizer's buffers, are stored channels-last ([`layout::set_trainer_channels_last`]);
 /// - on a CPU, denormals are flushed to zero on libtorch's threads ([`process::flush_denormals`];
 ///   unless the trainer's config keeps them: `--keep-denormals`), AdamW takes the fused kernel
 ///   ([`fused_adamw`]) and evaluations run packed ([`packed::evaluate`]).
@@ -39,6 +42,10 @@ use tch::Device;
 pub fn speed_up(trainer: &mut Trainer) -> String {
     process::tune_allocator();
     let mut done = vec!["allocator keeps freed buffers"];
+    if !layout::is_channels_last(trainer.model()) {
+        layout::set_trainer_channels_last(trainer, true);
+    }
+    done.push("channels-last convolutions");
     let flushed;
     if trainer.model().device() == Device::Cpu {
         let flush = trainer.config().flush_denormals;

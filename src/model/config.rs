@@ -339,25 +339,3 @@ impl Layer {
         self.kind == LayerKind::MaxPool
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_narrow_network_has_the_articles_layers_at_an_eighth_of_the_widths() {
-        let (article, narrow) = (Network::Article.config(), Network::Narrow.config());
-        let names = |c: &VggConfig| -> Vec<(String, LayerKind)> {
-            c.layers().into_iter().map(|l| (l.name, l.kind)).collect()
-        };
-        assert_eq!(names(&narrow), names(&article), "the same layers, in order");
-        for (a, n) in article.block_channels.iter().zip(&narrow.block_channels) {
-            assert_eq!(*a, 8 * n);
-        }
-        assert_eq!(article.hidden, 8 * narrow.hidden);
-        // The convolutions' arithmetic scales with the square of the widths.
-        let ratio = article.forward_flops() / narrow.forward_flops();
-        assert!((40.0..70.0).contains(&ratio), "{ratio}");
-        narrow.validate().unwrap();
-    }
-}

@@ -103,13 +103,6 @@ pub struct Vgg {
     pub(crate) convs: Vec<nn::Conv2D>,
     pub(crate) bns: Vec<BatchNorm>,
     pub(crate) fc: Vec<nn::Linear>,
-    channels_last: bool,
-}
-
-/// The same (N, C, H, W) tensor stored channels-last (N, H, W, C in memory), PyTorch's
-/// `x.contiguous(memory_format=torch.channels_last)`; oneDNN's CPU convolutions run faster on it.
-pub fn to_channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 impl std::fmt::Debug for Vgg {
@@ -186,42 +179,14 @@ impl Vgg {
             }
         }
         let layers = config.layers();
-        let mut model = Vgg {
+        Ok(Vgg {
             vs,
             config,
             layers,
             convs,
             bns,
             fc,
-            channels_last: false,
-        };
-        model.set_channels_last(true);
-        Ok(model)
-    }
-
-    /// Stores conv weights and activations channels-last (the default) or contiguous (NCHW).
-    /// Values and results are the same either way; only the speed differs. Call before
-    /// creating an optimizer (its buffers copy the parameters' layout).
-    pub fn set_channels_last(&mut self, on: bool) {
-        if on == self.channels_last {
-            return;
-        }
-        tch::no_grad(|| {
-            for conv in self.convs.iter_mut() {
-                let data = if on {
-                    to_channels_last(&conv.ws)
-                } else {
-                    conv.ws.contiguous()
-                };
-                conv.ws.set_data(&data);
-            }
-        });
-        self.channels_last = on;
-    }
-
-    /// True when conv weights and activations are stored channels-last.
-    pub fn channels_last(&self) -> bool {
-        self.channels_last
+        })
     }
 
     /// The configuration this network was built from.
@@ -281,12 +246,11 @@ impl Vgg {
             .collect()
     }
 
-    /// An independent copy with the same configuration, device, memory layout and weights
-    /// (for experimenting on a trained model without changing it). Building the copy draws
-    /// its throw-away initial weights from torch's generator.
+    /// An independent copy with the same configuration, device and weights, stored in PyTorch's
+    /// default (NCHW) layout (for experimenting on a trained model without changing it).
+    /// Building the copy draws its throw-away initial weights from torch's generator.
     pub fn try_clone(&self) -> Result<Vgg> {
         let mut copy = Vgg::new(self.config.clone(), self.device())?;
-        copy.set_channels_last(self.channels_last);
         copy.vs.copy(&self.vs)?;
         Ok(copy)
     }
@@ -341,11 +305,7 @@ impl Vgg {
             })
         };
         let low_opt = |t: Option<&Tensor>| t.map(&low).transpose();
-        let xs = xs.f_to_device(self.device())?;
-        let mut x = match self.channels_last {
-            true => to_channels_last(&xs), // (B, C, S, S), stored (B, S, S, C)
-            false => xs,
-        };
+        let mut x = xs.f_to_device(self.device())?; // (B, C, S, S)
         for layer in &self.layers {
             x = match layer.kind {
                 LayerKind::Conv(i) => {

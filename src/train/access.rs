@@ -30,6 +30,12 @@ impl Trainer {
         &mut self.optimizer
     }
 
+    /// The model and its optimizer together, for a change of how the weights are stored that
+    /// both must follow (the engine's channels-last: `vggnet::engine::layout`).
+    pub(crate) fn model_and_optimizer_mut(&mut self) -> (&mut Vgg, &mut AdamW) {
+        (&mut self.model, &mut self.optimizer)
+    }
+
     /// The grad scaler (inactive unless the precision is float16).
     pub fn scaler(&self) -> &GradScaler {
         &self.scaler

@@ -135,6 +135,26 @@ impl AdamW {
         self.kernel = kernel;
     }
 
+    /// Stores each moment buffer in its parameter's memory layout again, the values unchanged
+    /// (after the parameters' layout changed, e.g. to channels-last: a [`StepKernel`] takes
+    /// tensors of one layout). The flat layout's buffers stay as they are.
+    pub fn match_parameter_layouts(&mut self) {
+        if self.flat.is_some() {
+            return;
+        }
+        tch::no_grad(|| {
+            for (i, (_, p)) in self.params.iter().enumerate() {
+                for buf in [&mut self.exp_avg[i], &mut self.exp_avg_sq[i]] {
+                    if buf.stride() != p.stride() {
+                        let mut same = p.empty_like();
+                        same.copy_(buf);
+                        *buf = same;
+                    }
+                }
+            }
+        });
+    }
+
     /// The learning rate of the next steps.
     pub fn lr(&self) -> f64 {
         self.lr

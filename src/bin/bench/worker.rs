@@ -96,10 +96,12 @@ fn one_epoch(args: &Args) -> TrainConfig {
 /// `config`.
 fn one_epoch_trainer(args: &Args, config: TrainConfig) -> Result<Trainer> {
     tch::manual_seed(0);
-    let mut model = Vgg::new(VggConfig::default(), tch::Device::Cpu)?;
-    model.set_channels_last(!args.nchw);
+    let model = Vgg::new(VggConfig::default(), tch::Device::Cpu)?;
     let mut trainer = Trainer::new(model, config)?;
     vggnet::engine::speed_up(&mut trainer);
+    if args.nchw {
+        vggnet::engine::layout::set_trainer_channels_last(&mut trainer, false);
+    }
     Ok(trainer)
 }
 
@@ -288,8 +290,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
             let n = (args.warmup + steps) * args.train_batch;
             let data = Data::load(&data_cfg(n, 0))?;
             tch::manual_seed(0);
-            let mut model = Vgg::new(VggConfig::default(), device)?;
-            model.set_channels_last(!args.nchw);
+            let model = Vgg::new(VggConfig::default(), device)?;
             let mut t = Trainer::new(
                 model,
                 TrainConfig {
@@ -298,6 +299,9 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 },
             )?;
             vggnet::engine::speed_up(&mut t);
+            if args.nchw {
+                vggnet::engine::layout::set_trainer_channels_last(&mut t, false);
+            }
             let lower = t.precision().autocast_kind();
             let order: Vec<i64> = (0..n as i64).collect();
             let mut phases = std::collections::BTreeMap::<String, f64>::new();

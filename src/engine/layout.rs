@@ -1,0 +1,47 @@
+//! Channels-last: each convolution's weight stored (out, kh, kw, in) in memory, PyTorch's
+//! `model.to(memory_format=torch.channels_last)`. oneDNN's CPU convolutions (and cuDNN's tensor
+//! cores) run faster on it, and a convolution whose weight is channels-last returns its output
+//! channels-last, so the activations follow without the model's code knowing. The values are the
+//! same in either layout; only the order of the numbers in memory changes.
+
+use crate::model::Vgg;
+use crate::train::Trainer;
+use tch::Tensor;
+
+/// The same (N, C, H, W) tensor stored channels-last (N, H, W, C in memory), PyTorch's
+/// `x.contiguous(memory_format=torch.channels_last)`.
+pub fn to_channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Stores `model`'s convolution weights channels-last (`on`) or in PyTorch's default NCHW
+/// layout. An optimizer built on the model keeps buffers in the old layout: change a trainer's
+/// model with [`set_trainer_channels_last`] instead.
+pub fn set_channels_last(model: &mut Vgg, on: bool) {
+    tch::no_grad(|| {
+        for conv in model.convs.iter_mut() {
+            let data = if on {
+                to_channels_last(&conv.ws)
+            } else {
+                conv.ws.contiguous()
+            };
+            conv.ws.set_data(&data);
+        }
+    });
+}
+
+/// True when `model`'s convolution weights are stored channels-last.
+pub fn is_channels_last(model: &Vgg) -> bool {
+    model
+        .convs
+        .iter()
+        .all(|c| c.ws.stride() == to_channels_last(&c.ws).stride())
+}
+
+/// [`set_channels_last`] on a trainer's model, with the optimizer's moment buffers moved to the
+/// same layout (values unchanged: a resumed or half-trained run continues exactly).
+pub fn set_trainer_channels_last(trainer: &mut Trainer, on: bool) {
+    let (model, optimizer) = trainer.model_and_optimizer_mut();
+    set_channels_last(model, on);
+    optimizer.match_parameter_layouts();
+}
