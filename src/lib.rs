@@ -17,7 +17,7 @@
 //! `data/specs.rs`, `data/idx.rs`, `data/split.rs` (the data sets, their files, batches);
 //! `train/mod.rs` (the step and the loop), `train/config.rs`, `train/recipe.rs`,
 //! `train/precision.rs`, `train/amp.rs` (the GradScaler), `train/optim.rs` (AdamW),
-//! `train/access.rs`, `train/observer.rs`, `train/device.rs`; `eval.rs`; `error.rs`.
+//! `train/access.rs`, `train/observer.rs`; `eval.rs`; `error.rs`.
 //!
 //! ```no_run
 //! use vggnet::{data::Data, model::{Vgg, VggConfig}, train::{PrintLines, TrainConfig, Trainer}};

@@ -23,7 +23,8 @@ fn mnist_shapes_and_parameter_count() {
     let y = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
     assert_eq!(y.size(), vec![2, 10]);
     // The block activations come from the same walk: 28 -> 14 -> 7 -> 3 -> 1.
-    let (logits, blocks) = tch::no_grad(|| model.forward_with_blocks(&x, false)).unwrap();
+    let (logits, blocks) =
+        tch::no_grad(|| vggnet::teach::inspect::forward_with_blocks(&model, &x)).unwrap();
     assert!(logits.equal(&y));
     let shapes: Vec<Vec<i64>> = blocks.iter().map(|b| b.size()).collect();
     assert_eq!(
@@ -52,11 +53,17 @@ fn mnist_shapes_and_parameter_count() {
     );
     assert_eq!(stages[5].1, vec![1, 512]);
     assert_eq!(stages[6].1, vec![1, 4096]);
-    // Every layer, in PyTorch's order, with its own time in the profile.
-    let profile = model.profile_forward(&x, None).unwrap();
-    assert_eq!(profile.len(), model.layers().len());
-    assert!(profile[0].0.starts_with("features.0 Conv"), "{profile:?}");
-    assert!(profile.last().unwrap().0.starts_with("classifier.6 Linear"));
+    // The walk visits every layer, in PyTorch's order (the bench's profile times each).
+    let mut visited = Vec::new();
+    let _logits =
+        tch::no_grad(|| model.walk(&x, false, None, &mut |l, _| visited.push(l.name.clone())))
+            .unwrap();
+    let names: Vec<String> = model.layers().iter().map(|l| l.name.clone()).collect();
+    assert_eq!(visited, names);
+    assert_eq!(
+        (names[0].as_str(), names.last().unwrap().as_str()),
+        ("features.0", "classifier.6")
+    );
 }
 
 /// Input the network cannot take is an error naming the expected shape, not a crash.

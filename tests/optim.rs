@@ -37,13 +37,12 @@ fn run_ours(
         .iter()
         .map(|(n, p)| (n.clone(), p.shallow_clone()))
         .collect();
-    let mut opt = if flat {
-        AdamW::new_flat(named, AdamWConfig::default())
-    } else {
-        AdamW::new(named, AdamWConfig::default())
-    };
+    let mut opt = AdamW::new(named, AdamWConfig::default());
+    if flat {
+        vggnet::engine::flat_adamw::install(&mut opt);
+    }
     if fused {
-        opt.set_kernel(Some(vggnet::engine::fused_adamw));
+        opt.set_kernel(Some(Box::new(vggnet::engine::FusedAdamW)));
     }
     let mut out = Vec::new();
     for g in grads.iter().take(STEPS) {
@@ -168,13 +167,15 @@ fn flat_layout_state_saves_and_restores_exactly() {
             .map(|(n, p)| (n.clone(), p.shallow_clone()))
             .collect()
     };
-    let mut a = AdamW::new_flat(shallow(&a_params), AdamWConfig::default());
+    let mut a = AdamW::new(shallow(&a_params), AdamWConfig::default());
+    vggnet::engine::flat_adamw::install(&mut a);
     for step in 0..2 {
         a.step_grads(&grads(step));
     }
     let (state, steps) = a.state();
     let saved: HashMap<String, Tensor> = state.into_iter().map(|(n, t)| (n, t.copy())).collect();
-    let mut b = AdamW::new_flat(shallow(&b_params), AdamWConfig::default());
+    let mut b = AdamW::new(shallow(&b_params), AdamWConfig::default());
+    vggnet::engine::flat_adamw::install(&mut b);
     tch::no_grad(|| {
         for ((_, pb), (_, pa)) in b_params.iter().zip(&a_params) {
             pb.shallow_clone().copy_(pa);
@@ -212,7 +213,7 @@ fn a_gradient_sharing_the_parameters_memory_takes_the_tensor_ops() {
             AdamWConfig::default(),
         );
         if fused {
-            opt.set_kernel(Some(vggnet::engine::fused_adamw));
+            opt.set_kernel(Some(Box::new(vggnet::engine::FusedAdamW)));
         }
         for _ in 0..2 {
             let own = vec![p.shallow_clone()]; // the parameter as its own gradient

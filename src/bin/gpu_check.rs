@@ -104,9 +104,13 @@ fn scaler(a: ScalerArgs) -> Result<serde_json::Value> {
     };
     config.scaler.growth_interval = growth_interval;
     let mut t = Trainer::new(model, config)?;
-    // The layout `vggnet train` trains in (the engine's channels-last; PyTorch's side follows
-    // the recorded setting), without the rest of speed_up: the check compares arithmetic.
+    // The layout and GPU optimizer step `vggnet train` trains with (the engine's channels-last,
+    // PyTorch's side following the recorded setting; the flat AdamW step), without the rest of
+    // speed_up: the check compares arithmetic.
     vggnet::engine::layout::set_trainer_channels_last(&mut t, true);
+    if device.is_cuda() {
+        vggnet::engine::flat_adamw::install(t.optimizer_mut()); // AdamW as speed_up sets it there
+    }
     // On the CPU (the dry run) autocast is off, but the scaler runs all the same.
     *t.scaler_mut() = vggnet::train::amp::GradScaler::new(t.config().scaler, true);
     let mut records = Vec::new();

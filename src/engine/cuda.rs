@@ -88,6 +88,6 @@ pub fn parse_device(s: &str) -> Result<Device> {
     load_cuda_backend();
     match s {
         "auto" => Ok(device()),
-        _ => crate::train::parse_device_name(s),
+        _ => super::parse_device_name(s),
     }
 }

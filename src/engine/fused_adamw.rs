@@ -5,8 +5,35 @@
 //! memory directly: the only `unsafe` code on the training path, kept out of the textbook.
 //! [`crate::engine::speed_up`] sets it on a trainer's optimizer (`AdamW::set_kernel`).
 
-use crate::train::optim::StepScalars;
+use crate::train::optim::{StepKernel, StepScalars};
 use tch::Tensor;
+
+/// The fused kernel as an AdamW step implementation: `optimizer.set_kernel(Some(Box::new(FusedAdamW)))`.
+pub struct FusedAdamW;
+
+impl StepKernel for FusedAdamW {
+    fn update(&mut self, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &StepScalars) -> bool {
+        if g.stride() == p.stride() {
+            return fused_adamw(p, g, m, v, k);
+        }
+        // The gradient in the parameter's layout (e.g. channels-last), as the kernel walks both.
+        let mut same_layout = p.empty_like();
+        same_layout.copy_(g);
+        fused_adamw(p, &same_layout, m, v, k)
+    }
+}
+
+/// The step's scalars in float32, as PyTorch computes them for float tensors.
+#[derive(Clone, Copy)]
+struct Scalars32 {
+    decay: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    bias2_sqrt: f32,
+    eps: f32,
+    neg_step_size: f32,
+}
 
 /// True when `t` is a float32 CPU tensor whose elements fill its memory span exactly (any
 /// stride order, e.g. contiguous or channels-last), so it can be walked as a flat slice.
@@ -79,7 +106,15 @@ pub fn fused_adamw(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &StepScala
             std::slice::from_raw_parts_mut(v.data_ptr() as *mut f32, n),
         )
     };
-    let k = *k;
+    let k = Scalars32 {
+        decay: (1.0 - k.lr * k.weight_decay) as f32,
+        one_minus_beta1: (1.0 - k.beta1) as f32,
+        beta2: k.beta2 as f32,
+        one_minus_beta2: (1.0 - k.beta2) as f32,
+        bias2_sqrt: k.bias2_sqrt as f32,
+        eps: k.eps as f32,
+        neg_step_size: (-k.step_size) as f32,
+    };
     let kernel = move |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
         for i in 0..p.len() {
             let gi = g[i];

@@ -7,6 +7,7 @@
 //! - [`process`]: process-wide settings (glibc's allocator, denormals flushed to zero on
 //!   libtorch's threads, the thread count) and the benchmark's counters;
 //! - [`fused_adamw`]: the CPU's single-pass AdamW update (the only `unsafe` on the training path);
+//! - [`flat_adamw`]: the GPU's AdamW step over all parameters at once;
 //! - [`packed`]: eval-mode inference on oneDNN's pre-packed weights, batch norm folded;
 //! - [`layout`]: the convolution weights (and so the activations) stored channels-last;
 //! - [`calibrate`]: which precision trains faster on this CPU, measured once and cached;
@@ -16,13 +17,16 @@
 pub mod calibrate;
 pub mod cpu;
 pub mod cuda;
+mod device;
+pub mod flat_adamw;
 mod fused_adamw;
 pub mod layout;
 pub mod packed;
 pub mod process;
 
 pub use cuda::{device, parse_device};
-pub use fused_adamw::fused_adamw;
+pub use device::{device_name, device_serde, parse_device_name};
+pub use fused_adamw::{fused_adamw, FusedAdamW};
 
 use crate::train::Trainer;
 use tch::Device;
@@ -34,7 +38,8 @@ use tch::Device;
 ///   optimizer's buffers, are stored channels-last ([`layout::set_trainer_channels_last`]);
 /// - on a CPU, denormals are flushed to zero on libtorch's threads ([`process::flush_denormals`];
 ///   unless the trainer's config keeps them: `--keep-denormals`), AdamW takes the fused kernel
-///   ([`fused_adamw`]) and evaluations run packed ([`packed::evaluate`]).
+///   ([`fused_adamw`]) and evaluations run packed ([`packed::evaluate`]);
+/// - on a GPU, AdamW steps all parameters at once ([`flat_adamw`]).
 ///
 /// Returns a line saying what it did. Call it before training, on the thread that trains (the
 /// denormal setting is per thread): `Run::train` and the benchmark do, notebook 02 does in its
@@ -56,10 +61,19 @@ pub fn speed_up(trainer: &mut Trainer) -> String {
             (false, _) => "denormals kept (requested)".to_string(),
         };
         done.push(&flushed);
-        trainer.optimizer_mut().set_kernel(Some(fused_adamw));
+        if !trainer.optimizer().has_kernel() {
+            trainer
+                .optimizer_mut()
+                .set_kernel(Some(Box::new(FusedAdamW)));
+        }
         done.push("fused AdamW kernel");
         trainer.set_evaluator(packed::evaluate);
         done.push("packed inference for evaluations");
+    } else {
+        if !trainer.optimizer().has_kernel() {
+            flat_adamw::install(trainer.optimizer_mut());
+        }
+        done.push("flat AdamW step");
     }
     format!("speed (vggnet::engine::speed_up): {}", done.join(", "))
 }

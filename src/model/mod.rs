@@ -285,11 +285,12 @@ impl Vgg {
     }
 
     /// The layer walk: runs `xs` through every layer in order and hands each layer with its
-    /// output to `visit` (shapes, timings, the activations of each block). Every forward
-    /// pass of the model is this walk (the engine's packed inference has its own).
+    /// output to `visit` (shapes, timings, the activations of each block: `stage_shapes` below,
+    /// `teach::inspect::feature_maps`, the bench's profile). Every forward pass of the model is
+    /// this walk (the engine's packed inference has its own).
     /// `lower`: the autocast dtype (see [`Vgg::forward_autocast`]); convolutions and linear
     /// layers then take their input, weight and bias cast to it.
-    fn walk_with(
+    pub fn walk(
         &self,
         xs: &Tensor,
         train: bool,
@@ -336,7 +337,7 @@ impl Vgg {
     /// `train` switches dropout on, as `model.train()` does in PyTorch. Input of the wrong
     /// shape or type is an error, not a crash.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.walk_with(xs, train, None, &mut |_, _| {})
+        self.walk(xs, train, None, &mut |_, _| {})
     }
 
     /// [`Vgg::forward_t`] under CPU-style autocast to `kind` (bfloat16 in practice), as
@@ -346,19 +347,7 @@ impl Vgg {
     /// float32 and their gradients come back float32 through the casts. The logits are
     /// `kind`: cast them up for the loss, as autocast does for `cross_entropy`.
     pub fn forward_autocast(&self, xs: &Tensor, train: bool, kind: Kind) -> Result<Tensor> {
-        self.walk_with(xs, train, Some(kind), &mut |_, _| {})
-    }
-
-    /// Forward pass that also returns the output of each conv block (after its max-pool),
-    /// e.g. (B, 64, 14, 14), (B, 128, 7, 7), (B, 256, 3, 3), (B, 512, 1, 1) for MNIST.
-    pub fn forward_with_blocks(&self, xs: &Tensor, train: bool) -> Result<(Tensor, Vec<Tensor>)> {
-        let mut blocks = Vec::new();
-        let logits = self.walk_with(xs, train, None, &mut |layer, x| {
-            if layer.ends_block() {
-                blocks.push(x.shallow_clone());
-            }
-        })?;
-        Ok((logits, blocks))
+        self.walk(xs, train, Some(kind), &mut |_, _| {})
     }
 
     /// The shape after each stage for an input of `batch` images: a teaching aid that shows
@@ -372,7 +361,7 @@ impl Vgg {
         let mut out = vec![("input".to_string(), x.size())];
         let mut block = 0;
         let _logits = tch::no_grad(|| {
-            self.walk_with(&x, false, None, &mut |layer, y| {
+            self.walk(&x, false, None, &mut |layer, y| {
                 let stage = match layer.kind {
                     LayerKind::MaxPool => {
                         block += 1;
@@ -387,23 +376,6 @@ impl Vgg {
                 };
                 out.push((stage, y.size()));
             })
-        })?;
-        Ok(out)
-    }
-
-    /// Wall time of each layer in one forward pass (train mode, as in training), in seconds,
-    /// for profiling. CPU ops run synchronously, so each figure is that layer's own time.
-    /// `lower`: profile under autocast to that dtype (see [`Vgg::forward_autocast`]).
-    pub fn profile_forward(&self, xs: &Tensor, lower: Option<Kind>) -> Result<Vec<(String, f64)>> {
-        let mut out = Vec::new();
-        let mut last = std::time::Instant::now();
-        let _logits = self.walk_with(xs, true, lower, &mut |layer, _| {
-            let now = std::time::Instant::now();
-            out.push((
-                format!("{} {:?}", layer.name, layer.kind),
-                (now - last).as_secs_f64(),
-            ));
-            last = now;
         })?;
         Ok(out)
     }

@@ -23,11 +23,13 @@ use crate::model::{Vgg, VggConfig};
 use crate::store::checkpoint::save_model;
 use crate::store::fsio;
 use crate::train::state::save_training_state_with;
-use crate::train::{EpochRecord, Observer, StepLimit, TrainConfig, Trainer};
+use crate::train::{EpochRecord, Observer, TrainConfig, Trainer};
+mod limit;
 mod report;
 mod resume;
 mod spec;
 
+pub use limit::StepLimit;
 pub use report::{evaluation_json, write_eval_plots};
 pub use resume::ResumeRequest;
 pub use spec::{open_trained, RunSpec};

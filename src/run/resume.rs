@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::data::{Data, DataConfig, Dataset};
+use crate::engine::device_name;
 use crate::error::{Error, Result};
 use crate::train::state::{read_trainer_state, trainer_from_state};
 use crate::train::{
-    device_name, resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides, Precision, Recipe,
-    TrainConfig,
+    resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides, Precision, Recipe, TrainConfig,
 };
 use std::path::{Path, PathBuf};
 use tch::Device;

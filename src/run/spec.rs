@@ -31,7 +31,7 @@ pub struct RunSpec {
     pub data_files: Vec<SourceFile>,
     /// The device it trains on, stored as `cpu` or `cuda:N`. With the saved
     /// `TrainConfig::amp` it gives the arithmetic ([`crate::train::Precision::of`]).
-    #[serde(with = "crate::train::device_serde")]
+    #[serde(with = "crate::engine::device_serde")]
     pub device: Device,
     /// Whether PNG plots are written.
     pub plots: bool,

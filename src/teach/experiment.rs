@@ -5,7 +5,8 @@
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::model::{Vgg, VggConfig};
-use crate::train::{BatchProgress, EvalPoint, Observer, StepLimit, TrainConfig, Trainer};
+use crate::run::StepLimit;
+use crate::train::{BatchProgress, EvalPoint, Observer, TrainConfig, Trainer};
 use tch::Device;
 
 /// A fresh model seeded with `train.seed` and its trainer.

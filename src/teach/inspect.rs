@@ -30,10 +30,10 @@ pub struct BlockMaps {
 
 /// Runs one normalized image, (1, 28, 28) or (1, 1, 28, 28), through the network in eval mode
 /// and returns what each conv block passes on: (64, 14, 14), (128, 7, 7), (256, 3, 3),
-/// (512, 1, 1) for MNIST. This is the model's own layer walk ([`Vgg::forward_with_blocks`]).
+/// (512, 1, 1) for MNIST. This is the model's own layer walk ([`Vgg::walk`]).
 pub fn feature_maps(model: &Vgg, image: &Tensor) -> Result<Vec<BlockMaps>> {
     let x = as_batch(image)?; // (1, C, S, S)
-    let (_, blocks) = tch::no_grad(|| model.forward_with_blocks(&x, false))?;
+    let (_, blocks) = tch::no_grad(|| forward_with_blocks(model, &x))?;
     blocks
         .into_iter()
         .enumerate()
@@ -151,4 +151,16 @@ pub fn confident_mistakes(
             })
         })
         .collect::<Result<Vec<_>>>()
+}
+
+/// The logits of `xs` (eval mode) and the output of each conv block (after its max-pool), e.g.
+/// (B, 64, 14, 14), (B, 128, 7, 7), (B, 256, 3, 3), (B, 512, 1, 1) for MNIST.
+pub fn forward_with_blocks(model: &Vgg, xs: &Tensor) -> Result<(Tensor, Vec<Tensor>)> {
+    let mut blocks = Vec::new();
+    let logits = model.walk(xs, false, None, &mut |layer, x| {
+        if layer.ends_block() {
+            blocks.push(x.shallow_clone());
+        }
+    })?;
+    Ok((logits, blocks))
 }

@@ -10,7 +10,6 @@ mod access;
 pub mod amp;
 mod config;
 mod conflicts;
-mod device;
 mod observer;
 pub mod optim;
 mod precision;
@@ -20,7 +19,6 @@ pub mod state;
 
 pub use config::*;
 pub use conflicts::*;
-pub use device::*;
 pub use observer::*;
 pub use precision::*;
 pub use settings::*;
@@ -193,19 +191,7 @@ impl Trainer {
     /// [`Trainer::fit`] trains goes through here. Without AMP a non-finite loss is an error
     /// raised before any weight changes; with AMP the scaler skips the step instead.
     pub fn step(&mut self, xs: &Tensor, ys: &Tensor) -> Result<StepOutput> {
-        self.step_observed(xs, ys, &mut |_| {})
-    }
-
-    /// [`Trainer::step`], calling `phase` as each phase ends (the benchmark's profile times
-    /// the step this way, so it measures exactly the step that training runs).
-    pub fn step_observed(
-        &mut self,
-        xs: &Tensor,
-        ys: &Tensor,
-        phase: &mut dyn FnMut(StepPhase),
-    ) -> Result<StepOutput> {
         let (logits, loss) = self.forward_loss(xs, ys)?;
-        phase(StepPhase::Forward);
         // One read-back per step: the loss and the number of correct predictions.
         let correct = logits
             .f_argmax(1, false)?
@@ -213,7 +199,6 @@ impl Trainer {
             .f_sum(Kind::Float)?; // ()
         let stats = Vec::<f64>::try_from(&Tensor::f_stack(&[&loss, &correct], 0)?)?;
         let (loss_v, correct_v) = (stats[0], stats[1]);
-        phase(StepPhase::ReadBack);
         if !self.uses_grad_scaler() && !loss_v.is_finite() {
             let advice = match self.precision {
                 Precision::Float32 if self.model.device().is_cuda() => {
@@ -235,9 +220,7 @@ impl Trainer {
             });
         }
         let grads = self.scaled_grads(&loss)?;
-        phase(StepPhase::Backward);
         let skipped = self.apply_grads(&grads);
-        phase(StepPhase::Optimizer);
         Ok(StepOutput {
             loss: loss_v,
             correct: correct_v as u64,

@@ -1,9 +1,7 @@
 //! What training reports as it goes: per-step and per-epoch records, and the [`Observer`]s that
-//! receive them (silent, printed lines, a step limit).
+//! receive them (silent, printed lines; a step budget is `crate::run::StepLimit`).
 
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// What one training step did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -14,19 +12,6 @@ pub struct StepOutput {
     pub correct: u64,
     /// True when the scaler found inf/NaN gradients and skipped the optimizer step.
     pub skipped: bool,
-}
-
-/// The phases of [`Trainer::step`], in the order they end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepPhase {
-    /// Forward pass and loss.
-    Forward,
-    /// Loss and accuracy copied to the host (the step's one synchronization).
-    ReadBack,
-    /// Scaled backward pass.
-    Backward,
-    /// Unscale, AdamW step, scaler update.
-    Optimizer,
 }
 
 /// Progress within one batch, reported to the observer.
@@ -143,56 +128,5 @@ impl Observer for PrintLines {
             "epoch {} done: train loss {:.4}, train accuracy {:.2}%{test}, {:.1}s, {:.1} images/s",
             r.epoch, r.train_loss, r.train_accuracy, r.seconds, r.images_per_sec
         );
-    }
-}
-
-/// Passes everything on to another observer and raises a trainer's stop flag once the run
-/// reaches optimizer step `until_step`, so that training stops cleanly at the next batch
-/// boundary (a step budget: [`crate::run::StopAt`], the experiments' fixed-length trials).
-pub struct StepLimit<'a> {
-    inner: &'a mut dyn Observer,
-    flag: Arc<AtomicBool>,
-    until_step: Option<u64>,
-    /// True once the limit was reached (and the flag raised by this observer).
-    pub reached: bool,
-}
-
-impl<'a> StepLimit<'a> {
-    /// Stops at global step `until_step` (never when `None`).
-    pub fn new(
-        inner: &'a mut dyn Observer,
-        flag: Arc<AtomicBool>,
-        until_step: Option<u64>,
-    ) -> Self {
-        StepLimit {
-            inner,
-            flag,
-            until_step,
-            reached: false,
-        }
-    }
-}
-
-impl Observer for StepLimit<'_> {
-    fn on_message(&mut self, m: &str) {
-        self.inner.on_message(m);
-    }
-    fn on_epoch_start(&mut self, epoch: usize, num_batches: usize) {
-        self.inner.on_epoch_start(epoch, num_batches);
-    }
-    fn on_batch(&mut self, p: &BatchProgress) {
-        self.inner.on_batch(p);
-        if let Some(until) = self.until_step {
-            if p.global_step >= until && !self.reached {
-                self.reached = true;
-                self.flag.store(true, Ordering::SeqCst);
-            }
-        }
-    }
-    fn on_eval(&mut self, e: &EvalPoint) {
-        self.inner.on_eval(e);
-    }
-    fn on_epoch_end(&mut self, r: &EpochRecord) {
-        self.inner.on_epoch_end(r);
     }
 }

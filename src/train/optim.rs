@@ -25,6 +25,21 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
 }
 
+impl From<AdamWConfig> for StepScalars {
+    /// The hyper-parameters, before the step's bias corrections.
+    fn from(c: AdamWConfig) -> Self {
+        StepScalars {
+            lr: c.lr,
+            weight_decay: c.weight_decay,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            bias2_sqrt: 1.0,
+            step_size: c.lr,
+        }
+    }
+}
+
 impl Default for AdamWConfig {
     fn default() -> Self {
         AdamWConfig {
@@ -37,27 +52,60 @@ impl Default for AdamWConfig {
     }
 }
 
-/// The scalars of one AdamW step, in float32 as PyTorch computes them for float tensors: what a
-/// [`StepKernel`] needs beside the tensors.
+/// The scalars of one AdamW step at step `t`: the rate and hyper-parameters, and the bias
+/// corrections of the formula above.
 #[derive(Debug, Clone, Copy)]
 pub struct StepScalars {
-    /// `1 - lr * weight_decay`.
-    pub decay: f32,
-    pub one_minus_beta1: f32,
-    pub beta2: f32,
-    pub one_minus_beta2: f32,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
     /// `sqrt(1 - beta2^t)`.
-    pub bias2_sqrt: f32,
-    pub eps: f32,
-    /// `-lr / (1 - beta1^t)`.
-    pub neg_step_size: f32,
+    pub bias2_sqrt: f64,
+    /// `lr / (1 - beta1^t)`.
+    pub step_size: f64,
 }
 
-/// A faster implementation of one parameter's update (`p`, `g`, `m`, `v`, the scalars): the
-/// same formula, in the same order of float32 operations. It returns false, changing nothing,
-/// for tensors it does not take; the step then uses the tensor operations below. The engine's
-/// `vggnet::engine::fused_adamw` is one ([`AdamW::set_kernel`]).
-pub type StepKernel = fn(&Tensor, &Tensor, &Tensor, &Tensor, &StepScalars) -> bool;
+/// PyTorch's single-tensor AdamW update of one parameter `p` with gradient `g` and moments
+/// `m`, `v`, in libtorch's tensor operations (any device, any layout): the formula at the top
+/// of this file, line by line.
+pub fn tensor_step(p: &mut Tensor, g: &Tensor, m: &mut Tensor, v: &mut Tensor, k: &StepScalars) {
+    let _ = p.g_mul_scalar_(1.0 - k.lr * k.weight_decay); // decoupled weight decay
+    let _ = m.lerp_(g, 1.0 - k.beta1); // m <- beta1 m + (1 - beta1) g
+    let _ = v.g_mul_scalar_(k.beta2);
+    let _ = v.addcmul_(g, &g.g_mul_scalar(1.0 - k.beta2)); // v <- beta2 v + (1 - beta2) g^2
+    let mut denom = v.sqrt();
+    let _ = denom.g_div_scalar_(k.bias2_sqrt);
+    let _ = denom.g_add_scalar_(k.eps);
+    let _ = p.addcdiv_(&m.g_mul_scalar(-k.step_size), &denom);
+}
+
+/// A faster implementation of the same step (`vggnet::engine` has the CPU's fused kernel and
+/// the GPU's flat step), set with [`AdamW::set_kernel`]. Each method returns false, changing
+/// nothing, for what it does not take; that gets [`tensor_step`].
+pub trait StepKernel: Send {
+    /// Every parameter's update at once (`grads` in parameter order).
+    fn update_all(&mut self, _params: &[&Tensor], _grads: &[Tensor], _k: &StepScalars) -> bool {
+        false
+    }
+    /// True when the kernel keeps the moments as views of its own buffers: their layout then
+    /// stays as it is ([`AdamW::match_parameter_layouts`]).
+    fn owns_moments(&self) -> bool {
+        false
+    }
+    /// One parameter's update.
+    fn update(
+        &mut self,
+        _p: &Tensor,
+        _g: &Tensor,
+        _m: &Tensor,
+        _v: &Tensor,
+        _k: &StepScalars,
+    ) -> bool {
+        false
+    }
+}
 
 /// The optimizer: named parameters plus their moment buffers.
 pub struct AdamW {
@@ -68,22 +116,15 @@ pub struct AdamW {
     params: Vec<(String, Tensor)>,
     exp_avg: Vec<Tensor>,
     exp_avg_sq: Vec<Tensor>,
-    /// The flat layout (see [`AdamW::new_flat`]): both moments of every parameter in one
-    /// buffer each, `exp_avg[i]` and `exp_avg_sq[i]` being views into them.
-    flat: Option<(Tensor, Tensor)>,
     step: u64,
-    /// A faster per-parameter update, when one is set ([`AdamW::set_kernel`]).
-    kernel: Option<StepKernel>,
+    /// A faster implementation of the step, when one is set ([`AdamW::set_kernel`]).
+    kernel: Option<Box<dyn StepKernel>>,
 }
 
 impl AdamW {
-    /// An optimizer over `params` (name, tensor) with zeroed moments: the flat layout
-    /// ([`AdamW::new_flat`]) when the parameters are on a GPU, one buffer per parameter in the
-    /// parameter's own layout (for the CPU's fused kernel) otherwise.
+    /// An optimizer over `params` (name, tensor) with zeroed moments, each in its parameter's
+    /// shape and layout.
     pub fn new(params: Vec<(String, Tensor)>, config: AdamWConfig) -> Self {
-        if params.first().is_some_and(|(_, p)| p.device().is_cuda()) {
-            return Self::new_flat(params, config);
-        }
         let exp_avg = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let exp_avg_sq = params.iter().map(|(_, p)| p.zeros_like()).collect();
         AdamW {
@@ -92,54 +133,34 @@ impl AdamW {
             params,
             exp_avg,
             exp_avg_sq,
-            flat: None,
             step: 0,
             kernel: None,
         }
     }
 
-    /// The layout used on a GPU, where a step is bound by the number of kernel launches, not
-    /// by arithmetic: each moment is one flat buffer over all parameters, and a step gathers
-    /// the parameters and gradients into flat tensors, runs the update once over all of them
-    /// (the same element-wise operations as per parameter, so the same numbers) and writes the
-    /// parameters back: about 35 launches per step instead of about 10 per parameter.
-    pub fn new_flat(params: Vec<(String, Tensor)>, config: AdamWConfig) -> Self {
-        let total: i64 = params.iter().map(|(_, p)| p.numel() as i64).sum();
-        let opts = params
-            .first()
-            .map(|(_, p)| (p.kind(), p.device()))
-            .unwrap_or((tch::Kind::Float, tch::Device::Cpu));
-        let (m, v) = (Tensor::zeros([total], opts), Tensor::zeros([total], opts)); // (P,)
-        let (mut exp_avg, mut exp_avg_sq, mut offset) = (Vec::new(), Vec::new(), 0);
-        for (_, p) in &params {
-            let n = p.numel() as i64;
-            exp_avg.push(m.narrow(0, offset, n).view(p.size().as_slice()));
-            exp_avg_sq.push(v.narrow(0, offset, n).view(p.size().as_slice()));
-            offset += n;
-        }
-        AdamW {
-            lr: config.lr,
-            config,
-            params,
-            exp_avg,
-            exp_avg_sq,
-            flat: Some((m, v)),
-            step: 0,
-            kernel: None,
-        }
-    }
-
-    /// Runs each parameter's update through `kernel` (where it takes the tensors), or through
-    /// the tensor operations of [`AdamW::step_grads`] with `None`.
-    pub fn set_kernel(&mut self, kernel: Option<StepKernel>) {
+    /// Takes each step through `kernel` (what it takes), or through [`tensor_step`] alone
+    /// with `None`.
+    pub fn set_kernel(&mut self, kernel: Option<Box<dyn StepKernel>>) {
         self.kernel = kernel;
     }
 
+    /// Whether a kernel is set.
+    pub fn has_kernel(&self) -> bool {
+        self.kernel.is_some()
+    }
+
+    /// The moment buffers, one `exp_avg` and one `exp_avg_sq` per parameter in order, to be
+    /// stored differently (values unchanged; the engine's flat step keeps them as views of one
+    /// buffer each). Replacing one by a tensor of another shape is refused when it is used.
+    pub fn moments_mut(&mut self) -> (&mut [Tensor], &mut [Tensor]) {
+        (&mut self.exp_avg, &mut self.exp_avg_sq)
+    }
+
     /// Stores each moment buffer in its parameter's memory layout again, the values unchanged
-    /// (after the parameters' layout changed, e.g. to channels-last: a [`StepKernel`] takes
-    /// tensors of one layout). The flat layout's buffers stay as they are.
+    /// (after the parameters' layout changed, e.g. to channels-last: a kernel takes tensors of
+    /// one layout).
     pub fn match_parameter_layouts(&mut self) {
-        if self.flat.is_some() {
+        if self.kernel.as_ref().is_some_and(|k| k.owns_moments()) {
             return;
         }
         tch::no_grad(|| {
@@ -178,75 +199,34 @@ impl AdamW {
 
     /// One AdamW update from `grads` (one per parameter, in order; undefined ones are skipped),
     /// e.g. from `Tensor::run_backward`, which saves zeroing and accumulating `.grad()`: the
-    /// formula at the top of this file in libtorch's tensor operations, or a parameter at a
-    /// time through the kernel set with [`AdamW::set_kernel`] where it takes the tensors.
+    /// formula at the top of this file ([`tensor_step`]), or the kernel set with
+    /// [`AdamW::set_kernel`] where it takes the tensors.
     pub fn step_grads(&mut self, grads: &[Tensor]) {
         self.step += 1;
-        let c = AdamWConfig {
-            lr: self.lr,
-            ..self.config
-        };
-        let t = self.step as i32;
-        let bias1 = 1.0 - c.beta1.powi(t);
-        let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
-        let step_size = c.lr / bias1;
+        let (c, t) = (self.config, self.step as i32);
         let k = StepScalars {
-            decay: (1.0 - c.lr * c.weight_decay) as f32,
-            one_minus_beta1: (1.0 - c.beta1) as f32,
-            beta2: c.beta2 as f32,
-            one_minus_beta2: (1.0 - c.beta2) as f32,
-            bias2_sqrt: bias2_sqrt as f32,
-            eps: c.eps as f32,
-            neg_step_size: (-step_size) as f32,
-        };
-        let (lr, weight_decay, beta1, beta2, eps) = (c.lr, c.weight_decay, c.beta1, c.beta2, c.eps);
-        // PyTorch's single-tensor AdamW with tensor ops, on any device and layout.
-        let tensor_step = |p: &mut Tensor, g: &Tensor, m: &mut Tensor, v: &mut Tensor| {
-            let _ = p.g_mul_scalar_(1.0 - lr * weight_decay);
-            let _ = m.lerp_(g, 1.0 - beta1);
-            let _ = v.g_mul_scalar_(beta2);
-            let _ = v.addcmul_(g, &g.g_mul_scalar(1.0 - beta2));
-            let mut denom = v.sqrt();
-            let _ = denom.g_div_scalar_(bias2_sqrt);
-            let _ = denom.g_add_scalar_(eps);
-            let _ = p.addcdiv_(&m.g_mul_scalar(-step_size), &denom);
+            lr: self.lr,
+            bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
+            step_size: self.lr / (1.0 - c.beta1.powi(t)),
+            ..StepScalars::from(c)
         };
         tch::no_grad(|| {
-            if let Some((m, v)) = &mut self.flat {
-                if grads.len() == self.params.len() && grads.iter().all(|g| g.defined()) {
-                    let flat = |ts: Vec<&Tensor>| {
-                        Tensor::cat(&ts.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0)
-                    }; // (P,)
-                    let mut p_all = flat(self.params.iter().map(|(_, p)| p).collect());
-                    let g_all = flat(grads.iter().collect());
-                    tensor_step(&mut p_all, &g_all, m, v);
-                    let mut offset = 0;
-                    for (_, p) in self.params.iter_mut() {
-                        let n = p.numel() as i64;
-                        p.copy_(&p_all.narrow(0, offset, n).view(p.size().as_slice()));
-                        offset += n;
-                    }
+            if let Some(kernel) = self.kernel.as_mut() {
+                let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+                if kernel.update_all(&params, grads, &k) {
                     return;
                 }
             }
             for (i, ((_, p), g)) in self.params.iter_mut().zip(grads).enumerate() {
-                if !g.defined() {
-                    continue;
+                let (m, v) = (&mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
+                let taken = g.defined()
+                    && self
+                        .kernel
+                        .as_mut()
+                        .is_some_and(|kn| kn.update(p, g, m, v, &k));
+                if g.defined() && !taken {
+                    tensor_step(p, g, m, v, &k);
                 }
-                let g = if g.stride() == p.stride() {
-                    g.shallow_clone()
-                } else {
-                    // Match the parameter's layout (e.g. channels-last), as a kernel expects.
-                    let mut same_layout = p.empty_like();
-                    same_layout.copy_(g);
-                    same_layout
-                };
-                if let Some(kernel) = self.kernel {
-                    if kernel(p, &g, &self.exp_avg[i], &self.exp_avg_sq[i], &k) {
-                        continue;
-                    }
-                }
-                tensor_step(p, &g, &mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
             }
         });
     }

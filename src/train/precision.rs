@@ -58,9 +58,8 @@ impl Precision {
             AmpMode::Auto | AmpMode::On if device.is_cuda() => Precision::Float16,
             AmpMode::On => {
                 return Err(Error::Config(format!(
-                    "mixed precision (AMP on) needs a CUDA device, not {}: tch's autocast does \
-                     nothing there (use AMP off, auto, bf16 or fastest)",
-                    super::device_name(device)
+                    "mixed precision (AMP on) needs a CUDA device, not {device:?}: tch's \
+                     autocast does nothing there (use AMP off, auto, bf16 or fastest)"
                 )))
             }
             _ => Precision::Float32,

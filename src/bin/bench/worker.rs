@@ -5,10 +5,11 @@ use super::*;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
+use tch::{Kind, Tensor};
 use vggnet::data::{Data, DataConfig};
 use vggnet::engine::packed::evaluate;
 use vggnet::model::{Vgg, VggConfig};
-use vggnet::train::{AmpMode, BatchProgress, Observer, StepPhase, TrainConfig, Trainer};
+use vggnet::train::{AmpMode, BatchProgress, Observer, TrainConfig, Trainer};
 
 pub(super) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -316,21 +317,28 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 let s = Instant::now();
                 let (xs, ys) = data.train.gather(chunk)?; // (B, 1, 28, 28), (B,)
                 add("1 data (gather batch)", s.elapsed().as_secs_f64());
-                // The trainer's own step, timed phase by phase as each one ends.
-                let mut last = Instant::now();
-                t.step_observed(&xs, &ys, &mut |phase| {
-                    let name = match phase {
-                        StepPhase::Forward => "2 forward + loss",
-                        StepPhase::ReadBack => "3 loss/accuracy read-back",
-                        StepPhase::Backward => "4 backward",
-                        StepPhase::Optimizer => "5 unscale + fused AdamW + scaler",
-                    };
-                    add(name, last.elapsed().as_secs_f64());
-                    last = Instant::now();
-                })?;
+                // Trainer::step's pieces, in its order, each timed.
+                let s = Instant::now();
+                let (logits, loss) = t.forward_loss(&xs, &ys)?;
+                add("2 forward + loss", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                let correct = logits
+                    .f_argmax(1, false)?
+                    .f_eq_tensor(&ys)?
+                    .f_sum(Kind::Float)?;
+                let _stats = Vec::<f64>::try_from(&Tensor::f_stack(&[&loss, &correct], 0)?)?;
+                add("3 loss/accuracy read-back", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                let grads = t.scaled_grads(&loss)?;
+                add("4 backward", s.elapsed().as_secs_f64());
+                let s = Instant::now();
+                t.apply_grads(&grads);
+                add(
+                    "5 unscale + fused AdamW + scaler",
+                    s.elapsed().as_secs_f64(),
+                );
                 if measure {
-                    let timed = tch::no_grad(|| t.model().profile_forward(&xs, lower))?;
-                    for (name, secs) in timed {
+                    for (name, secs) in profile_forward(t.model(), &xs, lower)? {
                         *layers.entry(name).or_default() += secs / steps as f64;
                     }
                 }
@@ -349,4 +357,23 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
         value["peak_rss_mb"] = peak_rss_mb().into();
     }
     Ok(value)
+}
+
+/// Wall time of each layer in one forward pass (train mode, as in training), in seconds: the
+/// model's own layer walk, timed as each layer ends (CPU ops run synchronously). `lower`: under
+/// autocast to that dtype ([`Vgg::forward_autocast`]).
+fn profile_forward(model: &Vgg, xs: &Tensor, lower: Option<Kind>) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    let _logits = tch::no_grad(|| {
+        model.walk(xs, true, lower, &mut |layer, _| {
+            let now = Instant::now();
+            out.push((
+                format!("{} {:?}", layer.name, layer.kind),
+                (now - last).as_secs_f64(),
+            ));
+            last = now;
+        })
+    })?;
+    Ok(out)
 }

@@ -189,7 +189,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
         "training on {} images, testing on {} ({}, batch {}, {} epochs, output {})",
         run.data.train.len(),
         run.data.test.len(),
-        vggnet::train::device_name(run.spec.device),
+        vggnet::engine::device_name(run.spec.device),
         config.batch_size,
         config.epochs,
         run.dir.display()

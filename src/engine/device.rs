@@ -1,6 +1,6 @@
-//! A device's name: `cpu`, `cuda` or `cuda:N`, parsed once. Choosing the device (`auto`: CUDA
-//! where libtorch's CUDA backend sees a GPU) loads that backend, a process-wide step, so it is
-//! the engine's: `vggnet::engine::device()` and `vggnet::engine::parse_device`.
+//! A device's name: `cpu`, `cuda` or `cuda:N`, parsed once (flags, a run's record). Choosing
+//! the device (`auto`: CUDA where libtorch's CUDA backend sees a GPU) loads that backend:
+//! [`crate::engine::device`] and [`crate::engine::parse_device`].
 
 use crate::error::{Error, Result};
 use tch::Device;
