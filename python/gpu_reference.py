@@ -287,7 +287,7 @@ def cmd_summarize(args):
             m = json.load(open(os.path.join(d, "runs", name, "metrics.json")))
             epochs = [{"images_per_sec": e["images_per_sec"], "train_seconds": e["seconds"],
                        "test_accuracy": e["test_accuracy"]} for e in m["epochs"]]
-            run = {"side": "rust", "amp": m["run"]["amp"], "data": "dataset held on the device",
+            run = {"side": "rust", "amp": m["config"]["amp"], "data": "dataset held on the device",
                    "seed": m["config"]["seed"]}
         elif name.startswith("torch-"):
             m = json.load(open(os.path.join(d, name + ".json")))
