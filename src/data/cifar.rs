@@ -16,8 +16,11 @@ use crate::store::fsio;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Bytes of one picture (3 x 32 x 32).
-pub const PICTURE: usize = 3 * 32 * 32;
+/// Channels and side of a picture, from the data set's description (3 and 32).
+const CHANNELS: i64 = super::specs::CIFAR10.channels;
+const SIDE: i64 = super::specs::CIFAR10.side;
+/// Bytes of one picture (3 x 32 x 32: a red, a green and a blue plane).
+pub const PICTURE: usize = (CHANNELS * SIDE * SIDE) as usize;
 /// Bytes of one record: the label, then the picture.
 pub const RECORD: usize = 1 + PICTURE;
 /// Records in an official batch.
@@ -79,9 +82,9 @@ pub fn parse_batch(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
     }
     if !bytes.len().is_multiple_of(RECORD) {
         return Err(bad(format!(
-            "{} bytes is not a whole number of {RECORD}-byte records (1 label byte + 3x32x32 \
-             pixels): record {} is cut after {} bytes (an official batch holds {} records, {} \
-             bytes)",
+            "{} bytes is not a whole number of {RECORD}-byte records (1 label byte + \
+             {CHANNELS}x{SIDE}x{SIDE} pixels): record {} is cut after {} bytes (an official \
+             batch holds {} records, {} bytes)",
             bytes.len(),
             bytes.len() / RECORD + 1,
             bytes.len() % RECORD,
@@ -131,7 +134,8 @@ fn read_split(
     }
     let n = limit.unwrap_or(labels.len()).min(labels.len());
     Ok(Split {
-        pictures: tch::Tensor::from_slice(&pixels[..n * PICTURE]).f_view([n as i64, 3, 32, 32])?, // (N, 3, 32, 32) uint8
+        pictures: tch::Tensor::from_slice(&pixels[..n * PICTURE])
+            .f_view([n as i64, CHANNELS, SIDE, SIDE])?, // (N, 3, 32, 32) uint8
         labels: tch::Tensor::from_slice(&labels[..n]).to_kind(tch::Kind::Int64), // (N,)
         dataset,
     })
