@@ -30,12 +30,23 @@ pub fn set_channels_last(model: &mut Vgg, on: bool) {
     });
 }
 
-/// True when `model`'s convolution weights are stored channels-last.
+/// True when the (N, C, H, W) tensor `t` is stored channels-last: strides (H W C, 1, W C, C),
+/// a dimension of size 1 taking any stride (as PyTorch's `is_contiguous(channels_last)` reads
+/// it: a one-channel weight is the same memory in both layouts).
+fn stored_channels_last(t: &Tensor) -> bool {
+    let size = t.size();
+    let (c, w) = (size[1], size[3]);
+    let want = [size[2] * w * c, 1, w * c, c];
+    size.iter()
+        .zip(t.stride())
+        .zip(want)
+        .all(|((&n, stride), want)| n == 1 || stride == want)
+}
+
+/// True when `model`'s convolution weights are stored channels-last (read from their strides:
+/// nothing is copied).
 pub fn is_channels_last(model: &Vgg) -> bool {
-    model
-        .convs
-        .iter()
-        .all(|c| c.ws.stride() == to_channels_last(&c.ws).stride())
+    model.convs.iter().all(|c| stored_channels_last(&c.ws))
 }
 
 /// [`set_channels_last`] on a trainer's model, with the optimizer's moment buffers moved to the

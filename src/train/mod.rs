@@ -64,6 +64,18 @@ fn mix(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The step's one read-back to the host: the loss, and how many of the batch's predictions
+/// (`logits` (B, classes)) equal the labels `ys` (B,), the article's `loss.item()` and
+/// `(predicted == target).sum().item()` in one copy.
+pub fn read_back(logits: &Tensor, loss: &Tensor, ys: &Tensor) -> Result<(f64, f64)> {
+    let correct = logits
+        .f_argmax(1, false)?
+        .f_eq_tensor(&ys.f_to_device(logits.device())?)?
+        .f_sum(Kind::Float)?; // ()
+    let stats = Vec::<f64>::try_from(&Tensor::f_stack(&[loss, &correct], 0)?)?;
+    Ok((stats[0], stats[1]))
+}
+
 /// A model with its optimizer, scaler, settings, position and history.
 ///
 /// The model, optimizer, scaler and settings are private: each is tied to the others (the
@@ -192,13 +204,7 @@ impl Trainer {
     /// raised before any weight changes; with AMP the scaler skips the step instead.
     pub fn step(&mut self, xs: &Tensor, ys: &Tensor) -> Result<StepOutput> {
         let (logits, loss) = self.forward_loss(xs, ys)?;
-        // One read-back per step: the loss and the number of correct predictions.
-        let correct = logits
-            .f_argmax(1, false)?
-            .f_eq_tensor(&ys.f_to_device(logits.device())?)?
-            .f_sum(Kind::Float)?; // ()
-        let stats = Vec::<f64>::try_from(&Tensor::f_stack(&[&loss, &correct], 0)?)?;
-        let (loss_v, correct_v) = (stats[0], stats[1]);
+        let (loss_v, correct_v) = read_back(&logits, &loss, ys)?;
         if !self.uses_grad_scaler() && !loss_v.is_finite() {
             let advice = match self.precision {
                 Precision::Float32 if self.model.device().is_cuda() => {

@@ -25,21 +25,6 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
 }
 
-impl From<AdamWConfig> for StepScalars {
-    /// The hyper-parameters, before the step's bias corrections.
-    fn from(c: AdamWConfig) -> Self {
-        StepScalars {
-            lr: c.lr,
-            weight_decay: c.weight_decay,
-            beta1: c.beta1,
-            beta2: c.beta2,
-            eps: c.eps,
-            bias2_sqrt: 1.0,
-            step_size: c.lr,
-        }
-    }
-}
-
 impl Default for AdamWConfig {
     fn default() -> Self {
         AdamWConfig {
@@ -151,7 +136,7 @@ impl AdamW {
 
     /// The moment buffers, one `exp_avg` and one `exp_avg_sq` per parameter in order, to be
     /// stored differently (values unchanged; the engine's flat step keeps them as views of one
-    /// buffer each). Replacing one by a tensor of another shape is refused when it is used.
+    /// buffer each). A replacement must keep its parameter's shape and values.
     pub fn moments_mut(&mut self) -> (&mut [Tensor], &mut [Tensor]) {
         (&mut self.exp_avg, &mut self.exp_avg_sq)
     }
@@ -206,9 +191,12 @@ impl AdamW {
         let (c, t) = (self.config, self.step as i32);
         let k = StepScalars {
             lr: self.lr,
+            weight_decay: c.weight_decay,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
             bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
             step_size: self.lr / (1.0 - c.beta1.powi(t)),
-            ..StepScalars::from(c)
         };
         tch::no_grad(|| {
             if let Some(kernel) = self.kernel.as_mut() {

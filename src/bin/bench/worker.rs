@@ -322,11 +322,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 let (logits, loss) = t.forward_loss(&xs, &ys)?;
                 add("2 forward + loss", s.elapsed().as_secs_f64());
                 let s = Instant::now();
-                let correct = logits
-                    .f_argmax(1, false)?
-                    .f_eq_tensor(&ys)?
-                    .f_sum(Kind::Float)?;
-                let _stats = Vec::<f64>::try_from(&Tensor::f_stack(&[&loss, &correct], 0)?)?;
+                let _stats = vggnet::train::read_back(&logits, &loss, &ys)?;
                 add("3 loss/accuracy read-back", s.elapsed().as_secs_f64());
                 let s = Instant::now();
                 let grads = t.scaled_grads(&loss)?;
