@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Five cells of the kind a reader runs next, with what each stands for.
 TYPICAL = [
     ("a config (the fast recipe's settings)",
-     "let settings = vggnet::train::TrainConfig::recipe(vggnet::train::Recipe::Fast);\nsettings.batch_size"),
+     "let settings = vggnet::recipe::Recipe::Fast.config();\nsettings.batch_size"),
     ("building the model", "let model = Vgg::new(config.clone(), vggnet::tch::Device::Cpu)?;"),
     ("a forward pass on one picture",
      "let x = vggnet::tch::Tensor::zeros([1, 1, 28, 28], (vggnet::tch::Kind::Float, vggnet::tch::Device::Cpu));\n"

@@ -7,7 +7,9 @@
 //! scaler and precision), evaluation ([`eval`]). It computes the article's numbers and changes
 //! nothing outside its own values. Beside it, [`engine`]: what makes that code fast on this
 //! machine (process tuning, channels-last convolutions, a fused AdamW kernel, packed inference,
-//! the precision measurement, libtorch's CUDA backend), always called explicitly. Around both: the run folder that
+//! the precision measurement, libtorch's CUDA backend), always called explicitly. Around both:
+//! the recipes beyond the article's ([`recipe`]: a learning-rate schedule, augmentation), the
+//! settings as a user gives them ([`settings`]), the run folder that
 //! `vggnet train` and the notebooks write ([`run`]), checkpoints that interoperate with PyTorch
 //! ([`store`]), plots ([`plot`]), teaching aids ([`teach`]: filters, saliency, experiments, the
 //! PyTorch reference) and your own handwriting ([`digits`]).
@@ -15,7 +17,7 @@
 //! Reading the core, top to bottom (the files `tests/layout.rs` holds to its budget):
 //! `model/mod.rs` and `model/config.rs` (the network); `data/mod.rs`, `data/dataset.rs`,
 //! `data/specs.rs`, `data/idx.rs`, `data/split.rs` (the data sets, their files, batches);
-//! `train/mod.rs` (the step and the loop), `train/config.rs`, `train/recipe.rs`,
+//! `train/mod.rs` (the step and the loop), `train/config.rs`,
 //! `train/precision.rs`, `train/amp.rs` (the GradScaler), `train/optim.rs` (AdamW),
 //! `train/access.rs`, `train/observer.rs`; `eval.rs`; `error.rs`.
 //!
@@ -44,7 +46,9 @@ pub mod engine;
 #[cfg(feature = "digits")]
 pub mod digits;
 pub mod plot;
+pub mod recipe;
 pub mod run;
+pub mod settings;
 pub mod store;
 pub mod teach;
 
@@ -52,7 +56,6 @@ pub mod error;
 
 pub use data::{dataset, download, idx};
 pub use error::{Error, IdxProblem, Result};
-pub use train::recipe;
 
 /// The README's Rust examples, compiled as doctests so they cannot drift.
 #[doc = include_str!("../README.md")]

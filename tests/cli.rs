@@ -53,7 +53,8 @@ fn help_for_every_subcommand() {
 /// (one value where they agree), the network's preset's, evaluation's batch size.
 #[test]
 fn help_shows_the_librarys_defaults() {
-    use vggnet::train::{augment_text, Recipe, TrainConfig};
+    use vggnet::recipe::Recipe;
+    use vggnet::settings::augment_text;
     let help = |sub: &str| {
         let out = vggnet().args([sub, "--help"]).output().unwrap();
         String::from_utf8(out.stdout)
@@ -63,10 +64,7 @@ fn help_shows_the_librarys_defaults() {
             .join(" ")
     };
     let (train, eval) = (help("train"), help("eval"));
-    let (a, f) = (
-        TrainConfig::recipe(Recipe::Article),
-        TrainConfig::recipe(Recipe::Fast),
-    );
+    let (a, f) = (Recipe::Article.config(), Recipe::Fast.config());
     let net = vggnet::model::VggConfig::default();
     for shown in [
         format!("[default: {}]", a.epochs),
@@ -80,8 +78,8 @@ fn help_shows_the_librarys_defaults() {
         ),
         format!(
             "[article: {}; fast: {}]",
-            augment_text(a.augment),
-            augment_text(f.augment)
+            augment_text(Recipe::Article.plan().augment),
+            augment_text(Recipe::Fast.plan().augment)
         ),
         format!("[default: {}]", net.dropout),
     ] {

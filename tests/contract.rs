@@ -150,7 +150,19 @@ fn five_class_run(dir: &Path) -> PathBuf {
     let model = Vgg::new(five_classes(), tch::Device::Cpu).unwrap();
     let trainer = vggnet::train::Trainer::new(model, Default::default()).unwrap();
     let run = dir.join("run");
-    vggnet::train::state::save_training_state(&trainer, &run.join("state")).unwrap();
+    let spec = vggnet::run::RunSpec {
+        plan: Default::default(),
+        dataset: vggnet::data::Dataset::Mnist,
+        data_dir: mnist_dir(),
+        train_limit: None,
+        test_limit: None,
+        data_files: Vec::new(),
+        device: tch::Device::Cpu,
+        plots: false,
+    };
+    let run_json = serde_json::to_vec(&spec).unwrap();
+    let extra = [(vggnet::run::RUN_FILE, run_json.as_slice())];
+    vggnet::train::state::save_training_state_with(&trainer, &run.join("state"), &extra).unwrap();
     run
 }
 

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use vggnet::data::{Data, DataConfig, Dataset};
 use vggnet::download::DownloadConfig;
 use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
-use vggnet::train::{ModelOverrides, Overrides, Silent, TrainConfig};
+use vggnet::settings::{from_recipe, ModelOverrides, Overrides};
+use vggnet::train::Silent;
 use vggnet::Error;
 
 const TRAIN: usize = 64;
@@ -338,8 +339,10 @@ fn through_the_library(dataset: Dataset) {
         batch_size: Some(16),
         ..Default::default()
     };
+    let (train, plan) = from_recipe(Default::default(), &given);
     let config = RunConfig {
-        train: TrainConfig::from_recipe(Default::default(), &given),
+        train,
+        plan,
         model: vggnet::model::VggConfig::for_dataset(dataset, &narrow),
         data,
         device: tch::Device::Cpu,

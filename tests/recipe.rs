@@ -5,25 +5,30 @@ mod common;
 
 use common::*;
 use tch::{Kind, Tensor};
-use vggnet::recipe::{Augment, LrSchedule};
+use vggnet::recipe::{Augment, LrSchedule, Plan, Recipe};
 use vggnet::run::{ResumeRequest, Run, RunEnd, StopAt};
-use vggnet::train::{Recipe, Silent, TrainConfig};
+use vggnet::train::{Silent, TrainConfig};
 
 #[test]
 fn the_article_recipe_is_the_default_and_keeps_its_rate() {
-    let article = TrainConfig::default();
-    assert_eq!(article.recipe_name(), Some(Recipe::Article));
-    assert_eq!(article.schedule, LrSchedule::Constant);
-    assert_eq!((article.label_smoothing, article.augment), (0.0, None));
+    let (article, plan) = (TrainConfig::default(), Plan::default());
+    assert_eq!(Recipe::which(&article, &plan), Some(Recipe::Article));
+    assert_eq!(
+        (Recipe::Article.config(), Recipe::Article.plan()),
+        (article.clone(), plan)
+    );
+    assert_eq!(plan.schedule, LrSchedule::Constant);
+    assert_eq!((article.label_smoothing, plan.augment), (0.0, None));
     for step in [0, 1, 500, 4689] {
-        assert_eq!(article.schedule.lr_at(1e-3, step, 4690), 1e-3);
+        assert_eq!(plan.schedule.lr_at(1e-3, step, 4690), 1e-3);
     }
-    assert_eq!(TrainConfig::fast().recipe_name(), Some(Recipe::Fast));
+    let (fast, fast_plan) = (Recipe::Fast.config(), Recipe::Fast.plan());
+    assert_eq!(Recipe::which(&fast, &fast_plan), Some(Recipe::Fast));
     let custom = TrainConfig {
         label_smoothing: 0.2,
-        ..TrainConfig::fast()
+        ..fast
     };
-    assert_eq!(custom.recipe_name(), None);
+    assert_eq!(Recipe::which(&custom, &fast_plan), None);
 }
 
 #[test]
@@ -259,9 +264,9 @@ fn fast_run(dir: &std::path::Path) -> Run {
         batch_size: 32,
         curve_every_steps: 1,
         eval_every_steps: 3,
-        ..TrainConfig::fast()
+        ..Recipe::Fast.config()
     };
-    tiny_run(dir, train)
+    tiny_run(dir, train, Recipe::Fast.plan())
 }
 
 #[test]
@@ -338,7 +343,7 @@ fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
         "the resumed fast run differs",
     );
     // The schedule really ran: the last step's rate is the floor (1% of the peak).
-    let floor = 0.01 * TrainConfig::fast().optimizer.lr;
+    let floor = 0.01 * Recipe::Fast.config().optimizer.lr;
     let last = whole.trainer.lr();
     assert!(
         (last - floor).abs() < 1e-15,
@@ -346,8 +351,8 @@ fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
     );
 }
 
-/// `vggnet train` hands the flags given to the library's merge (`TrainConfig::from_recipe`,
-/// unit-tested in src/train/settings.rs) and metrics.json records what ran: the recipe's own
+/// `vggnet train` hands the flags given to the library's merge (`vggnet::settings::from_recipe`,
+/// unit-tested in src/settings/mod.rs) and metrics.json records what ran: the recipe's own
 /// settings where no flag was given, the flags' values where one was.
 #[test]
 fn the_cli_recipe_flag_takes_the_recipe_and_explicit_flags_win() {
@@ -380,15 +385,15 @@ fn the_cli_recipe_flag_takes_the_recipe_and_explicit_flags_win() {
     );
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
-    let config = &metrics["config"];
+    let (config, plan) = (&metrics["config"], &metrics["run"]["plan"]);
     assert_eq!(config["optimizer"]["lr"].as_f64(), Some(1e-3));
     assert_eq!(config["optimizer"]["weight_decay"].as_f64(), Some(1e-4));
-    assert_eq!(config["schedule"]["kind"].as_str(), Some("warmup_cosine"));
-    assert_eq!(config["schedule"]["warmup"].as_f64(), Some(0.1));
+    assert_eq!(plan["schedule"]["kind"].as_str(), Some("warmup_cosine"));
+    assert_eq!(plan["schedule"]["warmup"].as_f64(), Some(0.1));
     assert_eq!(config["label_smoothing"].as_f64(), Some(0.05));
-    assert_eq!(config["augment"]["max_shift"].as_f64(), Some(1.0));
-    assert_eq!(config["augment"]["max_rotation"].as_f64(), Some(5.0));
-    assert_eq!(config["augment"]["from_epoch"].as_u64(), Some(2));
+    assert_eq!(plan["augment"]["max_shift"].as_f64(), Some(1.0));
+    assert_eq!(plan["augment"]["max_rotation"].as_f64(), Some(5.0));
+    assert_eq!(plan["augment"]["from_epoch"].as_u64(), Some(2));
     // Bad values are refused before anything is written.
     for (flag, value, says) in [
         ("--augment", "3", "expected `none` or SHIFT,DEGREES"),
@@ -440,11 +445,12 @@ fn augmentation_starts_at_its_epoch() {
         epochs: 2,
         batch_size: 32,
         curve_every_steps: 1,
-        ..TrainConfig::fast()
+        ..Recipe::Fast.config()
     };
-    assert_eq!(base.augment.map(|a| a.from_epoch), Some(2));
-    let losses = |name: &str, train: TrainConfig| {
-        let mut run = tiny_run(&tmp.path().join(name), train);
+    let plan = Recipe::Fast.plan();
+    assert_eq!(plan.augment.map(|a| a.from_epoch), Some(2));
+    let losses = |name: &str, plan: Plan| {
+        let mut run = tiny_run(&tmp.path().join(name), base.clone(), plan);
         assert_eq!(
             run.train(&mut Silent, StopAt::default()).unwrap(),
             RunEnd::Finished
@@ -455,12 +461,12 @@ fn augmentation_starts_at_its_epoch() {
         };
         (per_epoch(1), per_epoch(2))
     };
-    let with = losses("with", base.clone());
+    let with = losses("with", plan);
     let without = losses(
         "without",
-        TrainConfig {
+        Plan {
             augment: None,
-            ..base
+            ..plan
         },
     );
     assert_eq!(with.0.len(), 5);
@@ -468,7 +474,7 @@ fn augmentation_starts_at_its_epoch() {
     assert_ne!(with.1, without.1, "epoch 2 is");
 }
 
-// The schedule and augmentation settings (from src/train/recipe.rs, which keeps only code).
+// The schedule and augmentation settings (src/recipe/).
 
 #[test]
 fn constant_is_the_peak_at_every_step() {
@@ -501,18 +507,20 @@ fn warmup_cosine_rises_peaks_and_decays_to_its_floor() {
     assert!((100..999).all(|i| lr(i) >= lr(i + 1)));
 }
 
-/// Settings saved before `from_epoch` and `flip` existed still read, as they ran then:
-/// augmented from the first epoch, never mirrored.
+/// A saved augmentation reads back as it was written; one with a setting missing is refused,
+/// naming it (no setting is guessed: a guess would replay another run).
 #[test]
-fn older_saved_augmentation_reads_as_it_ran() {
-    let a: Augment = serde_json::from_str(r#"{"max_shift": 2.0, "max_rotation": 10.0}"#)
-        .expect("an older settings file");
-    assert_eq!((a.from_epoch, a.flip), (1, false));
-    let b: Augment = serde_json::from_str(
-        r#"{"max_shift": 2.0, "max_rotation": 0.0, "from_epoch": 2, "flip": true}"#,
-    )
-    .expect("a newer settings file");
-    assert_eq!((b.from_epoch, b.flip), (2, true));
+fn a_saved_augmentation_reads_back_whole_or_not_at_all() {
+    let a = Augment {
+        flip: true,
+        ..Augment::default()
+    };
+    let text = serde_json::to_string(&a).unwrap();
+    assert_eq!(serde_json::from_str::<Augment>(&text).unwrap(), a);
+    let err = serde_json::from_str::<Augment>(r#"{"max_shift": 2.0, "max_rotation": 10.0}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("from_epoch"), "{err}");
 }
 
 /// Degenerate runs: one step, no warm-up asked (one step of warm-up is the least).

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::Device;
 use vggnet::data::Data;
+use vggnet::recipe::Recipe;
 use vggnet::train::state::{load_training_state, save_training_state};
 use vggnet::train::{BatchProgress, CurvePoint, Observer, Silent, TrainConfig, Trainer};
 
@@ -192,7 +193,7 @@ fn a_run_trained_in_budgeted_calls_equals_one_call() {
             batch_size: 32,
             ..Default::default()
         };
-        tiny_run(dir, train)
+        tiny_run(dir, train, Default::default())
     };
     let dirs = tempfile::tempdir().unwrap();
     let mut whole = config(&dirs.path().join("whole"));
@@ -240,7 +241,7 @@ mod notebook {
     use tch::Kind;
     use vggnet::data::Split;
     use vggnet::model::Vgg;
-    use vggnet::train::{EpochRecord, StepOutput, Trainer};
+    use vggnet::train::{EpochRecord, StepOutput, StepPlan, Trainer};
     include!("notebook/loop02.rs");
 }
 
@@ -259,9 +260,9 @@ fn the_notebooks_loop_is_trainer_fit() {
             epochs: 2,
             batch_size: 32,
             curve_every_steps: 2,
-            ..TrainConfig::fast()
+            ..Recipe::Fast.config()
         };
-        tiny_run(dir, train)
+        tiny_run(dir, train, Recipe::Fast.plan())
     };
     let dirs = tempfile::tempdir().unwrap();
     let mut packaged = config(&dirs.path().join("packaged"));
@@ -273,10 +274,13 @@ fn the_notebooks_loop_is_trainer_fit() {
         runs_of_the_cell += 1;
         let mut budget = 3;
         while !by_hand.trainer.finished() && budget > 0 {
-            let Some(mut record) =
-                notebook::train_epoch(&mut by_hand.trainer, &by_hand.data.train, &mut budget)
-                    .unwrap()
-            else {
+            let Some(mut record) = notebook::train_epoch(
+                &mut by_hand.trainer,
+                &by_hand.spec.plan,
+                &by_hand.data.train,
+                &mut budget,
+            )
+            .unwrap() else {
                 break;
             };
             record.test_accuracy = Some(
@@ -371,12 +375,11 @@ fn the_trainers_settings_change_only_through_checked_setters() {
     let (logits, _) = t.forward_loss(&xs, &ys).unwrap();
     assert_eq!(logits.kind(), tch::Kind::Float);
 
-    // The peak learning rate: the schedule's next rate, or refused.
+    // The peak learning rate: the next step's rate, or refused.
     assert!(t.set_peak_lr(-1.0).is_err());
     assert!(t.set_peak_lr(f64::NAN).is_err());
     t.set_peak_lr(3e-4).unwrap();
     assert_eq!(t.config().optimizer.lr, 3e-4);
-    assert_eq!(t.schedule_lr(batches.len()), 3e-4);
     assert_eq!(t.lr(), 3e-4);
 
     // Epochs: at least one.

@@ -144,9 +144,7 @@ pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
     let first = pts.first().map(|p| p.smoothed).filter(|v| v.is_finite());
     let ymax = (2.0 * lowest).max(first.unwrap_or(0.0)) * 1.3;
     let ymin = lowest * 0.8;
-    let article = crate::train::TrainConfig::recipe(crate::train::Recipe::Article)
-        .optimizer
-        .lr;
+    let article = crate::train::TrainConfig::default().optimizer.lr;
     Figure::render(800, 450, |root| {
         draw_centered(root, "Learning-rate range test", 20.0, 10)?;
         let mut chart = ChartBuilder::on(root)

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! `state/run.json` records every setting that defines the run beyond the trainer's own
-//! [`TrainConfig`] (kept in `trainer.json`): the data folder and the MD5s of the files read,
+//! [`TrainConfig`] (kept in `trainer.json`): the recipe's plan (schedule, augmentation), the data folder and the MD5s of the files read,
 //! the data limits, the device, and whether plots are written. [`Run::resume`] restores all
 //! of them and refuses a request that would change them.
 
@@ -20,6 +20,7 @@ use crate::data::{Data, DataConfig};
 use crate::error::{Error, Result};
 use crate::eval::Evaluation;
 use crate::model::{Vgg, VggConfig};
+use crate::recipe::Plan;
 use crate::store::checkpoint::save_model;
 use crate::store::fsio;
 use crate::train::state::save_training_state_with;
@@ -44,6 +45,8 @@ pub use spec::{BEST_FILE, EVAL_FILE, METRICS_FILE, MODEL_FILE, RUN_FILE, STATE_D
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub train: TrainConfig,
+    /// What the recipe changes step by step (the article's: nothing).
+    pub plan: Plan,
     pub model: VggConfig,
     pub data: DataConfig,
     pub device: Device,
@@ -54,6 +57,7 @@ impl Default for RunConfig {
     fn default() -> Self {
         RunConfig {
             train: TrainConfig::default(),
+            plan: Plan::default(),
             model: VggConfig::default(),
             data: DataConfig::default(),
             device: crate::engine::device(),
@@ -68,6 +72,7 @@ impl RunConfig {
     /// data set ([`crate::data::check_fits`]: classes, channels, picture size).
     pub fn validate(&self) -> Result<()> {
         self.train.validate()?;
+        self.plan.validate()?;
         self.model.validate()?;
         self.data.validate()?;
         crate::engine::cuda::check_device(self.device)?;
@@ -127,6 +132,7 @@ impl Run {
         let model = Vgg::new(config.model, config.device)?;
         let trainer = Trainer::new(model, config.train)?;
         let spec = RunSpec {
+            plan: config.plan,
             dataset: config.data.dataset,
             data_dir: absolute(&config.data.dir),
             train_limit: config.data.train_limit,
@@ -207,7 +213,9 @@ impl Run {
             stop.steps.map(|n| trainer.position.global_step + n),
         );
         let mut epoch_limit_reached = false;
-        let result = trainer.fit(&data.train, Some(&data.test), &mut limited, &mut |t| {
+        let plan = spec.plan;
+        let train = &data.train;
+        let result = trainer.fit_with(&plan, train, Some(&data.test), &mut limited, &mut |t| {
             save_epoch(dir, spec, t)?;
             if stop
                 .epochs

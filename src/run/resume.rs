@@ -5,10 +5,10 @@ use super::*;
 use crate::data::{Data, DataConfig, Dataset};
 use crate::engine::device_name;
 use crate::error::{Error, Result};
+use crate::recipe::Recipe;
+use crate::settings::{resume_conflicts, Asked, ModelOverrides, Overrides};
 use crate::train::state::{read_trainer_state, trainer_from_state};
-use crate::train::{
-    resume_conflicts, AmpMode, Asked, ModelOverrides, Overrides, Precision, Recipe, TrainConfig,
-};
+use crate::train::{AmpMode, Precision, TrainConfig};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -46,43 +46,21 @@ impl Run {
     pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
         let (state_dir, saved) = read_trainer_state(&dir.join(STATE_DIR))?;
         let mut notes = Vec::new();
-        let spec = RunSpec::read(&state_dir)?;
+        let spec_path = state_dir.join(RUN_FILE);
+        let mut spec = RunSpec::read(&state_dir)?.ok_or_else(|| {
+            Error::checkpoint(
+                &spec_path,
+                "missing: the run's settings are not here (not a folder written by `vggnet train`)",
+            )
+        })?;
         let model = saved_model_config(&state_dir.join(MODEL_FILE))?;
         let asked = Asked {
             recipe: request.recipe,
             train: &request.settings,
             model: &request.model,
         };
-        let mut conflicts = resume_conflicts(asked, &saved.config, &model);
-        let (mut spec, checked) = match spec {
-            Some(spec) => {
-                conflicts.extend(data_conflicts(&spec, request));
-                (spec, true)
-            }
-            None => {
-                notes.push(format!(
-                    "{} has no {RUN_FILE} (saved by an older vggnet): the data limits, data \
-                     folder and device come from this command line",
-                    state_dir.display()
-                ));
-                let dataset = request.dataset.unwrap_or_default();
-                let data_dir = request
-                    .data_dir
-                    .clone()
-                    .unwrap_or_else(|| dataset.default_dir());
-                let device = request.device.unwrap_or_else(crate::engine::device);
-                let spec = RunSpec {
-                    dataset,
-                    data_dir: absolute(&data_dir),
-                    train_limit: request.train_limit,
-                    test_limit: request.test_limit,
-                    data_files: Vec::new(),
-                    device,
-                    plots: true,
-                };
-                (spec, false)
-            }
-        };
+        let mut conflicts = resume_conflicts(asked, &saved.config, &spec.plan, &model);
+        conflicts.extend(data_conflicts(&spec, request));
         let (device, amp_mode) =
             resume_device(&spec, &saved.config, request, &mut conflicts, &mut notes)?;
         if !conflicts.is_empty() {
@@ -102,13 +80,13 @@ impl Run {
             ..DataConfig::of(spec.dataset)
         })?;
         let mut changed = Vec::new();
-        if checked && data.sources.len() != spec.data_files.len() {
+        if data.sources.len() != spec.data_files.len() {
             changed.push(format!(
                 "{} files read but the run trained on {}",
                 data.sources.len(),
                 spec.data_files.len()
             ));
-        } else if checked {
+        } else {
             for (now, then) in data.sources.iter().zip(&spec.data_files) {
                 if let Some((kind, now_sum, then_sum)) = now.differs_from(then)? {
                     changed.push(format!(
@@ -261,6 +239,7 @@ mod tests {
     #[test]
     fn limits_compare_by_effect_and_the_data_set_must_match() {
         let spec = RunSpec {
+            plan: Default::default(),
             dataset: Dataset::Mnist,
             data_dir: "d".into(),
             train_limit: Some(128),

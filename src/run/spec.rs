@@ -4,6 +4,7 @@
 use crate::data::{Dataset, SourceFile};
 use crate::error::{Error, Result};
 use crate::model::Vgg;
+use crate::recipe::Plan;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -17,11 +18,12 @@ pub const STATE_DIR: &str = "state";
 /// The run's settings, inside `state/`.
 pub const RUN_FILE: &str = "run.json";
 
-/// The settings of a run beyond its [`TrainConfig`], saved in `state/run.json`.
+/// The settings of a run beyond its [`crate::train::TrainConfig`], saved in `state/run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
-    /// The data set it trains on (runs saved before data sets had names trained on MNIST).
-    #[serde(default)]
+    /// What the run's recipe changes step by step (the schedule, the augmentation).
+    pub plan: Plan,
+    /// The data set it trains on.
     pub dataset: Dataset,
     /// The data folder the run read (absolute when it could be resolved).
     pub data_dir: PathBuf,
@@ -88,6 +90,7 @@ mod tests {
             "no run.json: None"
         );
         let spec = RunSpec {
+            plan: Plan::default(),
             dataset: Dataset::FashionMnist,
             data_dir: PathBuf::from("/data/fashion-mnist"),
             train_limit: Some(100),
@@ -133,6 +136,7 @@ mod tests {
         let state = dir.path().join(STATE_DIR);
         std::fs::create_dir(&state).unwrap();
         let mut spec = RunSpec {
+            plan: Plan::default(),
             dataset: Dataset::FashionMnist,
             data_dir: PathBuf::from("/data/fashion-mnist"),
             train_limit: None,

@@ -77,7 +77,7 @@ impl Trainer {
         self.edit_config(|c| c.batch_size = batch_size)
     }
 
-    /// Sets the peak learning rate (`config.optimizer.lr`, what the schedule scales) and the
+    /// Sets the peak learning rate (`config.optimizer.lr`, what a recipe's schedule scales) and the
     /// rate of the next step. Refused unless a positive number.
     pub fn set_peak_lr(&mut self, lr: f64) -> Result<()> {
         self.edit_config(|c| c.optimizer.lr = lr)?;
@@ -117,13 +117,13 @@ impl Trainer {
     }
 
     /// The learning rate of the next step. The configured `config.optimizer.lr` is the
-    /// schedule's peak; [`Trainer::train_epoch`] sets this from the schedule before every
-    /// step.
+    /// peak of a recipe's schedule; [`Trainer::train_epoch`] sets this from its plan before
+    /// every step.
     pub fn lr(&self) -> f64 {
         self.optimizer.lr()
     }
 
-    /// Sets the learning rate of the next steps: the one setter, used by the schedule and by
+    /// Sets the learning rate of the next steps: the one setter, used by the loop's plan and by
     /// experiments that drive the rate themselves ([`crate::teach::experiment::lr_range_test`]).
     pub fn set_lr(&mut self, lr: f64) {
         self.optimizer.set_lr(lr);

@@ -1,7 +1,7 @@
-//! The training settings ([`TrainConfig`]) and the named recipes ([`Recipe`]).
+//! The training settings ([`TrainConfig`]) and their one check.
 
-use super::recipe::{Augment, LrSchedule};
 use super::AmpMode;
+use crate::error::{Error, Result};
 use crate::train::amp::GradScalerConfig;
 use crate::train::optim::AdamWConfig;
 use serde::{Deserialize, Serialize};
@@ -22,12 +22,9 @@ pub struct TrainConfig {
     pub eval_every_steps: usize,
     /// Record the running loss and accuracy every this many steps (for step curves; 0: never).
     pub curve_every_steps: usize,
-    /// Learning rate over the run (the article's: constant).
-    pub schedule: LrSchedule,
-    /// Label smoothing of the cross-entropy (the article's: 0).
+    /// Label smoothing of the cross-entropy, PyTorch's `CrossEntropyLoss(label_smoothing=..)`
+    /// (the article's: 0).
     pub label_smoothing: f64,
-    /// Random shifts and rotations of the training images (the article's: none).
-    pub augment: Option<Augment>,
     /// Flush denormal floats to zero on every libtorch thread while training (x86-64; see
     /// [`crate::engine::process::flush_denormals`]): whole epochs stay as fast as their first steps.
     /// Off reproduces PyTorch's default arithmetic below 1.2e-38.
@@ -46,88 +43,34 @@ impl Default for TrainConfig {
             eval_batch_size: 256,
             eval_every_steps: 0,
             curve_every_steps: 50,
-            schedule: LrSchedule::Constant,
             label_smoothing: 0.0,
-            augment: None,
             flush_denormals: true,
         }
     }
 }
 
-/// The named recipes: the article's settings, or the fast one (`--recipe`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum Recipe {
-    /// The article's: constant learning rate 1e-3, plain cross-entropy, no augmentation.
-    #[default]
-    Article,
-    /// Warm-up + cosine learning rate (peak 3e-4), label smoothing 0.1, shifted and rotated
-    /// images from epoch 2 on.
-    Fast,
-}
-
-impl std::fmt::Display for Recipe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Recipe::Article => "article",
-            Recipe::Fast => "fast",
-        })
-    }
-}
-
 impl TrainConfig {
-    /// The settings of `recipe` (5 epochs, batch 64, the article's network either way).
-    pub fn recipe(recipe: Recipe) -> TrainConfig {
-        match recipe {
-            Recipe::Article => TrainConfig::default(),
-            Recipe::Fast => TrainConfig::fast(),
+    /// Checks every setting, naming the one that cannot run ([`super::Trainer::new`] calls
+    /// it: every run, notebook cell and experiment builds its trainer there).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::Config(what));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
         }
-    }
-
-    /// The fast recipe: the article's AdamW (weight decay 1e-4) at a peak learning rate of
-    /// 3e-4, reached by a linear warm-up over the first 10% of the run's steps and followed by
-    /// a cosine decay to 1% of it, so the weights settle instead of swinging at the end; label
-    /// smoothing 0.1; from the second epoch on, each training image shifted by up to 2 pixels
-    /// and rotated by up to 10 degrees (see [`Augment`] for why not in the first). The
-    /// schedule spans the run's epochs: a one-epoch run decays within its epoch.
-    /// Why 3e-4: at the article's 1e-3 this network stays on its initial plateau (loss 2.30)
-    /// for ~200 steps, at 3e-4 it leaves it within ~100 (notebook 02's side-by-side
-    /// experiment, run on the article's network); one epoch
-    /// with augmentation, seed 42 (results/recipes): peak 3e-4 96.06% after 300 steps and
-    /// 98.93% at the end, peak 1e-3 88.39% and 98.83%. One epoch of this recipe (so without
-    /// augmentation), seeds 1, 2, 42: 99.07 +- 0.19% on the test set.
-    pub fn fast() -> TrainConfig {
-        TrainConfig {
-            optimizer: AdamWConfig {
-                lr: 3e-4,
-                ..AdamWConfig::default()
-            },
-            schedule: LrSchedule::WarmupCosine {
-                warmup: 0.1,
-                final_fraction: TrainConfig::fast_final_fraction(),
-            },
-            label_smoothing: 0.1,
-            augment: Some(Augment::default()),
-            ..TrainConfig::default()
+        crate::data::check_batch_size(self.batch_size)?;
+        crate::data::check_batch_size(self.eval_batch_size)?;
+        let lr = self.optimizer.lr;
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("learning rate must be a positive number, got {lr}"));
         }
-    }
-
-    /// Where the fast recipe's cosine ends, as a fraction of the peak learning rate.
-    pub const fn fast_final_fraction() -> f64 {
-        0.01
-    }
-
-    /// Which recipe these settings are, when they are one of the named ones' training
-    /// choices (schedule, smoothing, augmentation).
-    pub fn recipe_name(&self) -> Option<Recipe> {
-        let same = |r: &TrainConfig| {
-            r.schedule == self.schedule
-                && r.label_smoothing == self.label_smoothing
-                && r.augment == self.augment
-        };
-        [Recipe::Article, Recipe::Fast]
-            .into_iter()
-            .find(|&r| same(&TrainConfig::recipe(r)))
+        let wd = self.optimizer.weight_decay;
+        if !(wd.is_finite() && wd >= 0.0) {
+            return bad(format!("weight decay must be 0 or more, got {wd}"));
+        }
+        let ls = self.label_smoothing;
+        if !(0.0..1.0).contains(&ls) {
+            return bad(format!("label smoothing must be in [0, 1), got {ls}"));
+        }
+        Ok(())
     }
 }

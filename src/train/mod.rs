@@ -9,19 +9,14 @@
 mod access;
 pub mod amp;
 mod config;
-mod conflicts;
 mod observer;
 pub mod optim;
 mod precision;
-pub mod recipe;
-mod settings;
 pub mod state;
 
 pub use config::*;
-pub use conflicts::*;
 pub use observer::*;
 pub use precision::*;
-pub use settings::*;
 
 use crate::data::Split;
 use crate::error::{Error, Result};
@@ -74,6 +69,30 @@ pub fn read_back(logits: &Tensor, loss: &Tensor, ys: &Tensor) -> Result<(f64, f6
         .f_sum(Kind::Float)?; // ()
     let stats = Vec::<f64>::try_from(&Tensor::f_stack(&[loss, &correct], 0)?)?;
     Ok((stats[0], stats[1]))
+}
+
+/// What a training recipe changes in the article's loop, step by step: the learning rate and
+/// the pictures of each batch. The article's loop changes neither ([`ArticlePlan`]); the fast
+/// recipe (`vggnet::recipe::Plan`) warms the rate up and decays it, and shifts and rotates the
+/// pictures.
+pub trait StepPlan {
+    /// The rate of step `step` (0-based over the run) of a run of `total` steps, `peak` being
+    /// the configured one (`config.optimizer.lr`).
+    fn lr(&self, peak: f64, step: u64, total: u64) -> f64;
+    /// The pictures of a batch of epoch `epoch` (1-based) as the step takes them, (B, C, S, S).
+    fn pictures(&self, xs: Tensor, epoch: usize) -> Result<Tensor>;
+}
+
+/// The article's loop: the configured rate at every step, the pictures as they are.
+pub struct ArticlePlan;
+
+impl StepPlan for ArticlePlan {
+    fn lr(&self, peak: f64, _step: u64, _total: u64) -> f64 {
+        peak
+    }
+    fn pictures(&self, xs: Tensor, _epoch: usize) -> Result<Tensor> {
+        Ok(xs)
+    }
 }
 
 /// A model with its optimizer, scaler, settings, position and history.
@@ -246,32 +265,13 @@ impl Trainer {
     }
 
     /// Batch `b` of this epoch, ready for a step (the article's `data, target`): the pictures
-    /// normalized, (B, C, S, S), shifted and rotated when the recipe's augmentation is on in this
-    /// epoch, and the labels, (B,). It first seeds torch's global generator from (seed, epoch,
-    /// b), a write to process-wide state, so the batch's augmentation and dropout masks are the
-    /// same in a resumed run.
+    /// normalized, (B, C, S, S), and the labels, (B,). It first seeds torch's global generator
+    /// from (seed, epoch, b), a write to process-wide state, so the batch's dropout masks (and a
+    /// recipe's augmentation, [`StepPlan::pictures`]) are the same in a resumed run.
     pub fn load_batch(&self, train: &Split, b: usize, indices: &[i64]) -> Result<(Tensor, Tensor)> {
-        let epoch = self.position.epoch;
-        tch::manual_seed(mix(mix(self.config.seed, epoch as u64), b as u64) as i64);
-        let (mut xs, ys) = train.gather(indices)?; // (B, C, S, S), (B,)
-        if let Some(aug) = self.config.augment.filter(|a| a.active_in(epoch + 1)) {
-            xs = aug.apply(&xs)?; // (B, C, S, S), shifted and rotated
-        }
-        Ok((xs, ys))
-    }
-
-    /// Sets the learning rate of the next step from the recipe's schedule and returns it: the
-    /// article's rate is the peak at every step; the fast recipe warms up, then follows a
-    /// cosine over all `epochs x batches_per_epoch` steps.
-    pub fn schedule_lr(&mut self, batches_per_epoch: usize) -> f64 {
-        let total_steps = (batches_per_epoch * self.config.epochs) as u64;
-        let lr = self.config.schedule.lr_at(
-            self.config.optimizer.lr,
-            self.position.global_step,
-            total_steps,
-        );
-        self.set_lr(lr);
-        lr
+        let seed = mix(mix(self.config.seed, self.position.epoch as u64), b as u64);
+        tch::manual_seed(seed as i64);
+        train.gather(indices) // (B, C, S, S), (B,)
     }
 
     /// Counts the step just taken on batch `b` (of `images` examples) in the epoch's running
@@ -353,10 +353,12 @@ impl Trainer {
 
     /// Runs the rest of the current epoch (from `position.batch`) over `train`: the article's
     /// `train_epoch`, which notebook 02 writes out with the pieces above (the test
-    /// `the_notebooks_loop_is_trainer_fit` checks that both give identical weights).
+    /// `the_notebooks_loop_is_trainer_fit` checks that both give identical weights), with
+    /// `plan`'s learning rate and pictures at each step ([`ArticlePlan`]: the article's).
     /// Returns the epoch's record (without test accuracy) and advances to the next epoch.
     pub fn train_epoch(
         &mut self,
+        plan: &dyn StepPlan,
         train: &Split,
         test: Option<&Split>,
         obs: &mut dyn Observer,
@@ -373,7 +375,10 @@ impl Trainer {
                 return Err(Error::Interrupted);
             }
             let (xs, ys) = self.load_batch(train, b, indices)?;
-            self.schedule_lr(num_batches);
+            let xs = plan.pictures(xs, self.position.epoch + 1)?; // (B, C, S, S)
+            let total_steps = (num_batches * self.config.epochs) as u64;
+            let peak = self.config.optimizer.lr;
+            self.set_lr(plan.lr(peak, self.position.global_step, total_steps));
             let out = self.step(&xs, &ys)?;
             let mut progress = self.count_step(b, indices.len(), &out);
             let elapsed = started.elapsed().as_secs_f64();
@@ -403,8 +408,9 @@ impl Trainer {
         Ok(self.end_epoch(started.elapsed().as_secs_f64()))
     }
 
-    /// Trains until `config.epochs` are done, evaluating on `test` after each epoch.
-    /// `after_epoch` runs after each epoch's record is in `history` (save checkpoints there).
+    /// The article's training: until `config.epochs` are done, at the configured learning
+    /// rate, evaluating on `test` after each epoch. `after_epoch` runs after each epoch's record
+    /// is in `history` (save checkpoints there).
     pub fn fit(
         &mut self,
         train: &Split,
@@ -412,8 +418,21 @@ impl Trainer {
         obs: &mut dyn Observer,
         after_epoch: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<()> {
+        self.fit_with(&ArticlePlan, train, test, obs, after_epoch)
+    }
+
+    /// [`Trainer::fit`] with `plan`'s learning rate and pictures at each step (a recipe's
+    /// schedule and augmentation: `vggnet::recipe::Plan`).
+    pub fn fit_with(
+        &mut self,
+        plan: &dyn StepPlan,
+        train: &Split,
+        test: Option<&Split>,
+        obs: &mut dyn Observer,
+        after_epoch: &mut dyn FnMut(&Trainer) -> Result<()>,
+    ) -> Result<()> {
         while !self.finished() {
-            let mut record = self.train_epoch(train, test, obs)?;
+            let mut record = self.train_epoch(plan, train, test, obs)?;
             if let Some(test) = test {
                 let acc =
                     (self.evaluator)(&self.model, test, self.config.eval_batch_size)?.accuracy;

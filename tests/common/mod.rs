@@ -138,10 +138,15 @@ pub fn assert_same_weights(a: &vggnet::model::Vgg, b: &vggnet::model::Vgg, what:
 }
 
 /// A run of the narrow network on the first 160 training and 32 test digits, on the CPU, no
-/// plots, in `dir`.
-pub fn tiny_run(dir: &std::path::Path, train: vggnet::train::TrainConfig) -> vggnet::run::Run {
+/// plots, in `dir`, with `plan`'s schedule and augmentation.
+pub fn tiny_run(
+    dir: &std::path::Path,
+    train: vggnet::train::TrainConfig,
+    plan: vggnet::recipe::Plan,
+) -> vggnet::run::Run {
     let config = vggnet::run::RunConfig {
         train,
+        plan,
         model: tiny(),
         data: DataConfig {
             dir: mnist_dir(),

@@ -2,11 +2,13 @@
 // Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test notebook_loop
 /// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
 /// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
-pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vggnet::Result<Option<EpochRecord>> {
+/// `plan`: the recipe's rate and pictures at each step (the article's: its rate, the pictures as they are).
+pub fn train_epoch(trainer: &mut Trainer, plan: &dyn StepPlan, train: &Split, budget: &mut u64) -> vggnet::Result<Option<EpochRecord>> {
     let speed = vggnet::engine::speed_up(trainer);                  // (not the article's: see the settings cell)
     if trainer.position.batch == 0 { println!("{speed}"); }
     let started = std::time::Instant::now();
     let batches = trainer.epoch_batches(train);                     // train_loader = DataLoader(..., batch_size=64, shuffle=True)
+    let (peak, total) = (trainer.config().optimizer.lr, (batches.len() * trainer.config().epochs) as u64);
     let mut images = 0;
     for (b, indices) in batches.iter().enumerate().skip(trainer.position.batch) { // for data, target in pbar:
         if *budget == 0 {                                           // (budget used up: the place in the epoch is kept)
@@ -15,7 +17,9 @@ pub fn train_epoch(trainer: &mut Trainer, train: &Split, budget: &mut u64) -> vg
         }
         let (data, target) = trainer.load_batch(train, b, indices)?; // data, target = data.to(device), target.to(device)
                                                                     //   (B, 1, 28, 28) normalized, (B,)
-        let lr = trainer.schedule_lr(batches.len());                // (the recipe's rate for this step)
+        let data = plan.pictures(data, trainer.position.epoch + 1)?; // (the recipe's augmentation, if any)
+        let lr = plan.lr(peak, trainer.position.global_step, total); // (the recipe's rate for this step)
+        trainer.set_lr(lr);
         let (output, loss) = trainer.forward_loss(&data, &target)?; // with autocast(): output = model(data); loss = criterion(output, target)
                                                                     //   (model.train(): dropout is on)  output (B, 10), loss ()
         let grads = trainer.scaled_grads(&loss)?;                   // optimizer.zero_grad(); scaler.scale(loss).backward()

@@ -141,7 +141,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 end: None,
                 faults: (None, None),
             };
-            t.train_epoch(&data.train, None, &mut clock)?;
+            t.train_epoch(&vggnet::train::ArticlePlan, &data.train, None, &mut clock)?;
             let secs = clock
                 .end
                 .zip(clock.start)
@@ -191,7 +191,7 @@ pub(super) fn worker(args: &Args, measure: &str) -> Result<serde_json::Value> {
                 probes: Vec::new(),
                 error: None,
             };
-            t.train_epoch(&data.train, None, &mut clock)?;
+            t.train_epoch(&vggnet::train::ArticlePlan, &data.train, None, &mut clock)?;
             if let Some(e) = clock.error {
                 return Err(e);
             }

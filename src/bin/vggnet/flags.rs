@@ -3,7 +3,8 @@
 
 use vggnet::model::Network;
 use vggnet::recipe::Augment;
-use vggnet::train::{AmpMode, Recipe};
+use vggnet::recipe::Recipe;
+use vggnet::train::AmpMode;
 
 #[derive(Clone, Copy)]
 pub(super) struct AugmentArg(pub(super) Option<Augment>);
@@ -64,12 +65,10 @@ fn with_default(cmd: clap::Command, id: &str, default: &str) -> clap::Command {
 /// `vggnet train --help`'s defaults, from the library's values (never restated here): each
 /// training setting's under the article's recipe and the fast one, the network's preset's.
 pub(super) fn with_library_defaults(train: clap::Command) -> clap::Command {
-    use vggnet::recipe::LrSchedule;
-    use vggnet::train::{augment_text, TrainConfig};
-    let (a, f) = (
-        TrainConfig::recipe(Recipe::Article),
-        TrainConfig::recipe(Recipe::Fast),
-    );
+    use vggnet::recipe::{LrSchedule, Plan};
+    use vggnet::settings::augment_text;
+    let (a, f) = (Recipe::Article.config(), Recipe::Fast.config());
+    let (ap, fp) = (Recipe::Article.plan(), Recipe::Fast.plan());
     let net = vggnet::model::VggConfig::default();
     let value_name = |v: AmpMode| {
         clap::ValueEnum::to_possible_value(&v).map_or(String::new(), |p| p.get_name().to_string())
@@ -81,7 +80,7 @@ pub(super) fn with_library_defaults(train: clap::Command) -> clap::Command {
             format!("[article: {article}; fast: {fast}]")
         }
     };
-    let warmup = |c: &TrainConfig| match c.schedule {
+    let warmup = |p: &Plan| match p.schedule {
         LrSchedule::Constant => "none, a constant rate".to_string(),
         LrSchedule::WarmupCosine { warmup, .. } => warmup.to_string(),
     };
@@ -95,14 +94,14 @@ pub(super) fn with_library_defaults(train: clap::Command) -> clap::Command {
             "batch_size",
             by_recipe(a.batch_size.to_string(), f.batch_size.to_string()),
         ),
-        ("warmup", by_recipe(warmup(&a), warmup(&f))),
+        ("warmup", by_recipe(warmup(&ap), warmup(&fp))),
         (
             "label_smoothing",
             by_recipe(a.label_smoothing.to_string(), f.label_smoothing.to_string()),
         ),
         (
             "augment",
-            by_recipe(augment_text(a.augment), augment_text(f.augment)),
+            by_recipe(augment_text(ap.augment), augment_text(fp.augment)),
         ),
         ("network", format!("[default: {}]", Network::default())),
         ("dropout", format!("[default: {}]", net.dropout)),

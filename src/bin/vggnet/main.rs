@@ -13,8 +13,9 @@ use use_model::{eval_cmd, predict_cmd, EvalOptions};
 use vggnet::data::{DataConfig, Dataset};
 use vggnet::engine::parse_device;
 use vggnet::model::Network;
+use vggnet::recipe::Recipe;
 use vggnet::tch::Device;
-use vggnet::train::{AmpMode, Recipe};
+use vggnet::train::AmpMode;
 
 #[derive(Parser)]
 #[command(

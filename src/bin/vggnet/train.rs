@@ -9,10 +9,8 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use vggnet::model::VggConfig;
 use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
-use vggnet::train::{
-    BatchProgress, EpochRecord, EvalPoint, ModelOverrides, Observer, Overrides, PrintLines,
-    TrainConfig,
-};
+use vggnet::settings::{from_recipe, ModelOverrides, Overrides};
+use vggnet::train::{BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines};
 
 /// `--dry-run`'s training and test pictures.
 const DRY_RUN_IMAGES: usize = 256;
@@ -169,10 +167,12 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
         }
         None => {
             let data = data_config(&data);
+            let (train, plan) = from_recipe(args.recipe.unwrap_or_default(), &settings);
             Run::start(
                 &args.out,
                 RunConfig {
-                    train: TrainConfig::from_recipe(args.recipe.unwrap_or_default(), &settings),
+                    train,
+                    plan,
                     model: VggConfig::for_dataset(data.dataset, &model),
                     data,
                     device: args.device.unwrap_or_else(vggnet::engine::device),

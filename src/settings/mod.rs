@@ -1,24 +1,27 @@
 //! The settings as a user gives them: a named recipe plus the training settings given
 //! explicitly ([`Overrides`]), and the network's ([`ModelOverrides`]).
-//! [`TrainConfig::from_recipe`] and [`VggConfig::for_dataset`] are the one merge of each (the
-//! CLI's `vggnet train` and notebook 02 use them); [`super::resume_conflicts`] is the one resume
-//! rule (a setting equal to the saved one is accepted, any other is named); [`TrainConfig::validate`]
-//! and [`VggConfig::validate`] the one check of every value.
+//! [`from_recipe`] and [`VggConfig::for_dataset`] are the one merge of each (the CLI's
+//! `vggnet train` and notebook 02 use them); [`resume_conflicts`] is the one resume rule (a
+//! setting equal to the saved one is accepted, any other is named); [`TrainConfig::validate`],
+//! [`Plan::validate`] and [`VggConfig::validate`] the one check of every value.
 //!
 //! Who owns what:
 //! - learning rate: `TrainConfig::optimizer.lr` is the peak (the schedule's base); the rate of
-//!   the next step is the trainer's ([`super::Trainer::set_lr`]);
+//!   the next step is the trainer's ([`crate::train::Trainer::set_lr`]);
 //! - precision: `TrainConfig::amp`, resolved on the device and turned into a
-//!   [`super::Precision`] once, in `Trainer::new`;
+//!   [`crate::train::Precision`] once, in `Trainer::new`;
 //! - batch size: `TrainConfig::batch_size`, at least 1 (checked here);
 //! - the network's input: the data set's pictures ([`VggConfig::for_dataset`]);
 //! - device: the model's; a run records it typed in its `run.json` ([`crate::run::RunSpec`]).
 
-use super::recipe::{Augment, LrSchedule};
-use super::{AmpMode, Recipe, TrainConfig};
+mod conflicts;
+
+pub use conflicts::*;
+
 use crate::data::Dataset;
-use crate::error::{Error, Result};
 use crate::model::{Network, VggConfig};
+use crate::recipe::{Augment, LrSchedule, Plan, Recipe, FAST_FINAL_FRACTION};
+use crate::train::{AmpMode, TrainConfig};
 
 /// Training settings given explicitly on top of a recipe: each `Some` replaces the recipe's value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,7 +80,7 @@ impl VggConfig {
 }
 
 impl Overrides {
-    /// `base` with the given settings in their place.
+    /// `base` with the given training settings in their place.
     pub fn apply_to(&self, base: &TrainConfig) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs.unwrap_or(base.epochs),
@@ -90,85 +93,39 @@ impl Overrides {
             seed: self.seed.unwrap_or(base.seed),
             amp: self.amp.unwrap_or(base.amp),
             eval_every_steps: self.eval_every.unwrap_or(base.eval_every_steps),
-            schedule: self.schedule_on(&base.schedule),
             label_smoothing: self.label_smoothing.unwrap_or(base.label_smoothing),
-            augment: self.augment.unwrap_or(base.augment),
             flush_denormals: self.flush_denormals.unwrap_or(base.flush_denormals),
             ..base.clone()
         }
     }
 
-    /// The schedule `base` becomes with the given warm-up: a warm-up + cosine schedule ending
-    /// where `base`'s cosine ends (the fast recipe's end for a constant rate).
-    pub(super) fn schedule_on(&self, base: &LrSchedule) -> LrSchedule {
-        match self.warmup {
-            Some(warmup) => LrSchedule::WarmupCosine {
-                warmup,
-                final_fraction: match *base {
-                    LrSchedule::WarmupCosine { final_fraction, .. } => final_fraction,
-                    LrSchedule::Constant => TrainConfig::fast_final_fraction(),
+    /// `base` with the given schedule and augmentation in their place. A warm-up gives a
+    /// warm-up + cosine schedule ending where `base`'s cosine ends (the fast recipe's end for a
+    /// constant rate).
+    pub fn plan_on(&self, base: &Plan) -> Plan {
+        Plan {
+            schedule: match self.warmup {
+                Some(warmup) => LrSchedule::WarmupCosine {
+                    warmup,
+                    final_fraction: match base.schedule {
+                        LrSchedule::WarmupCosine { final_fraction, .. } => final_fraction,
+                        LrSchedule::Constant => FAST_FINAL_FRACTION,
+                    },
                 },
+                None => base.schedule,
             },
-            None => *base,
+            augment: self.augment.unwrap_or(base.augment),
         }
     }
 }
 
-impl TrainConfig {
-    /// The settings of `recipe` with the `given` ones in their place (checked when a trainer
-    /// takes them: [`TrainConfig::validate`]).
-    pub fn from_recipe(recipe: Recipe, given: &Overrides) -> TrainConfig {
-        given.apply_to(&TrainConfig::recipe(recipe))
-    }
-
-    /// Checks every setting, naming the one that cannot run ([`super::Trainer::new`] calls
-    /// it: every run, notebook cell and experiment builds its trainer there).
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: String| Err(Error::Config(what));
-        if self.epochs == 0 {
-            return bad("epochs must be at least 1".into());
-        }
-        crate::data::check_batch_size(self.batch_size)?;
-        crate::data::check_batch_size(self.eval_batch_size)?;
-        let lr = self.optimizer.lr;
-        if !(lr.is_finite() && lr > 0.0) {
-            return bad(format!("learning rate must be a positive number, got {lr}"));
-        }
-        let wd = self.optimizer.weight_decay;
-        if !(wd.is_finite() && wd >= 0.0) {
-            return bad(format!("weight decay must be 0 or more, got {wd}"));
-        }
-        if let LrSchedule::WarmupCosine {
-            warmup,
-            final_fraction,
-        } = self.schedule
-        {
-            if !(0.0..1.0).contains(&warmup) {
-                return bad(format!(
-                    "warm-up must be a fraction in [0, 1), got {warmup}"
-                ));
-            }
-            if !(0.0..=1.0).contains(&final_fraction) {
-                return bad(format!(
-                    "the schedule's final fraction must be in [0, 1], got {final_fraction}"
-                ));
-            }
-        }
-        let ls = self.label_smoothing;
-        if !(0.0..1.0).contains(&ls) {
-            return bad(format!("label smoothing must be in [0, 1), got {ls}"));
-        }
-        if let Some(a) = self.augment {
-            let ok = |x: f64| x.is_finite() && x >= 0.0;
-            if !ok(a.max_shift) || !ok(a.max_rotation) || a.from_epoch == 0 {
-                return bad(format!(
-                    "augmentation needs shifts and rotations of 0 or more and a first epoch \
-                     of at least 1, got {a:?}"
-                ));
-            }
-        }
-        Ok(())
-    }
+/// The settings of `recipe` with the `given` ones in their place: the training settings and
+/// the plan of each step (checked when used: [`TrainConfig::validate`], [`Plan::validate`]).
+pub fn from_recipe(recipe: Recipe, given: &Overrides) -> (TrainConfig, Plan) {
+    (
+        given.apply_to(&recipe.config()),
+        given.plan_on(&recipe.plan()),
+    )
 }
 
 #[cfg(test)]
@@ -181,7 +138,7 @@ mod tests {
     fn given_settings_replace_the_recipes_and_nothing_else() {
         let none = Overrides::default();
         for r in [Recipe::Article, Recipe::Fast] {
-            assert_eq!(TrainConfig::from_recipe(r, &none), TrainConfig::recipe(r));
+            assert_eq!(from_recipe(r, &none), (r.config(), r.plan()));
         }
         let given = Overrides {
             lr: Some(2e-3),
@@ -190,19 +147,22 @@ mod tests {
             augment: Some(None),
             ..Default::default()
         };
-        let c = TrainConfig::from_recipe(Recipe::Fast, &given);
-        let fast = TrainConfig::fast();
-        assert_eq!((c.optimizer.lr, c.batch_size, c.augment), (2e-3, 32, None));
+        let (c, plan) = from_recipe(Recipe::Fast, &given);
+        let fast = Recipe::Fast.config();
+        assert_eq!(
+            (c.optimizer.lr, c.batch_size, plan.augment),
+            (2e-3, 32, None)
+        );
         assert_eq!(c.optimizer.weight_decay, fast.optimizer.weight_decay);
         assert_eq!(c.label_smoothing, fast.label_smoothing);
         assert_eq!(
-            c.schedule,
+            plan.schedule,
             LrSchedule::WarmupCosine {
                 warmup: 0.2,
-                final_fraction: TrainConfig::fast_final_fraction()
+                final_fraction: FAST_FINAL_FRACTION
             }
         );
-        let article = TrainConfig::from_recipe(
+        let (_, article) = from_recipe(
             Recipe::Article,
             &Overrides {
                 warmup: Some(0.1),
@@ -213,7 +173,7 @@ mod tests {
             article.schedule,
             LrSchedule::WarmupCosine {
                 warmup: 0.1,
-                final_fraction: TrainConfig::fast_final_fraction()
+                final_fraction: FAST_FINAL_FRACTION
             }
         );
     }
@@ -222,8 +182,10 @@ mod tests {
     #[test]
     fn settings_that_cannot_run_are_refused_by_name() {
         let refused = |o: Overrides, word: &str| {
-            let e = TrainConfig::from_recipe(Recipe::Article, &o)
+            let (config, plan) = from_recipe(Recipe::Article, &o);
+            let e = config
                 .validate()
+                .and_then(|()| plan.validate())
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(word), "{e}");

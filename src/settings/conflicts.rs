@@ -1,9 +1,10 @@
 //! The one resume rule for training and network settings: what a resume asks for against what
 //! the saved run was started with.
 
-use super::recipe::{Augment, LrSchedule};
-use super::{ModelOverrides, Overrides, Recipe, TrainConfig};
+use super::{ModelOverrides, Overrides};
 use crate::model::VggConfig;
+use crate::recipe::{Augment, LrSchedule, Plan, Recipe};
+use crate::train::TrainConfig;
 
 /// What a resume asks for beyond the saved run: the recipe named, if any, and the settings
 /// given explicitly.
@@ -15,12 +16,17 @@ pub struct Asked<'a> {
 }
 
 /// The one resume rule for training and network settings: every given setting that differs
-/// from the saved run's (`train`, `model`) is named, one line each, with the given and the saved
+/// from the saved run's (`train`, `plan`, `model`) is named, one line each, with the given and the saved
 /// value; a given setting equal to the saved one, and every setting not given, is accepted.
 /// Values are compared as numbers, never as text. A named recipe conflicts when its choices
 /// (those no flag replaced) differ from the run's. The precision (`amp`) is the device's
 /// question: [`crate::run::Run::resume`] compares it with `allow_inexact`.
-pub fn resume_conflicts(asked: Asked, train: &TrainConfig, model: &VggConfig) -> Vec<String> {
+pub fn resume_conflicts(
+    asked: Asked,
+    train: &TrainConfig,
+    plan: &Plan,
+    model: &VggConfig,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut differs = |flag: &str, given: String, was: String| {
         out.push(format!(
@@ -56,16 +62,16 @@ pub fn resume_conflicts(asked: Asked, train: &TrainConfig, model: &VggConfig) ->
         train.label_smoothing
     );
     if let Some(w) = g.warmup {
-        if g.schedule_on(&train.schedule) != train.schedule {
-            differs("--warmup", text(w), schedule_text(&train.schedule));
+        if g.plan_on(plan).schedule != plan.schedule {
+            differs("--warmup", text(w), schedule_text(&plan.schedule));
         }
     }
     if let Some(a) = g.augment {
-        if a != train.augment {
+        if a != plan.augment {
             differs(
                 "--augment",
                 augment_text(a),
-                format!("--augment {}", augment_text(train.augment)),
+                format!("--augment {}", augment_text(plan.augment)),
             );
         }
     }
@@ -89,10 +95,10 @@ pub fn resume_conflicts(asked: Asked, train: &TrainConfig, model: &VggConfig) ->
     }
     if let Some(r) = asked.recipe {
         // Only the recipe's own choices can differ here: the given ones are the same on both sides.
-        let (wanted, kept) = (g.apply_to(&TrainConfig::recipe(r)), g.apply_to(train));
+        let wanted = (g.apply_to(&r.config()), g.plan_on(&r.plan()));
+        let kept = (g.apply_to(train), g.plan_on(plan));
         if run_defining(&wanted) != run_defining(&kept) {
-            let was = train
-                .recipe_name()
+            let was = Recipe::which(train, plan)
                 .map_or("custom settings".into(), |r| format!("--recipe {r}"));
             out.push(format!(
                 "--recipe {r} would change the run (it was started with {was})"
@@ -125,11 +131,11 @@ pub fn resume_conflicts(asked: Asked, train: &TrainConfig, model: &VggConfig) ->
     out
 }
 
-/// The training choices that make a recipe what it is ([`TrainConfig::recipe_name`]'s):
-/// the schedule, label smoothing and augmentation. (Epochs, batch size, seed and the rest are
-/// the run's own, whatever recipe it started from.)
-fn run_defining(c: &TrainConfig) -> impl PartialEq {
-    (c.schedule, c.label_smoothing, c.augment)
+/// The training choices that make a recipe what it is ([`Recipe::which`]'s): the schedule,
+/// label smoothing and augmentation. (Epochs, batch size, seed and the rest are the run's own,
+/// whatever recipe it started from.)
+fn run_defining((c, plan): &(TrainConfig, Plan)) -> impl PartialEq {
+    (plan.schedule, c.label_smoothing, plan.augment)
 }
 
 /// A schedule as the flag that gives it.
@@ -171,7 +177,7 @@ mod tests {
             seed: Some(9),
             ..Default::default()
         };
-        let saved = TrainConfig::from_recipe(Recipe::Fast, &started);
+        let (saved, plan) = super::super::from_recipe(Recipe::Fast, &started);
         let net = VggConfig::default();
         let none = (Overrides::default(), ModelOverrides::default());
         let asked = |recipe| Asked {
@@ -180,11 +186,11 @@ mod tests {
             model: &none.1,
         };
         assert_eq!(
-            resume_conflicts(asked(Recipe::Fast), &saved, &net),
+            resume_conflicts(asked(Recipe::Fast), &saved, &plan, &net),
             Vec::<String>::new()
         );
         assert_eq!(
-            resume_conflicts(asked(Recipe::Article), &saved, &net),
+            resume_conflicts(asked(Recipe::Article), &saved, &plan, &net),
             ["--recipe article would change the run (it was started with --recipe fast)"]
         );
     }
@@ -194,7 +200,7 @@ mod tests {
     /// Every setting is under the rule, the network's included.
     #[test]
     fn only_given_settings_that_differ_are_conflicts() {
-        let saved = TrainConfig::fast();
+        let (saved, plan) = (Recipe::Fast.config(), Recipe::Fast.plan());
         let net = VggConfig::for_dataset(Dataset::Mnist, &ModelOverrides::default());
         let conflicts = |recipe, train: &Overrides, model: &ModelOverrides| {
             resume_conflicts(
@@ -204,6 +210,7 @@ mod tests {
                     model,
                 },
                 &saved,
+                &plan,
                 &net,
             )
         };
@@ -213,7 +220,7 @@ mod tests {
             lr: Some("0.0003".parse().unwrap()),
             epochs: Some(saved.epochs),
             warmup: Some(0.1),
-            augment: Some(saved.augment),
+            augment: Some(plan.augment),
             label_smoothing: Some(0.1),
             flush_denormals: Some(true),
             ..Default::default()
@@ -256,7 +263,7 @@ mod tests {
             lr: Some(3e-4),
             warmup: Some(0.1),
             label_smoothing: Some(0.1),
-            augment: Some(saved.augment),
+            augment: Some(plan.augment),
             ..Default::default()
         };
         assert!(conflicts(Some(Recipe::Article), &article_as_fast, &none).is_empty());

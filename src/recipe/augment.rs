@@ -1,50 +1,9 @@
-//! Training recipes beyond the article's: a learning-rate schedule over the whole run, label
-//! smoothing, and light, seeded augmentation of each batch on tensors. The article's recipe
-//! (constant learning rate, plain cross-entropy, no augmentation) stays the default; the
-//! `fast` recipe ([`crate::train::TrainConfig::fast`]) uses all three.
+//! Light, seeded augmentation of each training batch, on tensors: random shifts, rotations,
+//! mirror images and erased rectangles.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
-
-/// The learning rate over the run, as a function of the optimizer step. The position is the
-/// run's global step, which the training state saves, so a resumed run continues the schedule
-/// exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum LrSchedule {
-    /// The article's: the optimizer's learning rate throughout.
-    #[default]
-    Constant,
-    /// Linear warm-up from near 0 to the optimizer's learning rate over the first `warmup`
-    /// fraction of the run's steps, then a cosine decay to `final_fraction` of it at the last
-    /// step.
-    WarmupCosine { warmup: f64, final_fraction: f64 },
-}
-
-impl LrSchedule {
-    /// The learning rate for step `step` (0-based) of a run of `total` steps with peak `base`.
-    pub fn lr_at(&self, base: f64, step: u64, total: u64) -> f64 {
-        match *self {
-            LrSchedule::Constant => base,
-            LrSchedule::WarmupCosine {
-                warmup,
-                final_fraction,
-            } => {
-                let total = total.max(1) as f64;
-                let warm = (warmup.clamp(0.0, 1.0) * total).round().max(1.0);
-                let s = step as f64;
-                if s < warm {
-                    return base * (s + 1.0) / warm;
-                }
-                // 0 at the first step after the warm-up, 1 at the run's last step.
-                let progress = ((s - warm) / (total - 1.0 - warm).max(1.0)).clamp(0.0, 1.0);
-                let low = base * final_fraction;
-                low + (base - low) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
-            }
-        }
-    }
-}
 
 /// Random shifts, rotations and (when `flip`) left-right mirror images of each training image
 /// (the same for every pass of a seeded run: the random numbers come from torch's generator,
@@ -60,25 +19,17 @@ pub struct Augment {
     pub max_shift: f64,
     /// Largest rotation in degrees (uniform in +-max_rotation).
     pub max_rotation: f64,
-    /// The first epoch (1-based) whose batches are augmented. Settings saved before this field
-    /// existed augmented from the first epoch, and still do when resumed.
-    #[serde(default = "first_epoch")]
+    /// The first epoch (1-based) whose batches are augmented.
     pub from_epoch: usize,
     /// Mirror each image left to right with probability 1/2. Off for digits (a mirrored 2 is
     /// no digit); a shirt or a shoe mirrored is still a shirt or a shoe, so it suits
-    /// Fashion-MNIST and CIFAR-10. Settings saved before this field existed read as off.
-    #[serde(default)]
+    /// Fashion-MNIST and CIFAR-10.
     pub flip: bool,
     /// Random erasing (Zhong et al. 2017, torchvision's `RandomErasing` defaults): with
     /// probability 1/2, one rectangle of 2-33% of the image, of aspect ratio 0.3-3.3, is
     /// set to 0 (the data set's mean after normalization), so the network cannot lean on any
-    /// one part of a garment. Settings saved before this field existed read as off.
-    #[serde(default)]
+    /// one part of a garment.
     pub erase: bool,
-}
-
-fn first_epoch() -> usize {
-    1
 }
 
 impl Default for Augment {
