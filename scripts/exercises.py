@@ -439,7 +439,7 @@ FEW = ("let data = Data::load(&DataConfig::of(dataset))?;",
 
 EXERCISES = [
     Exercise("01_model", [1], NB01, nb01_narrow,
-             edits=[(CONFIG, CONFIG, "let config = vggnet::model::Network::Narrow.config();")]),
+             edits=[(CONFIG, CONFIG, "let config = vggnet::settings::Network::Narrow.config();")]),
     Exercise("01_model", [2], NB01[:3], nb01_batch_norm,
              edits=[(CONFIG, CONFIG, "let config = VggConfig { batch_norm: true, ..Default::default() };")]),
     # evcxr prints a cell's error on stderr, which can arrive after the notebook's last cell ended:

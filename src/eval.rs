@@ -38,70 +38,21 @@ pub struct Evaluation {
     pub predictions: Vec<i64>,
 }
 
-impl Evaluation {
-    /// Percent correct per true class (NaN for a class absent from the split; 0 for a row
-    /// too short to hold its diagonal, which [`evaluate`] never makes).
-    pub fn per_class_accuracy(&self) -> Vec<f64> {
-        self.confusion
-            .iter()
-            .enumerate()
-            .map(|(c, row)| {
-                let n: u64 = row.iter().sum();
-                100.0 * row.get(c).copied().unwrap_or(0) as f64 / n as f64
-            })
-            .collect()
-    }
-
-    /// The `k` largest confusions, off the diagonal: (true class, predicted class, count),
-    /// most frequent first (ties: lower true class, then lower prediction, first); pairs never
-    /// confused are left out.
-    pub fn largest_confusions(&self, k: usize) -> Vec<(i64, i64, u64)> {
-        let mut off: Vec<(i64, i64, u64)> = self
-            .confusion
-            .iter()
-            .enumerate()
-            .flat_map(|(t, row)| {
-                row.iter()
-                    .enumerate()
-                    .filter(move |&(p, &n)| p != t && n > 0)
-                    .map(move |(p, &n)| (t as i64, p as i64, n))
-            })
-            .collect();
-        off.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
-        off.truncate(k);
-        off
-    }
-}
-
 /// Evaluates `model` on `split` in eval mode under no-grad, `batch_size` examples at a time.
 /// A model that does not fit the split's data set is an error ([`crate::data::check_fits`]).
 pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluation> {
-    evaluate_as(model, split, batch_size, false)
+    evaluate_by(model, split, batch_size, &|x| model.forward_t(x, false))
 }
 
-/// [`evaluate`] with each picture's prediction made from the mean of the class probabilities of
-/// the picture and of its left-right mirror image (test-time augmentation). For models trained
-/// on mirrored pictures (`--augment ...,flip`: clothes, objects); mirrored digits are no digits.
-/// Twice the arithmetic of [`evaluate`].
-pub fn evaluate_mirrored(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluation> {
-    evaluate_as(model, split, batch_size, true)
-}
-
-fn evaluate_as(model: &Vgg, split: &Split, batch_size: usize, mirror: bool) -> Result<Evaluation> {
-    evaluate_by(model, split, batch_size, mirror, &|x| {
-        model.forward_t(x, false)
-    })
-}
-
-/// The evaluation of `model` with its eval-mode logits (B, classes) computed by `logits`: the
-/// model's own `forward_t(x, false)` ([`evaluate`]) or a faster path of the same numbers
-/// (`vggnet::engine::packed::evaluate`). `mirror`: see [`evaluate_mirrored`].
+/// The evaluation of `model` with each batch's class scores (B, classes), whose argmax is the
+/// prediction, computed by `scores`: the model's own eval-mode logits ([`evaluate`]), a faster
+/// path of the same numbers (`vggnet::engine::packed::evaluate`), or the probabilities of each
+/// picture and its mirror image (`vggnet::recipe::evaluate_mirrored`).
 pub fn evaluate_by(
     model: &Vgg,
     split: &Split,
     batch_size: usize,
-    mirror: bool,
-    logits: &dyn Fn(&Tensor) -> Result<Tensor>,
+    scores: &dyn Fn(&Tensor) -> Result<Tensor>,
 ) -> Result<Evaluation> {
     crate::data::check_batch_size(batch_size)?;
     crate::data::check_fits(model.config(), split.dataset, None)?;
@@ -117,15 +68,7 @@ pub fn evaluate_by(
             let xs = split
                 .images_range(start as usize, len as usize)?
                 .f_to_device(device)?; // (B, C, S, S)
-            let out = logits(&xs)?; // (B, classes)
-            let p = if mirror {
-                let mirrored = logits(&xs.f_flip([3])?)?; // (B, classes), columns reversed
-                out.f_softmax(-1, Kind::Float)?
-                    .f_add(&mirrored.f_softmax(-1, Kind::Float)?)?
-                    .f_argmax(1, false)? // (B,): the larger summed probability, as the mean's
-            } else {
-                out.f_argmax(1, false)? // (B,)
-            };
+            let p = scores(&xs)?.f_argmax(1, false)?; // (B, classes) -> (B,)
             preds.push(p.to_device(tch::Device::Cpu));
             start += len;
         }

@@ -240,7 +240,7 @@ fn train_eval_predict_smoke() {
         serde_json::from_slice(&mirrored.get_output().stdout).unwrap();
     let loaded = vggnet::store::checkpoint::load_model(&model, tch::Device::Cpu).unwrap();
     let expected =
-        vggnet::eval::evaluate_mirrored(&loaded, &load_mnist(Some(0), Some(100)).test, 256)
+        vggnet::recipe::evaluate_mirrored(&loaded, &load_mnist(Some(0), Some(100)).test, 256)
             .unwrap();
     assert_eq!(mirrored["total"].as_u64().unwrap(), 100);
     assert_eq!(mirrored["correct"].as_u64().unwrap(), expected.correct);

@@ -118,7 +118,7 @@ fn library_entry_points_refuse_a_model_of_another_number_of_classes() {
 
     let e = vggnet::eval::evaluate(&model, &data.test, 16).unwrap_err();
     assert!(is_mismatch(&e), "{e}");
-    let e = vggnet::eval::evaluate_mirrored(&model, &data.test, 16).unwrap_err();
+    let e = vggnet::recipe::evaluate_mirrored(&model, &data.test, 16).unwrap_err();
     assert!(is_mismatch(&e), "{e}");
     let e = vggnet::teach::inspect::confident_mistakes(&model, &data.test, 3, 16).unwrap_err();
     assert!(is_mismatch(&e), "{e}");

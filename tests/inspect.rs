@@ -194,7 +194,7 @@ fn mirrored_evaluation_averages_each_picture_with_its_mirror_image() {
     let q = vggnet::eval::predict_proba(&m, &xs.flip([3])).unwrap(); // (200, 10)
     let expected = Vec::<i64>::try_from(((&p + &q) / 2.0).argmax(1, false)).unwrap();
     // Batches of 64 (not a divisor of 200): the last batch is short.
-    let ev = vggnet::eval::evaluate_mirrored(&m, &data.test, 64).unwrap();
+    let ev = vggnet::recipe::evaluate_mirrored(&m, &data.test, 64).unwrap();
     assert_eq!(ev.predictions, expected);
     let labels = Vec::<i64>::try_from(&data.test.labels).unwrap();
     let correct = expected.iter().zip(&labels).filter(|(a, b)| a == b).count() as u64;

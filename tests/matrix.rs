@@ -331,7 +331,7 @@ fn through_the_library(dataset: Dataset) {
         ..DataConfig::of(dataset)
     };
     let narrow = ModelOverrides {
-        network: Some(vggnet::model::Network::Narrow),
+        network: Some(vggnet::settings::Network::Narrow),
         ..Default::default()
     };
     let given = Overrides {

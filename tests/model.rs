@@ -363,7 +363,7 @@ fn printed_as_pytorch_prints_the_articles_model() {
 /// the size of a change for one weight changed, and an error for models that do not match.
 #[test]
 fn the_weight_difference_of_two_models() {
-    let narrow = vggnet::model::Network::Narrow.config();
+    let narrow = vggnet::settings::Network::Narrow.config();
     let build = |seed: i64| {
         tch::manual_seed(seed);
         vggnet::model::Vgg::new(narrow.clone(), tch::Device::Cpu).unwrap()
@@ -379,13 +379,17 @@ fn the_weight_difference_of_two_models() {
         a.max_weight_difference(&b).unwrap(),
         (1.0 - before as f32).abs() as f64
     );
-    let other = vggnet::model::Vgg::new(vggnet::model::Network::Article.config(), tch::Device::Cpu)
-        .unwrap();
+    let other = vggnet::model::Vgg::new(
+        vggnet::settings::Network::Article.config(),
+        tch::Device::Cpu,
+    )
+    .unwrap();
     assert!(a.max_weight_difference(&other).is_err());
 }
 
 // The narrow preset (from src/model/config.rs, where the core keeps only code).
-use vggnet::model::{LayerKind, Network};
+use vggnet::model::LayerKind;
+use vggnet::settings::Network;
 
 #[test]
 fn the_narrow_network_has_the_articles_layers_at_an_eighth_of_the_widths() {

@@ -9,7 +9,7 @@ pub use super::specs::{CifarFiles, Files, Spec};
 use crate::data::idx::IdxFile;
 use crate::error::{Error, Result};
 use crate::model::VggConfig;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A data set the crate can load. Its name on the command line and in run records is the
 /// kebab-case one (`mnist`, `fashion-mnist`).
@@ -126,96 +126,6 @@ impl Dataset {
             .and_then(|i| self.classes().get(i))
             .map(|s| s.to_string())
             .unwrap_or_else(|| label.to_string())
-    }
-
-    /// The error for files of this data set missing from `dir`, with how to get them.
-    pub fn missing_error(
-        self,
-        dir: &Path,
-        missing: Vec<String>,
-        download_error: Option<String>,
-    ) -> crate::error::Error {
-        let spec = self.spec();
-        let holding = match &spec.files {
-            Files::Idx(_) => "its four IDX files (each with or without .gz)".to_string(),
-            Files::Cifar(f) => format!(
-                "{} and {} (or their {}/ folder, as the archive unpacks)",
-                f.train.join(", "),
-                f.test,
-                f.folder
-            ),
-        };
-        let flag = match self {
-            Dataset::Mnist => String::new(),
-            other => format!(" --dataset {other}"),
-        };
-        crate::error::Error::MissingData {
-            title: spec.title,
-            dir: dir.to_path_buf(),
-            missing,
-            fix: format!(
-                "run `vggnet download{flag} --dir {}` (needs internet), or set {} to a folder \
-                 holding {holding}",
-                dir.display(),
-                spec.dir_env
-            ),
-            download_error,
-        }
-    }
-
-    /// Where it is looked for: `$<DIR_ENV>`, else a system package's folder that holds it,
-    /// else `data/<name>` (relative to the working folder).
-    pub fn default_dir(self) -> PathBuf {
-        let spec = self.spec();
-        let system: Vec<&Path> = spec.system_dirs.iter().map(Path::new).collect();
-        self.dir_among(std::env::var_os(spec.dir_env), &system)
-    }
-
-    /// [`Dataset::default_dir`] given the variable's value and the system folders.
-    pub fn dir_among(self, from_env: Option<std::ffi::OsString>, system: &[&Path]) -> PathBuf {
-        if let Some(dir) = from_env {
-            return PathBuf::from(dir);
-        }
-        system
-            .iter()
-            .find(|d| self.holds_all(d))
-            .map(|d| d.to_path_buf())
-            .unwrap_or_else(|| PathBuf::from(self.spec().default_dir))
-    }
-
-    fn holds_all(self, dir: &Path) -> bool {
-        self.files()
-            .iter()
-            .all(|f| matches!(crate::data::idx::find_file(dir, f.name), Ok(Some(_))))
-    }
-
-    /// The mirrors to download from: `$<MIRROR_ENV>` (comma-separated) or the public ones.
-    pub fn mirrors(self) -> Vec<String> {
-        let spec = self.spec();
-        match std::env::var(spec.mirror_env) {
-            Ok(list) => list
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect(),
-            Err(_) => spec.mirrors.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    /// The data set and file whose CRC-32 is `crc32`, when it is one of the known files (how
-    /// loading tells a file of the other data set: a CRC-32 costs a few milliseconds where an
-    /// MD5 of the training images costs a tenth of a second).
-    pub fn identify_crc32(crc32: u32) -> Option<(Dataset, &'static IdxFile)> {
-        Dataset::ALL
-            .iter()
-            .find_map(|d| d.files().iter().find(|f| f.crc32 == crc32).map(|f| (*d, f)))
-    }
-
-    /// The data set and file whose checksum is `md5`, when it is one of the known files.
-    pub fn identify(md5: &str) -> Option<(Dataset, &'static IdxFile)> {
-        Dataset::ALL
-            .iter()
-            .find_map(|d| d.files().iter().find(|f| f.md5 == md5).map(|f| (*d, f)))
     }
 }
 

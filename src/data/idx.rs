@@ -49,17 +49,6 @@ pub fn find_file(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// Names of `files` missing from `dir`.
-pub fn missing_files(dir: &Path, files: &[IdxFile]) -> Result<Vec<&'static str>> {
-    let mut missing = Vec::new();
-    for f in files {
-        if find_file(dir, f.name)?.is_none() {
-            missing.push(f.name);
-        }
-    }
-    Ok(missing)
-}
-
 /// Reads an IDX file, decompressing it when its name ends in `.gz`. At most `limit` bytes
 /// are decompressed (a gzip bomb or a wrong file cannot exhaust memory).
 pub fn read_idx_bytes(path: &Path, limit: usize) -> Result<Vec<u8>> {

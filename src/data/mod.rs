@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod download;
 mod fetch;
 pub mod idx;
+pub mod locate;
 mod specs;
 mod split;
 
@@ -17,8 +18,10 @@ use crate::error::{Error, IdxProblem, Result};
 pub use config::{DataConfig, SourceFile};
 use dataset::Files;
 pub use dataset::{check_fits, Dataset};
-pub use idx::{find_file, missing_files};
+pub use idx::find_file;
 use idx::{read_validated, IdxFile};
+pub use locate::missing_files;
+use locate::{ensure, ensure_files};
 pub use split::{check_batch_size, Batches, Data, Split};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -35,42 +38,6 @@ impl RawFile {
     fn body(&self) -> &[u8] {
         &self.bytes[if self.bytes.get(3) == Some(&3) { 16 } else { 8 }..]
     }
-}
-
-/// Downloads the data set when allowed and `missing` finds files absent; fails naming what is
-/// still missing. Shared by the IDX and the CIFAR readers.
-fn ensure(cfg: &DataConfig, missing: impl Fn() -> Result<Vec<&'static str>>) -> Result<()> {
-    if missing()?.is_empty() {
-        return Ok(());
-    }
-    #[cfg(feature = "download")]
-    let download_error = if cfg.download {
-        download::download_dataset(cfg.dataset, &cfg.dir, &cfg.mirrors)
-            .err()
-            .map(|e| e.to_string())
-    } else {
-        Some("download disabled".into())
-    };
-    #[cfg(not(feature = "download"))]
-    let download_error = Some(
-        "this build of vggnet has no downloads (cargo feature `download`; the notebooks' set-up, \
-         `make setup-notebooks`, downloads the data sets they use)"
-            .to_string(),
-    );
-    let still = missing()?;
-    if still.is_empty() {
-        return Ok(());
-    }
-    Err(cfg.dataset.missing_error(
-        &cfg.dir,
-        still.iter().map(|s| s.to_string()).collect(),
-        download_error,
-    ))
-}
-
-/// [`ensure`] for IDX files: `wanted` among the data set's four.
-fn ensure_files(cfg: &DataConfig, wanted: &[IdxFile]) -> Result<()> {
-    ensure(cfg, || missing_files(&cfg.dir, wanted))
 }
 
 /// Reads and validates (images, labels) pairs of files, each file decompressed on its own

@@ -10,6 +10,7 @@ use crate::data::Split;
 use crate::error::Result;
 use crate::eval::{evaluate_by, Evaluation};
 use crate::model::{BatchNorm, LayerKind, Vgg, BN_EPS};
+use crate::recipe::mirrored_scores;
 use tch::{Device, Kind, Tensor};
 
 /// A snapshot of a network for fast CPU inference (see the module's text). Take a new one after
@@ -103,7 +104,7 @@ pub fn evaluate(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluat
     evaluate_packed(model, split, batch_size, false)
 }
 
-/// [`crate::eval::evaluate_mirrored`] through a packed snapshot, as [`evaluate`].
+/// [`crate::recipe::evaluate_mirrored`] through a packed snapshot, as [`evaluate`].
 pub fn evaluate_mirrored(model: &Vgg, split: &Split, batch_size: usize) -> Result<Evaluation> {
     evaluate_packed(model, split, batch_size, true)
 }
@@ -111,8 +112,15 @@ pub fn evaluate_mirrored(model: &Vgg, split: &Split, batch_size: usize) -> Resul
 fn evaluate_packed(model: &Vgg, split: &Split, bs: usize, mirror: bool) -> Result<Evaluation> {
     crate::engine::process::tune_allocator();
     match PackedVgg::new(model) {
-        Some(packed) => evaluate_by(model, split, bs, mirror, &|x| packed.forward(x)),
-        None => evaluate_by(model, split, bs, mirror, &|x| model.forward_t(x, false)),
+        Some(packed) => {
+            let logits = |x: &Tensor| packed.forward(x);
+            match mirror {
+                true => evaluate_by(model, split, bs, &|x| mirrored_scores(x, &logits)),
+                false => evaluate_by(model, split, bs, &logits),
+            }
+        }
+        None if mirror => crate::recipe::evaluate_mirrored(model, split, bs),
+        None => crate::eval::evaluate(model, split, bs),
     }
 }
 

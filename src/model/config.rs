@@ -43,46 +43,6 @@ impl Default for VggConfig {
     }
 }
 
-/// The named shapes of the network (`--network`): the article's, or the same architecture at an
-/// eighth of its widths for quick experiments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum Network {
-    /// The article's VGG: blocks of 64-128-256-512 channels, two hidden layers of 4096.
-    #[default]
-    Article,
-    /// The same layers at an eighth of the widths (8-16-32-64 channels, 512 hidden): about
-    /// 1/64 of the convolutions' arithmetic, for trying ideas in seconds rather than minutes.
-    /// Measured on a 2-core AVX2 EPYC, one epoch of the article's recipe on all 60,000 digits:
-    /// 25 s (2,400 images/s, against 82 for the article's network), 97.15% on the test set.
-    /// Not the article's network.
-    Narrow,
-}
-
-impl Network {
-    /// The preset's configuration for MNIST-sized input (1x28x28, 10 classes).
-    pub fn config(self) -> VggConfig {
-        match self {
-            Network::Article => VggConfig::default(),
-            Network::Narrow => VggConfig {
-                block_channels: vec![8, 16, 32, 64],
-                hidden: 512,
-                ..VggConfig::default()
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Network::Article => "article",
-            Network::Narrow => "narrow",
-        })
-    }
-}
-
 impl VggConfig {
     /// Side of the feature map after all blocks: each 2x2 max-pool floors the size by half.
     pub fn feature_size(&self) -> i64 {
@@ -216,82 +176,12 @@ impl VggConfig {
         out
     }
 
-    /// Floating-point operations of one forward pass for one image (multiply-adds count 2):
-    /// ~0.33 GFLOP for the default; a training step (forward + backward) is about 3x that.
-    pub fn forward_flops(&self) -> f64 {
-        let mut flops = 0.0;
-        let mut side = self.image_size as f64;
-        let mut cin = self.in_channels as f64;
-        for &cout in &self.block_channels {
-            let cout = cout as f64;
-            flops += 2.0 * side * side * cout * (cin + cout) * 9.0; // two 3x3 convs
-            side = (side / 2.0).floor();
-            cin = cout;
-        }
-        let (fin, h, k) = (
-            self.classifier_in() as f64,
-            self.hidden as f64,
-            self.num_classes as f64,
-        );
-        flops + 2.0 * (fin * h + h * h + h * k)
-    }
-
     /// Total number of trainable parameters (23,607,754 for the default).
     pub fn num_parameters(&self) -> i64 {
         self.parameter_shapes()
             .iter()
             .map(|(_, s)| s.iter().product::<i64>())
             .sum()
-    }
-}
-
-/// The network as PyTorch's `print(model)` prints the article's `VGG`: the `features` and
-/// `classifier` sequences, one line per module with its arguments (the flatten between them is
-/// a `view` in the article's `forward`, not a module, so it is not listed).
-impl std::fmt::Display for VggConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "VGG(")?;
-        let mut section = String::new();
-        for layer in self.layers() {
-            let Some((seq, index)) = layer.name.split_once('.') else {
-                continue; // flatten
-            };
-            if seq != section {
-                if !section.is_empty() {
-                    writeln!(f, "  )")?;
-                }
-                writeln!(f, "  ({seq}): Sequential(")?;
-                section = seq.to_string();
-            }
-            let module = match layer.kind {
-                LayerKind::Conv(_) => format!(
-                    "Conv2d({}, {}, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))",
-                    layer.shape[1], layer.shape[0]
-                ),
-                LayerKind::BatchNorm(_) => format!(
-                    "BatchNorm2d({}, eps={BN_EPS:.0e}, momentum={BN_MOMENTUM}, affine=True, \
-                     bias=True, track_running_stats=True)",
-                    layer.shape[0]
-                )
-                .replace("e-5", "e-05"),
-                LayerKind::Relu => "ReLU(inplace=True)".into(),
-                LayerKind::MaxPool => {
-                    "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
-                        .into()
-                }
-                LayerKind::Dropout => format!("Dropout(p={:?}, inplace=False)", self.dropout),
-                LayerKind::Linear(_) => format!(
-                    "Linear(in_features={}, out_features={}, bias=True)",
-                    layer.shape[1], layer.shape[0]
-                ),
-                LayerKind::Flatten => continue,
-            };
-            writeln!(f, "    ({index}): {module}")?;
-        }
-        if !section.is_empty() {
-            writeln!(f, "  )")?;
-        }
-        write!(f, ")")
     }
 }
 

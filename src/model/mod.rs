@@ -115,13 +115,6 @@ impl std::fmt::Debug for Vgg {
     }
 }
 
-/// `println!("{model}")` prints what PyTorch's `print(model)` prints for the same network.
-impl std::fmt::Display for Vgg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.config.fmt(f)
-    }
-}
-
 /// tch's vocabulary: `xs.apply_t(&model, train)`, as in tch's own examples, runs
 /// [`Vgg::forward_t`]. `model.forward_t(..)` still calls the inherent method (inherent methods
 /// win), which returns a `Result`.
@@ -219,23 +212,6 @@ impl Vgg {
     /// buffers when the network has them (what checkpoints hold).
     pub fn state_dict(&self) -> Vec<(String, Tensor)> {
         self.named(self.config.state_dict_shapes())
-    }
-
-    /// The largest absolute difference between this model's `state_dict()` entries and
-    /// `other`'s (0 when the weights are identical). Models of different configs are an error.
-    pub fn max_weight_difference(&self, other: &Vgg) -> Result<f64> {
-        if self.config != other.config {
-            return Err(Error::Config(
-                "the two models have different configs: their weights do not correspond".into(),
-            ));
-        }
-        let mut largest = 0.0f64;
-        for ((_, a), (_, b)) in self.state_dict().iter().zip(other.state_dict().iter()) {
-            let b = b.f_to_device(a.device())?;
-            let d = (a - &b).f_abs()?.f_max()?.f_double_value(&[])?;
-            largest = largest.max(d);
-        }
-        Ok(largest)
     }
 
     fn named(&self, shapes: Vec<(String, Vec<i64>)>) -> Vec<(String, Tensor)> {
@@ -348,35 +324,5 @@ impl Vgg {
     /// `kind`: cast them up for the loss, as autocast does for `cross_entropy`.
     pub fn forward_autocast(&self, xs: &Tensor, train: bool, kind: Kind) -> Result<Tensor> {
         self.walk(xs, train, Some(kind), &mut |_, _| {})
-    }
-
-    /// The shape after each stage for an input of `batch` images: a teaching aid that shows
-    /// 28 -> 14 -> 7 -> 3 -> 1 (runs a real forward pass in eval mode).
-    pub fn stage_shapes(&self, batch: i64) -> Result<Vec<(String, Vec<i64>)>> {
-        let c = &self.config;
-        let x = Tensor::zeros(
-            [batch, c.in_channels, c.image_size, c.image_size],
-            (Kind::Float, self.device()),
-        );
-        let mut out = vec![("input".to_string(), x.size())];
-        let mut block = 0;
-        let _logits = tch::no_grad(|| {
-            self.walk(&x, false, None, &mut |layer, y| {
-                let stage = match layer.kind {
-                    LayerKind::MaxPool => {
-                        block += 1;
-                        format!("block {block} (conv, conv, pool)")
-                    }
-                    LayerKind::Flatten => "flatten".to_string(),
-                    LayerKind::Dropout if layer.name == "classifier.5" => {
-                        "classifier hidden".to_string()
-                    }
-                    LayerKind::Linear(2) => "logits".to_string(),
-                    _ => return,
-                };
-                out.push((stage, y.size()));
-            })
-        })?;
-        Ok(out)
     }
 }

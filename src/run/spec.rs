@@ -123,7 +123,7 @@ mod tests {
             "{err}"
         );
 
-        let model = Vgg::new(crate::model::Network::Narrow.config(), Device::Cpu).unwrap();
+        let model = Vgg::new(crate::settings::Network::Narrow.config(), Device::Cpu).unwrap();
         save_model(&model, &dir.path().join(MODEL_FILE)).unwrap();
         let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
         assert_eq!(

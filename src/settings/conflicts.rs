@@ -165,7 +165,7 @@ pub fn augment_text(a: Option<Augment>) -> String {
 mod tests {
     use super::*;
     use crate::data::Dataset;
-    use crate::model::Network;
+    use crate::settings::Network;
 
     /// A run started from a recipe with its own epochs, batch size and seed resumes under that
     /// recipe's name.

@@ -15,11 +15,13 @@
 //! - device: the model's; a run records it typed in its `run.json` ([`crate::run::RunSpec`]).
 
 mod conflicts;
+mod network;
 
 pub use conflicts::*;
+pub use network::Network;
 
 use crate::data::Dataset;
-use crate::model::{Network, VggConfig};
+use crate::model::VggConfig;
 use crate::recipe::{Augment, LrSchedule, Plan, Recipe, FAST_FINAL_FRACTION};
 use crate::train::{AmpMode, TrainConfig};
 

@@ -5,6 +5,7 @@
 
 use crate::data::Split;
 use crate::error::{Error, Result};
+use crate::eval::Evaluation;
 use crate::model::Vgg;
 use tch::{Kind, Tensor};
 
@@ -163,4 +164,41 @@ pub fn forward_with_blocks(model: &Vgg, xs: &Tensor) -> Result<(Tensor, Vec<Tens
         }
     })?;
     Ok((logits, blocks))
+}
+
+/// Reading an evaluation's confusion matrix: which classes the model gets right, and what it
+/// takes for what.
+impl Evaluation {
+    /// Percent correct per true class (NaN for a class absent from the split; 0 for a row
+    /// too short to hold its diagonal, which [`evaluate`] never makes).
+    pub fn per_class_accuracy(&self) -> Vec<f64> {
+        self.confusion
+            .iter()
+            .enumerate()
+            .map(|(c, row)| {
+                let n: u64 = row.iter().sum();
+                100.0 * row.get(c).copied().unwrap_or(0) as f64 / n as f64
+            })
+            .collect()
+    }
+
+    /// The `k` largest confusions, off the diagonal: (true class, predicted class, count),
+    /// most frequent first (ties: lower true class, then lower prediction, first); pairs never
+    /// confused are left out.
+    pub fn largest_confusions(&self, k: usize) -> Vec<(i64, i64, u64)> {
+        let mut off: Vec<(i64, i64, u64)> = self
+            .confusion
+            .iter()
+            .enumerate()
+            .flat_map(|(t, row)| {
+                row.iter()
+                    .enumerate()
+                    .filter(move |&(p, &n)| p != t && n > 0)
+                    .map(move |(p, &n)| (t as i64, p as i64, n))
+            })
+            .collect();
+        off.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+        off.truncate(k);
+        off
+    }
 }

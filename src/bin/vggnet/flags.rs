@@ -1,9 +1,9 @@
 //! What clap cannot say by itself: `--augment`'s syntax, and `vggnet train --help`'s defaults
 //! taken from the library.
 
-use vggnet::model::Network;
 use vggnet::recipe::Augment;
 use vggnet::recipe::Recipe;
+use vggnet::settings::Network;
 use vggnet::train::AmpMode;
 
 #[derive(Clone, Copy)]

@@ -12,8 +12,8 @@ use train::train;
 use use_model::{eval_cmd, predict_cmd, EvalOptions};
 use vggnet::data::{DataConfig, Dataset};
 use vggnet::engine::parse_device;
-use vggnet::model::Network;
 use vggnet::recipe::Recipe;
+use vggnet::settings::Network;
 use vggnet::tch::Device;
 use vggnet::train::AmpMode;
 
