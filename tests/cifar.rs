@@ -210,7 +210,7 @@ fn the_archive_downloads_checked_and_unpacks() {
     assert!(!target.join("cifar-10-batches-bin").exists());
     // With the stand-in's own checksum: unpacked, and it loads.
     let md5 = vggnet::idx::md5_hex(&std::fs::read(&archive).unwrap());
-    let written = vggnet::data::cifar::download_archive(
+    let written = vggnet::data::cifar::download_stand_in(
         Dataset::Cifar10,
         &target,
         &[format!("{base}/404/"), format!("{base}/ok/")],
@@ -235,7 +235,7 @@ fn the_archive_downloads_checked_and_unpacks() {
         let (base, archive) = served(site.path(), "cifar-10-binary.tar.gz", &entries);
         let md5 = vggnet::idx::md5_hex(&std::fs::read(&archive).unwrap());
         let fresh = tempfile::tempdir().unwrap();
-        let err = vggnet::data::cifar::download_archive(
+        let err = vggnet::data::cifar::download_stand_in(
             Dataset::Cifar10,
             fresh.path(),
             &[format!("{base}/ok/")],

@@ -407,3 +407,50 @@ fn the_narrow_network_has_the_articles_layers_at_an_eighth_of_the_widths() {
     assert!((40.0..70.0).contains(&ratio), "{ratio}");
     narrow.validate().unwrap();
 }
+
+/// Notebook 01's `vgg` cell, the article's network written in tch (copied by
+/// tests/notebook_loop.rs).
+#[allow(unused_imports)]
+mod page {
+    include!("notebook/vgg01.rs");
+}
+
+/// The network notebook 01 writes in tch is the crate's: the same parameter names and shapes,
+/// and, given the crate's weights, the same eval-mode logits bit for bit (the article's widths
+/// and the narrow ones, so a width written into the cell instead of read from the config fails).
+#[test]
+fn notebook_01s_network_in_tch_is_the_crates() {
+    let _rng = common::rng_lock();
+    for config in [VggConfig::default(), Network::Narrow.config()] {
+        tch::manual_seed(3);
+        let model = Vgg::new(config.clone(), Device::Cpu).unwrap();
+        let mut vs = tch::nn::VarStore::new(Device::Cpu);
+        let net = page::vgg(
+            &vs.root(),
+            &config.block_channels,
+            config.hidden,
+            config.num_classes,
+        );
+        let mut names: Vec<(String, Vec<i64>)> = vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (name, t.size()))
+            .collect();
+        names.sort();
+        let mut want = config.parameter_shapes();
+        want.sort();
+        assert_eq!(
+            names, want,
+            "notebook 01's network names its weights otherwise"
+        );
+        vs.copy(model.var_store()).unwrap();
+        let x = Tensor::randn([3, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let page_logits = tch::no_grad(|| x.apply_t(&net, false));
+        let crate_logits = tch::no_grad(|| model.forward_t(&x, false)).unwrap();
+        assert!(
+            page_logits.equal(&crate_logits),
+            "notebook 01's network computes other logits: largest difference {}",
+            (&page_logits - &crate_logits).abs().max().double_value(&[])
+        );
+    }
+}

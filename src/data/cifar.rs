@@ -127,7 +127,6 @@ fn read_split(
             name: name.to_string(),
             path,
             crc32: format!("{:08x}", crc32fast::hash(&bytes)),
-            md5: String::new(),
         });
         labels.extend(l);
         pixels.extend(p);
@@ -182,10 +181,34 @@ pub fn load_test(cfg: &DataConfig) -> Result<(Split, Vec<SourceFile>)> {
 }
 
 #[cfg(feature = "download")]
-/// Downloads the archive from the first mirror that serves it with the MD5 `md5` (the
-/// published one, [`CifarFiles::archive_md5`], when [`crate::download::download_with`] calls
-/// it) and unpacks the six batches into `dir/<folder>/`, each checked and written atomically.
+/// Downloads the archive from the first mirror that serves it with its published MD5
+/// ([`CifarFiles::archive_md5`]) and unpacks the six batches into `dir/<folder>/`, each checked
+/// and written atomically.
 pub fn download_archive(
+    dataset: Dataset,
+    dir: &Path,
+    mirrors: &[String],
+    cfg: &super::fetch::DownloadConfig,
+) -> Result<Vec<PathBuf>> {
+    let md5 = files(dataset)?.archive_md5;
+    download_checked(dataset, dir, mirrors, md5, cfg)
+}
+
+#[cfg(all(feature = "download", feature = "stand-in-archives"))]
+/// Test-only (cargo feature `stand-in-archives`): [`download_archive`] accepting the MD5 `md5`
+/// in place of the published one, for a test's stand-in archive.
+pub fn download_stand_in(
+    dataset: Dataset,
+    dir: &Path,
+    mirrors: &[String],
+    md5: &str,
+    cfg: &super::fetch::DownloadConfig,
+) -> Result<Vec<PathBuf>> {
+    download_checked(dataset, dir, mirrors, md5, cfg)
+}
+
+#[cfg(feature = "download")]
+fn download_checked(
     dataset: Dataset,
     dir: &Path,
     mirrors: &[String],

@@ -2,7 +2,6 @@
 //! ([`SourceFile`]).
 
 use super::dataset::Dataset;
-use super::idx;
 use crate::error::{Error, Result};
 use std::path::PathBuf;
 
@@ -62,31 +61,10 @@ impl Default for DataConfig {
 /// One file a split was read from, with the CRC-32 of its decompressed bytes (recorded with a
 /// training run, so a resumed run can tell it is reading the same data).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceFile {
     pub name: String,
     pub path: PathBuf,
     /// CRC-32 of the decompressed bytes, 8 hex digits.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub crc32: String,
-    /// MD5 of the decompressed bytes: what runs saved before loading checked CRC-32s
-    /// recorded (a resume of such a run computes it again to compare).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub md5: String,
-}
-
-impl SourceFile {
-    /// Whether `self` (read now) holds the same bytes as `saved` (recorded with a run): by
-    /// CRC-32, or by MD5 for a record that has only that, read again from `self.path`.
-    /// Returns the checksum kind and the two values when they differ.
-    pub fn differs_from(
-        &self,
-        saved: &SourceFile,
-    ) -> Result<Option<(&'static str, String, String)>> {
-        if !saved.crc32.is_empty() || saved.md5.is_empty() {
-            return Ok((self.crc32 != saved.crc32)
-                .then(|| ("CRC-32", self.crc32.clone(), saved.crc32.clone())));
-        }
-        let now = idx::md5_hex(&idx::read_idx_bytes(&self.path, 1 << 30)?);
-        Ok((now != saved.md5).then(|| ("MD5", now, saved.md5.clone())))
-    }
 }

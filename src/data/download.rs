@@ -73,7 +73,7 @@ pub fn download_with(
     mirrors: &[String],
     cfg: &DownloadConfig,
 ) -> Result<Vec<PathBuf>> {
-    if let Files::Cifar(f) = &dataset.spec().files {
+    if let Files::Cifar(_) = &dataset.spec().files {
         if crate::data::cifar::missing(dataset, dir, true)?.is_empty() {
             return Ok(Vec::new());
         }
@@ -81,7 +81,6 @@ pub fn download_with(
             dataset,
             dir,
             mirrors,
-            f.archive_md5,
             &DownloadConfig {
                 max_bytes: cfg.max_bytes.max(256 << 20),
                 ..cfg.clone()

@@ -135,7 +135,6 @@ fn sources(raw: &[RawFile], files: &[IdxFile]) -> Vec<SourceFile> {
             name: f.name.to_string(),
             path: r.path.clone(),
             crc32: format!("{:08x}", r.crc32),
-            md5: String::new(),
         })
         .collect()
 }

@@ -21,7 +21,7 @@ pub struct VggConfig {
     /// Dropout probability in the classifier.
     pub dropout: f64,
     /// Batch normalization after each convolution (torchvision's `vgg*_bn` layout). Off in
-    /// the article's network; configs saved before this switch existed read as off.
+    /// the article's network (the default of the field).
     pub batch_norm: bool,
 }
 

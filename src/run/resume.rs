@@ -88,11 +88,13 @@ impl Run {
             ));
         } else {
             for (now, then) in data.sources.iter().zip(&spec.data_files) {
-                if let Some((kind, now_sum, then_sum)) = now.differs_from(then)? {
+                if now.crc32 != then.crc32 {
                     changed.push(format!(
-                        "{} has {kind} {now_sum} but the run trained on {} with {kind} {then_sum}",
+                        "{} has CRC-32 {} but the run trained on {} with CRC-32 {}",
                         now.path.display(),
+                        now.crc32,
                         then.path.display(),
+                        then.crc32,
                     ));
                 }
             }

@@ -28,9 +28,7 @@ pub struct TrainerState {
     pub scaler: GradScaler,
     pub optimizer_step: u64,
     pub history: Vec<EpochRecord>,
-    #[serde(default)]
     pub evals: Vec<EvalPoint>,
-    #[serde(default)]
     pub curve: Vec<CurvePoint>,
 }
 

@@ -1,4 +1,4 @@
-// Notebook 02's `train_epoch` and `evaluate_model` cells, copied by tests/train.rs.
+// notebooks/02_training.ipynb's `train_epoch`, `evaluate_model` cells, copied for the tests.
 // Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test notebook_loop
 /// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
 /// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
