@@ -65,23 +65,23 @@ fn unscale_divides_and_detects_inf_and_nan() {
 #[test]
 fn inf_backs_off_and_clean_steps_grow() {
     let mut s = GradScaler::new(GradScalerConfig::default(), true);
-    s.update(true);
+    s.update_with(true);
     assert_eq!(s.scale, 32768.0);
     assert_eq!(s.skipped_steps, 1);
     for _ in 0..1999 {
-        s.update(false);
+        s.update_with(false);
     }
     assert_eq!(s.scale, 32768.0, "no growth before 2000 clean steps");
-    s.update(false);
+    s.update_with(false);
     assert_eq!(s.scale, 65536.0, "doubles after 2000 clean steps");
     assert_eq!(s.growth_tracker, 0);
     // An inf in the middle resets the count.
     for _ in 0..1000 {
-        s.update(false);
+        s.update_with(false);
     }
-    s.update(true);
+    s.update_with(true);
     for _ in 0..1999 {
-        s.update(false);
+        s.update_with(false);
     }
     assert_eq!(s.scale, 32768.0);
 }
@@ -92,7 +92,7 @@ fn disabled_scaler_is_a_pass_through() {
     let loss = Tensor::from(2.5f32);
     assert_eq!(f64::try_from(s.scale_loss(&loss)).unwrap(), 2.5);
     assert!(!s.unscale_(&[grad_of(&[f32::INFINITY])]));
-    s.update(true);
+    s.update_with(true);
     assert_eq!(s.scale, 65536.0);
 }
 

@@ -1,6 +1,6 @@
 //! Notebook cells that tests run reach them through copies in tests/notebook/ (the crate's build
 //! reads no notebook: a learner's half-edited notebook must not break it): notebook 02's
-//! `train_epoch` and `evaluate_model` (tests/train.rs) and notebook 01's `vgg`, the article's
+//! `autocast_forward`, `train_epoch` and `evaluate_model` (tests/train.rs) and notebook 01's `vgg`, the article's
 //! network in tch (tests/model.rs). This test holds each copy equal to its notebook; it is a test
 //! binary of its own so that it can write the copies again (`VGGNET_WRITE_NOTEBOOK_LOOP=1`) when
 //! an old copy no longer compiles against the crate.
@@ -19,7 +19,7 @@ const COPIES: [Copy; 2] = [
     Copy {
         file: "tests/notebook/loop02.rs",
         notebook: "notebooks/02_training.ipynb",
-        functions: &["train_epoch", "evaluate_model"],
+        functions: &["autocast_forward", "train_epoch", "evaluate_model"],
     },
     Copy {
         file: "tests/notebook/vgg01.rs",

@@ -145,8 +145,10 @@ fn resumed_runs_are_exact_at_epoch_ends_and_mid_epoch() {
     );
 }
 
-/// The notebook's hand-run loop: the public pieces, called one after another, are exactly
-/// `Trainer::step` (with the grad scaler switched on, so unscaling is exercised too).
+/// The notebook's hand-run step: the public pieces, called one after another, and notebook 02's
+/// lines in tch's words (`zero_grad`, forward, cross-entropy, `scale(loss).backward()`,
+/// `scaler.step`, `scaler.update`) are exactly `Trainer::step` (with the grad scaler switched
+/// on, so unscaling is exercised too).
 #[test]
 fn the_pieces_run_by_hand_are_the_step() {
     let _rng = rng_lock();
@@ -158,10 +160,28 @@ fn the_pieces_run_by_hand_are_the_step() {
     };
     let mut by_step = scaled(5);
     let mut by_hand = scaled(5);
+    let mut in_tch = scaled(5);
     for (b, batch) in data.train.batches(32, None).enumerate() {
         let (xs, ys) = batch.unwrap();
         tch::manual_seed(100 + b as i64);
         let out = by_step.step(&xs, &ys).unwrap();
+        // Notebook 02's words: zero_grad, forward, cross-entropy, scale(loss).backward(),
+        // scaler.step(optimizer), scaler.update().
+        tch::manual_seed(100 + b as i64);
+        let precision = in_tch.precision();
+        let (model, optimizer, scaler) = in_tch.parts_mut();
+        optimizer.zero_grad();
+        let output = notebook::autocast_forward(model, precision, &xs).unwrap();
+        let loss = output
+            .to_kind(tch::Kind::Float)
+            .cross_entropy_for_logits(&ys);
+        scaler.scale(&loss).backward();
+        let skipped = scaler.step(optimizer);
+        scaler.update();
+        assert_eq!(
+            (f64::try_from(&loss).unwrap(), skipped),
+            (out.loss, out.skipped)
+        );
         tch::manual_seed(100 + b as i64);
         let (_logits, loss) = by_hand.forward_loss(&xs, &ys).unwrap();
         let grads = by_hand.scaled_grads(&loss).unwrap();
@@ -169,15 +189,21 @@ fn the_pieces_run_by_hand_are_the_step() {
         if !found_inf {
             by_hand.optimizer_mut().step_grads(&grads);
         }
-        by_hand.scaler_mut().update(found_inf);
+        by_hand.scaler_mut().update_with(found_inf);
         assert_eq!(f64::try_from(&loss).unwrap(), out.loss);
         assert_eq!(found_inf, out.skipped);
     }
     assert_eq!(by_hand.scaler().scale, by_step.scaler().scale);
+    assert_eq!(in_tch.scaler().scale, by_step.scaler().scale);
     assert_same_weights(
         by_step.model(),
         by_hand.model(),
         "the hand-run loop differs from Trainer::step",
+    );
+    assert_same_weights(
+        by_step.model(),
+        in_tch.model(),
+        "notebook 02's step in tch's words differs from Trainer::step",
     );
 }
 
@@ -238,10 +264,10 @@ fn a_run_trained_in_budgeted_calls_equals_one_call() {
 /// the cells, held equal to notebooks/02_training.ipynb by tests/notebook_loop.rs
 /// (the crate's build reads no notebook: a learner's half-edited 02 must not break it).
 mod notebook {
-    use tch::Kind;
+    use tch::{Kind, Tensor};
     use vggnet::data::Split;
     use vggnet::model::Vgg;
-    use vggnet::train::{EpochRecord, StepOutput, StepPlan, Trainer};
+    use vggnet::train::{EpochRecord, Precision, StepOutput, StepPlan, Trainer};
     include!("notebook/loop02.rs");
 }
 

@@ -36,6 +36,13 @@ impl Trainer {
         (&mut self.model, &mut self.optimizer)
     }
 
+    /// The article's three, to write its loop with: the model, the optimizer and the scaler
+    /// (`model(data)`, `optimizer.zero_grad()`, `scaler.scale(loss).backward()`,
+    /// `scaler.step(optimizer)`, `scaler.update()`: notebook 02's `train_epoch`).
+    pub fn parts_mut(&mut self) -> (&Vgg, &mut AdamW, &mut GradScaler) {
+        (&self.model, &mut self.optimizer, &mut self.scaler)
+    }
+
     /// The grad scaler (inactive unless the precision is float16).
     pub fn scaler(&self) -> &GradScaler {
         &self.scaler

@@ -8,6 +8,7 @@
 //! tch's `autocast` only works on CUDA: on the CPU, AMP is off and the scaler is disabled
 //! (every method is then a pass-through), exactly as PyTorch's GradScaler on a device without AMP.
 
+use super::optim::AdamW;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -41,6 +42,10 @@ pub struct GradScaler {
     pub growth_tracker: u64,
     /// Steps skipped because of inf/NaN gradients, over the scaler's life.
     pub skipped_steps: u64,
+    /// Whether the last [`GradScaler::step`] found an inf/NaN gradient (what
+    /// [`GradScaler::update`] reads).
+    #[serde(skip)]
+    found_inf: bool,
 }
 
 impl GradScaler {
@@ -52,6 +57,7 @@ impl GradScaler {
             scale: config.init_scale,
             growth_tracker: 0,
             skipped_steps: 0,
+            found_inf: false,
         }
     }
 
@@ -108,8 +114,31 @@ impl GradScaler {
         found.double_value(&[0]) != 0.0
     }
 
+    /// `scaler.scale(loss)`: [`GradScaler::scale_loss`], PyTorch's name.
+    pub fn scale(&self, loss: &Tensor) -> Tensor {
+        self.scale_loss(loss)
+    }
+
+    /// `scaler.step(optimizer)`: unscales the gradients `backward()` left in the optimizer's
+    /// parameters, then takes the optimizer's step unless one of them is inf or NaN. Returns
+    /// true when the step was skipped; [`GradScaler::update`] then lowers the scale.
+    pub fn step(&mut self, optimizer: &mut AdamW) -> bool {
+        let grads = optimizer.grads();
+        self.found_inf = self.unscale_(&grads);
+        if !self.found_inf {
+            optimizer.step_grads(&grads);
+        }
+        self.found_inf
+    }
+
+    /// `scaler.update()`: the scale after the last [`GradScaler::step`]
+    /// ([`GradScaler::update_with`] what it found).
+    pub fn update(&mut self) {
+        self.update_with(self.found_inf);
+    }
+
     /// Updates the scale after a step: backoff on inf/NaN, growth after enough clean steps.
-    pub fn update(&mut self, found_inf: bool) {
+    pub fn update_with(&mut self, found_inf: bool) {
         if !self.enabled {
             return;
         }

@@ -206,7 +206,7 @@ impl Trainer {
         if !found_inf {
             self.optimizer.step_grads(grads);
         }
-        self.scaler.update(found_inf);
+        self.scaler.update_with(found_inf);
         found_inf
     }
 

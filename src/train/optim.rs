@@ -219,6 +219,26 @@ impl AdamW {
         });
     }
 
+    /// `optimizer.zero_grad()`: zeroes the gradient `backward()` left in each parameter.
+    pub fn zero_grad(&mut self) {
+        for (_, p) in &mut self.params {
+            p.zero_grad();
+        }
+    }
+
+    /// The gradients `backward()` left in the parameters' `.grad()`, in parameter order
+    /// (undefined where none was computed).
+    pub fn grads(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, p)| p.grad()).collect()
+    }
+
+    /// `optimizer.step()`: one update from the gradients in the parameters' `.grad()`
+    /// ([`AdamW::step_grads`] of [`AdamW::grads`]).
+    pub fn step(&mut self) {
+        let grads = self.grads();
+        self.step_grads(&grads);
+    }
+
     /// The state as named tensors (`exp_avg.<param>`, `exp_avg_sq.<param>`) plus the step.
     pub fn state(&self) -> (Vec<(String, Tensor)>, u64) {
         let mut out = Vec::with_capacity(self.params.len() * 2);

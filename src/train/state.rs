@@ -159,10 +159,8 @@ pub fn trainer_from_state(
         .optimizer
         .load_state(&moved, state.optimizer_step, &opt_path)?;
     let enabled = trainer.scaler.enabled;
-    trainer.scaler = GradScaler {
-        enabled,
-        ..state.scaler
-    };
+    trainer.scaler = state.scaler;
+    trainer.scaler.enabled = enabled;
     trainer.position = state.position;
     trainer.history = state.history;
     trainer.evals = state.evals;

@@ -1,5 +1,14 @@
-// notebooks/02_training.ipynb's `train_epoch`, `evaluate_model` cells, copied for the tests.
+// notebooks/02_training.ipynb's `autocast_forward`, `train_epoch`, `evaluate_model` cells, copied for the tests.
 // Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test notebook_loop
+/// `with autocast(): model(data)`, in training mode (dropout on), in the run's precision: float16 under tch's
+/// autocast on a GPU, bfloat16 through the crate's autocast on a CPU (tch's is CUDA-only), else float32.
+pub fn autocast_forward(model: &Vgg, precision: Precision, data: &Tensor) -> vggnet::Result<Tensor> {
+    match precision {
+        Precision::Bfloat16 => model.forward_autocast(data, true, Kind::BFloat16),
+        p => tch::autocast(p == Precision::Float16, || model.forward_t(data, true)),
+    }
+}
+
 /// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
 /// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
 /// `plan`: the recipe's rate and pictures at each step (the article's: its rate, the pictures as they are).
@@ -9,6 +18,7 @@ pub fn train_epoch(trainer: &mut Trainer, plan: &dyn StepPlan, train: &Split, bu
     let started = std::time::Instant::now();
     let batches = trainer.epoch_batches(train);                     // train_loader = DataLoader(..., batch_size=64, shuffle=True)
     let (peak, total) = (trainer.config().optimizer.lr, (batches.len() * trainer.config().epochs) as u64);
+    let (precision, smoothing) = (trainer.precision(), trainer.config().label_smoothing); // nn.CrossEntropyLoss(label_smoothing=..)
     let mut images = 0;
     for (b, indices) in batches.iter().enumerate().skip(trainer.position.batch) { // for data, target in pbar:
         if *budget == 0 {                                           // (budget used up: the place in the epoch is kept)
@@ -20,17 +30,17 @@ pub fn train_epoch(trainer: &mut Trainer, plan: &dyn StepPlan, train: &Split, bu
         let data = plan.pictures(data, trainer.position.epoch + 1)?; // (the recipe's augmentation, if any)
         let lr = plan.lr(peak, trainer.position.global_step, total); // (the recipe's rate for this step)
         trainer.set_lr(lr);
-        let (output, loss) = trainer.forward_loss(&data, &target)?; // with autocast(): output = model(data); loss = criterion(output, target)
-                                                                    //   (model.train(): dropout is on)  output (B, 10), loss ()
-        let grads = trainer.scaled_grads(&loss)?;                   // optimizer.zero_grad(); scaler.scale(loss).backward()
-        let found_inf = trainer.scaler().unscale_(&grads);          // scaler.step(optimizer): unscale, look for inf/NaN,
-        if !found_inf {
-            trainer.optimizer_mut().step_grads(&grads);             //   and take the AdamW step unless there was one
-        }
-        trainer.scaler_mut().update(found_inf);                     // scaler.update()
+        let (model, optimizer, scaler) = trainer.parts_mut();
+        optimizer.zero_grad();                                      // optimizer.zero_grad()
+        let output = autocast_forward(model, precision, &data)?;    // with autocast(): output = model(data)  (B, 10)
+        let loss = output.to_kind(Kind::Float)                      //   loss = criterion(output, target)
+            .cross_entropy_loss::<Tensor>(&target, None, tch::Reduction::Mean, -100, smoothing); // ()
+        scaler.scale(&loss).backward();                             // scaler.scale(loss).backward()
+        let skipped = scaler.step(optimizer);                       // scaler.step(optimizer): unscale; skip on inf/NaN
+        scaler.update();                                            // scaler.update()
         let predicted = output.argmax(1, false);                    // _, predicted = torch.max(output, 1)  (B,)
         let correct = predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]) as u64; // (predicted == target).sum().item()
-        let step = StepOutput { loss: loss.double_value(&[]), correct, skipped: found_inf }; // loss.item()
+        let step = StepOutput { loss: loss.double_value(&[]), correct, skipped }; // loss.item()
         let p = trainer.count_step(b, indices.len(), &step);        // running_loss += ...; total += target.size(0); correct += ...
         *budget -= 1;
         images += indices.len();
