@@ -242,7 +242,7 @@ CONFIG = "let config = VggConfig::default();"
 NB02_SETUP = [":dep vggnet", "let device = vggnet::engine::device();", "let given = Overrides"]
 NB02_SIDE = "let steps_per_setting"
 NB02_RANGE = "let range_steps"
-NB02_RUN = ["let run_config = RunConfig", "fn train_epoch(", "fn evaluate_model(", "let mut budget = budget_steps;"]
+NB02_RUN = ["let run_config = RunConfig", "fn autocast_forward(", "fn train_epoch(", "fn evaluate_model(", "let mut budget = budget_steps;"]
 SIDE_LIST = '[("lr 1e-3 (article)", 1e-3), ("lr 3e-4", 3e-4)]'
 WITH_3E3 = '[("lr 1e-3 (article)", 1e-3), ("lr 3e-4", 3e-4), ("lr 3e-3", 3e-3)]'
 
