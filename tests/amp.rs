@@ -90,7 +90,7 @@ fn inf_backs_off_and_clean_steps_grow() {
 fn disabled_scaler_is_a_pass_through() {
     let mut s = GradScaler::new(GradScalerConfig::default(), false);
     let loss = Tensor::from(2.5f32);
-    assert_eq!(f64::try_from(s.scale_loss(&loss)).unwrap(), 2.5);
+    assert_eq!(f64::try_from(s.scale(&loss)).unwrap(), 2.5);
     assert!(!s.unscale_(&[grad_of(&[f32::INFINITY])]));
     s.update_with(true);
     assert_eq!(s.scale, 65536.0);
@@ -110,10 +110,11 @@ fn trainer_skips_the_step_on_an_injected_inf_gradient() {
         .unwrap()
         .sum(Kind::Float)
         * f64::INFINITY;
-    assert!(
-        trainer.backward_and_step(&loss).unwrap(),
-        "step must be skipped"
-    );
+    // PyTorch's words: scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update().
+    let (_, optimizer, scaler) = trainer.parts_mut();
+    scaler.scale(&loss).backward();
+    assert!(scaler.step(optimizer), "step must be skipped");
+    scaler.update();
     assert_eq!(trainer.scaler().scale, 32768.0);
     assert_eq!(trainer.optimizer().step_count(), 0);
     for ((name, after), before) in trainer.model().named_parameters().iter().zip(&before) {

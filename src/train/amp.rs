@@ -70,8 +70,8 @@ impl GradScaler {
         }
     }
 
-    /// `loss * scale` (or `loss` when disabled).
-    pub fn scale_loss(&self, loss: &Tensor) -> Tensor {
+    /// `scaler.scale(loss)`: `loss * scale` (or `loss` when disabled).
+    pub fn scale(&self, loss: &Tensor) -> Tensor {
         if self.enabled {
             loss * self.scale
         } else {
@@ -112,11 +112,6 @@ impl GradScaler {
             }
         });
         found.double_value(&[0]) != 0.0
-    }
-
-    /// `scaler.scale(loss)`: [`GradScaler::scale_loss`], PyTorch's name.
-    pub fn scale(&self, loss: &Tensor) -> Tensor {
-        self.scale_loss(loss)
     }
 
     /// `scaler.step(optimizer)`: unscales the gradients `backward()` left in the optimizer's

@@ -189,7 +189,7 @@ impl Trainer {
     /// autograd.grad, not `.grad()`: nothing to zero and nothing to accumulate, like
     /// PyTorch's `zero_grad(set_to_none=True)`.
     pub fn scaled_grads(&self, loss: &Tensor) -> Result<Vec<Tensor>> {
-        let scaled = self.scaler.scale_loss(loss);
+        let scaled = self.scaler.scale(loss);
         Ok(Tensor::f_run_backward(
             &[&scaled],
             &self.optimizer.params(),
@@ -208,13 +208,6 @@ impl Trainer {
         }
         self.scaler.update_with(found_inf);
         found_inf
-    }
-
-    /// [`Trainer::scaled_grads`] then [`Trainer::apply_grads`]: the backward half of a step
-    /// for a loss computed elsewhere. Returns true when the step was skipped.
-    pub fn backward_and_step(&mut self, loss: &Tensor) -> Result<bool> {
-        let grads = self.scaled_grads(loss)?;
-        Ok(self.apply_grads(&grads))
     }
 
     /// One step of the article's loop on a batch (`xs` (B, 1, 28, 28), `ys` (B,)): forward
