@@ -1,80 +1,45 @@
 //! The crate's typed error. Every variant that concerns a file names it.
 
-use std::fmt;
 use std::path::PathBuf;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What is wrong with an IDX file (MNIST's format).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What is wrong with an IDX file (MNIST's format); each message says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdxProblem {
-    /// The file has zero bytes.
+    #[error("file is empty")]
     Empty,
-    /// Fewer bytes than the header needs.
+    #[error("truncated header: needs {needed} bytes, file has {found}")]
     TruncatedHeader { needed: usize, found: usize },
-    /// The header promises more data than the file holds.
+    #[error("truncated data: header promises {expected} bytes in all, file has {found}")]
     TruncatedBody { expected: usize, found: usize },
-    /// More bytes than the header accounts for.
+    #[error("unexpected trailing bytes: header accounts for {expected} bytes, file has {found}")]
     TrailingBytes { expected: usize, found: usize },
-    /// The first four bytes are not the IDX magic number for this kind of file.
+    #[error(
+        "wrong magic number: expected {expected:#010x}, found {found:#010x} (not an IDX file of \
+         this kind)"
+    )]
     BadMagic { expected: u32, found: u32 },
-    /// Images other than 28x28.
+    #[error("images are {rows}x{cols}, expected {side}x{side}")]
     BadDimensions { rows: u32, cols: u32, side: usize },
     /// The item count is not the one the official set has.
+    #[error("holds {found} items, expected {expected}")]
     BadCount { expected: u32, found: u32 },
-    /// A label outside 0-9.
+    #[error("label {value} at index {index} is outside 0-9")]
     BadLabel { index: usize, value: u8 },
-    /// The gzip stream could not be decompressed.
+    #[error("corrupt gzip data: {0}")]
     CorruptGzip(String),
     /// The path is a directory (or another non-file).
+    #[error("is a directory, not a file")]
     NotAFile,
     /// The image and label files hold different numbers of items.
+    #[error("holds {labels} labels but {} holds {images} images", other.display())]
     CountsDisagree {
         images: u32,
         labels: u32,
         other: PathBuf,
     },
-}
-
-impl fmt::Display for IdxProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IdxProblem::Empty => write!(f, "file is empty"),
-            IdxProblem::TruncatedHeader { needed, found } => write!(
-                f,
-                "truncated header: needs {needed} bytes, file has {found}"
-            ),
-            IdxProblem::TruncatedBody { expected, found } => write!(
-                f,
-                "truncated data: header promises {expected} bytes in all, file has {found}"
-            ),
-            IdxProblem::TrailingBytes { expected, found } => write!(
-                f,
-                "unexpected trailing bytes: header accounts for {expected} bytes, file has {found}"
-            ),
-            IdxProblem::BadMagic { expected, found } => write!(
-                f,
-                "wrong magic number: expected {expected:#010x}, found {found:#010x} (not an IDX file of this kind)"
-            ),
-            IdxProblem::BadDimensions { rows, cols, side } => {
-                write!(f, "images are {rows}x{cols}, expected {side}x{side}")
-            }
-            IdxProblem::BadCount { expected, found } => {
-                write!(f, "holds {found} items, expected {expected}")
-            }
-            IdxProblem::BadLabel { index, value } => {
-                write!(f, "label {value} at index {index} is outside 0-9")
-            }
-            IdxProblem::CorruptGzip(why) => write!(f, "corrupt gzip data: {why}"),
-            IdxProblem::NotAFile => write!(f, "is a directory, not a file"),
-            IdxProblem::CountsDisagree { images, labels, other } => write!(
-                f,
-                "holds {labels} labels but {} holds {images} images",
-                other.display()
-            ),
-        }
-    }
 }
 
 /// Every error the library returns.
@@ -217,42 +182,12 @@ pub fn torch_message(e: &tch::TchError) -> String {
     first_line(&e.to_string()).to_string()
 }
 
-/// `text` with its control characters escaped (`\n` for a newline): one line.
-pub fn one_line(text: String) -> String {
-    if !text.chars().any(char::is_control) {
-        return text;
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 impl Error {
-    /// A libtorch error met while using the file `path`, as a one-line checkpoint error.
-    pub fn torch_in(path: impl Into<PathBuf>, what: &str, e: tch::TchError) -> Self {
-        Error::checkpoint(path, format!("{what}: libtorch: {}", torch_message(&e)))
-    }
-
     /// Wraps an `io::Error` with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             error: source,
-        }
-    }
-
-    /// A checkpoint problem for `path`. Control characters (a newline in a tensor or entry name
-    /// read from the file) are escaped, so the message stays one line.
-    pub fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        Error::Checkpoint {
-            path: path.into(),
-            problem: one_line(problem.into()),
         }
     }
 }

@@ -599,7 +599,6 @@ const CORE: &[&str] = &[
     "model/config.rs",
     "data/mod.rs",
     "data/dataset.rs",
-    "data/specs.rs",
     "data/idx.rs",
     "data/split.rs",
     "train/mod.rs",
@@ -620,7 +619,7 @@ const NOT_FROM_CORE: &[&str] = &["engine", "run", "plot", "digits", "teach"];
 /// The lines the core has now. Issue #55 asks for at most 2,000 (a sitting's read, as candle's
 /// and burn's MNIST examples and nanoGPT are); until then this ceiling only comes down, with
 /// each change that shrinks the core.
-const CORE_LINES_CEILING: usize = 3_280;
+const CORE_LINES_CEILING: usize = 2_809;
 const CORE_LINES_GOAL: usize = 2_000;
 
 /// The core holds its promise: no `unsafe`, nothing imported from the engine or the wings (so

@@ -6,7 +6,7 @@
 //! operations as per parameter ([`tensor_step`]), so the same numbers (tests/optim.rs).
 //! [`crate::engine::speed_up`] installs it on a CUDA trainer's optimizer.
 
-use crate::train::optim::{tensor_step, AdamW, StepKernel, StepScalars};
+use crate::train::optim::{tensor_step, tensor_steps, AdamW, StepKernel, StepScalars};
 use tch::Tensor;
 
 /// The flat moment buffers (P,), P the number of parameter elements.
@@ -53,9 +53,16 @@ impl StepKernel for FlatAdamW {
         true
     }
 
-    fn update_all(&mut self, params: &[&Tensor], grads: &[Tensor], k: &StepScalars) -> bool {
+    fn step(
+        &mut self,
+        params: &[&Tensor],
+        grads: &[Tensor],
+        ms: &mut [Tensor],
+        vs: &mut [Tensor],
+        k: &StepScalars,
+    ) {
         if grads.len() != params.len() || !grads.iter().all(Tensor::defined) {
-            return false; // parameter by parameter, through the views
+            return tensor_steps(params, grads, ms, vs, k); // parameter by parameter, through the views
         }
         let flat = |ts: &[&Tensor]| {
             Tensor::cat(&ts.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0)
@@ -76,6 +83,5 @@ impl StepKernel for FlatAdamW {
                 .copy_(&p_all.narrow(0, offset, n).view(p.size().as_slice()));
             offset += n;
         }
-        true
     }
 }

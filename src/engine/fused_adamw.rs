@@ -5,21 +5,37 @@
 //! memory directly: the only `unsafe` code on the training path, kept out of the textbook.
 //! [`crate::engine::speed_up`] sets it on a trainer's optimizer (`AdamW::set_kernel`).
 
-use crate::train::optim::{StepKernel, StepScalars};
+use crate::train::optim::{tensor_step, StepKernel, StepScalars};
 use tch::Tensor;
 
 /// The fused kernel as an AdamW step implementation: `optimizer.set_kernel(Some(Box::new(FusedAdamW)))`.
 pub struct FusedAdamW;
 
 impl StepKernel for FusedAdamW {
-    fn update(&mut self, p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, k: &StepScalars) -> bool {
-        if g.stride() == p.stride() {
-            return fused_adamw(p, g, m, v, k);
+    fn step(
+        &mut self,
+        ps: &[&Tensor],
+        gs: &[Tensor],
+        ms: &mut [Tensor],
+        vs: &mut [Tensor],
+        k: &StepScalars,
+    ) {
+        for (((p, g), m), v) in ps.iter().zip(gs).zip(ms).zip(vs) {
+            if !g.defined() {
+                continue;
+            }
+            // The gradient in the parameter's layout (e.g. channels-last), as the kernel walks both.
+            let g = if g.stride() == p.stride() {
+                g.shallow_clone()
+            } else {
+                let mut same_layout = p.empty_like();
+                same_layout.copy_(g);
+                same_layout
+            };
+            if !fused_adamw(p, &g, m, v, k) {
+                tensor_step(&mut p.shallow_clone(), &g, m, v, k);
+            }
         }
-        // The gradient in the parameter's layout (e.g. channels-last), as the kernel walks both.
-        let mut same_layout = p.empty_like();
-        same_layout.copy_(g);
-        fused_adamw(p, &same_layout, m, v, k)
     }
 }
 

@@ -54,5 +54,29 @@ pub fn is_channels_last(model: &Vgg) -> bool {
 pub fn set_trainer_channels_last(trainer: &mut Trainer, on: bool) {
     let (model, optimizer) = trainer.model_and_optimizer_mut();
     set_channels_last(model, on);
-    optimizer.match_parameter_layouts();
+    if optimizer.kernel() == Some(true) {
+        return; // the kernel's flat buffers: any parameter layout reads them
+    }
+    let params: Vec<Tensor> = optimizer
+        .params()
+        .into_iter()
+        .map(Tensor::shallow_clone)
+        .collect();
+    let (exp_avg, exp_avg_sq) = optimizer.moments_mut();
+    tch::no_grad(|| {
+        for (m, v, p) in exp_avg
+            .iter_mut()
+            .zip(exp_avg_sq.iter_mut())
+            .zip(&params)
+            .map(|((m, v), p)| (m, v, p))
+        {
+            for buf in [m, v] {
+                if buf.stride() != p.stride() {
+                    let mut same = p.empty_like();
+                    same.copy_(buf);
+                    *buf = same;
+                }
+            }
+        }
+    });
 }

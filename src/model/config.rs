@@ -25,10 +25,6 @@ pub struct VggConfig {
     pub batch_norm: bool,
 }
 
-/// BatchNorm2d's defaults in PyTorch: running-stat momentum and the variance epsilon.
-pub const BN_MOMENTUM: f64 = 0.1;
-pub const BN_EPS: f64 = 1e-5;
-
 impl Default for VggConfig {
     fn default() -> Self {
         VggConfig {

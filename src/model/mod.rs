@@ -15,8 +15,11 @@
 //! occupies 7 slots of `features`, so the names are `features.0` conv, `features.1` BN, ...,
 //! with BN's `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`).
 
+mod batch_norm;
 mod config;
 
+pub(crate) use batch_norm::BatchNorm;
+pub use batch_norm::{BN_EPS, BN_MOMENTUM};
 pub use config::*;
 
 use crate::error::{Error, Result};
@@ -30,52 +33,6 @@ fn torch_default_init(fan_in: i64) -> nn::Init {
     nn::Init::Uniform {
         lo: -bound,
         up: bound,
-    }
-}
-
-/// One BatchNorm2d: affine weight and bias (trained) and the running statistics (buffers,
-/// updated by every train-mode forward pass as PyTorch does).
-pub(crate) struct BatchNorm {
-    pub(crate) weight: Tensor,
-    pub(crate) bias: Tensor,
-    pub(crate) running_mean: Tensor,
-    pub(crate) running_var: Tensor,
-    num_batches_tracked: Tensor,
-}
-
-impl BatchNorm {
-    fn new(path: nn::Path, channels: i64) -> Self {
-        let device = path.device();
-        BatchNorm {
-            weight: path.var("weight", &[channels], nn::Init::Const(1.0)),
-            bias: path.var("bias", &[channels], nn::Init::Const(0.0)),
-            running_mean: path.zeros_no_train("running_mean", &[channels]),
-            running_var: path.ones_no_train("running_var", &[channels]),
-            num_batches_tracked: path.add(
-                "num_batches_tracked",
-                Tensor::zeros([], (Kind::Int64, device)),
-                false,
-            ),
-        }
-    }
-
-    /// (B, C, H, W) -> (B, C, H, W): batch statistics (and a running-stat update) in train
-    /// mode, the running statistics in eval mode.
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if train {
-            let mut count = self.num_batches_tracked.shallow_clone();
-            tch::no_grad(|| count.f_add_scalar_(1).map(drop))?;
-        }
-        Ok(x.f_batch_norm(
-            Some(&self.weight),
-            Some(&self.bias),
-            Some(&self.running_mean),
-            Some(&self.running_var),
-            train,
-            BN_MOMENTUM,
-            BN_EPS,
-            true,
-        )?)
     }
 }
 

@@ -12,11 +12,13 @@ mod config;
 mod observer;
 pub mod optim;
 mod precision;
+mod print;
 pub mod state;
 
 pub use config::*;
 pub use observer::*;
 pub use precision::*;
+pub use print::*;
 
 use crate::data::Split;
 use crate::error::{Error, Result};
@@ -362,6 +364,10 @@ impl Trainer {
         obs.on_epoch_start(self.position.epoch + 1, num_batches);
         let mut started = Instant::now();
         let mut seen_at_start = self.position.seen;
+        let (peak, total_steps) = (
+            self.config.optimizer.lr,
+            (num_batches * self.config.epochs) as u64,
+        );
         for (b, indices) in batches.iter().enumerate().skip(self.position.batch) {
             if self.stop.load(Ordering::SeqCst) {
                 self.add_train_time(started.elapsed().as_secs_f64());
@@ -369,8 +375,6 @@ impl Trainer {
             }
             let (xs, ys) = self.load_batch(train, b, indices)?;
             let xs = plan.pictures(xs, self.position.epoch + 1)?; // (B, C, S, S)
-            let total_steps = (num_batches * self.config.epochs) as u64;
-            let peak = self.config.optimizer.lr;
             self.set_lr(plan.lr(peak, self.position.global_step, total_steps));
             let out = self.step(&xs, &ys)?;
             let mut progress = self.count_step(b, indices.len(), &out);
@@ -446,23 +450,15 @@ impl Trainer {
         self.evaluator = evaluator;
     }
 
-    /// The first epoch's line about the arithmetic: the precision.
+    /// The first epoch's line about the arithmetic ([`precision_line`]).
     fn announce_amp(&mut self, obs: &mut dyn Observer) {
-        if self.amp_announced {
-            return;
+        if !self.amp_announced {
+            self.amp_announced = true;
+            obs.on_message(&precision_line(
+                self.config.amp,
+                self.precision,
+                self.model.device(),
+            ));
         }
-        self.amp_announced = true;
-        let msg = match (self.config.amp, self.precision()) {
-            (_, Precision::Float16) => "AMP on: autocast (float16) + GradScaler".to_string(),
-            (_, Precision::Bfloat16) => "AMP bfloat16: convolutions and linear layers in \
-                                          bfloat16, float32 weights, optimizer and loss, no GradScaler"
-                .to_string(),
-            (AmpMode::Off, _) => "AMP off (requested): training in float32".to_string(),
-            _ => format!(
-                "AMP off: tch's autocast is CUDA-only, training in float32 on {:?}",
-                self.model.device()
-            ),
-        };
-        obs.on_message(&msg);
     }
 }

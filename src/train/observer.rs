@@ -1,5 +1,6 @@
 //! What training reports as it goes: per-step and per-epoch records, and the [`Observer`]s that
-//! receive them (silent, printed lines; a step budget is `crate::run::StepLimit`).
+//! receive them (silent here; printed lines are [`super::PrintLines`], a step budget is
+//! `crate::run::StepLimit`).
 
 use serde::{Deserialize, Serialize};
 
@@ -87,46 +88,3 @@ pub trait Observer {
 /// Observes nothing.
 pub struct Silent;
 impl Observer for Silent {}
-
-/// Prints plain lines (for notebooks, where progress bars draw nothing): one every `every`
-/// batches and one per epoch.
-pub struct PrintLines {
-    pub every: usize,
-}
-
-impl Observer for PrintLines {
-    fn on_message(&mut self, message: &str) {
-        println!("{message}");
-    }
-    fn on_batch(&mut self, p: &BatchProgress) {
-        if self.every > 0
-            && ((p.batch + 1).is_multiple_of(self.every) || p.batch + 1 == p.num_batches)
-        {
-            println!(
-                "epoch {} batch {}/{}: loss {:.4}, accuracy {:.2}%, {:.1} images/s",
-                p.epoch,
-                p.batch + 1,
-                p.num_batches,
-                p.running_loss,
-                p.running_accuracy,
-                p.images_per_sec
-            );
-        }
-    }
-    fn on_eval(&mut self, e: &EvalPoint) {
-        println!(
-            "step {}: test accuracy {:.2}% after {:.0}s of training",
-            e.step, e.test_accuracy, e.train_seconds
-        );
-    }
-    fn on_epoch_end(&mut self, r: &EpochRecord) {
-        let test = r
-            .test_accuracy
-            .map(|a| format!(", test accuracy {a:.2}%"))
-            .unwrap_or_default();
-        println!(
-            "epoch {} done: train loss {:.4}, train accuracy {:.2}%{test}, {:.1}s, {:.1} images/s",
-            r.epoch, r.train_loss, r.train_accuracy, r.seconds, r.images_per_sec
-        );
-    }
-}

@@ -10,7 +10,6 @@
 //! p   <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 //! ```
 
-use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -66,28 +65,35 @@ pub fn tensor_step(p: &mut Tensor, g: &Tensor, m: &mut Tensor, v: &mut Tensor, k
     let _ = p.addcdiv_(&m.g_mul_scalar(-k.step_size), &denom);
 }
 
-/// A faster implementation of the same step (`vggnet::engine` has the CPU's fused kernel and
-/// the GPU's flat step), set with [`AdamW::set_kernel`]. Each method returns false, changing
-/// nothing, for what it does not take; that gets [`tensor_step`].
+/// Every parameter's update, [`tensor_step`] one by one (undefined gradients skipped): the step
+/// without a kernel, and a kernel's fallback.
+pub fn tensor_steps(
+    ps: &[&Tensor],
+    gs: &[Tensor],
+    ms: &mut [Tensor],
+    vs: &mut [Tensor],
+    k: &StepScalars,
+) {
+    for (((p, g), m), v) in ps.iter().zip(gs).zip(ms).zip(vs) {
+        if g.defined() {
+            tensor_step(&mut p.shallow_clone(), g, m, v, k);
+        }
+    }
+}
+
+/// A faster implementation of the same step (`vggnet::engine`: the CPU's fused kernel, the
+/// GPU's flat step), set with [`AdamW::set_kernel`]: [`tensor_steps`]'s update, its own way.
 pub trait StepKernel: Send {
-    /// Every parameter's update at once (`grads` in parameter order).
-    fn update_all(&mut self, _params: &[&Tensor], _grads: &[Tensor], _k: &StepScalars) -> bool {
-        false
-    }
-    /// True when the kernel keeps the moments as views of its own buffers: their layout then
-    /// stays as it is ([`AdamW::match_parameter_layouts`]).
-    fn owns_moments(&self) -> bool {
-        false
-    }
-    /// One parameter's update.
-    fn update(
+    fn step(
         &mut self,
-        _p: &Tensor,
-        _g: &Tensor,
-        _m: &Tensor,
-        _v: &Tensor,
-        _k: &StepScalars,
-    ) -> bool {
+        ps: &[&Tensor],
+        gs: &[Tensor],
+        ms: &mut [Tensor],
+        vs: &mut [Tensor],
+        k: &StepScalars,
+    );
+    /// True when the moments are views of the kernel's own buffers (their layout then stays).
+    fn owns_moments(&self) -> bool {
         false
     }
 }
@@ -98,10 +104,10 @@ pub struct AdamW {
     config: AdamWConfig,
     /// The rate of the next steps ([`AdamW::set_lr`]; a schedule moves it every step).
     lr: f64,
-    params: Vec<(String, Tensor)>,
-    exp_avg: Vec<Tensor>,
-    exp_avg_sq: Vec<Tensor>,
-    step: u64,
+    pub(super) params: Vec<(String, Tensor)>,
+    pub(super) exp_avg: Vec<Tensor>,
+    pub(super) exp_avg_sq: Vec<Tensor>,
+    pub(super) step: u64,
     /// A faster implementation of the step, when one is set ([`AdamW::set_kernel`]).
     kernel: Option<Box<dyn StepKernel>>,
 }
@@ -129,9 +135,9 @@ impl AdamW {
         self.kernel = kernel;
     }
 
-    /// Whether a kernel is set.
-    pub fn has_kernel(&self) -> bool {
-        self.kernel.is_some()
+    /// Whether a kernel is set, and whether it owns the moments ([`StepKernel::owns_moments`]).
+    pub fn kernel(&self) -> Option<bool> {
+        self.kernel.as_ref().map(|k| k.owns_moments())
     }
 
     /// The moment buffers, one `exp_avg` and one `exp_avg_sq` per parameter in order, to be
@@ -139,26 +145,6 @@ impl AdamW {
     /// buffer each). A replacement must keep its parameter's shape and values.
     pub fn moments_mut(&mut self) -> (&mut [Tensor], &mut [Tensor]) {
         (&mut self.exp_avg, &mut self.exp_avg_sq)
-    }
-
-    /// Stores each moment buffer in its parameter's memory layout again, the values unchanged
-    /// (after the parameters' layout changed, e.g. to channels-last: a kernel takes tensors of
-    /// one layout).
-    pub fn match_parameter_layouts(&mut self) {
-        if self.kernel.as_ref().is_some_and(|k| k.owns_moments()) {
-            return;
-        }
-        tch::no_grad(|| {
-            for (i, (_, p)) in self.params.iter().enumerate() {
-                for buf in [&mut self.exp_avg[i], &mut self.exp_avg_sq[i]] {
-                    if buf.stride() != p.stride() {
-                        let mut same = p.empty_like();
-                        same.copy_(buf);
-                        *buf = same;
-                    }
-                }
-            }
-        });
     }
 
     /// The learning rate of the next steps.
@@ -198,24 +184,11 @@ impl AdamW {
             bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
             step_size: self.lr / (1.0 - c.beta1.powi(t)),
         };
-        tch::no_grad(|| {
-            if let Some(kernel) = self.kernel.as_mut() {
-                let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
-                if kernel.update_all(&params, grads, &k) {
-                    return;
-                }
-            }
-            for (i, ((_, p), g)) in self.params.iter_mut().zip(grads).enumerate() {
-                let (m, v) = (&mut self.exp_avg[i], &mut self.exp_avg_sq[i]);
-                let taken = g.defined()
-                    && self
-                        .kernel
-                        .as_mut()
-                        .is_some_and(|kn| kn.update(p, g, m, v, &k));
-                if g.defined() && !taken {
-                    tensor_step(p, g, m, v, &k);
-                }
-            }
+        let params: Vec<&Tensor> = self.params.iter().map(|(_, p)| p).collect();
+        let (ms, vs) = (&mut self.exp_avg, &mut self.exp_avg_sq);
+        tch::no_grad(|| match self.kernel.as_mut() {
+            Some(kernel) => kernel.step(&params, grads, ms, vs, &k),
+            None => tensor_steps(&params, grads, ms, vs, &k),
         });
     }
 
@@ -237,53 +210,5 @@ impl AdamW {
     pub fn step(&mut self) {
         let grads = self.grads();
         self.step_grads(&grads);
-    }
-
-    /// The state as named tensors (`exp_avg.<param>`, `exp_avg_sq.<param>`) plus the step.
-    pub fn state(&self) -> (Vec<(String, Tensor)>, u64) {
-        let mut out = Vec::with_capacity(self.params.len() * 2);
-        for (i, (name, _)) in self.params.iter().enumerate() {
-            out.push((format!("exp_avg.{name}"), self.exp_avg[i].shallow_clone()));
-            out.push((
-                format!("exp_avg_sq.{name}"),
-                self.exp_avg_sq[i].shallow_clone(),
-            ));
-        }
-        (out, self.step)
-    }
-
-    /// Restores a state produced by [`AdamW::state`]; every buffer must be present with the
-    /// parameter's shape.
-    pub fn load_state(
-        &mut self,
-        tensors: &std::collections::HashMap<String, Tensor>,
-        step: u64,
-        source: &std::path::Path,
-    ) -> Result<()> {
-        tch::no_grad(|| {
-            for (i, (name, p)) in self.params.iter().enumerate() {
-                for (prefix, buf) in [
-                    ("exp_avg", &mut self.exp_avg[i]),
-                    ("exp_avg_sq", &mut self.exp_avg_sq[i]),
-                ] {
-                    let key = format!("{prefix}.{name}");
-                    let t = tensors.get(&key).ok_or_else(|| {
-                        Error::checkpoint(source, format!("optimizer state lacks `{key}`"))
-                    })?;
-                    if t.size() != p.size() {
-                        return Err(Error::ShapeMismatch {
-                            path: source.into(),
-                            key,
-                            expected: p.size(),
-                            found: t.size(),
-                        });
-                    }
-                    buf.copy_(t);
-                }
-            }
-            Ok(())
-        })?;
-        self.step = step;
-        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! ([`crate::store::fsio`]).
 
 use super::amp::GradScaler;
+use super::optim::AdamW;
 use super::{AmpMode, CurvePoint, EpochRecord, EvalPoint, Position, TrainConfig, Trainer};
 use crate::error::{Error, Result};
 use crate::store::checkpoint::{
@@ -166,4 +167,55 @@ pub fn trainer_from_state(
     trainer.evals = state.evals;
     trainer.curve = state.curve;
     Ok(trainer)
+}
+
+/// The optimizer's state as a checkpoint holds it.
+impl AdamW {
+    /// The state as named tensors (`exp_avg.<param>`, `exp_avg_sq.<param>`) plus the step.
+    pub fn state(&self) -> (Vec<(String, Tensor)>, u64) {
+        let mut out = Vec::with_capacity(self.params.len() * 2);
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            out.push((format!("exp_avg.{name}"), self.exp_avg[i].shallow_clone()));
+            out.push((
+                format!("exp_avg_sq.{name}"),
+                self.exp_avg_sq[i].shallow_clone(),
+            ));
+        }
+        (out, self.step)
+    }
+
+    /// Restores a state produced by [`AdamW::state`]; every buffer must be present with the
+    /// parameter's shape.
+    pub fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        step: u64,
+        source: &std::path::Path,
+    ) -> Result<()> {
+        tch::no_grad(|| {
+            for (i, (name, p)) in self.params.iter().enumerate() {
+                for (prefix, buf) in [
+                    ("exp_avg", &mut self.exp_avg[i]),
+                    ("exp_avg_sq", &mut self.exp_avg_sq[i]),
+                ] {
+                    let key = format!("{prefix}.{name}");
+                    let t = tensors.get(&key).ok_or_else(|| {
+                        Error::checkpoint(source, format!("optimizer state lacks `{key}`"))
+                    })?;
+                    if t.size() != p.size() {
+                        return Err(Error::ShapeMismatch {
+                            path: source.into(),
+                            key,
+                            expected: p.size(),
+                            found: t.size(),
+                        });
+                    }
+                    buf.copy_(t);
+                }
+            }
+            Ok(())
+        })?;
+        self.step = step;
+        Ok(())
+    }
 }
