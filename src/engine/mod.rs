@@ -61,7 +61,7 @@ pub fn speed_up(trainer: &mut Trainer) -> String {
             (false, _) => "denormals kept (requested)".to_string(),
         };
         done.push(&flushed);
-        if !trainer.optimizer().kernel().is_some() {
+        if trainer.optimizer().kernel().is_none() {
             trainer
                 .optimizer_mut()
                 .set_kernel(Some(Box::new(FusedAdamW)));
@@ -70,7 +70,7 @@ pub fn speed_up(trainer: &mut Trainer) -> String {
         trainer.set_evaluator(packed::evaluate);
         done.push("packed inference for evaluations");
     } else {
-        if !trainer.optimizer().kernel().is_some() {
+        if trainer.optimizer().kernel().is_none() {
             flat_adamw::install(trainer.optimizer_mut());
         }
         done.push("flat AdamW step");
