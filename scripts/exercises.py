@@ -239,7 +239,7 @@ NB01 = [":dep vggnet", "let config = VggConfig::default();", "let model = Vgg::n
         "config.parameter_shapes()"]
 CONFIG = "let config = VggConfig::default();"
 
-NB02_SETUP = [":dep vggnet", "let device = vggnet::engine::device();", "let given = Overrides"]
+NB02_SETUP = [":dep vggnet", "let device = vggnet::engine::device();", "let train_images"]
 NB02_SIDE = "let steps_per_setting"
 NB02_RANGE = "let range_steps"
 NB02_RUN = ["let run_config = RunConfig", "fn autocast_forward(", "fn train_epoch(", "fn evaluate_model(", "let mut budget = budget_steps;"]
@@ -248,7 +248,7 @@ WITH_3E3 = '[("lr 1e-3 (article)", 1e-3), ("lr 3e-4", 3e-4), ("lr 3e-3", 3e-3)]'
 
 
 def accuracies_by_setting(out):
-    """{setting name: [(step, test accuracy), ...]} from the side-by-side cell's lines."""
+    """{setting name: [(step, validation accuracy), ...]} from the side-by-side cell's lines."""
     result, current = {}, None
     for line in out.splitlines():
         line = line.strip()
@@ -256,7 +256,7 @@ def accuracies_by_setting(out):
         if m:
             current = m.group(1)
             result[current] = []
-        m = re.match(r"step (\d+): test accuracy ([\d.]+)%", line)
+        m = re.match(r"step (\d+): validation accuracy ([\d.]+)%", line)
         if m and current:
             result[current].append((int(m.group(1)), float(m.group(2))))
     return result
@@ -266,7 +266,7 @@ def final(acc, name):
     return acc.get(name, [(0, float("nan"))])[-1][1]
 
 
-# Leaving the plateau: the test accuracy of a run stuck on it stays at the share of the most common
+# Leaving the plateau: the validation accuracy of a run stuck on it stays at the share of the most common
 # digit (about 11-13% on the first 1,000 test digits); one that left it is past 43% by step 200 on
 # every CPU and float path measured (3e-4 is the slowest: 43.6% on a Zen 4, 45.2% on an AVX2 EPYC).
 STUCK, LEFT = 20.0, 30.0
@@ -310,9 +310,9 @@ def nb02_batch_norm(out, ctx):
 
 
 def training_line(text):
-    """(images/s, test accuracy) of 02's training cell output."""
+    """(images/s, validation accuracy) of 02's training cell output."""
     speed = floats(r"batch \d+/\d+: .* ([\d.]+) images/s", text)
-    acc = floats(r"test accuracy ([\d.]+)% on", text)
+    acc = floats(r"validation accuracy ([\d.]+)% on", text)
     return (speed[-1] if speed else float("nan")), (acc[-1] if acc else float("nan"))
 
 

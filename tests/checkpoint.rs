@@ -106,7 +106,7 @@ fn training_state_round_trip_restores_everything() {
         epoch: 1,
         train_loss: 0.5,
         train_accuracy: 90.0,
-        test_accuracy: Some(91.5),
+        val_accuracy: Some(91.5),
         seconds: 3.0,
         images_per_sec: 100.0,
         skipped_steps: 1,
@@ -116,7 +116,7 @@ fn training_state_round_trip_restores_everything() {
         step: 7,
         epoch: 1,
         train_seconds: 1.5,
-        test_accuracy: 88.0,
+        val_accuracy: 88.0,
     });
     trainer.curve.push(CurvePoint {
         step: 2,

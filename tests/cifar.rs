@@ -26,6 +26,7 @@ fn cifar_dir(per_batch: usize) -> tempfile::TempDir {
 fn config(dir: &Path) -> DataConfig {
     DataConfig {
         dir: dir.into(),
+        validation: 0,
         download: false,
         ..DataConfig::of(Dataset::Cifar10)
     }
@@ -68,11 +69,19 @@ fn batches_read_into_normalized_3x32x32_splits() {
     // Limits and the test split alone.
     let limited = Data::load(&DataConfig {
         train_limit: Some(30),
+        validation: 10,
         test_limit: Some(5),
         ..config(dir.path())
     })
     .unwrap();
     assert_eq!((limited.train.len(), limited.test.len()), (30, 5));
+    // The validation split: the training file's last 10 pictures.
+    assert_eq!(limited.validation.len(), 10);
+    let last_batch = cifar_batch(20, 4); // records 80..100 of the training file
+    assert_eq!(
+        limited.validation.pixels(0).unwrap(),
+        last_batch[10 * RECORD + 1..11 * RECORD].to_vec()
+    );
     for name in &CIFAR_BATCHES[..5] {
         std::fs::remove_file(dir.path().join("cifar-10-batches-bin").join(name)).unwrap();
     }
@@ -266,6 +275,8 @@ fn cifar10_through_train_and_eval() {
         "--offline",
         "--epochs",
         "1",
+        "--validation",
+        "32",
     ])
     .args(["--batch-size", "32", "--data-dir"])
     .arg(data.path())

@@ -27,7 +27,7 @@ fn epochs(metrics: &serde_json::Value) -> Vec<(f64, f64, f64)> {
             (
                 e["train_loss"].as_f64().unwrap(),
                 e["train_accuracy"].as_f64().unwrap(),
-                e["test_accuracy"].as_f64().unwrap(),
+                e["val_accuracy"].as_f64().unwrap(),
             )
         })
         .collect()
@@ -368,7 +368,15 @@ fn fashion_mnist_through_train_eval_predict() {
             .args(["--dataset", "fashion-mnist", "--offline"]);
     };
     let mut train = vggnet();
-    fashion(train.args(["train", "--train-limit", "256", "--test-limit", "100"]));
+    fashion(train.args([
+        "train",
+        "--train-limit",
+        "256",
+        "--validation",
+        "100",
+        "--test-limit",
+        "100",
+    ]));
     train
         .args(["--epochs", "1", "--network", "narrow", "--dropout", "0.25"])
         .args(["--out", out.to_str().unwrap()])
@@ -455,6 +463,8 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
         "train",
         "--train-limit",
         "1280",
+        "--validation",
+        "200",
         "--test-limit",
         "200",
         "--epochs",
@@ -535,7 +545,9 @@ fn ctrl_c_then_the_printed_command_continues_exactly() {
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{stderr}");
     assert!(
-        stderr.contains("training on 1280 images, testing on 200"),
+        stderr.contains(
+            "training on 1280 images, validating on 200 held out of the training file, testing on 200"
+        ),
         "{stderr}"
     );
     assert_eq!(
@@ -567,6 +579,8 @@ fn resume_refuses_what_would_change_the_run() {
             "train",
             "--train-limit",
             "128",
+            "--validation",
+            "64",
             "--test-limit",
             "64",
             "--epochs",
@@ -594,6 +608,10 @@ fn resume_refuses_what_would_change_the_run() {
     refused(
         &["--train-limit", "256"],
         &["--train-limit 256 would change the run (it was started with --train-limit 128)"],
+    );
+    refused(
+        &["--validation", "5000"],
+        &["--validation 5000 would change the run (it was started with --validation 64)"],
     );
     refused(
         &["--test-limit", "10000"],

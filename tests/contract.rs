@@ -155,6 +155,7 @@ fn five_class_run(dir: &Path) -> PathBuf {
         dataset: vggnet::data::Dataset::Mnist,
         data_dir: mnist_dir(),
         train_limit: None,
+        validation: vggnet::data::VALIDATION,
         test_limit: None,
         data_files: Vec::new(),
         device: tch::Device::Cpu,

@@ -288,9 +288,11 @@ fn missing_files_error_says_what_where_and_how_to_fix() {
 #[test]
 fn real_mnist_loads_and_normalizes_like_the_article() {
     let data = load_mnist(None, None);
-    assert_eq!(data.train.len(), 60_000);
+    // 5,000 of the 60,000 training pictures held out for validation (the default).
+    assert_eq!(data.train.len(), 55_000);
+    assert_eq!(data.validation.len(), 5_000);
     assert_eq!(data.test.len(), 10_000);
-    assert_eq!(data.train.images().unwrap().size(), vec![60_000, 1, 28, 28]);
+    assert_eq!(data.train.images().unwrap().size(), vec![55_000, 1, 28, 28]);
     assert_eq!(data.train.images().unwrap().kind(), Kind::Float);
     let min = f64::try_from(data.train.images().unwrap().min()).unwrap();
     let max = f64::try_from(data.train.images().unwrap().max()).unwrap();
@@ -299,8 +301,8 @@ fn real_mnist_loads_and_normalizes_like_the_article() {
     let first: Vec<i64> = Vec::try_from(&data.test.labels.narrow(0, 0, 8)).unwrap();
     assert_eq!(first, vec![7, 2, 1, 0, 4, 1, 4, 9]);
     // Class counts of the training set sum up and all classes occur.
-    let counts: Vec<i64> =
-        Vec::try_from(&data.train.labels.bincount::<tch::Tensor>(None, 10)).unwrap();
+    let file = tch::Tensor::cat(&[&data.train.labels, &data.validation.labels], 0);
+    let counts: Vec<i64> = Vec::try_from(&file.bincount::<tch::Tensor>(None, 10)).unwrap();
     assert_eq!(counts.iter().sum::<i64>(), 60_000);
     assert_eq!(counts[1], 6742);
 }
@@ -331,13 +333,14 @@ fn real_mnist_reads_as_the_mnist_crate_reads_it() {
         .test_images_filename(Dataset::Mnist.files()[2].name)
         .test_labels_filename(Dataset::Mnist.files()[3].name)
         .label_format_digit()
-        .training_set_length(60_000)
-        .validation_set_length(0)
+        .training_set_length(55_000)
+        .validation_set_length(5_000)
         .test_set_length(10_000)
         .finalize();
     let ours = load_mnist(None, None);
     for (split, img, lbl) in [
         (&ours.train, &theirs.trn_img, &theirs.trn_lbl),
+        (&ours.validation, &theirs.val_img, &theirs.val_lbl),
         (&ours.test, &theirs.tst_img, &theirs.tst_lbl),
     ] {
         assert_eq!(split.pictures.kind(), Kind::Uint8);
@@ -350,8 +353,12 @@ fn real_mnist_reads_as_the_mnist_crate_reads_it() {
         assert!(labels == want, "labels differ from the mnist crate's");
     }
     assert_eq!(
-        (theirs.trn_lbl.len(), theirs.tst_lbl.len()),
-        (60_000, 10_000)
+        (
+            theirs.trn_lbl.len(),
+            theirs.val_lbl.len(),
+            theirs.tst_lbl.len()
+        ),
+        (55_000, 5_000, 10_000)
     );
 }
 
@@ -391,15 +398,16 @@ fn real_fashion_mnist_loads_with_its_class_names() {
     })
     .unwrap();
     assert_eq!(data.dataset, Dataset::FashionMnist);
-    assert_eq!((data.train.len(), data.test.len()), (60_000, 10_000));
+    let sizes = (data.train.len(), data.validation.len(), data.test.len());
+    assert_eq!(sizes, (55_000, 5_000, 10_000));
     assert_eq!(data.test.images().unwrap().size(), vec![10_000, 1, 28, 28]);
     let first: Vec<i64> = Vec::try_from(&data.test.labels.narrow(0, 0, 8)).unwrap();
     assert_eq!(first, vec![9, 2, 1, 1, 6, 1, 4, 6]);
     let names: Vec<String> = first.iter().map(|&l| data.dataset.class_name(l)).collect();
     assert_eq!(names[..3], ["Ankle boot", "Pullover", "Trouser"]);
-    // Every class has 6,000 training pictures (MNIST's are uneven).
-    let counts: Vec<i64> =
-        Vec::try_from(&data.train.labels.bincount::<tch::Tensor>(None, 10)).unwrap();
+    // Every class has 6,000 pictures in the training file (MNIST's are uneven).
+    let file = tch::Tensor::cat(&[&data.train.labels, &data.validation.labels], 0);
+    let counts: Vec<i64> = Vec::try_from(&file.bincount::<tch::Tensor>(None, 10)).unwrap();
     assert_eq!(counts, vec![6000; 10]);
     let crc: Vec<String> = data.sources.iter().map(|s| s.crc32.clone()).collect();
     let expected: Vec<String> = Dataset::FashionMnist
@@ -594,4 +602,47 @@ fn per_class_accuracy_never_indexes_out_of_bounds() {
         predictions: Vec::new(),
     };
     assert_eq!(ev.per_class_accuracy(), vec![75.0, 50.0, 0.0]);
+}
+
+/// The validation split is held out of the training file: its last pictures, never among the
+/// training split's whatever the limit, and a split that would leave nothing to train on is
+/// refused with the numbers.
+#[test]
+fn the_validation_split_is_the_training_files_last_pictures() {
+    let all = load_mnist(None, None);
+    let file = tch::Tensor::cat(&[&all.train.pictures, &all.validation.pictures], 0); // (60000, 1, 28, 28)
+    for (limit, held_out) in [(Some(100), 7), (None, 1), (Some(59_999), 1), (Some(10), 0)] {
+        let data = Data::load(&DataConfig {
+            dir: mnist_dir(),
+            train_limit: limit,
+            validation: held_out,
+            download: false,
+            ..Default::default()
+        })
+        .unwrap();
+        let rest = 60_000 - held_out;
+        assert_eq!(data.train.len(), limit.unwrap_or(rest).min(rest));
+        assert_eq!(data.validation.len(), held_out);
+        assert!(data
+            .validation
+            .pictures
+            .equal(&file.narrow(0, rest as i64, held_out as i64)));
+        assert!(data
+            .train
+            .pictures
+            .equal(&file.narrow(0, 0, data.train.len() as i64)));
+        assert_eq!(data.measured().is_some(), held_out > 0);
+    }
+    let err = Data::load(&DataConfig {
+        dir: mnist_dir(),
+        validation: 60_000,
+        download: false,
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("60000 pictures leaves none of the 60000"),
+        "{err}"
+    );
 }

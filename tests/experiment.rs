@@ -6,7 +6,7 @@ mod common;
 use common::{load_mnist, rng_lock, tiny};
 use tch::Device;
 use vggnet::model::Vgg;
-use vggnet::teach::experiment::{compare, lr_range_test, LrRangeConfig};
+use vggnet::teach::experiment::{compare, lr_range_test, LrRangeConfig, Setting};
 use vggnet::train::optim::AdamWConfig;
 use vggnet::train::{Silent, TrainConfig};
 
@@ -88,9 +88,15 @@ fn compare_trains_each_setting_for_its_step_budget_from_the_same_start() {
         ..base.clone()
     };
     let settings = vec![
-        ("lr 1e-3".to_string(), base.clone()),
-        ("lr 1e-3 again".to_string(), base.clone()),
-        ("lr 3e-3".to_string(), faster),
+        Setting::new("lr 1e-3", base.clone()),
+        Setting::new("lr 1e-3 again", base.clone()),
+        Setting::new("lr 3e-3", faster),
+        // The fast recipe's warm-up and cosine, over the setting's epochs.
+        Setting::with_plan(
+            "lr 1e-3, fast plan",
+            base.clone(),
+            vggnet::recipe::Recipe::Fast.plan(),
+        ),
     ];
     // 14 steps: more than one epoch of 10 batches, so the budget crosses an epoch end.
     let trials = compare(
@@ -103,7 +109,7 @@ fn compare_trains_each_setting_for_its_step_budget_from_the_same_start() {
         &mut Silent,
     )
     .unwrap();
-    assert_eq!(trials.len(), 3);
+    assert_eq!(trials.len(), 4);
     for t in &trials {
         let steps: Vec<u64> = t.losses.iter().map(|p| p.0).collect();
         assert_eq!(
@@ -133,6 +139,10 @@ fn compare_trains_each_setting_for_its_step_budget_from_the_same_start() {
     assert_eq!(
         trials[0].losses[0], trials[2].losses[0],
         "both start from the same model and batch"
+    );
+    assert_ne!(
+        trials[0].losses, trials[3].losses,
+        "the fast plan's rate changes the run"
     );
     // Each trial hands back its model as trained; a copy of it is identical and independent.
     let copy = trials[2].model.try_clone().unwrap();

@@ -173,6 +173,8 @@ fn through_the_command_line(dataset: Dataset) {
     .args([
         "--train-limit",
         &TRAIN.to_string(),
+        "--validation",
+        &TEST.to_string(),
         "--test-limit",
         &TEST.to_string(),
     ])
@@ -283,6 +285,7 @@ fn through_the_command_line(dataset: Dataset) {
     // predict a picture file
     let data = Data::load(&DataConfig {
         dir: data_dir.clone(),
+        validation: TEST,
         test_limit: Some(TEST),
         download: false,
         ..DataConfig::of(dataset)
@@ -326,6 +329,7 @@ fn through_the_library(dataset: Dataset) {
     let data = DataConfig {
         dir: data_dir.clone(),
         train_limit: Some(TRAIN),
+        validation: TEST,
         test_limit: Some(TEST),
         download: false,
         ..DataConfig::of(dataset)

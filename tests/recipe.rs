@@ -313,7 +313,7 @@ fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
         resumed.train(&mut Silent, StopAt::default()).unwrap(),
         RunEnd::Finished
     );
-    let record = |r: &vggnet::train::EpochRecord| (r.train_loss, r.train_accuracy, r.test_accuracy);
+    let record = |r: &vggnet::train::EpochRecord| (r.train_loss, r.train_accuracy, r.val_accuracy);
     assert_eq!(
         resumed
             .trainer
@@ -328,13 +328,13 @@ fn a_fast_run_resumes_exactly_and_refuses_another_recipe() {
             .trainer
             .evals
             .iter()
-            .map(|e| (e.step, e.test_accuracy))
+            .map(|e| (e.step, e.val_accuracy))
             .collect::<Vec<_>>(),
         whole
             .trainer
             .evals
             .iter()
-            .map(|e| (e.step, e.test_accuracy))
+            .map(|e| (e.step, e.val_accuracy))
             .collect::<Vec<_>>()
     );
     assert_same_weights(

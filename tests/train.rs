@@ -87,9 +87,9 @@ fn comparable(t: &Trainer) -> Comparable {
     (
         t.history
             .iter()
-            .map(|r| (r.train_loss, r.train_accuracy, r.test_accuracy))
+            .map(|r| (r.train_loss, r.train_accuracy, r.val_accuracy))
             .collect(),
-        t.evals.iter().map(|e| (e.step, e.test_accuracy)).collect(),
+        t.evals.iter().map(|e| (e.step, e.val_accuracy)).collect(),
         t.curve.clone(),
     )
 }
@@ -309,8 +309,9 @@ fn the_notebooks_loop_is_trainer_fit() {
             .unwrap() else {
                 break;
             };
-            record.test_accuracy = Some(
-                notebook::evaluate_model(by_hand.trainer.model(), &by_hand.data.test).unwrap(),
+            record.val_accuracy = Some(
+                notebook::evaluate_model(by_hand.trainer.model(), &by_hand.data.validation)
+                    .unwrap(),
             );
             by_hand.trainer.history.push(record);
             by_hand.save_epoch().unwrap();
@@ -327,7 +328,7 @@ fn the_notebooks_loop_is_trainer_fit() {
         r.trainer
             .history
             .iter()
-            .map(|e| (e.train_loss, e.train_accuracy, e.test_accuracy))
+            .map(|e| (e.train_loss, e.train_accuracy, e.val_accuracy))
             .collect::<Vec<_>>()
     };
     assert_eq!(records(&by_hand), records(&packaged));

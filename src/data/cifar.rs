@@ -144,13 +144,8 @@ fn read_split(
 pub fn load(cfg: &DataConfig) -> Result<Data> {
     let f = files(cfg.dataset)?;
     let mut sources = Vec::new();
-    let train = read_split(
-        cfg.dataset,
-        &cfg.dir,
-        f.train,
-        cfg.train_limit,
-        &mut sources,
-    )?;
+    let train_file = read_split(cfg.dataset, &cfg.dir, f.train, None, &mut sources)?;
+    let (train, validation) = train_file.hold_out(cfg.validation, cfg.train_limit)?;
     let test = read_split(
         cfg.dataset,
         &cfg.dir,
@@ -161,6 +156,7 @@ pub fn load(cfg: &DataConfig) -> Result<Data> {
     Ok(Data {
         dataset: cfg.dataset,
         train,
+        validation,
         test,
         sources,
     })

@@ -5,6 +5,9 @@ use super::dataset::Dataset;
 use crate::error::{Error, Result};
 use std::path::PathBuf;
 
+/// The validation split's default size: 5,000 pictures, 1/12 of MNIST's training file.
+pub const VALIDATION: usize = 5_000;
+
 /// How to load a data set. `Default`: MNIST from `$MNIST_DIR` or `data/mnist`, full splits,
 /// downloaded if missing (with the `download` feature). [`DataConfig::of`] gives the same for
 /// another data set.
@@ -12,8 +15,12 @@ use std::path::PathBuf;
 pub struct DataConfig {
     pub dataset: Dataset,
     pub dir: PathBuf,
-    /// Keep only the first `n` training images.
+    /// Keep only the first `n` training images (of those not held out for validation).
     pub train_limit: Option<usize>,
+    /// Training pictures held out as the validation split: the last `validation` of the
+    /// training file, never trained on. A run picks its best epoch on them, and experiments
+    /// compare settings on them, so the test split is read once, at the end. 0: none.
+    pub validation: usize,
     /// Keep only the first `n` test images.
     pub test_limit: Option<usize>,
     /// Download missing files from the public mirrors.
@@ -29,6 +36,7 @@ impl DataConfig {
             dataset,
             dir: dataset.default_dir(),
             train_limit: None,
+            validation: VALIDATION,
             test_limit: None,
             download: true,
             mirrors: dataset.mirrors(),

@@ -15,7 +15,7 @@ mod specs;
 mod split;
 
 use crate::error::{Error, IdxProblem, Result};
-pub use config::{DataConfig, SourceFile};
+pub use config::{DataConfig, SourceFile, VALIDATION};
 use dataset::Files;
 pub use dataset::{check_fits, Dataset};
 pub use idx::find_file;
@@ -154,26 +154,23 @@ impl Data {
             return cifar::load(cfg); // CIFAR's binary batches: that format's own reader
         };
         ensure_files(cfg, files)?;
-        let (mut splits, sources) = read_splits(
-            cfg.dataset,
-            &cfg.dir,
-            files,
-            &[cfg.train_limit, cfg.test_limit],
-        )?;
-        let (test, train) = (splits.pop(), splits.pop());
-        let (Some(train), Some(test)) = (train, test) else {
+        let (mut splits, sources) =
+            read_splits(cfg.dataset, &cfg.dir, files, &[None, cfg.test_limit])?;
+        let (test, train_file) = (splits.pop(), splits.pop());
+        let (Some(train_file), Some(test)) = (train_file, test) else {
             return Err(Error::Config(format!(
                 "{} has no training and test pair",
                 cfg.dataset.title()
             )));
         };
-        let data = Data {
+        let (train, validation) = train_file.hold_out(cfg.validation, cfg.train_limit)?;
+        Ok(Data {
             dataset: cfg.dataset,
             train,
+            validation,
             test,
             sources,
-        };
-        Ok(data)
+        })
     }
 
     /// Loads only the test split (what evaluation needs), validated like [`Data::load`]. The

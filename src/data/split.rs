@@ -33,13 +33,12 @@ impl Split {
         self.len() == 0
     }
 
-    /// Number of batches of `batch_size` (the last partial batch counts); none of size 0
-    /// (a size [`check_batch_size`] refuses).
+    /// Number of batches of `batch_size` (the last partial batch counts; 0 for size 0).
     pub fn num_batches(&self, batch_size: usize) -> usize {
-        if batch_size == 0 {
-            return 0;
+        match batch_size {
+            0 => 0,
+            b => self.len().div_ceil(b),
         }
-        self.len().div_ceil(batch_size)
     }
 
     /// The example order for one epoch: shuffled by a seeded ChaCha RNG, or 0..N.
@@ -100,12 +99,30 @@ impl Split {
 
     /// The first `n` examples as a new split (cheap views).
     pub fn take(&self, n: usize) -> Split {
-        let n = n.min(self.len()) as i64;
+        self.range(0, n.min(self.len()))
+    }
+
+    /// Examples `start..start + len` as a new split (cheap views).
+    fn range(&self, start: usize, len: usize) -> Split {
         Split {
-            pictures: self.pictures.narrow(0, 0, n),
-            labels: self.labels.narrow(0, 0, n),
+            pictures: self.pictures.narrow(0, start as i64, len as i64),
+            labels: self.labels.narrow(0, start as i64, len as i64),
             dataset: self.dataset,
         }
+    }
+
+    /// (training, validation): the first of the pictures before the last `held_out` (at most
+    /// `limit`), and those last `held_out`. Refused when none would be left to train on.
+    pub fn hold_out(&self, held_out: usize, limit: Option<usize>) -> Result<(Split, Split)> {
+        let (n, rest) = (self.len(), self.len().saturating_sub(held_out));
+        if rest == 0 {
+            return Err(crate::error::Error::Config(format!(
+                "a validation split of {held_out} pictures leaves none of the {n} training \
+                 pictures to train on"
+            )));
+        }
+        let train = self.range(0, limit.unwrap_or(rest).min(rest));
+        Ok((train, self.range(rest, held_out)))
     }
 
     /// Picture `i` as pixels 0..=255 (channel after channel, row by row).
@@ -161,17 +178,26 @@ pub struct Data {
     /// Which data set (its class names, its files).
     pub dataset: Dataset,
     pub train: Split,
+    /// Held out of the training file ([`super::DataConfig::validation`]): what each epoch is
+    /// measured on.
+    pub validation: Split,
     pub test: Split,
     /// The four files read, in [`Dataset::files`] order, with their MD5s.
     pub sources: Vec<SourceFile>,
 }
 
 impl Data {
+    /// The split each epoch is measured on: the validation split, unless there is none.
+    pub fn measured(&self) -> Option<&Split> {
+        (!self.validation.is_empty()).then_some(&self.validation)
+    }
+
     /// Both splits on `device` (the CPU copies are dropped when they move).
     pub fn to_device(self, device: Device) -> Data {
         Data {
             dataset: self.dataset,
             train: self.train.to_device(device),
+            validation: self.validation.to_device(device),
             test: self.test.to_device(device),
             sources: self.sources,
         }

@@ -6,14 +6,14 @@ use crate::error::Result;
 use crate::train::{CurvePoint, EpochRecord};
 use plotters::prelude::*;
 
-/// The epoch's mean training loss and its test accuracy, as dots.
+/// The epoch's mean training loss and its validation accuracy, as dots.
 const LOSS_DOT: RGBColor = RGBColor(120, 0, 0);
 const TEST_DOT: RGBColor = RGBColor(0, 140, 0);
 
 /// A run's curves against the optimizer step: the running training loss on the left, the running
 /// training accuracy on the right, both as [`crate::train::Trainer::curve`] recorded them (the
 /// mean since the start of the epoch, so they restart at each epoch), with each epoch's mean
-/// training loss and its test accuracy as dots where the epoch ended. Without a step curve
+/// training loss and its validation accuracy as dots where the epoch ended. Without a step curve
 /// (`curve_every_steps: 0`), the epochs' records alone, against the epoch.
 pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<Figure> {
     // Where each epoch ended, on the x axis: its last recorded step, or its number.
@@ -71,7 +71,7 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
         let min_acc = curve
             .iter()
             .map(|p| p.running_accuracy)
-            .chain(history.iter().flat_map(|r| r.test_accuracy))
+            .chain(history.iter().flat_map(|r| r.val_accuracy))
             .filter(|v| v.is_finite())
             .fold(100.0f64, f64::min)
             .min(90.0);
@@ -93,12 +93,12 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
         }
         let tests: Vec<(f64, f64)> = history
             .iter()
-            .filter_map(|r| r.test_accuracy.map(|a| (end_of(r.epoch), a)))
+            .filter_map(|r| r.val_accuracy.map(|a| (end_of(r.epoch), a)))
             .collect();
         if tests.len() >= 5 {
             chart
                 .draw_series(LineSeries::new(
-                    super::curve("test accuracy", tests.clone()),
+                    super::curve("validation accuracy", tests.clone()),
                     GREEN.stroke_width(2),
                 ))
                 .map_err(plot_err)?;
@@ -106,7 +106,7 @@ pub fn training_curves(history: &[EpochRecord], curve: &[CurvePoint]) -> Result<
         chart
             .draw_series(tests.iter().map(|&p| Circle::new(p, 5, TEST_DOT.filled())))
             .map_err(plot_err)?
-            .label("test, after each epoch")
+            .label("validation, after each epoch")
             .legend(|(x, y)| Circle::new((x + 10, y), 5, TEST_DOT.filled()));
         legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
@@ -210,17 +210,68 @@ pub fn lr_range(range: &crate::teach::experiment::LrRange) -> Result<Figure> {
     })
 }
 
+/// One colour per setting or recipe, in order.
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+/// One run's name and its accuracy (%) after epoch 1, 2, ...
+pub type EpochRun = (String, Vec<f64>);
+
+/// Accuracy after each epoch, one line per run, in panels side by side: `panels` holds each
+/// panel's title and its runs. Runs of one name (the seeds of a recipe) share a colour and one
+/// legend entry.
+pub fn epoch_curves(panels: &[(String, Vec<EpochRun>)]) -> Result<Figure> {
+    let n = panels.len().max(1) as u32;
+    let width = (n * 450).min(MAX_WIDTH);
+    Figure::render(width, 400, |root| {
+        let areas = root.split_evenly((1, n as usize));
+        for ((title, runs), area) in panels.iter().zip(&areas) {
+            let epochs = runs.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1);
+            let low = runs
+                .iter()
+                .flat_map(|r| r.1.iter().copied())
+                .filter(|v| v.is_finite())
+                .fold(100.0f64, f64::min);
+            let y = (low - 1.0).floor().max(0.0)..100.0f64.min(low.max(90.0) + 11.0);
+            let x = 0.8..epochs as f64 + 0.2;
+            let mut chart = line_chart(area, title, "epoch", x, y)?;
+            let mut names: Vec<&str> = Vec::new();
+            for (name, accuracies) in runs {
+                let first = !names.contains(&name.as_str());
+                if first {
+                    names.push(name);
+                }
+                let i = names.iter().position(|n| n == name).unwrap_or(0);
+                let c = COLORS[i % COLORS.len()];
+                let points: Vec<(f64, f64)> = accuracies
+                    .iter()
+                    .enumerate()
+                    .map(|(e, &a)| ((e + 1) as f64, a))
+                    .collect();
+                let drawn = chart
+                    .draw_series(LineSeries::new(curve(name, points), c.stroke_width(2)))
+                    .map_err(plot_err)?;
+                if first {
+                    drawn.label(name.clone()).legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2))
+                    });
+                }
+            }
+            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        }
+        Ok(())
+    })
+}
+
 /// Trials of [`crate::teach::experiment::compare`] side by side: smoothed training loss against step
-/// on the left, test accuracy against step on the right, one colour per setting.
+/// on the left, validation accuracy against step on the right, one colour per setting.
 pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figure> {
-    const COLORS: [RGBColor; 6] = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(255, 127, 14),
-        RGBColor(23, 190, 207),
-    ];
     let max_step = trials
         .iter()
         .flat_map(|t| t.losses.last().map(|p| p.0))
@@ -259,7 +310,7 @@ pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figu
         legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
         let mut chart = line_chart(
             &right,
-            "Test accuracy (%)",
+            "Validation accuracy (%)",
             "step",
             0.0..max_step,
             0.0..100.0,
@@ -272,7 +323,7 @@ pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figu
                         &t.name,
                         t.evals
                             .iter()
-                            .map(|e| (e.step as f64, e.test_accuracy))
+                            .map(|e| (e.step as f64, e.val_accuracy))
                             .collect(),
                     ),
                     c.stroke_width(2),
@@ -282,7 +333,7 @@ pub fn compare_trials(trials: &[crate::teach::experiment::Trial]) -> Result<Figu
                 .draw_series(
                     t.evals
                         .iter()
-                        .map(|e| Circle::new((e.step as f64, e.test_accuracy), 3, c.filled())),
+                        .map(|e| Circle::new((e.step as f64, e.val_accuracy), 3, c.filled())),
                 )
                 .map_err(plot_err)?;
         }
@@ -313,7 +364,7 @@ mod tests {
             epoch: 1,
             train_loss: 0.6,
             train_accuracy: 89.0,
-            test_accuracy: Some(99.0),
+            val_accuracy: Some(99.0),
             seconds: 1.0,
             images_per_sec: 1.0,
             skipped_steps: 0,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! OUT/model.safetensors, model.json   the latest weights (after each epoch)
-//! OUT/best.safetensors, best.json     the epoch with the best test accuracy so far
+//! OUT/best.safetensors, best.json     the epoch with the best validation accuracy so far
 //! OUT/metrics.json                    settings, per-epoch records, periodic evals, step curve
 //! OUT/curves.png, loss_steps.png      training curves          (unless plots are off)
 //! OUT/predictions.png, confusion.png, misclassified.png, eval.json   the final evaluation
@@ -13,7 +13,7 @@
 //!
 //! `state/run.json` records every setting that defines the run beyond the trainer's own
 //! [`TrainConfig`] (kept in `trainer.json`): the recipe's plan (schedule, augmentation), the data folder and the MD5s of the files read,
-//! the data limits, the device, and whether plots are written. [`Run::resume`] restores all
+//! the data limits and the validation split, the device, and whether plots are written. [`Run::resume`] restores all
 //! of them and refuses a request that would change them.
 
 use crate::data::{Data, DataConfig};
@@ -136,6 +136,7 @@ impl Run {
             dataset: config.data.dataset,
             data_dir: absolute(&config.data.dir),
             train_limit: config.data.train_limit,
+            validation: config.data.validation,
             test_limit: config.data.test_limit,
             data_files: data.sources.clone(),
             device: config.device,
@@ -215,7 +216,7 @@ impl Run {
         let mut epoch_limit_reached = false;
         let plan = spec.plan;
         let train = &data.train;
-        let result = trainer.fit_with(&plan, train, Some(&data.test), &mut limited, &mut |t| {
+        let result = trainer.fit_with(&plan, train, data.measured(), &mut limited, &mut |t| {
             save_epoch(dir, spec, t)?;
             if stop
                 .epochs
@@ -328,14 +329,14 @@ fn precision_record(t: &Trainer) -> serde_json::Value {
     })
 }
 
-/// The best-model rule: the last epoch's test accuracy is at least every earlier one's.
+/// The best-model rule: the last epoch's validation accuracy is at least every earlier one's.
 pub fn is_best(history: &[EpochRecord]) -> bool {
-    let Some(last) = history.last().and_then(|r| r.test_accuracy) else {
+    let Some(last) = history.last().and_then(|r| r.val_accuracy) else {
         return false;
     };
     history
         .iter()
-        .filter_map(|r| r.test_accuracy)
+        .filter_map(|r| r.val_accuracy)
         .all(|a| a <= last)
 }
 
@@ -343,12 +344,12 @@ pub fn is_best(history: &[EpochRecord]) -> bool {
 mod tests {
     use super::*;
 
-    fn epoch(test_accuracy: Option<f64>) -> EpochRecord {
+    fn epoch(val_accuracy: Option<f64>) -> EpochRecord {
         EpochRecord {
             epoch: 1,
             train_loss: 0.1,
             train_accuracy: 90.0,
-            test_accuracy,
+            val_accuracy,
             seconds: 1.0,
             images_per_sec: 1.0,
             skipped_steps: 0,

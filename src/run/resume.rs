@@ -27,6 +27,7 @@ pub struct ResumeRequest {
     pub dataset: Option<Dataset>,
     pub data_dir: Option<PathBuf>,
     pub train_limit: Option<usize>,
+    pub validation: Option<usize>,
     pub test_limit: Option<usize>,
     pub device: Option<Device>,
     /// Allow a different device or precision than the run used (the continuation is then
@@ -75,6 +76,7 @@ impl Run {
         let data = Data::load(&DataConfig {
             dir: data_dir.clone(),
             train_limit: spec.train_limit,
+            validation: spec.validation,
             test_limit: spec.test_limit,
             download: request.download,
             ..DataConfig::of(spec.dataset)
@@ -139,13 +141,19 @@ fn data_conflicts(spec: &RunSpec, r: &ResumeRequest) -> Vec<String> {
             spec.dataset
         ));
     }
+    if let Some(v) = r.validation.filter(|v| *v != spec.validation) {
+        out.push(format!(
+            "--validation {v} would change the run (it was started with --validation {})",
+            spec.validation
+        ));
+    }
     let counts = spec.dataset.spec();
     for (flag, given, saved, all) in [
         (
             "--train-limit",
             r.train_limit,
             spec.train_limit,
-            counts.train_count,
+            counts.train_count.saturating_sub(spec.validation),
         ),
         (
             "--test-limit",
@@ -245,6 +253,7 @@ mod tests {
             dataset: Dataset::Mnist,
             data_dir: "d".into(),
             train_limit: Some(128),
+            validation: crate::data::VALIDATION,
             test_limit: None,
             data_files: Vec::new(),
             device: Device::Cpu,

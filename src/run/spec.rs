@@ -28,6 +28,8 @@ pub struct RunSpec {
     /// The data folder the run read (absolute when it could be resolved).
     pub data_dir: PathBuf,
     pub train_limit: Option<usize>,
+    /// Training pictures held out as the validation split ([`crate::data::DataConfig::validation`]).
+    pub validation: usize,
     pub test_limit: Option<usize>,
     /// The four files read, with the MD5s of their decompressed bytes.
     pub data_files: Vec<SourceFile>,
@@ -94,6 +96,7 @@ mod tests {
             dataset: Dataset::FashionMnist,
             data_dir: PathBuf::from("/data/fashion-mnist"),
             train_limit: Some(100),
+            validation: crate::data::VALIDATION,
             test_limit: None,
             data_files: Vec::new(),
             device: Device::Cpu,
@@ -140,6 +143,7 @@ mod tests {
             dataset: Dataset::FashionMnist,
             data_dir: PathBuf::from("/data/fashion-mnist"),
             train_limit: None,
+            validation: crate::data::VALIDATION,
             test_limit: None,
             data_files: Vec::new(),
             device: Device::Cpu,

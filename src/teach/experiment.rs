@@ -5,6 +5,7 @@
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::model::{Vgg, VggConfig};
+use crate::recipe::Plan;
 use crate::run::StepLimit;
 use crate::train::{BatchProgress, EvalPoint, Observer, TrainConfig, Trainer};
 use tch::Device;
@@ -184,6 +185,31 @@ pub fn lr_range_test(model: Vgg, train: &Split, cfg: &LrRangeConfig) -> Result<L
     })
 }
 
+/// One setting of [`compare`]: its name, its training settings, and its recipe's plan (the
+/// learning rate and pictures of each step; the article's changes neither).
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub name: String,
+    pub config: TrainConfig,
+    pub plan: Plan,
+}
+
+impl Setting {
+    /// `config` in the article's loop: its rate at every step, the pictures as they are.
+    pub fn new(name: &str, config: TrainConfig) -> Self {
+        Setting::with_plan(name, config, Plan::default())
+    }
+
+    /// `config` with a recipe's `plan` (`Recipe::Fast.plan()`: warm-up, cosine, augmentation).
+    pub fn with_plan(name: &str, config: TrainConfig, plan: Plan) -> Self {
+        Setting {
+            name: name.to_string(),
+            config,
+            plan,
+        }
+    }
+}
+
 /// One setting's run in [`compare`].
 #[derive(Debug)]
 pub struct Trial {
@@ -191,7 +217,7 @@ pub struct Trial {
     pub config: TrainConfig,
     /// (step, batch loss) for every step.
     pub losses: Vec<(u64, f64)>,
-    /// Test accuracy every `eval_every_steps` steps (from the trainer).
+    /// Validation accuracy every `eval_every_steps` steps (from the trainer).
     pub evals: Vec<EvalPoint>,
     /// Training seconds, evaluations excluded.
     pub seconds: f64,
@@ -210,9 +236,9 @@ impl Trial {
             .collect()
     }
 
-    /// The last test accuracy measured.
+    /// The last validation accuracy measured.
     pub fn final_accuracy(&self) -> Option<f64> {
-        self.evals.last().map(|e| e.test_accuracy)
+        self.evals.last().map(|e| e.val_accuracy)
     }
 }
 
@@ -236,13 +262,14 @@ impl Observer for Record<'_> {
 }
 
 /// Trains a fresh model (each seeded alike) for `steps` optimizer steps with each of
-/// `settings` on `train`, evaluating on `test` every `eval_every_steps` of each setting (and
+/// `settings` on `train`, evaluating on `validation` (held out of the training pictures: the
+/// settings are compared there, not on the test set) every `eval_every_steps` of each setting (and
 /// at the end), through [`Trainer::fit`]: the same loop as a real run, cut at the step budget.
 pub fn compare(
     model: &VggConfig,
     train: &Split,
-    test: &Split,
-    settings: &[(String, TrainConfig)],
+    validation: &Split,
+    settings: &[Setting],
     steps: u64,
     device: Device,
     obs: &mut dyn Observer,
@@ -250,14 +277,14 @@ pub fn compare(
     let mut trials = Vec::with_capacity(settings.len());
     let precisions: Vec<&str> = settings
         .iter()
-        .map(|(_, c)| Ok(crate::train::Precision::of(c.amp, device)?.describe()))
+        .map(|s| Ok(crate::train::Precision::of(s.config.amp, device)?.describe()))
         .collect::<Result<_>>()?;
     if let Some(first) = precisions.first() {
         if precisions.iter().all(|p| p == first) {
             obs.on_message(&format!("every setting trains in {first}"));
         }
     }
-    for (name, config) in settings {
+    for Setting { name, config, plan } in settings {
         obs.on_message(&format!("{name}: {steps} steps"));
         let mut trainer = fresh_trainer(model, config.clone(), device)?;
         let mut record = Record {
@@ -266,7 +293,7 @@ pub fn compare(
         };
         let flag = trainer.stop_flag();
         let mut limit = StepLimit::new(&mut record, flag, Some(steps));
-        match trainer.fit(train, Some(test), &mut limit, &mut |_| Ok(())) {
+        match trainer.fit_with(plan, train, Some(validation), &mut limit, &mut |_| Ok(())) {
             Ok(()) | Err(Error::Interrupted) => {}
             Err(e) => return Err(e),
         }
@@ -275,18 +302,21 @@ pub fn compare(
         let mut evals = trainer.evals.clone();
         let last_step = trainer.position.global_step;
         if evals.last().is_none_or(|e| e.step != last_step) {
-            let acc =
-                crate::engine::packed::evaluate(trainer.model(), test, config.eval_batch_size)?;
+            let acc = crate::engine::packed::evaluate(
+                trainer.model(),
+                validation,
+                config.eval_batch_size,
+            )?;
             evals.push(EvalPoint {
                 step: last_step,
                 epoch: trainer.position.epoch + 1,
                 train_seconds: seconds,
-                test_accuracy: acc.accuracy,
+                val_accuracy: acc.accuracy,
             });
         }
         obs.on_message(&format!(
-            "{name}: test accuracy {:.2}% after {last_step} steps ({seconds:.0}s of training)",
-            evals.last().map_or(0.0, |e| e.test_accuracy)
+            "{name}: validation accuracy {:.2}% after {last_step} steps ({seconds:.0}s of training)",
+            evals.last().map_or(0.0, |e| e.val_accuracy)
         ));
         trials.push(Trial {
             name: name.clone(),

@@ -16,9 +16,9 @@ pub struct TrainConfig {
     pub seed: u64,
     pub amp: AmpMode,
     pub scaler: GradScalerConfig,
-    /// Batch size for the test-set evaluations.
+    /// Batch size for the evaluations (validation and test).
     pub eval_batch_size: usize,
-    /// Evaluate on the test split every this many optimizer steps (0: only at epoch ends).
+    /// Evaluate on the validation split every this many optimizer steps (0: only at epoch ends).
     pub eval_every_steps: usize,
     /// Record the running loss and accuracy every this many steps (for step curves; 0: never).
     pub curve_every_steps: usize,

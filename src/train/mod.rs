@@ -317,7 +317,7 @@ impl Trainer {
     }
 
     /// Ends the epoch: its record from the running sums (the article's `running_loss /
-    /// len(train_loader), 100 * correct / total`; no test accuracy yet) and the position moved to
+    /// len(train_loader), 100 * correct / total`; no validation accuracy yet) and the position moved to
     /// the start of the next epoch. `seconds`: training time since the last
     /// [`Trainer::add_train_time`].
     pub fn end_epoch(&mut self, seconds: f64) -> EpochRecord {
@@ -327,7 +327,7 @@ impl Trainer {
             epoch: pos.epoch + 1,
             train_loss: pos.loss_sum / pos.seen.max(1) as f64,
             train_accuracy: 100.0 * pos.correct as f64 / pos.seen.max(1) as f64,
-            test_accuracy: None,
+            val_accuracy: None,
             seconds: pos.seconds,
             images_per_sec: pos.seen as f64 / pos.seconds.max(1e-9),
             skipped_steps: pos.skipped,
@@ -350,12 +350,12 @@ impl Trainer {
     /// `train_epoch`, which notebook 02 writes out with the pieces above (the test
     /// `the_notebooks_loop_is_trainer_fit` checks that both give identical weights), with
     /// `plan`'s learning rate and pictures at each step ([`ArticlePlan`]: the article's).
-    /// Returns the epoch's record (without test accuracy) and advances to the next epoch.
+    /// Returns the epoch's record (without validation accuracy) and advances to the next epoch.
     pub fn train_epoch(
         &mut self,
         plan: &dyn StepPlan,
         train: &Split,
-        test: Option<&Split>,
+        validation: Option<&Split>,
         obs: &mut dyn Observer,
     ) -> Result<EpochRecord> {
         self.announce_amp(obs);
@@ -385,16 +385,15 @@ impl Trainer {
             obs.on_batch(&progress);
             let step = self.position.global_step;
             let every = self.config.eval_every_steps as u64;
-            if let (Some(test), true) = (test, every > 0 && step.is_multiple_of(every)) {
+            if let (Some(val), true) = (validation, every > 0 && step.is_multiple_of(every)) {
                 // Evaluation time is not training time.
                 self.add_train_time(elapsed);
-                let acc =
-                    (self.evaluator)(&self.model, test, self.config.eval_batch_size)?.accuracy;
+                let acc = (self.evaluator)(&self.model, val, self.config.eval_batch_size)?.accuracy;
                 let point = EvalPoint {
                     step,
                     epoch: self.position.epoch + 1,
                     train_seconds: self.position.train_seconds,
-                    test_accuracy: acc,
+                    val_accuracy: acc,
                 };
                 obs.on_eval(&point);
                 self.evals.push(point);
@@ -406,16 +405,17 @@ impl Trainer {
     }
 
     /// The article's training: until `config.epochs` are done, at the configured learning
-    /// rate, evaluating on `test` after each epoch. `after_epoch` runs after each epoch's record
+    /// rate, measuring the accuracy on `validation` after each epoch (the article measures
+    /// its test set there; a split held out of the training pictures keeps the test set for the end). `after_epoch` runs after each epoch's record
     /// is in `history` (save checkpoints there).
     pub fn fit(
         &mut self,
         train: &Split,
-        test: Option<&Split>,
+        validation: Option<&Split>,
         obs: &mut dyn Observer,
         after_epoch: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<()> {
-        self.fit_with(&ArticlePlan, train, test, obs, after_epoch)
+        self.fit_with(&ArticlePlan, train, validation, obs, after_epoch)
     }
 
     /// [`Trainer::fit`] with `plan`'s learning rate and pictures at each step (a recipe's
@@ -424,16 +424,15 @@ impl Trainer {
         &mut self,
         plan: &dyn StepPlan,
         train: &Split,
-        test: Option<&Split>,
+        validation: Option<&Split>,
         obs: &mut dyn Observer,
         after_epoch: &mut dyn FnMut(&Trainer) -> Result<()>,
     ) -> Result<()> {
         while !self.finished() {
-            let mut record = self.train_epoch(plan, train, test, obs)?;
-            if let Some(test) = test {
-                let acc =
-                    (self.evaluator)(&self.model, test, self.config.eval_batch_size)?.accuracy;
-                record.test_accuracy = Some(acc);
+            let mut record = self.train_epoch(plan, train, validation, obs)?;
+            if let Some(val) = validation {
+                let acc = (self.evaluator)(&self.model, val, self.config.eval_batch_size)?.accuracy;
+                record.val_accuracy = Some(acc);
             }
             obs.on_epoch_end(&record);
             self.history.push(record);

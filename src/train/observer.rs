@@ -38,14 +38,14 @@ pub struct BatchProgress {
     pub global_step: u64,
 }
 
-/// A test-set evaluation made during training (for time-to-accuracy).
+/// A validation-set evaluation made during training (for time-to-accuracy).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalPoint {
     pub step: u64,
     pub epoch: usize,
     /// Training wall time so far, evaluations excluded.
     pub train_seconds: f64,
-    pub test_accuracy: f64,
+    pub val_accuracy: f64,
 }
 
 /// Running loss and accuracy at one optimizer step (for step curves).
@@ -66,8 +66,8 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Percent of training examples classified correctly (dropout on).
     pub train_accuracy: f64,
-    /// Percent correct on the test split, when one was given.
-    pub test_accuracy: Option<f64>,
+    /// Percent correct on the validation split, when one was given.
+    pub val_accuracy: Option<f64>,
     /// Training wall time of the epoch (evaluation excluded).
     pub seconds: f64,
     pub images_per_sec: f64,

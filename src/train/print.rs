@@ -31,17 +31,17 @@ impl Observer for PrintLines {
     }
     fn on_eval(&mut self, e: &EvalPoint) {
         println!(
-            "step {}: test accuracy {:.2}% after {:.0}s of training",
-            e.step, e.test_accuracy, e.train_seconds
+            "step {}: validation accuracy {:.2}% after {:.0}s of training",
+            e.step, e.val_accuracy, e.train_seconds
         );
     }
     fn on_epoch_end(&mut self, r: &EpochRecord) {
-        let test = r
-            .test_accuracy
-            .map(|a| format!(", test accuracy {a:.2}%"))
+        let val = r
+            .val_accuracy
+            .map(|a| format!(", validation accuracy {a:.2}%"))
             .unwrap_or_default();
         println!(
-            "epoch {} done: train loss {:.4}, train accuracy {:.2}%{test}, {:.1}s, {:.1} images/s",
+            "epoch {} done: train loss {:.4}, train accuracy {:.2}%{val}, {:.1}s, {:.1} images/s",
             r.epoch, r.train_loss, r.train_accuracy, r.seconds, r.images_per_sec
         );
     }

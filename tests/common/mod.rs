@@ -137,7 +137,7 @@ pub fn assert_same_weights(a: &vggnet::model::Vgg, b: &vggnet::model::Vgg, what:
     }
 }
 
-/// A run of the narrow network on the first 160 training and 32 test digits, on the CPU, no
+/// A run of the narrow network on the first 160 training, 32 validation and 32 test digits, on the CPU, no
 /// plots, in `dir`, with `plan`'s schedule and augmentation.
 pub fn tiny_run(
     dir: &std::path::Path,
@@ -151,6 +151,7 @@ pub fn tiny_run(
         data: DataConfig {
             dir: mnist_dir(),
             train_limit: Some(160),
+            validation: 32,
             test_limit: Some(32),
             download: false,
             ..Default::default()

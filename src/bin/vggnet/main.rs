@@ -153,6 +153,10 @@ struct DataArgs {
     /// Use only the first N test images
     #[arg(long)]
     test_limit: Option<usize>,
+    /// Hold out the last N training images as the validation split, which picks the best
+    /// epoch (the test split is evaluated once, at the end) [default: 5000]
+    #[arg(long)]
+    validation: Option<usize>,
     /// Never download missing files
     #[arg(long)]
     offline: bool,
@@ -249,6 +253,7 @@ fn data_config(args: &DataArgs) -> DataConfig {
     DataConfig {
         dir: args.data_dir.clone().unwrap_or(of.dir.clone()),
         train_limit: args.train_limit,
+        validation: args.validation.unwrap_or(of.validation),
         test_limit: args.test_limit,
         download: !args.offline,
         ..of

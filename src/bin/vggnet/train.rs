@@ -12,7 +12,7 @@ use vggnet::run::{ResumeRequest, Run, RunConfig, RunEnd, StopAt};
 use vggnet::settings::{from_recipe, ModelOverrides, Overrides};
 use vggnet::train::{BatchProgress, EpochRecord, EvalPoint, Observer, PrintLines};
 
-/// `--dry-run`'s training and test pictures.
+/// `--dry-run`'s training, validation and test pictures.
 const DRY_RUN_IMAGES: usize = 256;
 
 /// Progress for the terminal: an indicatif bar per epoch when stderr is a terminal, plain lines
@@ -64,8 +64,8 @@ impl Observer for Terminal {
     }
     fn on_eval(&mut self, e: &EvalPoint) {
         let line = format!(
-            "step {}: test accuracy {:.2}% after {:.0}s of training",
-            e.step, e.test_accuracy, e.train_seconds
+            "step {}: validation accuracy {:.2}% after {:.0}s of training",
+            e.step, e.val_accuracy, e.train_seconds
         );
         match &self.bar {
             Some(bar) => bar.println(line),
@@ -78,11 +78,11 @@ impl Observer for Terminal {
             bar.finish_and_clear();
         }
         eprintln!(
-            "epoch {}: train loss {:.4}, train accuracy {:.2}%, test accuracy {}, {:.1}s ({:.1} images/s){}",
+            "epoch {}: train loss {:.4}, train accuracy {:.2}%, validation accuracy {}, {:.1}s ({:.1} images/s){}",
             r.epoch,
             r.train_loss,
             r.train_accuracy,
-            r.test_accuracy.map(|a| format!("{a:.2}%")).unwrap_or_else(|| "-".into()),
+            r.val_accuracy.map(|a| format!("{a:.2}%")).unwrap_or_else(|| "-".into()),
             r.seconds,
             r.images_per_sec,
             if r.skipped_steps > 0 { format!(", {} steps skipped (inf/NaN)", r.skipped_steps) } else { String::new() }
@@ -136,6 +136,11 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
                 .unwrap_or(DRY_RUN_IMAGES)
                 .min(DRY_RUN_IMAGES),
         );
+        data.validation = Some(
+            data.validation
+                .unwrap_or(DRY_RUN_IMAGES)
+                .min(DRY_RUN_IMAGES),
+        );
         settings.epochs = Some(1);
     }
     let mut run = match &args.resume {
@@ -147,6 +152,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
                 dataset: data.dataset,
                 data_dir: data.data_dir.clone(),
                 train_limit: data.train_limit,
+                validation: data.validation,
                 test_limit: data.test_limit,
                 device: args.device,
                 allow_inexact: args.allow_inexact_resume,
@@ -186,8 +192,10 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
     }
     let config = run.trainer.config();
     eprintln!(
-        "training on {} images, testing on {} ({}, batch {}, {} epochs, output {})",
+        "training on {} images, validating on {} held out of the training file, testing on {} at the end ({}, \
+         batch {}, {} epochs, output {})",
         run.data.train.len(),
+        run.data.validation.len(),
         run.data.test.len(),
         vggnet::engine::device_name(run.spec.device),
         config.batch_size,
@@ -225,7 +233,7 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
     }
     let (ev, files) = run.finish()?;
     eprintln!(
-        "final test accuracy {:.2}% ({}/{})",
+        "final test accuracy {:.2}% ({}/{}), the last epoch's model on the test split",
         ev.accuracy, ev.correct, ev.total
     );
     eprintln!("wrote:");

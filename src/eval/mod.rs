@@ -1,10 +1,14 @@
 //! Evaluation on a split: accuracy, the first six predictions (the article's figure),
-//! a confusion matrix and the misclassified examples; and prediction on single images.
+//! a confusion matrix and the misclassified examples. Prediction on single images (class
+//! probabilities, the top classes) is [`predict`]'s.
 
 use crate::data::Split;
 use crate::error::Result;
 use crate::model::Vgg;
 use serde::{Deserialize, Serialize};
+
+mod predict;
+pub use predict::{predict_proba, top_k};
 use tch::{Kind, Tensor};
 
 /// How many leading examples the article shows.
@@ -118,23 +122,4 @@ pub fn evaluate_by(
         misclassified,
         predictions: pred_v,
     })
-}
-
-/// Class probabilities for normalized images (B, C, H, W): softmax of the logits, (B, classes).
-/// Images of the wrong shape are an error.
-pub fn predict_proba(model: &Vgg, images: &Tensor) -> Result<Tensor> {
-    tch::no_grad(|| {
-        let logits = model.forward_t(images, false)?; // (B, classes)
-        Ok(logits
-            .f_softmax(-1, Kind::Float)?
-            .f_to_device(tch::Device::Cpu)?)
-    })
-}
-
-/// The `k` most likely classes with their probabilities, for one image's probability row.
-pub fn top_k(probs: &Tensor, k: usize) -> Result<Vec<(i64, f64)>> {
-    let p = Vec::<f64>::try_from(&probs.to_kind(Kind::Double).view([-1]))?;
-    let mut idx: Vec<usize> = (0..p.len()).collect();
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    Ok(idx.into_iter().take(k).map(|i| (i as i64, p[i])).collect())
 }
