@@ -124,6 +124,12 @@ fn library_entry_points_refuse_a_model_of_another_number_of_classes() {
     assert!(is_mismatch(&e), "{e}");
 
     // A run folder holding it (notebooks 04 and 05 open notebook 02's run this way).
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(
+        dir.path().join("state").join(vggnet::run::RUN_FILE),
+        mnist_run_json(),
+    )
+    .unwrap();
     let e = vggnet::run::open_trained(dir.path(), tch::Device::Cpu).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -150,18 +156,7 @@ fn five_class_run(dir: &Path) -> PathBuf {
     let model = Vgg::new(five_classes(), tch::Device::Cpu).unwrap();
     let trainer = vggnet::train::Trainer::new(model, Default::default()).unwrap();
     let run = dir.join("run");
-    let spec = vggnet::run::RunSpec {
-        plan: Default::default(),
-        dataset: vggnet::data::Dataset::Mnist,
-        data_dir: mnist_dir(),
-        train_limit: None,
-        validation: vggnet::data::VALIDATION,
-        test_limit: None,
-        data_files: Vec::new(),
-        device: tch::Device::Cpu,
-        plots: false,
-    };
-    let run_json = serde_json::to_vec(&spec).unwrap();
+    let run_json = mnist_run_json();
     let extra = [(vggnet::run::RUN_FILE, run_json.as_slice())];
     vggnet::train::state::save_training_state_with(&trainer, &run.join("state"), &extra).unwrap();
     run
@@ -221,4 +216,20 @@ fn eval_and_predict_refuse_a_model_of_another_number_of_classes_in_one_line() {
     let mut c = vggnet();
     c.args(["predict", "--model"]).arg(&path).arg(&photo);
     refused_in_one_line(&mut c, &path);
+}
+
+/// The `state/run.json` of an MNIST run (what notebook 02 and `vggnet train` write).
+fn mnist_run_json() -> Vec<u8> {
+    let spec = vggnet::run::RunSpec {
+        plan: Default::default(),
+        dataset: vggnet::data::Dataset::Mnist,
+        data_dir: mnist_dir(),
+        train_limit: None,
+        validation: vggnet::data::VALIDATION,
+        test_limit: None,
+        data_files: Vec::new(),
+        device: tch::Device::Cpu,
+        plots: false,
+    };
+    serde_json::to_vec(&spec).unwrap()
 }

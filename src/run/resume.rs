@@ -47,13 +47,7 @@ impl Run {
     pub fn resume(dir: &Path, request: &ResumeRequest) -> Result<Run> {
         let (state_dir, saved) = read_trainer_state(&dir.join(STATE_DIR))?;
         let mut notes = Vec::new();
-        let spec_path = state_dir.join(RUN_FILE);
-        let mut spec = RunSpec::read(&state_dir)?.ok_or_else(|| {
-            Error::checkpoint(
-                &spec_path,
-                "missing: the run's settings are not here (not a folder written by `vggnet train`)",
-            )
-        })?;
+        let mut spec = RunSpec::read(&state_dir)?;
         let model = saved_model_config(&state_dir.join(MODEL_FILE))?;
         let asked = Asked {
             recipe: request.recipe,

@@ -42,23 +42,26 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// The settings saved in the state folder `state_dir` (`RUN/state/run.json`), or `None`
-    /// when there is none (a run saved by an older vggnet, which trained on MNIST). Notebooks
-    /// 04 and 05 read from it the data set that notebook 02's run trained on.
-    pub fn read(state_dir: &Path) -> Result<Option<RunSpec>> {
+    /// The settings saved in the state folder `state_dir` (`RUN/state/run.json`). Notebooks 04
+    /// and 05 read from it the data set that notebook 02's run trained on. A folder without it is
+    /// an error naming the file.
+    pub fn read(state_dir: &Path) -> Result<RunSpec> {
         let path = state_dir.join(RUN_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
                 .map_err(|e| Error::checkpoint(&path, format!("invalid run settings: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::checkpoint(
+                &path,
+                "missing: the run's settings are not here (not a folder written by `vggnet train` \
+                 or notebook 02)",
+            )),
             Err(e) => Err(Error::io(&path, e)),
         }
     }
 }
 
 /// A run folder's latest model (`RUN/model.safetensors`) and the data set it trained on (from
-/// `RUN/state/run.json`; MNIST for a run saved before data sets had names), on `device`.
+/// `RUN/state/run.json`), on `device`.
 /// Notebooks 04 and 05 open notebook 02's run with it. A folder with no model yet, or a model
 /// that does not fit that data set ([`crate::data::check_fits`]), is an error naming the file.
 pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
@@ -71,9 +74,7 @@ pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
         ));
     }
     let model = crate::store::checkpoint::load_model(&path, device)?;
-    let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?
-        .map(|run| run.dataset)
-        .unwrap_or_default();
+    let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?.dataset;
     crate::data::check_fits(model.config(), dataset, Some(&path))?;
     Ok((model, dataset))
 }
@@ -86,11 +87,8 @@ mod tests {
     #[test]
     fn the_saved_run_settings_are_read_back_and_a_bad_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            RunSpec::read(dir.path()).unwrap(),
-            None,
-            "no run.json: None"
-        );
+        let err = RunSpec::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("run.json") && err.contains("missing"), "{err}");
         let spec = RunSpec {
             plan: Plan::default(),
             dataset: Dataset::FashionMnist,
@@ -104,7 +102,7 @@ mod tests {
         };
         let path = dir.path().join(RUN_FILE);
         std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();
-        assert_eq!(RunSpec::read(dir.path()).unwrap(), Some(spec));
+        assert_eq!(RunSpec::read(dir.path()).unwrap(), spec);
         std::fs::write(&path, b"{\"dataset\": 3").unwrap();
         let err = RunSpec::read(dir.path()).unwrap_err().to_string();
         assert!(
@@ -128,13 +126,13 @@ mod tests {
 
         let model = Vgg::new(crate::settings::Network::Narrow.config(), Device::Cpu).unwrap();
         save_model(&model, &dir.path().join(MODEL_FILE)).unwrap();
-        let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
-        assert_eq!(
-            dataset,
-            Dataset::Mnist,
-            "no run.json: a run from before data sets had names"
+        let err = open_trained(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(RUN_FILE) && err.contains("missing"),
+            "no run.json: {err}"
         );
-        assert_eq!(opened.max_weight_difference(&model).unwrap(), 0.0);
 
         let state = dir.path().join(STATE_DIR);
         std::fs::create_dir(&state).unwrap();
@@ -150,10 +148,9 @@ mod tests {
             plots: false,
         };
         std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
-        assert_eq!(
-            open_trained(dir.path(), Device::Cpu).unwrap().1,
-            Dataset::FashionMnist
-        );
+        let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(dataset, Dataset::FashionMnist);
+        assert_eq!(opened.max_weight_difference(&model).unwrap(), 0.0);
 
         spec.dataset = Dataset::Cifar10;
         std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();
