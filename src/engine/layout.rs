@@ -64,12 +64,7 @@ pub fn set_trainer_channels_last(trainer: &mut Trainer, on: bool) {
         .collect();
     let (exp_avg, exp_avg_sq) = optimizer.moments_mut();
     tch::no_grad(|| {
-        for (m, v, p) in exp_avg
-            .iter_mut()
-            .zip(exp_avg_sq.iter_mut())
-            .zip(&params)
-            .map(|((m, v), p)| (m, v, p))
-        {
+        for ((m, v), p) in exp_avg.iter_mut().zip(exp_avg_sq.iter_mut()).zip(&params) {
             for buf in [m, v] {
                 if buf.stride() != p.stride() {
                     let mut same = p.empty_like();

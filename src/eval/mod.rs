@@ -6,10 +6,10 @@ use crate::data::Split;
 use crate::error::Result;
 use crate::model::Vgg;
 use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
 
 mod predict;
 pub use predict::{predict_proba, top_k};
-use tch::{Kind, Tensor};
 
 /// How many leading examples the article shows.
 pub const FIRST_N: usize = 6;
