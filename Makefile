@@ -59,8 +59,11 @@ two-kernels: setup-notebooks
 
 ## Execute all notebooks headless; executed copies, HTML, screenshots and index.html go to
 ## out/notebooks/, and notebooks/ is left as it is (a learner's edits are never overwritten).
-## In CI the committed outputs must also be from the cells' current source. Then the exercises.
+## First every exercise's copies are built and their edits checked (seconds: a notebook edit that breaks an
+## exercise fails before anything runs). In CI the committed outputs must also be from the cells' current source.
+## Then the exercises.
 notebooks: setup-notebooks
+	.venv/bin/python scripts/exercises.py --static
 	.venv/bin/python scripts/run_notebooks.py --out out/notebooks $(if $(CI),--check-published)
 	.venv/bin/python scripts/exercises.py --executed out/notebooks
 
@@ -77,6 +80,7 @@ notebooks-fashion: setup-notebooks
 ## The same run, then the executed notebooks written back into notebooks/ with their outputs
 ## (commit them: they are what a code host shows, and what CI's check compares).
 publish-notebooks: setup-notebooks
+	.venv/bin/python scripts/exercises.py --static
 	.venv/bin/python scripts/run_notebooks.py --out out/notebooks --publish
 
 ## Jupyter Lab on the notebooks, with the project's Rust kernel.

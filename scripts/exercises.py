@@ -19,6 +19,7 @@ built already); an exercise that trains 02's run again uses `../runs/exercises` 
 read the notebooks' run, as a learner's notebooks do).
 
 Usage: python scripts/exercises.py [--only 02_training[:2],...] [--executed out/notebooks] [--precision native|float32|both]
+       python scripts/exercises.py --static   (every copy built and its edits checked, nothing run: seconds)
 
 --precision both (the default, what `make notebooks` runs): the checks as the notebooks run on this CPU, then
 the ones whose run trains in the chosen precision again with 02's run forced to float32, where that is another path.
@@ -434,8 +435,9 @@ def nb06_fashion_notebooks(out, ctx):
 NB03_EXPORT = "let export = vggnet::teach::reference::export_article_pth("
 NB04 = [":dep vggnet", "let ev = evaluate("]
 NB06_TRAIN = "let network = Network::Narrow.config();"
-FEW = ("let data = Data::load(&DataConfig::of(dataset))?;",
-       "let data = Data::load(&DataConfig { train_limit: Some(1_600), test_limit: Some(1_000), ..DataConfig::of(dataset) })?;")
+FEW = ("let data = Data::load(&DataConfig { validation: 0, ..DataConfig::of(dataset) })?;",
+       "let data = Data::load(&DataConfig { validation: 0, train_limit: Some(1_600), test_limit: Some(1_000), "
+       "..DataConfig::of(dataset) })?;")
 
 EXERCISES = [
     Exercise("01_model", [1], NB01, nb01_narrow,
@@ -520,6 +522,22 @@ def float32_pass(chosen, executed):
             for e in sensitive]
 
 
+def static_problems(exercises):
+    """Every exercise's copies built, none run: each marker finds one cell, each edit's old text is in its cell,
+    each added line is in the exercise's text (seconds; a notebook edit that breaks an exercise fails here
+    before anything is executed)."""
+    problems = []
+    for ex in exercises:
+        what = f"{ex.notebook} exercise {','.join(map(str, ex.numbers))}" + (f" ({ex.why})" if ex.why else "")
+        try:
+            texts = [exercise_text(nbformat.read(notebook_path(ex.notebook), as_version=4), n) for n in ex.numbers]
+            for name, markers in [(ex.notebook, ex.cells)] + ex.then:
+                problems += [f"{what}: {f}" for f in build(name, markers, ex, texts)[2]]
+        except SystemExit as e:  # find_cell's and exercise_text's refusals
+            problems.append(f"{what}: {e}")
+    return problems
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=None, help="NOTEBOOK[:NUMBER],... (e.g. 02_training:2)")
@@ -528,7 +546,17 @@ def main():
     p.add_argument("--precision", choices=["native", "float32", "both"], default="both",
                    help="native: as the notebooks run on this CPU; float32: 02's run forced to float32 "
                         "(`let amp = AmpMode::Off;`); both (the default): native, then float32 where they differ")
+    p.add_argument("--static", action="store_true",
+                   help="only build every exercise's copies (both precisions) and check their edits; run nothing")
     args = p.parse_args()
+    everything = EXERCISES + [Exercise(**{**e.__dict__, "check_edits": e.check_edits + [FLOAT32]})
+                              for e in EXERCISES if trains(e)]
+    static = static_problems(everything)
+    for pr in static:
+        print("PROBLEM:", pr)
+    print(f"exercises, static: {len(everything)} copies built, {len(static)} problems", flush=True)
+    if static or args.static:
+        sys.exit(1 if static else 0)
     chosen = EXERCISES
     if args.only:
         wanted = [w.split(":") for w in args.only.split(",")]
