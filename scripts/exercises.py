@@ -432,6 +432,13 @@ def nb06_fashion_notebooks(out, ctx):
         ["the answer says the grid's first picture is titled \"True: Ankle boot, Pred: \" and a class of clothes"]
 
 
+def nb07_chalk(out, ctx):
+    read = re.findall(r"^read: (\S+)$", out, re.M)
+    say(f"the chalk picture read as {read}, {len(ctx['images'])} strip(s) drawn")
+    # A preparation that did not invert the dark board finds no digit (an error) or reads another.
+    return [] if read == ["8"] and len(ctx["images"]) == 1 else ["the answer says the model reads 8, and the strip is drawn"]
+
+
 NB03_EXPORT = "let export = vggnet::teach::reference::export_article_pth("
 NB04 = [":dep vggnet", "let ev = evaluate("]
 NB06_TRAIN = "let network = Network::Narrow.config();"
@@ -482,6 +489,8 @@ EXERCISES = [
              edits=[(NB06_TRAIN, NB06_TRAIN, "let network = Network::Article.config();")],
              check_edits=[(NB06_TRAIN,) + FEW], why="on 1,600 training pictures per data set (25 steps)"),
     Exercise("06_fashion", [2], [":dep vggnet", NB06_TRAIN], nb06_tops, answer_code=True),
+    Exercise("07_handwriting", [1], [":dep vggnet", "let my_photo", "preparation_strips(&[(photo_file"], nb07_chalk,
+             edits=[("let my_photo", "picture(4, Style::Notebook, 1)", "picture(8, Style::Chalkboard, 2)")]),
     Exercise("06_fashion", [3], [], nb06_fashion_notebooks,
              edits=[("02_training", "let dataset =", "let dataset = Dataset::Mnist;",
                      "let dataset = Dataset::FashionMnist;")],

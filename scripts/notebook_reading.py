@@ -18,6 +18,9 @@
     vggnet::plot::Layout); pictures of one source size drawn at different sizes, or not in their
     source's aspect (a heatmap squeezed under its digit); a curve of fewer than 5 points; an
     image without the layout chunk (not drawn by the crate, so unchecked);
+  - links: a relative link that leads to no file, and a project path (`src/...`, `tests/...`,
+    `docs/...`, `results/...`) named in backticks without a link to it;
+  - code lines over 100 columns in the notebooks whose code is the lesson (NARROW);
   - blank charts and empty bands: measured in the browser check (run_notebooks.py), where every
     image is drawn onto a canvas; an image whose pixels nearly all share one colour is reported,
     and so is one with an empty band (rows or columns of background only) over a tenth of its
@@ -184,8 +187,41 @@ def duration_problems(nb, name):
     return problems
 
 
-def reading_problems(nb, name):
-    problems = duration_problems(nb, name)
+ROOT = Path(__file__).resolve().parent.parent
+# A markdown link to a file of the project, and a file of the project named in backticks without one.
+LINK = re.compile(r"\]\((?!https?://|#)([^)\s]+)\)")
+UNLINKED_PATH = re.compile(r"(?<!\[)`((?:src|tests|docs|results|python|scripts)/[\w./-]*)`(?!\]\()")
+# Code within 100 columns, in the notebooks whose code is the lesson (02 writes the article's loop out).
+NARROW = ("02_", "04_", "07_")
+COLUMNS = 100
+
+
+def link_problems(nb, name, notebook_dir):
+    """Every relative link resolves to a file or folder of the project, and every project path in a
+    markdown cell's backticks is a link a reader can click."""
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = re.sub(r"```.*?```", "", cell.source, flags=re.S)
+        for target in LINK.findall(text):
+            if not (notebook_dir / target.split("#")[0]).exists():
+                problems.append(f"{name} cell {i}: the link ({target}) leads to no file")
+        for path in UNLINKED_PATH.findall(text):
+            problems.append(f"{name} cell {i}: `{path}` is named without a link ([`{path}`](../{path}))")
+    return problems
+
+
+def column_problems(nb, name):
+    if not name.startswith(NARROW):
+        return []
+    return [f"{name} cell {i}: a code line of {len(line)} columns, more than {COLUMNS}: {line[:50]}..."
+            for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > COLUMNS]
+
+
+def reading_problems(nb, name, notebook_dir=ROOT / "notebooks"):
+    problems = duration_problems(nb, name) + link_problems(nb, name, notebook_dir) + column_problems(nb, name)
     seen = {}
     for i, cell in enumerate(nb.cells):
         key = (cell.cell_type, cell.source.strip())
@@ -290,6 +326,12 @@ def self_test():
     nb.cells[5].metadata["vggnet_seconds"] = 290.0
     got = duration_problems(nb, "t")
     assert len(got) == 2 and "cell 1: ran 300 s" in got[0] and "takes about 20 seconds" in got[1], got
+    nb.cells = [nbformat.v4.new_markdown_cell("See [`src/lib.rs`](../src/lib.rs), [the book](https://x.org/b), "
+                                              "[gone](../src/gone.rs) and `src/run/mod.rs`.\n```\n`src/a.rs`\n```"),
+                nbformat.v4.new_code_cell("let x = 1; // " + "x" * 100)]
+    got = link_problems(nb, "t", ROOT / "notebooks")
+    assert len(got) == 2 and "(../src/gone.rs)" in got[0] and "`src/run/mod.rs` is named" in got[1], got
+    assert len(column_problems(nb, "02_t")) == 1 and column_problems(nb, "03_t") == [], "column check"
     figure_self_test()
 
 
@@ -325,7 +367,7 @@ def main():
         sys.exit(1 if problems else 0)
     import nbformat
     self_test()
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     problems = []
     for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         problems += reading_problems(nbformat.read(path, as_version=4), path.stem)

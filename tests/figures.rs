@@ -182,6 +182,10 @@ fn figures() -> Vec<(&'static str, Figure)> {
         ),
         ("filters", plot::filter_grid(&filters).unwrap()),
         (
+            "filter_change",
+            plot::filter_change(&filters, &(&filters * 1.5)).unwrap(),
+        ),
+        (
             "confusion_fashion",
             plot::confusion_matrix(&confusion, Dataset::FashionMnist).unwrap(),
         ),

@@ -353,11 +353,20 @@ fn through_the_library(dataset: Dataset) {
         plots: false,
     };
     let mut run = Run::start(&dir, config).unwrap();
+    let start = run.trainer.model().try_clone().unwrap();
     let one = StopAt {
         epochs: Some(1),
         ..Default::default()
     };
     assert_eq!(run.train(&mut Silent, one).unwrap(), RunEnd::Paused);
+    // The weights it started from, rebuilt from the folder (notebook 05's "before").
+    let rebuilt = vggnet::run::initial_model(&dir).unwrap();
+    assert_eq!(
+        rebuilt.max_weight_difference(&start).unwrap(),
+        0.0,
+        "{dataset}: initial_model"
+    );
+    assert!(run.trainer.model().max_weight_difference(&start).unwrap() > 0.0);
     drop(run);
 
     let before = snapshot(&dir);
@@ -401,8 +410,30 @@ fn through_the_library(dataset: Dataset) {
         RunEnd::Finished
     );
     assert_eq!(run.trainer.history.len(), 3);
+    // The test split is read once, for the model the validation split chose: the file
+    // best.safetensors, here replaced by an untrained network so that evaluating the last
+    // epoch's model instead cannot give the same count.
+    assert!(vggnet::run::best_epoch(&run.trainer.history).is_some());
+    let stand_in =
+        vggnet::model::Vgg::new(run.trainer.model().config().clone(), tch::Device::Cpu).unwrap();
+    vggnet::store::checkpoint::save_model(&stand_in, &dir.join(vggnet::run::BEST_FILE)).unwrap();
     let (ev, _) = run.finish().unwrap();
     assert_eq!(ev.total, TEST as u64);
+    let of_stand_in = vggnet::engine::packed::evaluate(&stand_in, &run.data.test, 256).unwrap();
+    let of_last =
+        vggnet::engine::packed::evaluate(run.trainer.model(), &run.data.test, 256).unwrap();
+    println!("{dataset}: test digits right: best.safetensors (the stand-in) {}, finish {}, the last epoch's model {}",
+             of_stand_in.correct, ev.correct, of_last.correct);
+    assert_eq!(
+        ev.confusion, of_stand_in.confusion,
+        "{dataset}: finish did not evaluate best.safetensors"
+    );
+    let (opened, _) = vggnet::run::open_trained(&dir, tch::Device::Cpu).unwrap();
+    assert_eq!(
+        opened.max_weight_difference(&stand_in).unwrap(),
+        0.0,
+        "{dataset}: open_trained's model"
+    );
 
     // predict by index, and a picture file for the 28x28 sets (read as a handwritten digit)
     let model = run.trainer.model();

@@ -113,6 +113,83 @@ pub fn filter_grid(filters: &tch::Tensor) -> Result<Figure> {
     })
 }
 
+/// The first layer's filters before and after training, and their change, side by side on one
+/// colour scale (red positive, blue negative, white 0; the bar underneath gives the weights'
+/// values), so that how far training moved each filter can be read off the figure:
+/// `before` and `after` are (N, C, k, k), the first input channel drawn.
+pub fn filter_change(before: &tch::Tensor, after: &tch::Tensor) -> Result<Figure> {
+    let (size, other) = (before.size(), after.size());
+    if size.len() != 4 || size != other {
+        return Err(Error::Plot(format!(
+            "filter_change takes two (N, C, k, k) weights of one shape, got {size:?} and {other:?}"
+        )));
+    }
+    let (n, k) = (size[0] as usize, size[2] as usize);
+    let first = |t: &tch::Tensor| -> Result<Vec<f64>> { values(&t.f_select(1, 0)?) };
+    let (b, a) = (first(before)?, first(after)?);
+    let change: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
+    let scale = b
+        .iter()
+        .chain(&a)
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(1e-12);
+    let cols = 8usize;
+    let rows = n.div_ceil(cols).max(1);
+    let (cell, gap, title_h, bar_h) = (36u32, 24u32, 64u32, 56u32);
+    let grid_w = cell * cols as u32;
+    let width = 3 * grid_w + 4 * gap;
+    Figure::render(width, title_h + cell * rows as u32 + bar_h, |root| {
+        draw_centered(
+            root,
+            &format!("The {n} first-layer filters ({k}x{k}), one colour scale"),
+            18.0,
+            8,
+        )?;
+        let panels = [
+            ("at initialization", &b),
+            ("after training", &a),
+            ("change (after - before)", &change),
+        ];
+        for (p, (title, v)) in panels.iter().enumerate() {
+            let x = (gap + p as u32 * (grid_w + gap)) as i32;
+            let panel = root
+                .clone()
+                .shrink((x, 34), (grid_w, title_h - 34 + cell * rows as u32));
+            draw_centered(&panel, title, 15.0, 0)?;
+            let body = panel.shrink((0, title_h - 34), (grid_w, cell * rows as u32));
+            for (i, area) in body.split_evenly((rows, cols)).iter().enumerate().take(n) {
+                let w = &v[i * k * k..(i + 1) * k * k];
+                draw_cells(&area.margin(2, 2, 2, 2), "", k, k, &|r, c| {
+                    diverging(w[r * k + c] / scale)
+                })?;
+            }
+        }
+        // The colour bar: -scale .. +scale, labelled at both ends and at 0.
+        let bar_w = grid_w as i32;
+        let (x0, y0) = (
+            (width as i32 - bar_w) / 2,
+            (title_h + cell * rows as u32) as i32 + 8,
+        );
+        for i in 0..bar_w {
+            let v = 2.0 * i as f64 / (bar_w - 1) as f64 - 1.0;
+            root.draw(&Rectangle::new(
+                [(x0 + i, y0), (x0 + i + 1, y0 + 14)],
+                diverging(v).filled(),
+            ))
+            .map_err(plot_err)?;
+        }
+        for (at, label) in [
+            (0, format!("{:.2}", -scale)),
+            (bar_w / 2, "0".to_string()),
+            (bar_w, format!("+{scale:.2}")),
+        ] {
+            let spot = root.clone().shrink((x0 + at - 40, y0 + 16), (80u32, 24u32));
+            draw_centered(&spot, &label, 13.0, 2)?;
+        }
+        Ok(())
+    })
+}
+
 /// One titled panel of values: (title, rows, cols, row-major values).
 type Panel = (String, usize, usize, Vec<f64>);
 

@@ -33,7 +33,7 @@ mod spec;
 pub use limit::StepLimit;
 pub use report::{evaluation_json, write_eval_plots};
 pub use resume::ResumeRequest;
-pub use spec::{open_trained, RunSpec};
+pub use spec::{initial_model, open_trained, RunSpec};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -247,13 +247,22 @@ impl Run {
         }
     }
 
-    /// The final evaluation of a finished run on the whole test split: writes eval.json and,
+    /// The final evaluation of a finished run on the whole test split, of the model the
+    /// validation split chose (`best.safetensors`; the last one without a validation split): writes eval.json and,
     /// when plots are on, the step curve and the evaluation plots. Returns the evaluation and
     /// every file of the run folder.
     pub fn finish(&self) -> Result<(Evaluation, Vec<PathBuf>)> {
         let t = &self.trainer;
+        // The model the validation split chose (the last one when there is no validation split).
+        let best = match best_epoch(&t.history) {
+            Some(_) => Some(crate::store::checkpoint::load_model(
+                &self.dir.join(BEST_FILE),
+                t.model().device(),
+            )?),
+            None => None,
+        };
         let ev = crate::engine::packed::evaluate(
-            t.model(),
+            best.as_ref().unwrap_or(t.model()),
             &self.data.test,
             t.config().eval_batch_size,
         )?;
@@ -298,6 +307,10 @@ fn save_epoch(dir: &Path, spec: &RunSpec, t: &Trainer) -> Result<()> {
     save_model(t.model(), &dir.join(MODEL_FILE))?;
     if is_best(&t.history) {
         save_model(t.model(), &dir.join(BEST_FILE))?;
+    } else if best_epoch(&t.history).is_none() {
+        // No validation split: no best model. One left by an earlier run in this folder goes,
+        // so that nothing reads it as this run's.
+        crate::store::checkpoint::remove_model(&dir.join(BEST_FILE))?;
     }
     fsio::write_json(
         &dir.join(METRICS_FILE),
@@ -329,15 +342,22 @@ fn precision_record(t: &Trainer) -> serde_json::Value {
     })
 }
 
-/// The best-model rule: the last epoch's validation accuracy is at least every earlier one's.
-pub fn is_best(history: &[EpochRecord]) -> bool {
-    let Some(last) = history.last().and_then(|r| r.val_accuracy) else {
-        return false;
-    };
+/// The best-model rule: the epoch with the highest validation accuracy (of two equal ones, the
+/// later); none when no epoch was measured on a validation split.
+pub fn best_epoch(history: &[EpochRecord]) -> Option<&EpochRecord> {
     history
         .iter()
-        .filter_map(|r| r.val_accuracy)
-        .all(|a| a <= last)
+        .filter_map(|r| Some((r, r.val_accuracy?)))
+        .max_by(|(_, a), (_, b)| a.total_cmp(b))
+        .map(|(r, _)| r)
+}
+
+/// Whether the last epoch is the best one ([`best_epoch`]): then it is saved as `best.safetensors`.
+pub fn is_best(history: &[EpochRecord]) -> bool {
+    match (best_epoch(history), history.last()) {
+        (Some(best), Some(last)) => std::ptr::eq(best, last),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -357,10 +377,10 @@ mod tests {
         }
     }
 
-    /// The last epoch is the best when no earlier one tested higher (ties count as best, so
-    /// the later weights are kept); no test accuracy, no best.
+    /// The last epoch is the best when no earlier one measured higher on validation (ties count
+    /// as best, so the later weights are kept); no validation accuracy, no best.
     #[test]
-    fn the_best_epoch_is_the_highest_test_accuracy_so_far() {
+    fn the_best_epoch_is_the_highest_validation_accuracy_so_far() {
         let h = |v: &[Option<f64>]| v.iter().map(|a| epoch(*a)).collect::<Vec<_>>();
         assert!(!is_best(&[]));
         assert!(is_best(&h(&[Some(97.0)])));
@@ -369,5 +389,12 @@ mod tests {
         assert!(is_best(&h(&[Some(98.0), Some(98.0)])));
         assert!(!is_best(&h(&[Some(98.0), None])));
         assert!(is_best(&h(&[None, Some(10.0)])));
+        let history = h(&[Some(97.0), Some(98.5), Some(98.5), Some(98.1), None]);
+        let best = best_epoch(&history).unwrap();
+        assert!(
+            std::ptr::eq(best, &history[2]),
+            "the later of two equal epochs"
+        );
+        assert!(best_epoch(&h(&[None, None])).is_none());
     }
 }

@@ -60,9 +60,10 @@ impl RunSpec {
     }
 }
 
-/// A run folder's latest model (`RUN/model.safetensors`) and the data set it trained on (from
-/// `RUN/state/run.json`), on `device`.
-/// Notebooks 04 and 05 open notebook 02's run with it. A folder with no model yet, or a model
+/// A run folder's chosen model and the data set it trained on (from `RUN/state/run.json`), on
+/// `device`: the epoch the validation split chose (`RUN/best.safetensors`), or the latest model
+/// (`RUN/model.safetensors`) for a run without a validation split.
+/// Notebooks 04, 05 and 07 open notebook 02's run with it. A folder with no model yet, or a model
 /// that does not fit that data set ([`crate::data::check_fits`]), is an error naming the file.
 pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
     let path = run_dir.join(MODEL_FILE);
@@ -73,10 +74,29 @@ pub fn open_trained(run_dir: &Path, device: Device) -> Result<(Vgg, Dataset)> {
              until its first epoch is saved",
         ));
     }
+    let best = run_dir.join(BEST_FILE);
+    let path = if best.is_file() { best } else { path };
     let model = crate::store::checkpoint::load_model(&path, device)?;
     let dataset = RunSpec::read(&run_dir.join(STATE_DIR))?.dataset;
     crate::data::check_fits(model.config(), dataset, Some(&path))?;
     Ok((model, dataset))
+}
+
+/// The network a run started from, rebuilt as [`crate::run::Run::start`] built it: torch
+/// seeded with the run's seed (from `RUN/state/trainer.json`, which reseeds this process's
+/// generator), then a fresh network of the run's configuration on the run's device. Notebook
+/// 05 draws the first layer's filters before and after training with it.
+pub fn initial_model(run_dir: &Path) -> Result<Vgg> {
+    let state_dir = run_dir.join(STATE_DIR);
+    let spec = RunSpec::read(&state_dir)?;
+    let (dir, state) = crate::train::state::read_trainer_state(&state_dir)?;
+    let config_path = crate::store::checkpoint::config_path(&dir.join(MODEL_FILE));
+    let config: crate::model::VggConfig =
+        serde_json::from_slice(&crate::store::fsio::read(&config_path)?).map_err(|e| {
+            Error::checkpoint(&config_path, format!("invalid model configuration: {e}"))
+        })?;
+    tch::manual_seed(state.config.seed as i64);
+    Vgg::new(config, spec.device)
 }
 
 #[cfg(test)]
@@ -111,7 +131,7 @@ mod tests {
         );
     }
 
-    /// Notebooks 04 and 05 open a run folder: its model with the data set from run.json; no
+    /// Notebooks 04, 05 and 07 open a run folder: its chosen model with the data set from run.json; no
     /// model yet, or a model that does not take that data set's pictures, is named.
     #[test]
     fn a_run_folder_opens_as_its_model_and_data_set() {
@@ -151,6 +171,14 @@ mod tests {
         let (opened, dataset) = open_trained(dir.path(), Device::Cpu).unwrap();
         assert_eq!(dataset, Dataset::FashionMnist);
         assert_eq!(opened.max_weight_difference(&model).unwrap(), 0.0);
+        // The validation split's choice, when the run has one, is the model opened.
+        let best = Vgg::new(crate::settings::Network::Narrow.config(), Device::Cpu).unwrap();
+        save_model(&best, &dir.path().join(BEST_FILE)).unwrap();
+        let (opened, _) = open_trained(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(opened.max_weight_difference(&best).unwrap(), 0.0);
+        assert!(opened.max_weight_difference(&model).unwrap() > 0.0);
+        crate::store::checkpoint::remove_model(&dir.path().join(BEST_FILE)).unwrap();
+        assert!(!dir.path().join(BEST_FILE).exists() && !dir.path().join("best.json").exists());
 
         spec.dataset = Dataset::Cifar10;
         std::fs::write(state.join(RUN_FILE), serde_json::to_vec(&spec).unwrap()).unwrap();

@@ -399,6 +399,17 @@ pub fn save_model(model: &Vgg, path: &Path) -> Result<()> {
     fsio::atomic_write(&config_path(path), config_json.as_bytes())
 }
 
+/// Removes a model saved by [`save_model`] (its weights and the config beside them), if there.
+pub fn remove_model(path: &Path) -> Result<()> {
+    for file in [path.to_path_buf(), config_path(path)] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&file, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The small network the fuzz targets load into (8x8 inputs, two blocks of 2 channels): fast
 /// to build, the same code path as any other.
 pub fn fuzz_config() -> VggConfig {

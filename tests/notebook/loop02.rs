@@ -1,7 +1,8 @@
 // notebooks/02_training.ipynb's `autocast_forward`, `train_epoch`, `evaluate_model` cells, copied for the tests.
 // Edit the notebook, then: VGGNET_WRITE_NOTEBOOK_LOOP=1 cargo test --release --test notebook_loop
-/// `with autocast(): model(data)`, in training mode (dropout on), in the run's precision: float16 under tch's
-/// autocast on a GPU, bfloat16 through the crate's autocast on a CPU (tch's is CUDA-only), else float32.
+/// `with autocast(): model(data)`, in training mode (dropout on), in the run's precision:
+/// float16 under tch's autocast on a GPU, bfloat16 through the crate's autocast on a CPU
+/// (tch's is CUDA-only), else float32.
 pub fn autocast_forward(model: &Vgg, precision: Precision, data: &Tensor) -> vggnet::Result<Tensor> {
     match precision {
         Precision::Bfloat16 => model.forward_autocast(data, true, Kind::BFloat16),
@@ -9,58 +10,70 @@ pub fn autocast_forward(model: &Vgg, precision: Precision, data: &Tensor) -> vgg
     }
 }
 
-/// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps; returns the
-/// epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
-/// `plan`: the recipe's rate and pictures at each step (the article's: its rate, the pictures as they are).
-pub fn train_epoch(trainer: &mut Trainer, plan: &dyn StepPlan, train: &Split, budget: &mut u64) -> vggnet::Result<Option<EpochRecord>> {
-    let speed = vggnet::engine::speed_up(trainer);                  // (not the article's: see the settings cell)
+/// The article's `train_epoch`: trains the rest of the current epoch, at most `budget` steps;
+/// returns the epoch's record (mean loss, train accuracy, seconds) once the epoch is done.
+/// `plan`: the recipe's rate and pictures at each step (the article's: its rate, the pictures
+/// as they are).
+pub fn train_epoch(trainer: &mut Trainer, plan: &dyn StepPlan, train: &Split, budget: &mut u64)
+               -> vggnet::Result<Option<EpochRecord>> {
+    let speed = vggnet::engine::speed_up(trainer);    // (not the article's: see the settings cell)
     if trainer.position.batch == 0 { println!("{speed}"); }
     let started = std::time::Instant::now();
-    let batches = trainer.epoch_batches(train);                     // train_loader = DataLoader(..., batch_size=64, shuffle=True)
-    let (peak, total) = (trainer.config().optimizer.lr, (batches.len() * trainer.config().epochs) as u64);
-    let (precision, smoothing) = (trainer.precision(), trainer.config().label_smoothing); // nn.CrossEntropyLoss(label_smoothing=..)
+    // train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
+    let batches = trainer.epoch_batches(train);
+    let peak = trainer.config().optimizer.lr;
+    let total = (batches.len() * trainer.config().epochs) as u64;
+    let precision = trainer.precision();
+    let smoothing = trainer.config().label_smoothing; // nn.CrossEntropyLoss(label_smoothing=...)
     let mut images = 0;
-    for (b, indices) in batches.iter().enumerate().skip(trainer.position.batch) { // for data, target in pbar:
-        if *budget == 0 {                                           // (budget used up: the place in the epoch is kept)
+    // for data, target in pbar:   (from where an earlier call stopped)
+    for (b, indices) in batches.iter().enumerate().skip(trainer.position.batch) {
+        if *budget == 0 {                             // (budget used up: the place is kept)
             trainer.add_train_time(started.elapsed().as_secs_f64());
             return Ok(None);
         }
-        let (data, target) = trainer.load_batch(train, b, indices)?; // data, target = data.to(device), target.to(device)
-                                                                    //   (B, 1, 28, 28) normalized, (B,)
-        let data = plan.pictures(data, trainer.position.epoch + 1)?; // (the recipe's augmentation, if any)
-        let lr = plan.lr(peak, trainer.position.global_step, total); // (the recipe's rate for this step)
+        // data, target = data.to(device), target.to(device)
+        let (data, target) = trainer.load_batch(train, b, indices)?; // (B, 1, 28, 28), (B,)
+        let data = plan.pictures(data, trainer.position.epoch + 1)?; // (the recipe's augmentation)
+        let lr = plan.lr(peak, trainer.position.global_step, total); // (the recipe's rate now)
         trainer.set_lr(lr);
         let (model, optimizer, scaler) = trainer.parts_mut();
-        optimizer.zero_grad();                                      // optimizer.zero_grad()
-        let output = autocast_forward(model, precision, &data)?;    // with autocast(): output = model(data)  (B, 10)
-        let loss = output.to_kind(Kind::Float)                      //   loss = criterion(output, target)
-            .cross_entropy_loss::<Tensor>(&target, None, tch::Reduction::Mean, -100, smoothing); // ()
-        scaler.scale(&loss).backward();                             // scaler.scale(loss).backward()
-        let skipped = scaler.step(optimizer);                       // scaler.step(optimizer): unscale; skip on inf/NaN
-        scaler.update();                                            // scaler.update()
-        let predicted = output.argmax(1, false);                    // _, predicted = torch.max(output, 1)  (B,)
-        let correct = predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]) as u64; // (predicted == target).sum().item()
-        let step = StepOutput { loss: loss.double_value(&[]), correct, skipped }; // loss.item()
-        let p = trainer.count_step(b, indices.len(), &step);        // running_loss += ...; total += target.size(0); correct += ...
+        optimizer.zero_grad();                        // optimizer.zero_grad()
+        // with autocast(): output = model(data); loss = criterion(output, target)
+        let output = autocast_forward(model, precision, &data)?; // (B, 10)
+        let loss = output.to_kind(Kind::Float)
+            .cross_entropy_loss::<Tensor>(&target, None, tch::Reduction::Mean, -100, smoothing);
+        scaler.scale(&loss).backward();               // scaler.scale(loss).backward()
+        let skipped = scaler.step(optimizer);         // scaler.step(optimizer): skips inf/NaN
+        scaler.update();                              // scaler.update()
+        let predicted = output.argmax(1, false);      // _, predicted = torch.max(output, 1)  (B,)
+        // correct += (predicted == target).sum().item(); running_loss += loss.item()
+        let correct = predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]) as u64;
+        let step = StepOutput { loss: loss.double_value(&[]), correct, skipped };
+        let p = trainer.count_step(b, indices.len(), &step); // total += target.size(0), ...
         *budget -= 1;
         images += indices.len();
-        if (b + 1) % 50 == 0 || b + 1 == batches.len() {            // pbar.set_postfix(loss=..., accuracy=...)
-            println!("epoch {} batch {}/{}: running loss {:.4}, accuracy {:.2}%, lr {lr:.1e}, {:.0} images/s", p.epoch, b + 1,
-                     batches.len(), p.running_loss, p.running_accuracy, images as f64 / started.elapsed().as_secs_f64());
+        if (b + 1) % 50 == 0 || b + 1 == batches.len() { // pbar.set_postfix(loss=..., accuracy=...)
+            let speed = images as f64 / started.elapsed().as_secs_f64();
+            println!("epoch {} batch {}/{}: running loss {:.4}, accuracy {:.2}%, lr {lr:.1e}, \
+                      {speed:.0} images/s", p.epoch, b + 1, batches.len(), p.running_loss,
+                     p.running_accuracy);
         }
     }
-    Ok(Some(trainer.end_epoch(started.elapsed().as_secs_f64())))   // return running_loss / len(train_loader), 100 * correct / total
+    // return running_loss / len(train_loader), 100 * correct / total
+    Ok(Some(trainer.end_epoch(started.elapsed().as_secs_f64())))
 }
 /// The article's `evaluate_model`: the percentage of `test` that `model` classifies correctly.
 pub fn evaluate_model(model: &Vgg, test: &Split) -> vggnet::Result<f64> {
-    vggnet::data::check_fits(model.config(), test.dataset, None)?;  // (the model fits the data: classes, channels, size)
-    let _no_grad = tch::no_grad_guard();                            // with torch.no_grad():
-    let mut correct = 0;                                            // correct = 0
-    for batch in test.batches(1_000, None) {                        // for data, target in test_loader:  (in order)
-        let (data, target) = batch?;                                //   data, target = data.to(device), target.to(device)
-        let output = model.forward_t(&data, false)?;                //   output = model(data)  (false: model.eval())  (B, 10)
-        let predicted = output.argmax(1, false);                    //   _, predicted = torch.max(output, 1)  (B,)
-        correct += predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]); // correct += (predicted == target).sum().item()
+    vggnet::data::check_fits(model.config(), test.dataset, None)?; // (classes, channels, size fit)
+    let _no_grad = tch::no_grad_guard();              // with torch.no_grad():
+    let mut correct = 0;                              // correct = 0
+    for batch in test.batches(1_000, None) {          // for data, target in test_loader: (in order)
+        let (data, target) = batch?;                  //   data, target = data.to(device), ...
+        let output = model.forward_t(&data, false)?;  //   output = model(data)  (model.eval())
+        let predicted = output.argmax(1, false);      //   _, predicted = torch.max(output, 1)
+        // correct += (predicted == target).sum().item()
+        correct += predicted.eq_tensor(&target).sum(Kind::Int64).int64_value(&[]);
     }
-    Ok(100.0 * correct as f64 / test.len() as f64)                  // accuracy = 100 * correct / total
+    Ok(100.0 * correct as f64 / test.len() as f64)    // accuracy = 100 * correct / total
 }
