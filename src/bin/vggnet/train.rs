@@ -232,8 +232,16 @@ pub(super) fn train(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
     let (ev, files) = run.finish()?;
+    let which = match vggnet::run::best_epoch(&run.trainer.history) {
+        Some(best) => format!(
+            "the model of epoch {} ({}, the best on the validation split)",
+            best.epoch,
+            vggnet::run::BEST_FILE
+        ),
+        None => "the last epoch's model (no validation split)".to_string(),
+    };
     eprintln!(
-        "final test accuracy {:.2}% ({}/{}), the last epoch's model on the test split",
+        "final test accuracy {:.2}% ({}/{}), {which}, on the test split",
         ev.accuracy, ev.correct, ev.total
     );
     eprintln!("wrote:");
