@@ -90,11 +90,13 @@ pub fn initial_model(run_dir: &Path) -> Result<Vgg> {
     let state_dir = run_dir.join(STATE_DIR);
     let spec = RunSpec::read(&state_dir)?;
     let (dir, state) = crate::train::state::read_trainer_state(&state_dir)?;
-    let config_path = crate::store::checkpoint::config_path(&dir.join(MODEL_FILE));
-    let config: crate::model::VggConfig =
-        serde_json::from_slice(&crate::store::fsio::read(&config_path)?).map_err(|e| {
-            Error::checkpoint(&config_path, format!("invalid model configuration: {e}"))
-        })?;
+    let weights = dir.join(MODEL_FILE);
+    let config = crate::store::checkpoint::config_beside(&weights)?.ok_or_else(|| {
+        Error::checkpoint(
+            crate::store::checkpoint::config_path(&weights),
+            "missing: the run's model configuration is not here",
+        )
+    })?;
     tch::manual_seed(state.config.seed as i64);
     Vgg::new(config, spec.device)
 }
